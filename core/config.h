@@ -1,0 +1,97 @@
+/*
+ * The option registry and the effective configuration (struct qln_ctx is
+ * its plugin-facing handle). Sources, later wins: defaults < config file
+ * < $QILIN_CMD_ARGS < command line. Master builds it; workers inherit it
+ * across fork and only read it.
+ */
+#ifndef QILIN_CORE_CONFIG_H
+#define QILIN_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <qilin/option.h>
+
+enum config_source {
+    CONFIG_SRC_DEFAULT = 0,
+    CONFIG_SRC_FILE = 1,
+    CONFIG_SRC_ENV = 2,
+    CONFIG_SRC_CLI = 3,
+};
+
+struct config; /* opaque */
+
+/* The plugin-facing handle: the qln_cfg_*() functions read through it. */
+struct qln_ctx {
+    struct config *cfg;
+    int argc;
+    char **argv;
+};
+
+/* The core's own option table (core/options.c), NULL-name terminated. */
+extern const struct qln_option core_options[];
+
+/* Returns an empty registry; free with config_free(). */
+struct config *config_new(void);
+void config_free(struct config *cfg);
+
+/*
+ * Adds a table of options owned by OWNER ("core", a plugin name) and applies
+ * their defaults. Returns 0, or -EEXIST when a name or CLI flag is already
+ * registered (ERR names both owners), or -EINVAL for a malformed row or
+ * default. The table must outlive CFG.
+ */
+int config_register(struct config *cfg, const struct qln_option *opts, const char *owner,
+                    char *err, size_t errlen);
+
+/* Looks an option up by name, or by CLI flag ("-b", "--bind"); NULL if unknown. */
+const struct qln_option *config_find(const struct config *cfg, const char *name);
+const struct qln_option *config_find_flag(const struct config *cfg, const char *flag);
+
+/*
+ * Sets NAME from text, as typed on a command line: BOOL accepts
+ * true/false/yes/no/on/off/1/0, INT decimal, 0x.., 0o.. within min..max,
+ * LIST appends one item (a value set from a lower source is replaced first).
+ * A value from a lower SRC than the current one is ignored (returns 0).
+ * ORIGIN ("qilin.conf.lua:12", "--bind", "$QILIN_CMD_ARGS") prefixes errors.
+ * Unknown NAME: -ENOENT, unless config_set_lenient() is on, in which case the
+ * item is kept pending for config_resolve_pending(). Returns 0 or -errno
+ * with ERR set to one line naming the option and the fix.
+ */
+int config_set(struct config *cfg, const char *name, const char *value, enum config_source src,
+               const char *origin, char *err, size_t errlen);
+/* Typed setters for the Lua loader; same rules as config_set. */
+int config_set_bool(struct config *cfg, const char *name, bool v, enum config_source src,
+                    const char *origin, char *err, size_t errlen);
+int config_set_int(struct config *cfg, const char *name, int64_t v, enum config_source src,
+                   const char *origin, char *err, size_t errlen);
+/* Replaces a LIST with N items at once (Lua tables). */
+int config_set_list(struct config *cfg, const char *name, const char *const *items, size_t n,
+                    enum config_source src, const char *origin, char *err, size_t errlen);
+
+/* While on, unknown names are kept pending instead of failing. */
+void config_set_lenient(struct config *cfg, bool on);
+/*
+ * Applies pending items now that plugins have registered their options.
+ * An item still unknown fails: "<origin>: unknown setting 'x'" plus a
+ * "did you mean" suggestion when one is close. Returns 0 or -ENOENT/-EINVAL.
+ */
+int config_resolve_pending(struct config *cfg, char *err, size_t errlen);
+
+/* Readers (the qln_cfg_*() functions are thin wrappers). Assert on unknown name/type. */
+bool config_bool(const struct config *cfg, const char *name);
+int64_t config_int(const struct config *cfg, const char *name);
+const char *config_str(const struct config *cfg, const char *name);
+size_t config_list_len(const struct config *cfg, const char *name);
+const char *config_list_get(const struct config *cfg, const char *name, size_t i);
+/* Where the effective value came from. */
+enum config_source config_source_of(const struct config *cfg, const char *name);
+
+/* --print-config: "name = value" lines for every option, sorted by name. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Iterates registered options in registration order: I from 0 until NULL. */
+const struct qln_option *config_option_at(const struct config *cfg, size_t i, const char **owner);
+
+#endif

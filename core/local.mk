@@ -1,0 +1,48 @@
+# The core: the `qilin` binary and libqilincore.la (the same sources, for unit tests).
+# One variable per area; each area's owner edits only its own lines.
+
+core_util_sources = core/util.c core/util.h
+core_config_sources = core/config.c core/config.h core/options.c core/cli.c core/cli.h \
+	core/lua_config.c core/lua_config.h
+core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h
+core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/response.c core/response.h
+core_proc_sources = core/arbiter.c core/arbiter.h core/worker.c core/worker.h \
+	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h \
+	core/listener.c core/listener.h core/proc.c core/proc.h
+
+core_sources = $(core_util_sources) $(core_config_sources) $(core_log_sources) \
+	$(core_http_sources) $(core_proc_sources)
+
+core_cppflags = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(LLHTTP_CFLAGS) \
+	-DPKGLIBDIR='"$(pkglibdir)"'
+core_libs = $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(PTHREAD_LIBS)
+
+# llhttp from Debian's node-llhttp sources (never copied into this tree): the
+# wrappers #include the files named by configure. Built without our warning
+# flags, since it is third-party generated code.
+if LLHTTP_BUNDLED_SRC
+noinst_LTLIBRARIES += core/libllhttp.la
+core_libllhttp_la_SOURCES = core/llhttp/llhttp_api.c core/llhttp/llhttp_http.c \
+	core/llhttp/llhttp_llhttp.c
+core_libllhttp_la_CPPFLAGS = -I$(top_builddir) $(LLHTTP_CFLAGS)
+core_libllhttp_la_CFLAGS = -std=gnu11 -fvisibility=hidden -w $(QLN_SAN_CFLAGS)
+core_llhttp_lib = core/libllhttp.la
+else
+core_llhttp_lib =
+endif
+
+noinst_LTLIBRARIES += core/libqilincore.la
+core_libqilincore_la_SOURCES = $(core_sources)
+core_libqilincore_la_CPPFLAGS = $(core_cppflags)
+core_libqilincore_la_CFLAGS = $(AM_CFLAGS)
+core_libqilincore_la_LIBADD = $(core_llhttp_lib) $(core_libs)
+
+# The binary compiles the sources itself rather than linking the convenience
+# library: an archive would drop qln_* functions the core never calls, yet
+# plugins need every one of them exported (-export-dynamic).
+bin_PROGRAMS += qilin
+qilin_SOURCES = core/main.c $(core_sources)
+qilin_CPPFLAGS = $(core_cppflags)
+qilin_CFLAGS = $(AM_CFLAGS)
+qilin_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
+qilin_LDADD = $(core_llhttp_lib) $(core_libs)

@@ -1,0 +1,64 @@
+/*
+ * The plugin loader: search path, dlopen, descriptor checks, requires,
+ * worker aliases, option registration. Master only (workers inherit the
+ * loaded plugins across fork).
+ */
+#ifndef QILIN_CORE_PLUGIN_H
+#define QILIN_CORE_PLUGIN_H
+
+#include <stddef.h>
+
+#include <qilin/plugin.h>
+
+#include "config.h"
+
+struct loaded_plugin {
+    const struct qln_plugin *desc;
+    void *handle; /* dlopen handle */
+    char *path;   /* where it was found */
+};
+
+struct plugin_set {
+    struct loaded_plugin *items;
+    size_t n, cap;
+};
+
+/*
+ * Checks a descriptor against this core: magic, ABI major equal, minor not
+ * newer, size not smaller, name equal to EXPECT_NAME (the file stem; NULL
+ * skips), kind/ops consistency, ops table sizes, reserved NULL. Returns 0 or
+ * QLN_EABI / -EINVAL with ERR saying what is wrong and the fix (rebuild the
+ * plugin against this qilin).
+ */
+int plugin_check(const struct qln_plugin *p, const char *expect_name, char *err, size_t errlen);
+
+/*
+ * Loads plugin NAME (or the path NAME if it contains '/') into SET unless a
+ * plugin of that name is already there. Search order: each directory of
+ * $QILIN_PLUGIN_PATH (colon-separated), each --plugin-dir (setting
+ * plugin_dir), then PKGLIBDIR. dlopen uses RTLD_NOW | RTLD_GLOBAL. Loads
+ * the plugin's requires first. Registers its options in CFG (owner = its
+ * name). Returns 0 or -errno with ERR one line such as
+ * "plugin 'foo' not found (searched: a, b); install it or pass --plugin-dir".
+ */
+int plugin_load(struct plugin_set *set, struct config *cfg, const char *name, char *err,
+                size_t errlen);
+
+/*
+ * Maps a -k value to a worker plugin name: built-in gunicorn aliases
+ * ("gunicorn.workers.sync.SyncWorker" -> "sync", "gthread",
+ * "gunicorn.workers.gthread.ThreadWorker" -> "gthread", gevent and eventlet
+ * class paths, "egg:gunicorn#gevent"...), then the aliases of loaded
+ * plugins. Returns the canonical name (static or descriptor storage).
+ */
+const char *plugin_worker_name(const struct plugin_set *set, const char *klass);
+
+/* Finds a loaded plugin by name; NULL if absent. */
+const struct loaded_plugin *plugin_find(const struct plugin_set *set, const char *name);
+/* The first loaded plugin of KIND (QLN_KIND_APP...), or NULL. */
+const struct loaded_plugin *plugin_first_of_kind(const struct plugin_set *set, unsigned kind);
+
+/* dlcloses everything (master exit). */
+void plugin_set_free(struct plugin_set *set);
+
+#endif

@@ -1,0 +1,169 @@
+/*
+ * Small helpers used everywhere in the core. Master and workers.
+ */
+#include "qlnconfig.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+#include <qilin/errno.h>
+#include <qilin/log.h>
+
+#include "util.h"
+
+static _Noreturn void
+out_of_memory(size_t n)
+{
+    /* Logging may itself need memory; the log path formats into a stack buffer. */
+    qln_log_write(QLN_LOG_CRITICAL, "out of memory allocating %zu bytes", n);
+    abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (p == NULL)
+        out_of_memory(n);
+    return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (p == NULL)
+        out_of_memory(n * size);
+    return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (q == NULL)
+        out_of_memory(n);
+    return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    char *p;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    qln_assert(n >= 0);
+    p = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+int64_t
+util_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+qln_now_ms(void)
+{
+    return util_now_ms();
+}
+
+bool
+slice_eq(struct qln_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+bool
+slice_caseeq(struct qln_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
+
+int
+util_format(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (len == 0)
+        return -ENOSPC;
+    va_start(ap, fmt);
+    n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        return -EINVAL;
+    }
+    return (size_t)n >= len ? -ENOSPC : 0;
+}
+
+const char *
+qln_strerror(int err)
+{
+    switch (err) {
+#define QLN_ERRNO_MSG(name, value, msg)                                                            \
+    case value:                                                                                    \
+        return msg;
+        QLN_ERRNO_MAP(QLN_ERRNO_MSG)
+#undef QLN_ERRNO_MSG
+    case 0:
+        return "success";
+    default:
+        return strerror(err < 0 ? -err : err);
+    }
+}
+
+const char *
+qln_err_name(int err)
+{
+    switch (err) {
+#define QLN_ERRNO_NAME(name, value, msg)                                                           \
+    case value:                                                                                    \
+        return "QLN_" #name;
+        QLN_ERRNO_MAP(QLN_ERRNO_NAME)
+#undef QLN_ERRNO_NAME
+    default: {
+        const char *n = strerrorname_np(err < 0 ? -err : err);
+        return n ? n : "UNKNOWN";
+    }
+    }
+}

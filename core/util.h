@@ -1,0 +1,38 @@
+/*
+ * Small helpers used everywhere in the core: allocation that never returns
+ * NULL, container_of, time, string helpers. Master and workers.
+ */
+#ifndef QILIN_CORE_UTIL_H
+#define QILIN_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <qilin/common.h>
+
+/* The allocator never returns NULL: on exhaustion it logs and aborts (workers
+   are disposable; the master allocates almost nothing after boot). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a fresh heap string; free() it. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic milliseconds (CLOCK_MONOTONIC); same clock as qln_now_ms(). */
+int64_t util_now_ms(void);
+
+/* ASCII case-insensitive comparisons of a slice with a C string. */
+bool slice_eq(struct qln_slice s, const char *lit);
+bool slice_caseeq(struct qln_slice s, const char *lit);
+
+/* snprintf that always NUL-terminates and never overflows; returns 0 or -ENOSPC. */
+int util_format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

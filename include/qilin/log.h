@@ -1,0 +1,51 @@
+/*
+ * Logging into the error log, in gunicorn's format:
+ *   [2026-01-02 10:22:28 +0000] [30869] [INFO] message
+ * Usable from any process and any thread; a line is written with one write(2).
+ */
+#ifndef QILIN_LOG_H
+#define QILIN_LOG_H
+
+#include <qilin/common.h>
+
+/** Levels as gunicorn's (and Python logging's) numeric values. */
+enum qln_log_level {
+    QLN_LOG_DEBUG = 10,
+    QLN_LOG_INFO = 20,
+    QLN_LOG_WARNING = 30,
+    QLN_LOG_ERROR = 40,
+    QLN_LOG_CRITICAL = 50,
+};
+
+/** The current threshold; lines below it are not formatted at all. */
+QLN_API int qln_log_level(void);
+/** Writes one line at LEVEL (no level check; use qln_log()). A trailing newline in FMT is dropped. */
+QLN_API void qln_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** As qln_log_write, then appends " failed: <strerror(err)>"; ERR is a positive or negative errno. */
+QLN_API void qln_log_errno_write(int level, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Writes TEXT verbatim (e.g. a Python traceback) to the error log. */
+QLN_API void qln_log_raw(const char *text, size_t len);
+/** The error log's file descriptor (2 when logging to stderr), e.g. for faulthandler. */
+QLN_API int qln_log_fd(void);
+
+#define qln_log(level, ...)                                                                        \
+    do {                                                                                           \
+        if ((level) >= qln_log_level())                                                            \
+            qln_log_write((level), __VA_ARGS__);                                                   \
+    } while (0)
+
+#define qln_log_errno(level, err, ...)                                                             \
+    do {                                                                                           \
+        if ((level) >= qln_log_level())                                                            \
+            qln_log_errno_write((level), (err), __VA_ARGS__);                                      \
+    } while (0)
+
+/** Prints "file:line: assertion failed: expr" to the error log and aborts. */
+QLN_API _Noreturn void qln_assert_fail(const char *expr, const char *file, int line);
+
+/** Always compiled in. */
+#define qln_assert(expr) ((expr) ? (void)0 : qln_assert_fail(#expr, __FILE__, __LINE__))
+#define qln_unreachable() qln_assert_fail("unreachable", __FILE__, __LINE__)
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * The parsed request an app plugin's handle() receives. Every slice and
+ * string points into core-owned memory that stays valid until handle()
+ * returns. Not thread-safe: one request is used by one thread at a time.
+ */
+#ifndef QILIN_REQUEST_H
+#define QILIN_REQUEST_H
+
+#include <qilin/common.h>
+
+/** Method token as sent ("GET"). */
+QLN_API struct qln_slice qln_req_method(const struct qln_request *r);
+/** The raw request-target as sent ("/a%20b?x=1"); gunicorn's RAW_URI. */
+QLN_API struct qln_slice qln_req_target(const struct qln_request *r);
+/** Path part of the target, still percent-encoded; for absolute-form targets the path only. */
+QLN_API struct qln_slice qln_req_path(const struct qln_request *r);
+/** Query after '?', without '#fragment'; empty when absent. */
+QLN_API struct qln_slice qln_req_query(const struct qln_request *r);
+/** Minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1. */
+QLN_API int qln_req_version_minor(const struct qln_request *r);
+
+/** Header fields in arrival order, names as sent (case kept), values trimmed of OWS. */
+QLN_API size_t qln_req_nheaders(const struct qln_request *r);
+QLN_API const struct qln_header *qln_req_headers(const struct qln_request *r);
+
+/** Declared Content-Length, or -1 when the body is chunked or absent. */
+QLN_API int64_t qln_req_content_length(const struct qln_request *r);
+/** True when the body uses Transfer-Encoding: chunked. */
+QLN_API bool qln_req_chunked(const struct qln_request *r);
+
+/**
+ * Reads up to LEN bytes of the decoded body into BUF. Returns the number of
+ * bytes (> 0), 0 at the end of the body, or a negative error: -ETIMEDOUT,
+ * QLN_EBADBODY (broken chunked framing), QLN_EPEERCLOSED, QLN_ESTOP. The first
+ * read answers "Expect: 100-continue" when the client asked for it. Blocks
+ * through the connection's wait hook; nothing is buffered whole.
+ */
+QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
+
+/** Peer address as text ("127.0.0.1", "::1"); "" for unix sockets. NUL-terminated. */
+QLN_API const char *qln_req_remote_addr(const struct qln_request *r);
+/** Peer port as text ("51234"); "" for unix sockets. */
+QLN_API const char *qln_req_remote_port(const struct qln_request *r);
+/** The listener's host as bound ("127.0.0.1"); for unix sockets the socket path. */
+QLN_API const char *qln_req_server_name(const struct qln_request *r);
+/** The listener's port as text ("8000"); "" for unix sockets. */
+QLN_API const char *qln_req_server_port(const struct qln_request *r);
+/** "http" (or "https" once TLS or trusted proxies say so). */
+QLN_API const char *qln_req_url_scheme(const struct qln_request *r);
+
+#endif

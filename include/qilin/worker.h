@@ -1,0 +1,147 @@
+/*
+ * What a worker plugin uses: the worker's listeners and libev loop, stop
+ * state, heartbeat, and the core's connection loop with its wait hook.
+ * All functions run in a worker process. Unless stated otherwise they are
+ * called from the worker's main thread.
+ */
+#ifndef QILIN_WORKER_H
+#define QILIN_WORKER_H
+
+#include <qilin/common.h>
+
+struct ev_loop; /* libev's loop (ev.h); worker plugins that use it link -lev */
+
+/* ------------------------------------------------------------------ waiter */
+
+enum qln_ev {
+    QLN_EV_READ = 1u << 0,
+    QLN_EV_WRITE = 1u << 1,
+};
+
+enum qln_wait_rc {
+    QLN_WAIT_READY = 0,   /**< the fd is ready (or may be: the caller retries its syscall) */
+    QLN_WAIT_TIMEOUT = 1, /**< the deadline passed */
+    QLN_WAIT_STOP = 2,    /**< the worker must stop now; abandon the connection */
+    QLN_WAIT_ERROR = 3,   /**< the wait itself failed */
+};
+
+/**
+ * The wait hook: one per serving context (a thread or a green thread), never
+ * global. The core calls wait() whenever a non-blocking socket operation
+ * would block. DEADLINE_MS is absolute on the qln_now_ms() clock (-1: none),
+ * so repeated short waits cannot stretch a timeout.
+ */
+struct qln_waiter {
+    uint32_t size; /**< sizeof(struct qln_waiter) as compiled */
+    void *ctx;     /**< the worker's: thread state, greenlet, watcher cache ... */
+    /** Required. Returns an enum qln_wait_rc. */
+    int (*wait)(void *ctx, int fd, unsigned events, int64_t deadline_ms);
+    /** Optional: called before the core closes FD, to cancel pending green waits. */
+    void (*fd_closing)(void *ctx, int fd);
+};
+
+/**
+ * A ready-made waiter for threaded workers (sync, gthread): poll(2) on the fd,
+ * with the app plugin's blocking_enter()/blocking_leave() around the real
+ * wait so the interpreter lock is released while blocked. Returns
+ * QLN_WAIT_STOP when the worker was told to stop immediately.
+ */
+struct qln_poll_waiter {
+    struct qln_waiter waiter; /**< pass &pw.waiter to qln_conn_serve() */
+    struct qln_worker *worker;
+    void *tstate; /**< from qln_worker_thread_init() */
+};
+
+/** Fills PW for WORKER and TSTATE. Thread-safe (each thread owns its PW). */
+QLN_API void qln_poll_waiter_init(struct qln_poll_waiter *pw, struct qln_worker *worker,
+                                  void *tstate);
+
+/* ------------------------------------------------------------------ worker */
+
+enum qln_stop {
+    QLN_STOP_NONE = 0,
+    QLN_STOP_GRACEFUL = 1, /**< SIGTERM: finish in-flight requests, accept no more */
+    QLN_STOP_NOW = 2,      /**< SIGINT/SIGQUIT: leave at once */
+};
+
+/** Number of listening sockets this worker serves (all non-blocking). */
+QLN_API size_t qln_worker_nlisteners(const struct qln_worker *w);
+/** The fd of listener I (0 <= I < qln_worker_nlisteners). */
+QLN_API int qln_worker_listener_fd(const struct qln_worker *w, size_t i);
+
+/**
+ * The worker's libev loop. The core has already put on it: the stop and
+ * log-reopen signal handling (a stop signal breaks the loop with
+ * ev_break(EVBREAK_ALL), so ev_run() returns), and a heartbeat timer.
+ */
+QLN_API struct ev_loop *qln_worker_loop(struct qln_worker *w);
+QLN_API struct qln_ctx *qln_worker_ctx(struct qln_worker *w);
+
+/** enum qln_stop; set from the signal handler, so it is current even inside a request. */
+QLN_API int qln_worker_stopping(const struct qln_worker *w);
+
+/**
+ * Tells the master this worker is alive. The core's timer on the worker loop
+ * does this while the loop runs; a worker that runs another loop (green
+ * hubs) calls it at least once a second. Thread-safe.
+ */
+QLN_API void qln_worker_heartbeat(struct qln_worker *w);
+
+/**
+ * Prepares the calling thread to run app code (the app plugin's thread_init)
+ * and returns its token for qln_conn_serve()/qln_poll_waiter_init(). Call once
+ * per serving thread, the sync worker's main thread included; pair with
+ * qln_worker_thread_exit() on the same thread. Thread-safe.
+ */
+QLN_API void *qln_worker_thread_init(struct qln_worker *w);
+QLN_API void qln_worker_thread_exit(struct qln_worker *w, void *tstate);
+
+/* ------------------------------------------------------------- connection */
+
+enum qln_conn_status {
+    QLN_CONN_IDLE = 0,   /**< waiting for (the rest of) the next request head: wait for
+                            readability until qln_conn_deadline(), then serve again */
+    QLN_CONN_CLOSED = 1, /**< done (peer closed, error, timeout, Connection: close): close it */
+    QLN_CONN_STOP = 2,   /**< the worker is stopping: close it */
+};
+
+/**
+ * Accepts one connection from listener fd LFD (accept4, non-blocking,
+ * TCP_NODELAY) and returns it in *OUT. Returns 0, -EAGAIN when none is
+ * pending, or another negative errno (-EMFILE ...), which the caller logs or
+ * backs off from. The connection's memory is reused from a per-worker pool.
+ */
+QLN_API int qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out);
+
+QLN_API int qln_conn_fd(const struct qln_conn *c);
+
+/**
+ * Serves requests on C while they are ready: reads (optimistically), parses,
+ * calls the app plugin's handle(), writes the response, logs access, and
+ * goes on with pipelined or already-arrived requests. Waits through WAITER
+ * only once a request head is complete (body reads, response writes), so an
+ * idle or slow client never blocks the caller before its request is whole.
+ * TSTATE is the caller's qln_worker_thread_init() token. Thread-safe for
+ * distinct connections.
+ */
+QLN_API enum qln_conn_status qln_conn_serve(struct qln_conn *c, const struct qln_waiter *waiter,
+                                            void *tstate);
+
+/**
+ * When an IDLE connection must be given up (absolute, qln_now_ms clock):
+ * the keep-alive timeout when no byte of the next request arrived, else the
+ * time allowed for the request head. -1: never.
+ */
+QLN_API int64_t qln_conn_deadline(const struct qln_conn *c);
+
+/**
+ * Closes C (calling WAITER->fd_closing first, if set) and returns its memory
+ * to the pool. WAITER may be NULL. C is invalid afterwards.
+ */
+QLN_API void qln_conn_close(struct qln_conn *c, const struct qln_waiter *waiter);
+
+/** A pointer slot for the worker plugin's own per-connection state. */
+QLN_API void qln_conn_set_data(struct qln_conn *c, void *data);
+QLN_API void *qln_conn_data(const struct qln_conn *c);
+
+#endif

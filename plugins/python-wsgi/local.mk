@@ -1,0 +1,18 @@
+# App plugin `python3`: embeds CPython and serves WSGI (PEP 3333) apps.
+if BUILD_PYTHON
+pkglib_LTLIBRARIES += plugins/python-wsgi/python3.la
+plugins_python_wsgi_python3_la_SOURCES = \
+	plugins/python-wsgi/py.h \
+	plugins/python-wsgi/python.c \
+	plugins/python-wsgi/app.c \
+	plugins/python-wsgi/environ.c \
+	plugins/python-wsgi/input.c \
+	plugins/python-wsgi/start_response.c \
+	plugins/python-wsgi/filewrapper.c \
+	plugins/python-wsgi/errors.c
+plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
+	-DQLN_PYTHON_BIN='"$(PYTHON_BIN)"'
+plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
+plugins_python_wsgi_python3_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
+plugins_python_wsgi_python3_la_LIBADD = $(PYTHON_LIBS)
+endif

@@ -1,0 +1,22 @@
+# Integration tests: Python (the interpreter qilin embeds) drives the built
+# `qilin` over real sockets on 127.0.0.1. One file per feature.
+integration_tests = \
+	tests/integration/test_hello.py
+
+TEST_EXTENSIONS = .py
+PY_LOG_COMPILER = $(PYTHON_BIN)
+AM_PY_LOG_FLAGS = $(top_srcdir)/tests/integration/run.py
+if BUILD_PYTHON
+TESTS += $(integration_tests)
+endif
+EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py $(integration_tests) tests/apps
+
+# Uninstalled plugins live in .libs/ (libtool), so point the loader there.
+AM_TESTS_ENVIRONMENT = \
+	QILIN_BIN='$(abs_top_builddir)/qilin'; export QILIN_BIN; \
+	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
+	export QILIN_PLUGIN_PATH; \
+	QILIN_TEST_APPS='$(abs_top_srcdir)/tests/apps'; export QILIN_TEST_APPS; \
+	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \
+	QILIN_UNIT_PLUGINS='$(abs_top_builddir)/tests/unit/.libs'; export QILIN_UNIT_PLUGINS; \
+	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
