@@ -2,7 +2,11 @@
  * The option registry and the effective configuration (struct qln_ctx is
  * its plugin-facing handle). Sources, later wins: defaults < config file
  * < $QILIN_CMD_ARGS < command line. Master builds it; workers inherit it
- * across fork and only read it.
+ * across fork and only read it (readers are then thread-safe).
+ *
+ * Every ERR below receives one line without a prefix, naming the option and
+ * the fix, e.g. "--workers: invalid integer 'abc' (expected a number >= 1)";
+ * the caller prints it as "Error: <line>".
  */
 #ifndef QILIN_CORE_CONFIG_H
 #define QILIN_CORE_CONFIG_H
@@ -37,10 +41,14 @@ struct config *config_new(void);
 void config_free(struct config *cfg);
 
 /*
- * Adds a table of options owned by OWNER ("core", a plugin name) and applies
- * their defaults. Returns 0, or -EEXIST when a name or CLI flag is already
- * registered (ERR names both owners), or -EINVAL for a malformed row or
- * default. The table must outlive CFG.
+ * Adds a table of options owned by OWNER ("core", a plugin name; copied) and
+ * applies their defaults. Returns 0, or -EEXIST when a name or CLI flag is
+ * already registered or is -h/--help/-v/--version (ERR names both owners),
+ * or -EINVAL for a malformed row or default; then nothing of the table is
+ * registered. The table must outlive CFG. INT rows: min..max inclusive, both
+ * 0 unbounded, max 0 with a non-zero min means "at least min". For OWNER
+ * "core", $PORT and $WEB_CONCURRENCY give the defaults of bind and workers
+ * as in gunicorn (a bad $WEB_CONCURRENCY is an -EINVAL naming it).
  */
 int config_register(struct config *cfg, const struct qln_option *opts, const char *owner,
                     char *err, size_t errlen);
@@ -61,12 +69,14 @@ const struct qln_option *config_find_flag(const struct config *cfg, const char *
  */
 int config_set(struct config *cfg, const char *name, const char *value, enum config_source src,
                const char *origin, char *err, size_t errlen);
-/* Typed setters for the Lua loader; same rules as config_set. */
+/* Typed setters for the Lua loader; same rules as config_set. A value of the
+   wrong type for the option is -EINVAL ("... must be an integer, got a boolean"). */
 int config_set_bool(struct config *cfg, const char *name, bool v, enum config_source src,
                     const char *origin, char *err, size_t errlen);
 int config_set_int(struct config *cfg, const char *name, int64_t v, enum config_source src,
                    const char *origin, char *err, size_t errlen);
-/* Replaces a LIST with N items at once (Lua tables). */
+/* Replaces a LIST with N items at once (Lua tables), even from the same SRC;
+   a lower SRC is ignored. The items are copied. */
 int config_set_list(struct config *cfg, const char *name, const char *const *items, size_t n,
                     enum config_source src, const char *origin, char *err, size_t errlen);
 
@@ -79,7 +89,8 @@ void config_set_lenient(struct config *cfg, bool on);
  */
 int config_resolve_pending(struct config *cfg, char *err, size_t errlen);
 
-/* Readers (the qln_cfg_*() functions are thin wrappers). Assert on unknown name/type. */
+/* Readers (the qln_cfg_*() functions are thin wrappers). Assert on unknown name/type.
+   Strings are owned by CFG and stay valid until the value changes or config_free(). */
 bool config_bool(const struct config *cfg, const char *name);
 int64_t config_int(const struct config *cfg, const char *name);
 const char *config_str(const struct config *cfg, const char *name);
@@ -88,8 +99,17 @@ const char *config_list_get(const struct config *cfg, const char *name, size_t i
 /* Where the effective value came from. */
 enum config_source config_source_of(const struct config *cfg, const char *name);
 
-/* --print-config: "name = value" lines for every option, sorted by name. */
+/* --print-config: "name = value" lines for every option, sorted by name, the
+   "=" aligned and values spelled as gunicorn prints them (None, True, ['a']). */
 void config_print(const struct config *cfg, FILE *out);
+
+/*
+ * "Did you mean": writes into BUF (LEN bytes, NUL-terminated) the registered
+ * option name closest to WORD, or with FLAGS the closest CLI flag ("--workers"
+ * for "--wokers"). Returns the suggestion's length, 0 when nothing is close.
+ */
+size_t config_suggest(const struct config *cfg, const char *word, bool flags, char *buf,
+                      size_t len);
 
 /* Iterates registered options in registration order: I from 0 until NULL. */
 const struct qln_option *config_option_at(const struct config *cfg, size_t i, const char **owner);
