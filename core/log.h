@@ -19,16 +19,29 @@ int log_level_parse(const char *name);
 
 /*
  * Opens the logs from the settings errorlog ("-" = stderr), loglevel,
- * accesslog (NULL = off, "-" = stdout) and access_log_format. Files open in
- * append mode, O_CLOEXEC. Returns 0 or -errno with ERR naming the file.
+ * accesslog (NULL = off, "-" = stdout) and access_log_format, and compiles
+ * the format once. Files open in append mode, O_CLOEXEC. Until the first
+ * call, lines go to stderr at level INFO. May be called again (reload): a
+ * file that was open keeps its fd number. On failure nothing changes and
+ * ERR is one line naming the file and the option to fix; returns 0 or
+ * -errno. Main thread only.
  */
 int log_open(const struct config *cfg, char *err, size_t errlen);
-/* Reopens files (SIGUSR1). Returns 0 or the first -errno (logged). */
+/*
+ * Reopens the log files by name (SIGUSR1, after logrotate renamed them) onto
+ * the same fd numbers, so copies of qln_log_fd() stay valid. A file that
+ * cannot be reopened stays as it was. Returns 0 or the first -errno (logged).
+ * Each process reopens its own (the master tells its workers).
+ */
 int log_reopen(void);
-/* Closes files (back to stderr). */
+/* Closes files: back to stderr at level INFO, access log off. */
 void log_close(void);
 
-/* Sets the error log's pid shown in each line; call after fork. */
+/*
+ * Sets the pid shown in each line (and in "%(p)s"). A fork resets it to the
+ * child's real pid by itself (pthread_atfork), so this is only needed to
+ * show another value.
+ */
 void log_set_pid(int pid);
 
 /* Everything an access line can show; filled by the connection code. */
@@ -51,13 +64,22 @@ struct access_record {
 
 /* True when an access log is configured (check before building a record). */
 bool log_access_enabled(void);
-/* Formats REC with the compiled access_log_format and writes one line. */
+/*
+ * Formats REC with the compiled access_log_format and writes one line with
+ * one write(2); a line over 16 KiB is cut and ends with "...". Any thread.
+ */
 void log_access(const struct access_record *rec);
 
 /*
  * Formats REC with FORMAT into BUF (always NUL-terminated, truncated to
  * LEN); the pure function behind log_access, for tests. PID is "%(p)s".
- * Returns the length written.
+ * Returns the length written. FORMAT is gunicorn's: "%(x)s" atoms (Python
+ * flags and width such as "%(h)-15s" honoured), "%%" for '%', unknown atoms
+ * render "-", '"' in values becomes '\"'. "%({name}i)s" and "%({name}o)s"
+ * are request and response headers (case-insensitive, the last duplicate
+ * wins); "%({NAME}e)s" is this process's environment variable NAME (gunicorn
+ * reads the WSGI environ), read when the format is compiled: at log_open,
+ * or on each call of this function.
  */
 size_t log_access_format(const char *format, const struct access_record *rec, int pid, char *buf,
                          size_t len);

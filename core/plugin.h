@@ -33,13 +33,18 @@ struct plugin_set {
 int plugin_check(const struct qln_plugin *p, const char *expect_name, char *err, size_t errlen);
 
 /*
- * Loads plugin NAME (or the path NAME if it contains '/') into SET unless a
- * plugin of that name is already there. Search order: each directory of
- * $QILIN_PLUGIN_PATH (colon-separated), each --plugin-dir (setting
- * plugin_dir), then PKGLIBDIR. dlopen uses RTLD_NOW | RTLD_GLOBAL. Loads
- * the plugin's requires first. Registers its options in CFG (owner = its
- * name). Returns 0 or -errno with ERR one line such as
- * "plugin 'foo' not found (searched: a, b); install it or pass --plugin-dir".
+ * Loads plugin NAME (or the path NAME if it contains '/'; its file name
+ * without ".so" is then the expected plugin name) into SET unless a plugin
+ * of that name is already there. Search order: each directory of
+ * $QILIN_PLUGIN_PATH (colon-separated, empty parts skipped), each
+ * --plugin-dir (setting plugin_dir, when CFG has it), then PKGLIBDIR. dlopen
+ * uses RTLD_NOW | RTLD_GLOBAL. Loads the plugin's requires first (cycles are
+ * refused) and keeps them in SET even if NAME then fails. Registers its
+ * options in CFG (owner = its name). Returns 0, or -ENOENT (not found),
+ * -ENOEXEC (not loadable, or no qilin_plugin symbol), QLN_EABI / -EINVAL
+ * (plugin_check), -ELOOP (requirement cycle), -EEXIST (option clash), with
+ * ERR one line such as "plugin 'foo' not found (searched: /a, /b,
+ * /usr/lib/qilin); check --plugin-dir or QILIN_PLUGIN_PATH".
  */
 int plugin_load(struct plugin_set *set, struct config *cfg, const char *name, char *err,
                 size_t errlen);
@@ -58,7 +63,7 @@ const struct loaded_plugin *plugin_find(const struct plugin_set *set, const char
 /* The first loaded plugin of KIND (QLN_KIND_APP...), or NULL. */
 const struct loaded_plugin *plugin_first_of_kind(const struct plugin_set *set, unsigned kind);
 
-/* dlcloses everything (master exit). */
+/* dlcloses everything, last loaded first, and empties SET (master exit). */
 void plugin_set_free(struct plugin_set *set);
 
 #endif

@@ -1,0 +1,919 @@
+/*
+ * Error log and access log, in gunicorn's formats. Master and workers, any
+ * thread: every line is formatted into a stack buffer and leaves with one
+ * write(2), so lines from different workers and threads never interleave.
+ */
+#include "qlnconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qilin/errno.h>
+#include <qilin/log.h>
+
+#include "log.h"
+#include "util.h"
+
+/* One error line; longer messages are cut and end with "..." (qln_log_raw takes big text). */
+#define LOG_LINE_MAX 4096
+/* One access line: a request line may reach 8190 bytes, plus headers shown by the format. */
+#define ACCESS_LINE_MAX 16384
+
+enum piece_kind {
+    PIECE_LITERAL,  /* text copied as is */
+    PIECE_ATOM,     /* one-letter atom: h l u t r ... */
+    PIECE_REQ_HDR,  /* %({name}i)s */
+    PIECE_RESP_HDR, /* %({name}o)s */
+    PIECE_ENV,      /* %({name}e)s: snapshot of the process environment */
+    PIECE_UNKNOWN,  /* any other name renders "-", as gunicorn's SafeAtoms does */
+};
+
+struct access_piece {
+    enum piece_kind kind;
+    char atom;  /* PIECE_ATOM */
+    bool left;  /* "%(h)-15s": pad on the right */
+    int width;  /* minimum field width, 0 for none */
+    char *text; /* literal text, header name, or the environment value (NULL: unset) */
+    size_t len;
+};
+
+struct access_format {
+    struct access_piece *v;
+    size_t n;
+};
+
+/*
+ * The log state of this process (master or worker). The fds and level are
+ * written only by log_open/log_close, which run before threads exist or
+ * from the main thread at reload; log_reopen keeps the fd numbers (dup3
+ * over them), so readers on other threads never see a half-changed state.
+ */
+static struct {
+    int level;
+    int err_fd;     /* 2 or our own file */
+    char *err_path; /* NULL when the error log is stderr */
+    int acc_fd;     /* -1: access log off; 1: stdout */
+    char *acc_path; /* NULL when off or stdout */
+    struct access_format acc_fmt;
+} logst = {.level = QLN_LOG_INFO, .err_fd = 2, .acc_fd = -1};
+
+/*
+ * The pid shown in each line. Set by log_set_pid after fork; the atfork
+ * handler also clears it in every child so a fork that forgot to call
+ * log_set_pid (or one made by Python's os.fork) still shows the right pid.
+ */
+static volatile int cached_pid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static const char *const month_names[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static void
+forget_pid(void)
+{
+    cached_pid = 0;
+}
+
+static void
+register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static int
+current_pid(void)
+{
+    int pid = cached_pid;
+
+    if (pid == 0) {
+        pthread_once(&atfork_once, register_atfork);
+        pid = (int)getpid();
+        cached_pid = pid;
+    }
+    return pid;
+}
+
+void
+log_set_pid(int pid)
+{
+    pthread_once(&atfork_once, register_atfork);
+    cached_pid = pid;
+}
+
+int
+qln_log_level(void)
+{
+    return logst.level;
+}
+
+int
+qln_log_fd(void)
+{
+    return logst.err_fd;
+}
+
+/* Writes all of BUF, retrying short writes and EINTR; a log line is best effort. */
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static const char *
+level_name(int level)
+{
+    if (level >= QLN_LOG_CRITICAL)
+        return "CRITICAL";
+    if (level >= QLN_LOG_ERROR)
+        return "ERROR";
+    if (level >= QLN_LOG_WARNING)
+        return "WARNING";
+    if (level >= QLN_LOG_INFO)
+        return "INFO";
+    return "DEBUG";
+}
+
+int
+log_level_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {
+        {"debug", QLN_LOG_DEBUG}, {"info", QLN_LOG_INFO},         {"warning", QLN_LOG_WARNING},
+        {"error", QLN_LOG_ERROR}, {"critical", QLN_LOG_CRITICAL},
+    };
+
+    for (size_t i = 0; name != NULL && i < ARRAY_SIZE(levels); i++)
+        if (strcasecmp(name, levels[i].name) == 0)
+            return levels[i].level;
+    return -EINVAL;
+}
+
+/*
+ * "[2026-01-02 10:22:28 +0000] " for the current second. Each thread keeps
+ * the text of the last second it formatted: localtime_r and strftime then
+ * run once a second per thread, not once a line.
+ */
+static size_t
+format_stamp(char *buf, size_t len)
+{
+    static _Thread_local time_t last_sec = (time_t)-1;
+    static _Thread_local char last_text[48];
+    static _Thread_local size_t last_len;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != last_sec) {
+        localtime_r(&now, &tm);
+        last_len = strftime(last_text, sizeof(last_text), "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+        last_sec = now;
+    }
+    if (last_len >= len)
+        return 0;
+    memcpy(buf, last_text, last_len);
+    return last_len;
+}
+
+/* Appends printf output at *N without passing CAP; sets *CUT when it did not fit. */
+static void
+append_vfmt(char *buf, size_t cap, size_t *n, bool *cut, const char *fmt, va_list ap)
+{
+    int m;
+
+    if (*cut)
+        return;
+    m = vsnprintf(buf + *n, cap + 1 - *n, fmt, ap);
+    if (m < 0)
+        return;
+    if ((size_t)m > cap - *n) {
+        *cut = true;
+        *n = cap;
+    } else {
+        *n += (size_t)m;
+    }
+}
+
+static void append_fmt(char *buf, size_t cap, size_t *n, bool *cut, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+append_fmt(char *buf, size_t cap, size_t *n, bool *cut, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    append_vfmt(buf, cap, n, cut, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Formats the head, the message and, with WITH_ERR, the errno suffix, then
+ * writes the line. A cut line ends with "..." so the reader sees it was cut.
+ */
+static void
+vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
+{
+    char buf[LOG_LINE_MAX];
+    const size_t cap = sizeof(buf) - 1; /* the newline always fits */
+    size_t n = format_stamp(buf, cap);
+    bool cut = false;
+
+    append_fmt(buf, cap, &n, &cut, "[%d] [%s] ", current_pid(), level_name(level));
+    append_vfmt(buf, cap, &n, &cut, fmt, ap);
+    /* The contract drops a trailing newline so callers may write either form. */
+    if (!cut && n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (with_err)
+        append_fmt(buf, cap, &n, &cut, " failed: %s", qln_strerror(err > 0 ? -err : err));
+    if (cut)
+        memcpy(buf + cap - 3, "...", 3);
+    buf[n++] = '\n';
+    write_all(logst.err_fd, buf, n);
+}
+
+void
+qln_log_write(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog_line(level, false, 0, fmt, ap);
+    va_end(ap);
+}
+
+void
+qln_log_errno_write(int level, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog_line(level, true, err, fmt, ap);
+    va_end(ap);
+}
+
+void
+qln_log_raw(const char *text, size_t len)
+{
+    write_all(logst.err_fd, text, len);
+}
+
+_Noreturn void
+qln_assert_fail(const char *expr, const char *file, int line)
+{
+    qln_log_write(QLN_LOG_CRITICAL, "%s:%d: assertion failed: %s", file, line, expr);
+    abort();
+}
+
+/* ---- access log: compiling gunicorn's %-format ------------------------- */
+
+static void
+format_push(struct access_format *f, struct access_piece piece)
+{
+    f->v = xrealloc(f->v, (f->n + 1) * sizeof(*f->v));
+    f->v[f->n++] = piece;
+}
+
+static void
+format_free(struct access_format *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i].text);
+    free(f->v);
+    f->v = NULL;
+    f->n = 0;
+}
+
+static void
+push_literal(struct access_format *f, const char *s, size_t len)
+{
+    if (len == 0)
+        return;
+    format_push(f,
+                (struct access_piece){.kind = PIECE_LITERAL, .text = xstrndup(s, len), .len = len});
+}
+
+/*
+ * Classifies the NAME of "%(NAME)s". gunicorn looks "{...}" keys up
+ * lowercased, so header names are stored lowercased and compared without
+ * case. {var}e reads this process's environment (gunicorn reads the WSGI
+ * environ, which a C core does not have); the value is taken once here so
+ * formatting never calls getenv() on a serving thread while Python may be
+ * changing the environment.
+ */
+static struct access_piece
+classify_atom(const char *name, size_t len)
+{
+    struct access_piece p = {.kind = PIECE_UNKNOWN};
+    char *key;
+    const char *val;
+
+    if (len == 1 && strchr("hlutrmUqHpsbBfaTMDL", name[0]) != NULL)
+        return (struct access_piece){.kind = PIECE_ATOM, .atom = name[0]};
+    if (len < 4 || name[0] != '{' || name[len - 2] != '}')
+        return p;
+    key = xstrndup(name + 1, len - 3);
+    switch (name[len - 1]) {
+    case 'i':
+    case 'o':
+        for (char *c = key; *c != '\0'; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        p.kind = name[len - 1] == 'i' ? PIECE_REQ_HDR : PIECE_RESP_HDR;
+        p.text = key;
+        p.len = len - 3;
+        return p;
+    case 'e':
+        val = getenv(key);
+        free(key);
+        p.kind = PIECE_ENV;
+        p.text = val != NULL ? xstrdup(val) : NULL;
+        p.len = val != NULL ? strlen(val) : 0;
+        return p;
+    default:
+        free(key);
+        return p;
+    }
+}
+
+/*
+ * Parses one "%(name)[-][width]conv" at S (S[0] == '%', S[1] == '(').
+ * Returns the bytes consumed, or 0 when this is no valid conversion (the
+ * caller then copies the '%' literally).
+ */
+static size_t
+parse_conversion(const char *s, struct access_format *f)
+{
+    const char *close = strchr(s + 2, ')');
+    const char *q;
+    struct access_piece p;
+    bool left = false;
+    int width = 0;
+
+    if (close == NULL)
+        return 0;
+    q = close + 1;
+    while (*q == '-' || *q == '+' || *q == ' ' || *q == '#' || *q == '0') {
+        left = left || *q == '-';
+        q++;
+    }
+    while (*q >= '0' && *q <= '9' && width < 1000)
+        width = width * 10 + (*q++ - '0');
+    if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')))
+        return 0;
+    p = classify_atom(s + 2, (size_t)(close - (s + 2)));
+    p.left = left;
+    p.width = width;
+    format_push(f, p);
+    return (size_t)(q + 1 - s);
+}
+
+static void
+format_compile(const char *fmt, struct access_format *f)
+{
+    const char *lit = fmt;
+    const char *s = fmt;
+
+    f->v = NULL;
+    f->n = 0;
+    while (*s != '\0') {
+        size_t used = 0;
+
+        if (s[0] != '%') {
+            s++;
+            continue;
+        }
+        if (s[1] == '%') {
+            push_literal(f, lit, (size_t)(s + 1 - lit)); /* keeps one '%' */
+            s += 2;
+            lit = s;
+            continue;
+        }
+        if (s[1] == '(') {
+            push_literal(f, lit, (size_t)(s - lit));
+            used = parse_conversion(s, f);
+            if (used == 0) {
+                lit = s;
+                s++;
+                continue;
+            }
+            s += used;
+            lit = s;
+            continue;
+        }
+        s++;
+    }
+    push_literal(f, lit, (size_t)(s - lit));
+}
+
+/* ---- access log: rendering ---------------------------------------------- */
+
+struct outbuf {
+    char *p;
+    size_t len, cap; /* cap excludes room for the NUL */
+    bool truncated;
+};
+
+static void
+out_raw(struct outbuf *o, const char *s, size_t n)
+{
+    /* Absent values arrive as {NULL, 0}; memcpy must not see NULL even for 0 bytes. */
+    if (n == 0)
+        return;
+    if (n > o->cap - o->len) {
+        n = o->cap - o->len;
+        o->truncated = true;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+/* Copies a value with '"' escaped as '\"', as gunicorn's SafeAtoms does. */
+static void
+out_value(struct outbuf *o, const char *s, size_t n)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"')
+            continue;
+        out_raw(o, s + start, i - start);
+        out_raw(o, "\\\"", 2);
+        start = i + 1;
+    }
+    out_raw(o, s + start, n - start);
+}
+
+static void
+out_slice_or_dash(struct outbuf *o, struct qln_slice s)
+{
+    if (s.p == NULL)
+        out_raw(o, "-", 1);
+    else
+        out_value(o, s.p, s.len);
+}
+
+static void out_fmt(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+out_fmt(struct outbuf *o, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        out_raw(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* The last header named NAME (lowercase), as gunicorn's dict keeps the last duplicate. */
+static struct qln_slice
+find_header(const struct qln_header *h, size_t n, const char *name, size_t len)
+{
+    struct qln_slice found = {NULL, 0};
+
+    for (size_t i = 0; h != NULL && i < n; i++)
+        if (h[i].name.len == len && strncasecmp(h[i].name.p, name, len) == 0)
+            found = h[i].value;
+    return found;
+}
+
+static int
+b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/*
+ * Decodes base64 S into OUT (at most OUTLEN bytes); returns the decoded
+ * length or -1 when S is not valid padded base64 (gunicorn then shows "-").
+ */
+static ssize_t
+b64_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    unsigned acc = 0;
+    int bits = 0;
+    size_t o = 0;
+
+    if (n % 4 != 0)
+        return -1;
+    for (int pad = 0; pad < 2 && n > 0 && s[n - 1] == '='; pad++)
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value(s[i]);
+
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= outlen)
+                return -1;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    return (ssize_t)o;
+}
+
+/* "%(u)s": the user of "Authorization: Basic base64(user:password)", else "-". */
+static void
+out_basic_user(struct outbuf *o, const struct access_record *rec)
+{
+    struct qln_slice auth = find_header(rec->req_headers, rec->nreq_headers, "authorization", 13);
+    char dec[512];
+    const char *b64, *end, *colon;
+    ssize_t n;
+
+    if (auth.p == NULL || auth.len < 6 || strncasecmp(auth.p, "basic", 5) != 0 ||
+        auth.p[5] != ' ') {
+        out_raw(o, "-", 1);
+        return;
+    }
+    b64 = auth.p + 6;
+    end = auth.p + auth.len;
+    while (b64 < end && (*b64 == ' ' || *b64 == '\t'))
+        b64++;
+    while (end > b64 && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    n = b64_decode(b64, (size_t)(end - b64), dec, sizeof(dec));
+    if (n <= 0) {
+        out_raw(o, "-", 1);
+        return;
+    }
+    colon = memchr(dec, ':', (size_t)n);
+    out_value(o, dec, colon != NULL ? (size_t)(colon - dec) : (size_t)n);
+}
+
+/* "%(t)s": "[22/Nov/2026:23:09:29 +0000]" in local time, month names never localised. */
+static void
+out_time(struct outbuf *o, const struct timespec *ts)
+{
+    struct tm tm;
+    time_t sec = ts->tv_sec;
+    long off;
+
+    localtime_r(&sec, &tm);
+    off = tm.tm_gmtoff / 60;
+    out_fmt(o, "[%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld]", tm.tm_mday, month_names[tm.tm_mon],
+            tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+            labs(off) / 60, labs(off) % 60);
+}
+
+static void
+out_atom(struct outbuf *o, char atom, const struct access_record *rec, int pid)
+{
+    int64_t us = rec->duration_us < 0 ? 0 : rec->duration_us;
+
+    switch (atom) {
+    case 'h':
+        if (rec->remote_addr != NULL)
+            out_value(o, rec->remote_addr, strlen(rec->remote_addr));
+        else
+            out_raw(o, "-", 1);
+        break;
+    case 'l':
+        out_raw(o, "-", 1);
+        break;
+    case 'u':
+        out_basic_user(o, rec);
+        break;
+    case 't':
+        out_time(o, &rec->start);
+        break;
+    case 'r':
+        out_value(o, rec->method.p, rec->method.len);
+        out_raw(o, " ", 1);
+        out_value(o, rec->target.p, rec->target.len);
+        out_fmt(o, " HTTP/1.%d", rec->version_minor);
+        break;
+    case 'm':
+        out_slice_or_dash(o, rec->method);
+        break;
+    case 'U':
+        out_slice_or_dash(o, rec->path);
+        break;
+    case 'q':
+        out_value(o, rec->query.p, rec->query.len);
+        break;
+    case 'H':
+        out_fmt(o, "HTTP/1.%d", rec->version_minor);
+        break;
+    case 'p':
+        out_fmt(o, "<%d>", pid);
+        break;
+    case 's':
+        out_fmt(o, "%d", rec->status);
+        break;
+    case 'b':
+        if (rec->body_bytes > 0)
+            out_fmt(o, "%lld", (long long)rec->body_bytes);
+        else
+            out_raw(o, "-", 1);
+        break;
+    case 'B':
+        out_fmt(o, "%lld", (long long)rec->body_bytes);
+        break;
+    case 'f':
+        out_slice_or_dash(o, find_header(rec->req_headers, rec->nreq_headers, "referer", 7));
+        break;
+    case 'a':
+        out_slice_or_dash(o, find_header(rec->req_headers, rec->nreq_headers, "user-agent", 10));
+        break;
+    case 'T':
+        out_fmt(o, "%lld", (long long)(us / 1000000));
+        break;
+    case 'M':
+        out_fmt(o, "%lld", (long long)(us / 1000));
+        break;
+    case 'D':
+        out_fmt(o, "%lld", (long long)us);
+        break;
+    case 'L':
+        out_fmt(o, "%lld.%06lld", (long long)(us / 1000000), (long long)(us % 1000000));
+        break;
+    default:
+        out_raw(o, "-", 1);
+        break;
+    }
+}
+
+static void
+out_piece(struct outbuf *o, const struct access_piece *p, const struct access_record *rec, int pid)
+{
+    switch (p->kind) {
+    case PIECE_LITERAL:
+        out_raw(o, p->text, p->len);
+        break;
+    case PIECE_ATOM:
+        out_atom(o, p->atom, rec, pid);
+        break;
+    case PIECE_REQ_HDR:
+        out_slice_or_dash(o, find_header(rec->req_headers, rec->nreq_headers, p->text, p->len));
+        break;
+    case PIECE_RESP_HDR:
+        out_slice_or_dash(o, find_header(rec->resp_headers, rec->nresp_headers, p->text, p->len));
+        break;
+    case PIECE_ENV:
+        out_slice_or_dash(o, (struct qln_slice){p->text, p->len});
+        break;
+    case PIECE_UNKNOWN:
+        out_raw(o, "-", 1);
+        break;
+    }
+}
+
+/*
+ * Renders one piece, then applies Python's width: the value is padded with
+ * spaces on the left, or on the right for "-" ("%(h)-15s").
+ */
+static void
+render_piece(struct outbuf *o, const struct access_piece *p, const struct access_record *rec,
+             int pid)
+{
+    size_t start = o->len, n, pad;
+
+    out_piece(o, p, rec, pid);
+    n = o->len - start;
+    if (p->width <= 0 || (size_t)p->width <= n)
+        return;
+    pad = (size_t)p->width - n;
+    if (pad > o->cap - o->len) {
+        pad = o->cap - o->len;
+        o->truncated = true;
+    }
+    if (!p->left)
+        memmove(o->p + start + pad, o->p + start, n);
+    memset(p->left ? o->p + o->len : o->p + start, ' ', pad);
+    o->len += pad;
+}
+
+static size_t
+render(const struct access_format *f, const struct access_record *rec, int pid, char *buf,
+       size_t len, bool *truncated)
+{
+    struct outbuf o = {.p = buf, .len = 0, .cap = len - 1, .truncated = false};
+
+    for (size_t i = 0; i < f->n; i++)
+        render_piece(&o, &f->v[i], rec, pid);
+    buf[o.len] = '\0';
+    *truncated = o.truncated;
+    return o.len;
+}
+
+size_t
+log_access_format(const char *format, const struct access_record *rec, int pid, char *buf,
+                  size_t len)
+{
+    struct access_format f;
+    bool truncated;
+    size_t n;
+
+    if (len == 0)
+        return 0;
+    format_compile(format, &f);
+    n = render(&f, rec, pid, buf, len, &truncated);
+    format_free(&f);
+    return n;
+}
+
+bool
+log_access_enabled(void)
+{
+    return logst.acc_fd >= 0;
+}
+
+void
+log_access(const struct access_record *rec)
+{
+    char buf[ACCESS_LINE_MAX];
+    bool truncated;
+    size_t n;
+
+    if (logst.acc_fd < 0)
+        return;
+    /* Leave room for "...\n" so a cut line still ends where a reader expects. */
+    n = render(&logst.acc_fmt, rec, current_pid(), buf, sizeof(buf) - 4, &truncated);
+    if (truncated) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n++] = '\n';
+    write_all(logst.acc_fd, buf, n);
+}
+
+/* ---- opening, reopening, closing ---------------------------------------- */
+
+/* Opens a log file for appending; WHAT ("error log") and FLAG name it in ERR. */
+static int
+open_log_file(const char *path, const char *what, const char *flag, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+
+    if (fd < 0) {
+        int e = errno;
+
+        util_format(err, errlen, "cannot open %s %s: %s; check %s and the directory's permissions",
+                    what, path, strerror(e), flag);
+        return -e;
+    }
+    return fd;
+}
+
+/*
+ * Makes NEWFD (a file, a standard stream, or -1 for off) the log at *FD.
+ * When a file was already open there and NEWFD is a file too, NEWFD moves
+ * onto the old number so whoever copied qln_log_fd() (faulthandler) keeps
+ * writing to the current log.
+ */
+static void
+install_fd(int *fd, int newfd)
+{
+    if (newfd <= 2 || *fd <= 2 || dup3(newfd, *fd, O_CLOEXEC) < 0) {
+        if (*fd > 2)
+            close(*fd);
+        *fd = newfd;
+        return;
+    }
+    close(newfd);
+}
+
+static bool
+is_stdstream(const char *path)
+{
+    return path == NULL || strcmp(path, "-") == 0;
+}
+
+int
+log_open(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *errorlog = config_str(cfg, "errorlog");
+    const char *levelname = config_str(cfg, "loglevel");
+    const char *accesslog = config_str(cfg, "accesslog");
+    const char *format = config_str(cfg, "access_log_format");
+    int level = levelname != NULL ? log_level_parse(levelname) : QLN_LOG_INFO;
+    int efd = 2, afd = -1;
+
+    if (level < 0) {
+        util_format(err, errlen,
+                    "invalid loglevel '%s'; use debug, info, warning, error or critical",
+                    levelname);
+        return -EINVAL;
+    }
+    if (!is_stdstream(errorlog)) {
+        efd = open_log_file(errorlog, "error log", "--error-logfile", err, errlen);
+        if (efd < 0)
+            return efd;
+    }
+    if (accesslog != NULL) {
+        afd = strcmp(accesslog, "-") == 0
+                  ? 1
+                  : open_log_file(accesslog, "access log", "--access-logfile", err, errlen);
+        if (afd < 0) {
+            if (efd > 2)
+                close(efd);
+            return afd;
+        }
+    }
+    install_fd(&logst.err_fd, efd);
+    free(logst.err_path);
+    logst.err_path = efd > 2 ? xstrdup(errorlog) : NULL;
+
+    install_fd(&logst.acc_fd, afd);
+    free(logst.acc_path);
+    logst.acc_path = afd > 2 ? xstrdup(accesslog) : NULL;
+    format_free(&logst.acc_fmt);
+    if (afd >= 0)
+        format_compile(format != NULL ? format
+                                      : "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s "
+                                        "%(b)s \"%(f)s\" \"%(a)s\"",
+                       &logst.acc_fmt);
+    logst.level = level;
+    return 0;
+}
+
+/*
+ * Reopens PATH onto the fd number FD (see install_fd): after logrotate
+ * renamed the file, new lines go to a fresh file of the old name. Logs and
+ * returns -errno on failure, keeping the old file.
+ */
+static int
+reopen_one(const char *path, int fd, const char *what, const char *flag)
+{
+    char err[512];
+    int newfd;
+
+    if (path == NULL || fd <= 2)
+        return 0;
+    newfd = open_log_file(path, what, flag, err, sizeof(err));
+    if (newfd < 0) {
+        qln_log_write(QLN_LOG_ERROR, "%s", err);
+        return newfd;
+    }
+    if (dup3(newfd, fd, O_CLOEXEC) < 0) {
+        int e = errno;
+
+        close(newfd);
+        qln_log_errno_write(QLN_LOG_ERROR, e, "reopening %s %s: dup3", what, path);
+        return -e;
+    }
+    close(newfd);
+    return 0;
+}
+
+int
+log_reopen(void)
+{
+    int rc = reopen_one(logst.err_path, logst.err_fd, "error log", "--error-logfile");
+    int rc2 = reopen_one(logst.acc_path, logst.acc_fd, "access log", "--access-logfile");
+
+    return rc != 0 ? rc : rc2;
+}
+
+void
+log_close(void)
+{
+    if (logst.err_fd > 2)
+        close(logst.err_fd);
+    if (logst.acc_fd > 2)
+        close(logst.acc_fd);
+    free(logst.err_path);
+    free(logst.acc_path);
+    format_free(&logst.acc_fmt);
+    logst.err_fd = 2;
+    logst.err_path = NULL;
+    logst.acc_fd = -1;
+    logst.acc_path = NULL;
+    logst.level = QLN_LOG_INFO;
+}
