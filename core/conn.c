@@ -1,0 +1,881 @@
+/*
+ * The connection loop every worker runs: accept, read (optimistically),
+ * parse, call the app plugin's handle(), finish the response, log access,
+ * keep-alive and pipelining; plus the request body reader, the poll(2)
+ * waiter and the per-worker connection pool. Worker processes only.
+ */
+#include "qlnconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qilin/errno.h>
+#include <qilin/log.h>
+#include <qilin/plugin.h>
+#include <qilin/request.h>
+#include <qilin/worker.h>
+
+#include "config.h"
+#include "conn.h"
+#include "http.h"
+#include "listener.h"
+#include "log.h"
+#include "response.h"
+#include "util.h"
+#include "worker.h"
+
+#define CONN_BUF_INITIAL 8192
+/* Room kept after a head for body bytes, so body reads never move the head. */
+#define CONN_BODY_ROOM 4096
+/* A buffer grown past this by a large head is freed when the conn goes back to the pool. */
+#define CONN_BUF_KEEP (64 * 1024)
+/* An unread body up to this size is drained to keep the connection; beyond, close. */
+#define CONN_DRAIN_MAX (64 * 1024)
+/* Idle connections kept for reuse per worker. */
+#define CONN_POOL_KEEP 256
+/* Longest single poll(2), so a thread that never sees EINTR still notices a stop. */
+#define POLL_SLICE_MS 1000
+
+struct conn_pool {
+    pthread_mutex_t lock; /* gthread: pool threads close, the main thread accepts */
+    struct qln_conn *free;
+    size_t nfree;
+};
+
+enum serve_step {
+    STEP_NEXT = 0, /* go on with the next request on this connection */
+    STEP_IDLE,
+    STEP_CLOSED,
+    STEP_STOP,
+};
+
+/* ------------------------------------------------------------ settings */
+
+void
+conn_settings_load(struct conn_settings *s, const struct config *cfg)
+{
+    int64_t v;
+    const char *server;
+
+    v = config_int(cfg, "keepalive");
+    s->keepalive_ms = v > 0 ? v * 1000 : 0;
+    v = config_int(cfg, "timeout");
+    s->timeout_ms = v > 0 ? v * 1000 : 0;
+    /* gunicorn: 0 means "unlimited", which is still capped at 8190. */
+    v = config_int(cfg, "limit_request_line");
+    s->limit_request_line = (v <= 0 || v > 8190) ? 8190 : (size_t)v;
+    v = config_int(cfg, "limit_request_fields");
+    s->limit_request_fields = (v <= 0 || v > 32768) ? 32768 : (size_t)v;
+    /* gunicorn since 25.x treats 0 as the default 8190. */
+    v = config_int(cfg, "limit_request_field_size");
+    s->limit_request_field_size = v <= 0 ? 8190 : (size_t)v;
+    server = config_str(cfg, "server_header");
+    util_format(s->server_header, sizeof(s->server_header), "%s", server ? server : "");
+}
+
+static void
+limits_of(const struct conn_settings *s, struct http_limits *lim)
+{
+    lim->line = s->limit_request_line ? s->limit_request_line : 8190;
+    lim->fields = s->limit_request_fields ? s->limit_request_fields : 32768;
+    lim->field_size = s->limit_request_field_size ? s->limit_request_field_size : 8190;
+}
+
+/* ------------------------------------------------------------ pool */
+
+static struct conn_pool *
+pool_of(struct qln_worker *w)
+{
+    struct conn_pool *pool = __atomic_load_n(&w->pool, __ATOMIC_ACQUIRE);
+    struct conn_pool *expected = NULL;
+
+    if (pool != NULL)
+        return pool;
+    /* Created on first use; two threads racing here both allocate and one frees. */
+    pool = xcalloc(1, sizeof(*pool));
+    pthread_mutex_init(&pool->lock, NULL);
+    if (!__atomic_compare_exchange_n(&w->pool, &expected, pool, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        pthread_mutex_destroy(&pool->lock);
+        free(pool);
+        pool = expected;
+    }
+    return pool;
+}
+
+static void
+conn_free(struct qln_conn *c)
+{
+    http_parser_fini(&c->parser);
+    http_request_fini(&c->req);
+    response_fini(&c->resp);
+    free(c->buf);
+    free(c);
+}
+
+static struct qln_conn *
+conn_get(struct qln_worker *w)
+{
+    struct conn_pool *pool = pool_of(w);
+    struct http_limits lim;
+    struct qln_conn *c;
+
+    pthread_mutex_lock(&pool->lock);
+    c = pool->free;
+    if (c != NULL) {
+        pool->free = c->next;
+        pool->nfree--;
+    }
+    pthread_mutex_unlock(&pool->lock);
+
+    limits_of(&w->conn, &lim);
+    if (c == NULL) {
+        c = xcalloc(1, sizeof(*c));
+        http_parser_init(&c->parser, &lim);
+        response_init(&c->resp, c);
+        c->req.conn = c;
+    } else {
+        c->parser.limits = lim;
+    }
+    c->w = w;
+    c->next = NULL;
+    /* The head may hold the request line, every field at its maximum, and the CRLFs. */
+    c->max_head = lim.line + 2 + lim.fields * lim.field_size + 2;
+    return c;
+}
+
+static void
+conn_put(struct qln_conn *c)
+{
+    struct conn_pool *pool = pool_of(c->w);
+
+    if (c->cap > CONN_BUF_KEEP) {
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (pool->nfree < CONN_POOL_KEEP) {
+        c->next = pool->free;
+        pool->free = c;
+        pool->nfree++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (c != NULL)
+        conn_free(c);
+}
+
+void
+conn_pool_free(struct qln_worker *w)
+{
+    struct conn_pool *pool = w->pool;
+    struct qln_conn *c;
+
+    if (pool == NULL)
+        return;
+    while ((c = pool->free) != NULL) {
+        pool->free = c->next;
+        conn_free(c);
+    }
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+    w->pool = NULL;
+}
+
+/* ------------------------------------------------------------ accept / close */
+
+static const struct listener *
+listener_for(const struct qln_worker *w, int lfd)
+{
+    size_t i;
+
+    for (i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd == lfd)
+            return &w->listeners[i];
+    }
+    return NULL;
+}
+
+static void
+peer_text(struct qln_conn *c, const struct sockaddr_storage *ss)
+{
+    c->peer_addr[0] = '\0';
+    c->peer_port[0] = '\0';
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+        inet_ntop(AF_INET, &in->sin_addr, c->peer_addr, sizeof(c->peer_addr));
+        util_format(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_addr, sizeof(c->peer_addr));
+        util_format(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in6->sin6_port));
+    }
+}
+
+static void
+conn_start(struct qln_conn *c, int fd)
+{
+    c->fd = fd;
+    c->data = NULL;
+    c->waiter = NULL;
+    c->tstate = NULL;
+    c->len = c->pos = 0;
+    c->accepted_ms = c->last_active_ms = util_now_ms();
+    c->head_start_ms = 0;
+    c->requests = 0;
+    c->in_head = false;
+    c->must_close = false;
+    c->stop_now = false;
+}
+
+int
+qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct qln_conn *c;
+    int fd, one = 1;
+
+    /* EMFILE/ENFILE go back to the worker plugin, which stops accepting for a
+       moment: retrying at once would spin, since the pending connection stays
+       in the backlog and the listener stays readable. */
+    ss.ss_family = AF_UNSPEC; /* an unnamed unix peer may leave it untouched */
+    fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c = conn_get(w);
+    conn_start(c, fd);
+    c->listener = listener_for(w, lfd);
+    peer_text(c, &ss);
+    *out = c;
+    return 0;
+}
+
+int
+qln_conn_fd(const struct qln_conn *c)
+{
+    return c->fd;
+}
+
+void
+qln_conn_close(struct qln_conn *c, const struct qln_waiter *waiter)
+{
+    if (c->fd >= 0) {
+        if (waiter != NULL && waiter->fd_closing != NULL)
+            waiter->fd_closing(waiter->ctx, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    conn_put(c);
+}
+
+void
+qln_conn_set_data(struct qln_conn *c, void *data)
+{
+    c->data = data;
+}
+
+void *
+qln_conn_data(const struct qln_conn *c)
+{
+    return c->data;
+}
+
+int64_t
+qln_conn_deadline(const struct qln_conn *c)
+{
+    const struct conn_settings *s = &c->w->conn;
+
+    if (c->len > 0 && c->in_head)
+        return s->timeout_ms > 0 ? c->head_start_ms + s->timeout_ms : -1;
+    if (s->keepalive_ms > 0)
+        return c->last_active_ms + s->keepalive_ms;
+    /* keepalive 0 closes after each response, so only a fresh connection gets
+       here; it has the head budget to send its one request. */
+    return s->timeout_ms > 0 ? c->accepted_ms + s->timeout_ms : -1;
+}
+
+/* ------------------------------------------------------------ waiting and writing */
+
+int64_t
+conn_io_deadline(const struct qln_conn *c)
+{
+    int64_t t = c->w->conn.timeout_ms;
+
+    return t > 0 ? util_now_ms() + t : -1;
+}
+
+int
+conn_wait(struct qln_conn *c, unsigned events, int64_t deadline)
+{
+    switch (c->waiter->wait(c->waiter->ctx, c->fd, events, deadline)) {
+    case QLN_WAIT_READY:
+        return 0;
+    case QLN_WAIT_TIMEOUT:
+        return -ETIMEDOUT;
+    case QLN_WAIT_STOP:
+        c->stop_now = true;
+        return QLN_ESTOP;
+    default:
+        return -EIO;
+    }
+}
+
+static void
+iov_advance(struct iovec **iov, int *n, size_t k)
+{
+    while (*n > 0 && k >= (*iov)->iov_len) {
+        k -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + k;
+        (*iov)->iov_len -= k;
+    }
+}
+
+int
+conn_writev(struct qln_conn *c, struct iovec *iov, int n, bool more)
+{
+    int64_t deadline = conn_io_deadline(c);
+    int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+    int rc;
+
+    iov_advance(&iov, &n, 0);
+    while (n > 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)(n < IOV_MAX ? n : IOV_MAX)};
+        ssize_t k = sendmsg(c->fd, &msg, flags);
+
+        if (k >= 0) {
+            iov_advance(&iov, &n, (size_t)k);
+            deadline = conn_io_deadline(c);
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            rc = conn_wait(c, QLN_EV_WRITE, deadline);
+            if (rc == 0)
+                continue;
+        } else {
+            rc = -errno;
+        }
+        c->must_close = true;
+        return rc;
+    }
+    c->last_active_ms = util_now_ms();
+    return 0;
+}
+
+static int
+conn_write_all(struct qln_conn *c, const void *buf, size_t len)
+{
+    struct iovec iov = {(void *)buf, len};
+
+    return conn_writev(c, &iov, 1, false);
+}
+
+/* ------------------------------------------------------------ the poll waiter */
+
+static void
+blocking(struct qln_poll_waiter *pw, bool enter)
+{
+    const struct qln_app_ops *app = pw->worker->app;
+    void (*hook)(void *);
+
+    if (app == NULL || pw->tstate == NULL)
+        return;
+    hook = enter ? APP_HOOK(app, blocking_enter) : APP_HOOK(app, blocking_leave);
+    if (hook != NULL)
+        hook(pw->tstate);
+}
+
+static int
+poll_wait(void *ctx, int fd, unsigned events, int64_t deadline)
+{
+    struct qln_poll_waiter *pw = ctx;
+    struct pollfd pfd = {.fd = fd};
+    int rc, err;
+
+    if (events & QLN_EV_READ)
+        pfd.events |= POLLIN;
+    if (events & QLN_EV_WRITE)
+        pfd.events |= POLLOUT;
+    for (;;) {
+        int64_t left = deadline < 0 ? POLL_SLICE_MS : deadline - util_now_ms();
+
+        if (qln_worker_stopping(pw->worker) == QLN_STOP_NOW)
+            return QLN_WAIT_STOP;
+        if (left <= 0)
+            return QLN_WAIT_TIMEOUT;
+        /* The interpreter lock is released only around a wait that really
+           blocks; the fast path (data already there) never gets here. */
+        blocking(pw, true);
+        rc = poll(&pfd, 1, (int)(left < POLL_SLICE_MS ? left : POLL_SLICE_MS));
+        err = errno;
+        blocking(pw, false);
+        if (rc > 0)
+            return QLN_WAIT_READY; /* POLLERR/POLLHUP too: the retried call reports it */
+        if (rc < 0 && err != EINTR)
+            return QLN_WAIT_ERROR;
+        /* Timeout of one slice, or a signal: recompute what is left and go on
+           unless the signal asked for an immediate stop (checked above). */
+    }
+}
+
+void
+qln_poll_waiter_init(struct qln_poll_waiter *pw, struct qln_worker *worker, void *tstate)
+{
+    memset(pw, 0, sizeof(*pw));
+    pw->waiter.size = sizeof(pw->waiter);
+    pw->waiter.ctx = pw;
+    pw->waiter.wait = poll_wait;
+    pw->waiter.fd_closing = NULL;
+    pw->worker = worker;
+    pw->tstate = tstate;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void
+buf_reserve(struct qln_conn *c, size_t want)
+{
+    size_t cap = c->cap ? c->cap : CONN_BUF_INITIAL;
+
+    while (cap < want)
+        cap *= 2;
+    if (cap != c->cap || c->buf == NULL) {
+        c->buf = xrealloc(c->buf, cap);
+        c->cap = cap;
+    }
+}
+
+/*
+ * Reads what the socket has into the free end of the buffer without waiting.
+ * Returns bytes (> 0), 0 at EOF, -EAGAIN, or another negative errno.
+ */
+static ssize_t
+read_some(struct qln_conn *c)
+{
+    ssize_t n;
+
+    do
+        n = read(c->fd, c->buf + c->len, c->cap - c->len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    if (n > 0) {
+        c->len += (size_t)n;
+        c->last_active_ms = util_now_ms();
+    }
+    return n;
+}
+
+/* As read_some, but waits through the hook (inside a request: body, drain). */
+static ssize_t
+read_wait(struct qln_conn *c)
+{
+    int64_t deadline = conn_io_deadline(c);
+    ssize_t n;
+    int rc;
+
+    for (;;) {
+        n = read_some(c);
+        if (n != -EAGAIN)
+            return n;
+        rc = conn_wait(c, QLN_EV_READ, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/*
+ * Produces the next body slice into C->body. Returns 0 with a slice, 1 at
+ * the end of the body, or a negative error (sticky in C->body_error).
+ */
+static int
+body_next(struct qln_conn *c)
+{
+    ssize_t n;
+
+    for (;;) {
+        switch (http_parse(&c->parser, c->buf, c->len, &c->pos)) {
+        case HTTP_BODY_DATA:
+            c->body = c->parser.body;
+            return 0;
+        case HTTP_MSG_DONE:
+            c->body_done = true;
+            return 1;
+        case HTTP_ERROR:
+            qln_log(QLN_LOG_DEBUG, "Invalid request body from ip=%s: %s", c->peer_addr,
+                    c->parser.reason);
+            c->body_error = QLN_EBADBODY;
+            c->must_close = true;
+            return c->body_error;
+        default:
+            break;
+        }
+        /* Everything buffered was consumed: reuse the room after the head. */
+        c->len = c->pos = c->parser.head_end;
+        n = read_wait(c);
+        if (n <= 0) {
+            c->body_error = (n == 0 || n == -ECONNRESET) ? QLN_EPEERCLOSED : (int)n;
+            c->must_close = true;
+            return c->body_error;
+        }
+    }
+}
+
+static int
+send_continue(struct qln_conn *c)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    c->continue_sent = true;
+    /* Once the final response has started, an interim one would corrupt it. */
+    if (c->resp.head_sent)
+        return 0;
+    return conn_write_all(c, msg, sizeof(msg) - 1);
+}
+
+ssize_t
+qln_req_read(struct qln_request *r, void *buf, size_t len)
+{
+    struct qln_conn *c = r->conn;
+    size_t n;
+    int rc;
+
+    if (c->body_error != 0)
+        return c->body_error;
+    if (c->body.len == 0 && c->body_done)
+        return 0;
+    if (len == 0)
+        return 0;
+    if (r->expect_continue && !c->continue_sent) {
+        rc = send_continue(c);
+        if (rc < 0)
+            return rc;
+    }
+    while (c->body.len == 0) {
+        rc = body_next(c);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return rc;
+    }
+    n = len < c->body.len ? len : c->body.len;
+    memcpy(buf, c->body.p, n);
+    c->body.p += n;
+    c->body.len -= n;
+    return (ssize_t)n;
+}
+
+/*
+ * Reads and discards the rest of the body so the next request can be parsed.
+ * Returns 0 when the body ended, else -1: the connection must close (too
+ * much left, the client waits for 100-continue, or an error).
+ */
+static int
+drain_body(struct qln_conn *c)
+{
+    size_t drained = 0;
+    int rc;
+
+    if (c->body_done)
+        return 0;
+    if (c->req.expect_continue && !c->continue_sent)
+        return -1; /* the client has not sent the body, and may never */
+    while (drained <= CONN_DRAIN_MAX) {
+        drained += c->body.len;
+        c->body.len = 0;
+        rc = body_next(c);
+        if (rc == 1)
+            return 0;
+        if (rc < 0)
+            return -1;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ qln_req_* (conn side) */
+
+const char *
+qln_req_remote_addr(const struct qln_request *r)
+{
+    return r->conn->peer_addr;
+}
+
+const char *
+qln_req_remote_port(const struct qln_request *r)
+{
+    return r->conn->peer_port;
+}
+
+const char *
+qln_req_server_name(const struct qln_request *r)
+{
+    const struct listener *l = r->conn->listener;
+
+    return l != NULL ? l->host : "";
+}
+
+const char *
+qln_req_server_port(const struct qln_request *r)
+{
+    const struct listener *l = r->conn->listener;
+
+    return l != NULL ? l->port : "";
+}
+
+const char *
+qln_req_url_scheme(const struct qln_request *r)
+{
+    return "http";
+}
+
+/* ------------------------------------------------------------ errors */
+
+/*
+ * Answers a bad request head. Serving must not wait before a head is
+ * complete, so this is one non-blocking attempt, as gunicorn does it; the
+ * page is small enough to fit any socket buffer. Then the write side is shut
+ * and what the client already sent is read away, so the close does not turn
+ * into a reset that destroys the answer before the client reads it.
+ */
+static void
+reject_head(struct qln_conn *c)
+{
+    char page[512];
+    size_t body_len;
+    size_t n = response_error_page(page, sizeof(page), c->parser.status, &body_len);
+    int i;
+
+    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr, c->parser.reason);
+    if (send(c->fd, page, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return;
+    shutdown(c->fd, SHUT_WR);
+    for (i = 0; i < 16; i++) {
+        c->len = 0;
+        if (read_some(c) <= 0)
+            break;
+    }
+}
+
+/* Answers STATUS inside a request (the head has not left): through the wait hook. */
+static void
+answer_error(struct qln_conn *c, int status)
+{
+    char page[512];
+    size_t body_len;
+    size_t n = response_error_page(page, sizeof(page), status, &body_len);
+    struct qln_response *r = &c->resp;
+
+    r->status = status;
+    r->nheaders = 0;
+    r->head_sent = true;
+    r->keep_alive = false;
+    c->must_close = true;
+    if (conn_write_all(c, page, n) == 0)
+        r->body_bytes = (int64_t)body_len;
+}
+
+/* ------------------------------------------------------------ serving */
+
+/*
+ * Reads and parses until a head is complete. Returns STEP_NEXT with the
+ * request filled in, STEP_IDLE when the socket has nothing more for now, or
+ * STEP_CLOSED (EOF, reset, or a bad head that was answered).
+ */
+static enum serve_step
+read_head(struct qln_conn *c)
+{
+    enum http_rc rc;
+    ssize_t n;
+
+    if (!c->in_head) {
+        /* Pipelined bytes of the next request move to the start of the buffer,
+           so the head's offsets start at 0 and body reads can reuse the rest. */
+        if (c->pos > 0) {
+            memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+            c->len -= c->pos;
+            c->pos = 0;
+        }
+        http_parser_next(&c->parser);
+        c->in_head = true;
+        c->head_start_ms = c->len > 0 ? util_now_ms() : 0;
+    }
+    for (;;) {
+        if (c->pos < c->len) {
+            rc = http_parse(&c->parser, c->buf, c->len, &c->pos);
+            if (rc == HTTP_HEAD_DONE)
+                return STEP_NEXT;
+            if (rc == HTTP_NEED_MORE && c->len >= c->max_head)
+                rc = http_parser_overflow(&c->parser);
+            if (rc == HTTP_ERROR) {
+                reject_head(c);
+                return STEP_CLOSED;
+            }
+        }
+        if (c->len == c->cap)
+            buf_reserve(c, c->len + 1); /* below max_head, checked above */
+        n = read_some(c);
+        if (n == -EAGAIN)
+            return STEP_IDLE;
+        if (n <= 0)
+            return STEP_CLOSED; /* EOF or reset between requests: nothing to answer */
+        if (c->head_start_ms == 0)
+            c->head_start_ms = c->last_active_ms;
+    }
+}
+
+/* The head is complete: make the request visible to the app. */
+static void
+prepare_request(struct qln_conn *c)
+{
+    const struct http_parser *p = &c->parser;
+
+    /* Body reads reuse the room after the head, so make sure there is some
+       before any slice points into the buffer. */
+    if ((p->chunked || p->content_length > 0) && c->cap - p->head_end < CONN_BODY_ROOM)
+        buf_reserve(c, p->head_end + CONN_BODY_ROOM);
+    http_parser_request(p, c->buf, &c->req);
+    c->in_head = false;
+    c->body.len = 0;
+    c->body_error = 0;
+    c->body_done = false;
+    c->continue_sent = false;
+    c->must_close = c->req.is_connect;
+    response_reset(&c->resp);
+}
+
+static void
+finish_response(struct qln_conn *c, int rc)
+{
+    struct qln_response *r = &c->resp;
+
+    if (c->stop_now)
+        return;
+    if (rc == 0 && r->started) {
+        if (response_finish(r) < 0)
+            c->must_close = true;
+        return;
+    }
+    if (rc == 0)
+        qln_log(QLN_LOG_ERROR, "Application returned no response for %.*s %.*s",
+                (int)c->req.method.len, c->req.method.p, (int)c->req.target.len, c->req.target.p);
+    if (!r->head_sent) {
+        /* A body that broke its framing is the client's fault, not the app's. */
+        answer_error(c, c->body_error == QLN_EBADBODY ? 400 : 500);
+    } else {
+        c->must_close = true; /* the head left: only a close tells the client */
+    }
+}
+
+static int64_t
+mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+log_request(struct qln_conn *c, const struct timespec *start, int64_t t0_us)
+{
+    struct access_record rec = {
+        .remote_addr = c->peer_addr,
+        .method = c->req.method,
+        .target = c->req.target,
+        .path = c->req.path,
+        .query = c->req.query,
+        .version_minor = c->req.version_minor,
+        .status = c->resp.status,
+        .body_bytes = c->resp.body_bytes,
+        .req_headers = c->req.headers,
+        .nreq_headers = c->req.nheaders,
+        .resp_headers = c->resp.headers,
+        .nresp_headers = c->resp.nheaders,
+        .start = *start,
+        .duration_us = mono_us() - t0_us,
+    };
+
+    log_access(&rec);
+}
+
+static enum serve_step
+serve_request(struct qln_conn *c)
+{
+    struct qln_worker *w = c->w;
+    struct timespec start = {0};
+    bool logging = log_access_enabled();
+    int64_t t0_us = 0;
+    int stop, rc;
+
+    prepare_request(c);
+    if (logging) {
+        clock_gettime(CLOCK_REALTIME, &start);
+        t0_us = mono_us();
+    }
+    worker_request_begin(w);
+    rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
+    finish_response(c, rc);
+    if (logging && !c->stop_now)
+        log_request(c, &start, t0_us);
+    worker_request_end(w);
+
+    c->requests++;
+    c->last_active_ms = util_now_ms();
+    if (c->stop_now)
+        return STEP_STOP;
+    stop = qln_worker_stopping(w);
+    if (stop == QLN_STOP_NOW)
+        return STEP_STOP;
+    if (!c->resp.keep_alive || c->must_close || stop != QLN_STOP_NONE)
+        return STEP_CLOSED;
+    if (drain_body(c) < 0)
+        return c->stop_now ? STEP_STOP : STEP_CLOSED;
+    return STEP_NEXT;
+}
+
+enum qln_conn_status
+qln_conn_serve(struct qln_conn *c, const struct qln_waiter *waiter, void *tstate)
+{
+    enum serve_step step;
+
+    c->waiter = waiter;
+    c->tstate = tstate;
+    for (;;) {
+        if (qln_worker_stopping(c->w) == QLN_STOP_NOW)
+            return QLN_CONN_STOP;
+        step = read_head(c);
+        if (step == STEP_NEXT)
+            step = serve_request(c);
+        switch (step) {
+        case STEP_NEXT:
+            continue;
+        case STEP_IDLE:
+            return QLN_CONN_IDLE;
+        case STEP_STOP:
+            return QLN_CONN_STOP;
+        default:
+            return QLN_CONN_CLOSED;
+        }
+    }
+}

@@ -1,0 +1,700 @@
+/*
+ * llhttp glue: parses request heads incrementally, enforces gunicorn's
+ * limits and the framing rules of RFC 9112 that llhttp does not enforce by
+ * itself, and decodes bodies one zero-copy slice at a time. Worker processes.
+ */
+#include "qlnconfig.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include <qilin/request.h>
+
+#include "http.h"
+#include "util.h"
+
+/* Why the parser paused, so http_parse() knows which event it returns. */
+enum pause_event {
+    EV_NONE = 0,
+    EV_HEAD,
+    EV_BODY,
+    EV_DONE,
+};
+
+/* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+   "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. Read-only; any process. */
+static const uint8_t tchar_map[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+bool
+http_is_tchar(unsigned char c)
+{
+    return tchar_map[c] != 0;
+}
+
+/* Reason phrases of RFC 9110 §15 that qilin or common apps send. Read-only; any process. */
+static const struct {
+    int status;
+    const char *text;
+} reasons[] = {
+    {100, "Continue"},
+    {101, "Switching Protocols"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {303, "See Other"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {417, "Expectation Failed"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {505, "HTTP Version Not Supported"},
+};
+
+const char *
+http_reason(int status)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(reasons); i++) {
+        if (reasons[i].status == status)
+            return reasons[i].text;
+    }
+    return "Unknown";
+}
+
+static struct http_parser *
+parser_of(llhttp_t *ll)
+{
+    return container_of(ll, struct http_parser, ll);
+}
+
+/* Records the answer for a rejected request; the callback then returns -1. */
+static int
+fail(struct http_parser *p, int status, const char *reason)
+{
+    p->status = status;
+    p->reason = reason;
+    return -1;
+}
+
+static size_t
+off_of(const struct http_parser *p, const char *at)
+{
+    return (size_t)(at - p->base);
+}
+
+static int
+check_line(struct http_parser *p, const char *at, size_t len)
+{
+    size_t end = off_of(p, at) + len;
+
+    if (p->start == SIZE_MAX)
+        p->start = off_of(p, at);
+    if (end - p->start > p->limits.line) {
+        util_format(p->reason_buf, sizeof(p->reason_buf), "Request Line is too large (%zu > %zu)",
+                    end - p->start, p->limits.line);
+        return fail(p, 414, p->reason_buf);
+    }
+    return 0;
+}
+
+static int
+on_method(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+
+    if (p->method_len == 0)
+        p->method_off = off_of(p, at);
+    p->method_len += len;
+    return check_line(p, at, len);
+}
+
+static int
+on_url(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    size_t i;
+
+    /* RFC 9112 §3.2: the request-target has no whitespace or control characters.
+       llhttp's non-strict build lets a few through, and a NUL in a target ends up
+       in PATH_INFO, so refuse them here. */
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)at[i];
+
+        if (c <= 0x20 || c == 0x7f)
+            return fail(p, 400, "Invalid character in request target");
+    }
+    if (p->target_len == 0)
+        p->target_off = off_of(p, at);
+    p->target_len += len;
+    return check_line(p, at, len);
+}
+
+static int
+on_version(llhttp_t *ll, const char *at, size_t len)
+{
+    return check_line(parser_of(ll), at, len);
+}
+
+static int
+on_version_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+
+    p->line_done = true;
+    /* llhttp accepts HTTP/0.9 and HTTP/2.0 request lines; only 1.0 and 1.1 are
+       served here (HTTP/2 needs a different framing altogether). */
+    if (ll->http_major != 1 || ll->http_minor > 1) {
+        util_format(p->reason_buf, sizeof(p->reason_buf), "Invalid HTTP Version: HTTP/%u.%u",
+                    ll->http_major, ll->http_minor);
+        return fail(p, 505, p->reason_buf);
+    }
+    return 0;
+}
+
+static struct http_field *
+field_new(struct http_parser *p)
+{
+    struct http_field *f;
+
+    if (p->nfields == p->fields_cap) {
+        p->fields_cap = p->fields_cap ? p->fields_cap * 2 : 16;
+        p->fields = xrealloc(p->fields, p->fields_cap * sizeof(*p->fields));
+    }
+    f = &p->fields[p->nfields++];
+    memset(f, 0, sizeof(*f));
+    return f;
+}
+
+/* One header line, CRLF included, as gunicorn counts limit_request_field_size. */
+static int
+check_field_size(struct http_parser *p, size_t end)
+{
+    const struct http_field *f = &p->fields[p->nfields - 1];
+
+    if (end - f->name_off + 2 > p->limits.field_size)
+        return fail(p, 431, "Request Header Fields Too Large: a header line is too long");
+    return 0;
+}
+
+static int
+on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    struct http_field *f;
+
+    if (p->phase != HTTP_PHASE_HEAD)
+        return 0; /* chunked trailers: parsed for validity, not kept */
+    if (!p->field_open) {
+        if (p->nfields >= p->limits.fields)
+            return fail(p, 431, "Request Header Fields Too Large: too many header fields");
+        f = field_new(p);
+        f->name_off = (uint32_t)off_of(p, at);
+        p->field_open = true;
+        p->in_value = false;
+    }
+    f = &p->fields[p->nfields - 1];
+    f->name_len += (uint32_t)len;
+    return check_field_size(p, off_of(p, at) + len);
+}
+
+static int
+on_header_field_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    const struct http_field *f;
+    size_t i;
+
+    if (p->phase != HTTP_PHASE_HEAD)
+        return 0;
+    f = &p->fields[p->nfields - 1];
+    /* RFC 9112 §5.1: "No whitespace is allowed between the field name and colon
+       ... a server MUST reject ... with a response status code of 400". llhttp's
+       non-strict build keeps such a space as part of the name; a name must be a
+       token, which catches it and anything else odd. */
+    if (f->name_len == 0)
+        return fail(p, 400, "Invalid header name: empty");
+    for (i = 0; i < f->name_len; i++) {
+        if (!http_is_tchar((unsigned char)p->base[f->name_off + i]))
+            return fail(p, 400, "Invalid header name");
+    }
+    return 0;
+}
+
+static int
+on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    struct http_field *f;
+    size_t off = off_of(p, at);
+
+    if (p->phase != HTTP_PHASE_HEAD)
+        return 0;
+    f = &p->fields[p->nfields - 1];
+    if (!p->in_value) {
+        f->value_off = (uint32_t)off;
+        p->in_value = true;
+    } else if (off != (size_t)f->value_off + f->value_len) {
+        /* llhttp hands a value to us in pieces only at the end of the data it
+           was given, so the next piece starts right where the last one ended.
+           A gap means a CRLF and whitespace lay between them: obs-fold, which
+           RFC 9112 §5.2 lets a server reject with 400, and must, since proxies
+           unfold it differently. */
+        return fail(p, 400, "Obsolete line folding in a header field");
+    }
+    f->value_len += (uint32_t)len;
+    return check_field_size(p, off + len);
+}
+
+/* Case-insensitive comparison of BUF[OFF, OFF+LEN) with LIT. */
+static bool
+span_caseeq(const struct http_parser *p, size_t off, size_t len, const char *lit)
+{
+    struct qln_slice s = {p->base + off, len};
+
+    return slice_caseeq(s, lit);
+}
+
+static bool
+is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/*
+ * RFC 9112 §6.1: a server that receives a transfer coding it does not
+ * understand SHOULD answer 501. Only "chunked" is decoded here; passing
+ * gzip/deflate bodies through undecoded, as gunicorn does, leaves the app to
+ * guess where the body ends.
+ */
+static int
+check_transfer_encoding(struct http_parser *p, const char *v, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t b, e;
+
+        while (i < len && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        b = i;
+        while (i < len && v[i] != ',' && v[i] != ';' && !is_ows(v[i]))
+            i++;
+        e = i;
+        while (i < len && v[i] != ',')
+            i++;
+        if (e > b && !slice_caseeq((struct qln_slice){v + b, e - b}, "chunked"))
+            return fail(p, 501, "Unsupported transfer coding");
+    }
+    return 0;
+}
+
+static int
+on_header_value_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    struct http_field *f;
+    const char *v;
+
+    if (p->phase != HTTP_PHASE_HEAD)
+        return 0;
+    p->field_open = false;
+    p->in_value = false;
+    f = &p->fields[p->nfields - 1];
+    if (f->value_len == 0)
+        f->value_off = f->name_off + f->name_len;
+    v = p->base + f->value_off;
+    while (f->value_len > 0 && is_ows(v[f->value_len - 1]))
+        f->value_len--;
+
+    if (span_caseeq(p, f->name_off, f->name_len, "transfer-encoding")) {
+        p->te_seen = true;
+        return check_transfer_encoding(p, v, f->value_len);
+    }
+    if (span_caseeq(p, f->name_off, f->name_len, "host")) {
+        /* RFC 9112 §3.2: more than one Host field line MUST be answered with 400;
+           two hosts let a proxy and the app disagree on the target. */
+        if (p->host_seen)
+            return fail(p, 400, "Duplicate Host header");
+        p->host_seen = true;
+        return 0;
+    }
+    if (span_caseeq(p, f->name_off, f->name_len, "expect")) {
+        if (span_caseeq(p, f->value_off, f->value_len, "100-continue"))
+            p->expect_continue = true;
+        else
+            return fail(p, 417, "Unsupported Expect header");
+    }
+    return 0;
+}
+
+static int
+on_headers_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+
+    /* llhttp takes "GET /" alone for an HTTP/0.9 simple request. */
+    if (!p->line_done)
+        return fail(p, 400, "Invalid request line: no HTTP version");
+    if (p->te_seen) {
+        /* RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
+           framing is faulty. §6.3: Transfer-Encoding with Content-Length is
+           a smuggling attempt; llhttp refuses it already, this is the belt. */
+        if (ll->http_minor == 0)
+            return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (ll->flags & F_CONTENT_LENGTH)
+            return fail(p, 400, "Content-Length with Transfer-Encoding");
+        if (!(ll->flags & F_CHUNKED))
+            return fail(p, 400, "Transfer-Encoding without final chunked");
+    }
+    p->chunked = (ll->flags & F_CHUNKED) != 0;
+    p->content_length = (ll->flags & F_CONTENT_LENGTH) ? (int64_t)ll->content_length : -1;
+    p->version_minor = ll->http_minor;
+    p->method = ll->method;
+    p->keep_alive = llhttp_should_keep_alive(ll) != 0;
+    if (ll->http_minor == 0)
+        p->expect_continue = false; /* RFC 9110 §10.1.1: ignored for HTTP/1.0 */
+    return HPE_PAUSED;
+}
+
+static int
+on_body(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+
+    /* llhttp flushes an open span at the end of each buffer, possibly empty;
+       pausing on nothing would hand out an empty slice and spin. */
+    if (len == 0)
+        return 0;
+    p->body.p = at;
+    p->body.len = len;
+    return HPE_PAUSED;
+}
+
+static int
+on_message_complete(llhttp_t *ll)
+{
+    parser_of(ll)->phase = HTTP_PHASE_DONE;
+    return HPE_PAUSED;
+}
+
+/* Only the callbacks above; never any llhttp_set_lenient_*(). Read-only; any process. */
+static const llhttp_settings_t parser_settings = {
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_version = on_version,
+    .on_version_complete = on_version_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void
+http_parser_init(struct http_parser *p, const struct http_limits *limits)
+{
+    memset(p, 0, sizeof(*p));
+    p->limits = *limits;
+    llhttp_init(&p->ll, HTTP_REQUEST, &parser_settings);
+    http_parser_next(p);
+}
+
+void
+http_parser_fini(struct http_parser *p)
+{
+    free(p->fields);
+    p->fields = NULL;
+    p->fields_cap = 0;
+}
+
+void
+http_parser_next(struct http_parser *p)
+{
+    /* A fresh llhttp state per message: we decide keep-alive ourselves, and an
+       upgrade request we did not honour must not switch llhttp off. */
+    llhttp_reset(&p->ll);
+    p->phase = HTTP_PHASE_HEAD;
+    p->start = SIZE_MAX;
+    p->method_off = p->method_len = 0;
+    p->target_off = p->target_len = 0;
+    p->head_end = 0;
+    p->line_done = false;
+    p->nfields = 0;
+    p->field_open = false;
+    p->in_value = false;
+    p->te_seen = false;
+    p->host_seen = false;
+    p->expect_continue = false;
+    p->keep_alive = false;
+    p->content_length = -1;
+    p->chunked = false;
+    p->version_minor = 1;
+    p->method = 0;
+    p->body.p = NULL;
+    p->body.len = 0;
+    p->status = 0;
+    p->reason = NULL;
+}
+
+/* True when S is a possibly truncated "HTTP/" DIGIT "." DIGIT. */
+static bool
+looks_like_version(const char *s, size_t n)
+{
+    static const char pat[] = "HTTP/d.d";
+    size_t i;
+
+    if (n == 0 || n > sizeof(pat) - 1)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+            return false;
+    }
+    return n >= 6; /* at least "HTTP/1" */
+}
+
+/*
+ * llhttp says HPE_INVALID_VERSION both for "HTTP/1.x" (malformed: 400) and
+ * for "HTTP/3.0" (well-formed but unsupported: 505). Look at the line.
+ */
+static int
+version_status(const struct http_parser *p, const char *buf, size_t len)
+{
+    size_t b = p->start == SIZE_MAX ? 0 : p->start;
+    size_t e = b, sp = SIZE_MAX;
+
+    while (e < len && buf[e] != '\r' && buf[e] != '\n') {
+        if (buf[e] == ' ')
+            sp = e;
+        e++;
+    }
+    if (sp != SIZE_MAX && looks_like_version(buf + sp + 1, e - sp - 1))
+        return 505;
+    return 400;
+}
+
+static enum http_rc
+parse_error(struct http_parser *p, llhttp_errno_t err, const char *buf, size_t len)
+{
+    p->phase = HTTP_PHASE_ERROR;
+    if (p->status != 0)
+        return HTTP_ERROR; /* one of our checks; reason set */
+    p->reason = llhttp_get_error_reason(&p->ll);
+    if (p->reason == NULL)
+        p->reason = llhttp_errno_name(err);
+    p->status = 400;
+    if (err == HPE_INVALID_VERSION) {
+        p->status = version_status(p, buf, len);
+        if (p->status == 505)
+            p->reason = "Invalid HTTP Version";
+    } else if (err == HPE_PAUSED_H2_UPGRADE) {
+        p->status = 505;
+        p->reason = "HTTP/2 connection preface";
+    }
+    return HTTP_ERROR;
+}
+
+enum http_rc
+http_parser_overflow(struct http_parser *p)
+{
+    p->phase = HTTP_PHASE_ERROR;
+    if (!p->line_done) {
+        p->status = 414;
+        util_format(p->reason_buf, sizeof(p->reason_buf), "Request Line is too large (> %zu)",
+                    p->limits.line);
+        p->reason = p->reason_buf;
+    } else {
+        p->status = 431;
+        p->reason = "Request Header Fields Too Large";
+    }
+    return HTTP_ERROR;
+}
+
+enum http_rc
+http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos)
+{
+    llhttp_errno_t err;
+    size_t at;
+
+    if (p->phase == HTTP_PHASE_ERROR)
+        return HTTP_ERROR;
+    if (p->phase == HTTP_PHASE_DONE)
+        return HTTP_MSG_DONE;
+    if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
+        llhttp_resume(&p->ll);
+    p->base = buf;
+    p->body.len = 0;
+    err = llhttp_execute(&p->ll, buf + *pos, len - *pos);
+    if (err == HPE_OK) {
+        *pos = len;
+        return HTTP_NEED_MORE;
+    }
+    if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
+        return parse_error(p, err, buf, len);
+
+    at = off_of(p, llhttp_get_error_pos(&p->ll));
+    *pos = at;
+    if (p->phase == HTTP_PHASE_DONE || err == HPE_PAUSED_UPGRADE) {
+        p->phase = HTTP_PHASE_DONE;
+        return HTTP_MSG_DONE;
+    }
+    if (p->phase == HTTP_PHASE_HEAD) {
+        p->phase = HTTP_PHASE_BODY;
+        p->head_end = at;
+        return HTTP_HEAD_DONE;
+    }
+    return HTTP_BODY_DATA;
+}
+
+/* Splits an origin-form or absolute-form target into path and query (RFC 9112 §3.2). */
+static void
+split_target(struct qln_request *r)
+{
+    const char *t = r->target.p;
+    size_t n = r->target.len, b = 0, q, e;
+
+    if (n > 0 && t[0] != '/') {
+        const char *scheme = memmem(t, n, "://", 3);
+
+        if (scheme != NULL) {
+            const char *slash = memchr(scheme + 3, '/', (size_t)(t + n - scheme - 3));
+
+            b = slash ? (size_t)(slash - t) : n;
+        }
+    }
+    for (q = b; q < n && t[q] != '?' && t[q] != '#'; q++)
+        ;
+    r->path = (struct qln_slice){t + b, q - b};
+    r->query = (struct qln_slice){t + n, 0};
+    if (q < n && t[q] == '?') {
+        for (e = q + 1; e < n && t[e] != '#'; e++)
+            ;
+        r->query = (struct qln_slice){t + q + 1, e - q - 1};
+    }
+}
+
+void
+http_parser_request(const struct http_parser *p, const char *buf, struct qln_request *r)
+{
+    size_t i;
+
+    if (r->headers_cap < p->nfields) {
+        r->headers_cap = p->fields_cap;
+        r->headers = xrealloc(r->headers, r->headers_cap * sizeof(*r->headers));
+    }
+    for (i = 0; i < p->nfields; i++) {
+        const struct http_field *f = &p->fields[i];
+
+        r->headers[i].name = (struct qln_slice){buf + f->name_off, f->name_len};
+        r->headers[i].value = (struct qln_slice){buf + f->value_off, f->value_len};
+    }
+    r->nheaders = p->nfields;
+    r->method = (struct qln_slice){buf + p->method_off, p->method_len};
+    r->target = (struct qln_slice){buf + p->target_off, p->target_len};
+    split_target(r);
+    r->version_minor = p->version_minor;
+    r->content_length = p->chunked ? -1 : p->content_length;
+    r->chunked = p->chunked;
+    r->keep_alive = p->keep_alive;
+    r->expect_continue = p->expect_continue;
+    r->is_head = p->method == HTTP_HEAD;
+    r->is_connect = p->method == HTTP_CONNECT;
+}
+
+void
+http_request_fini(struct qln_request *r)
+{
+    free(r->headers);
+    r->headers = NULL;
+    r->headers_cap = 0;
+}
+
+/* ------------------------------------------------------------------ qln_req_* */
+
+struct qln_slice
+qln_req_method(const struct qln_request *r)
+{
+    return r->method;
+}
+
+struct qln_slice
+qln_req_target(const struct qln_request *r)
+{
+    return r->target;
+}
+
+struct qln_slice
+qln_req_path(const struct qln_request *r)
+{
+    return r->path;
+}
+
+struct qln_slice
+qln_req_query(const struct qln_request *r)
+{
+    return r->query;
+}
+
+int
+qln_req_version_minor(const struct qln_request *r)
+{
+    return r->version_minor;
+}
+
+size_t
+qln_req_nheaders(const struct qln_request *r)
+{
+    return r->nheaders;
+}
+
+const struct qln_header *
+qln_req_headers(const struct qln_request *r)
+{
+    return r->headers;
+}
+
+int64_t
+qln_req_content_length(const struct qln_request *r)
+{
+    return r->content_length;
+}
+
+bool
+qln_req_chunked(const struct qln_request *r)
+{
+    return r->chunked;
+}

@@ -1,0 +1,153 @@
+/*
+ * HTTP/1.x request parsing on top of llhttp: the request head with
+ * gunicorn's limits, the request-smuggling rules llhttp leaves to us, and
+ * chunked / Content-Length body decoding handed out one slice at a time.
+ * No I/O here (conn.c reads and writes). Worker processes only.
+ */
+#ifndef QILIN_CORE_HTTP_H
+#define QILIN_CORE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include <qilin/common.h>
+
+struct qln_conn;
+
+/* Limits on the request head (struct conn_settings supplies them). */
+struct http_limits {
+    size_t line;       /* request line without CRLF; 1..8190 */
+    size_t fields;     /* number of header fields */
+    size_t field_size; /* one header line, CRLF included */
+};
+
+/* Where one header field lies in the read buffer (offsets survive a realloc). */
+struct http_field {
+    uint32_t name_off;
+    uint32_t name_len;
+    uint32_t value_off;
+    uint32_t value_len;
+};
+
+enum http_phase {
+    HTTP_PHASE_HEAD = 0, /* reading the request line and header fields */
+    HTTP_PHASE_BODY = 1, /* head done; body slices (if any) follow */
+    HTTP_PHASE_DONE = 2, /* the whole message was parsed */
+    HTTP_PHASE_ERROR = 3,
+};
+
+enum http_rc {
+    HTTP_NEED_MORE = 0, /* every byte given was consumed; feed more */
+    HTTP_HEAD_DONE = 1, /* the head is complete and valid (http_parser_request() next) */
+    HTTP_BODY_DATA = 2, /* p->body holds the next decoded body slice */
+    HTTP_MSG_DONE = 3,  /* end of the message; bytes after *pos belong to the next one */
+    HTTP_ERROR = 4,     /* p->status and p->reason say why; the connection must close */
+};
+
+/*
+ * One parser per connection, reused for every request on it. The field array
+ * grows to the largest head seen and is kept, so a keep-alive request costs
+ * no allocation.
+ */
+struct http_parser {
+    llhttp_t ll;
+    struct http_limits limits;
+    const char *base; /* the buffer of the current http_parse() call */
+    enum http_phase phase;
+
+    /* The current message, as offsets into the buffer. */
+    size_t start; /* first byte of the method; SIZE_MAX before it */
+    size_t method_off, method_len;
+    size_t target_off, target_len;
+    size_t head_end; /* offset just after the blank line ending the head */
+    bool line_done;
+    struct http_field *fields;
+    size_t nfields;
+    size_t fields_cap;
+    bool in_value;  /* the last span of the current field was its value */
+    bool te_seen;   /* a Transfer-Encoding field arrived */
+    bool host_seen; /* a Host field arrived */
+    bool expect_continue;
+    bool keep_alive;        /* llhttp_should_keep_alive() at the end of the head */
+    bool field_open;        /* a header field's name or value is being received */
+    int64_t content_length; /* declared length, or -1 */
+    bool chunked;
+    int version_minor;
+    uint8_t method; /* enum llhttp_method */
+
+    struct qln_slice body; /* valid after HTTP_BODY_DATA */
+
+    int status;         /* the HTTP status to answer after HTTP_ERROR */
+    const char *reason; /* one line for the log, after HTTP_ERROR */
+    char reason_buf[96];
+};
+
+/*
+ * The parsed request, as the app sees it (include/qilin/request.h). Slices
+ * point into the connection's read buffer and stay valid until handle()
+ * returns. Filled by http_parser_request().
+ */
+struct qln_request {
+    struct qln_conn *conn;
+    struct qln_slice method;
+    struct qln_slice target;
+    struct qln_slice path;
+    struct qln_slice query;
+    int version_minor;
+    struct qln_header *headers; /* reused across requests; owned by the conn */
+    size_t nheaders;
+    size_t headers_cap;
+    int64_t content_length; /* -1 when chunked or absent */
+    bool chunked;
+    bool keep_alive;      /* the client allows another request on this connection */
+    bool expect_continue; /* HTTP/1.1 "Expect: 100-continue" */
+    bool is_head;
+    bool is_connect;
+};
+
+/* Prepares P with LIMITS (copied). */
+void http_parser_init(struct http_parser *p, const struct http_limits *limits);
+/*
+ * The head outgrew the caller's buffer cap: records 414 (still in the request
+ * line) or 431 (header fields) in P and returns HTTP_ERROR.
+ */
+enum http_rc http_parser_overflow(struct http_parser *p);
+
+/* Frees P's field array. */
+void http_parser_fini(struct http_parser *p);
+/*
+ * Starts the next message: call before feeding the first byte of a request
+ * (the previous one must have reached HTTP_MSG_DONE). Offsets restart at 0,
+ * so the caller moves the unparsed bytes to the start of its buffer first.
+ */
+void http_parser_next(struct http_parser *p);
+
+/*
+ * Parses BUF[*POS, LEN). BUF is the caller's whole buffer: offsets kept in P
+ * are relative to it, so it may be reallocated between calls as long as
+ * the bytes before LEN stay in place. Advances *POS past what was consumed
+ * and returns at each event (enum http_rc): the head, every body slice
+ * (zero-copy: P->body points into BUF) and the end of the message, so a
+ * pipelined next request is never parsed early. HTTP_ERROR is sticky.
+ */
+enum http_rc http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos);
+
+/*
+ * After HTTP_HEAD_DONE: fills R's slices from BUF (the same buffer, possibly
+ * moved since). R->headers is grown as needed and reused.
+ */
+void http_parser_request(const struct http_parser *p, const char *buf, struct qln_request *r);
+
+/* Frees R's header array. */
+void http_request_fini(struct qln_request *r);
+
+/* Reason phrase for STATUS ("Bad Request"); "Unknown" for unlisted codes. */
+const char *http_reason(int status);
+
+/* True when C is an RFC 9110 tchar (header names, methods). */
+bool http_is_tchar(unsigned char c);
+
+#endif

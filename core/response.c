@@ -1,0 +1,617 @@
+/*
+ * The response writer: validates and copies the app's status and headers,
+ * frames the body (Content-Length, chunked, or close-delimited), sends the
+ * head with the first body bytes in one writev, and streams files with
+ * sendfile(2). Worker processes, on the thread serving the request.
+ */
+#include "qlnconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qilin/errno.h>
+#include <qilin/log.h>
+#include <qilin/response.h>
+#include <qilin/worker.h>
+
+#include "conn.h"
+#include "http.h"
+#include "response.h"
+#include "util.h"
+#include "worker.h"
+
+/* The fallback copy loop's block, on the stack of the serving thread. */
+#define RESP_COPY_BLOCK 16384
+/* One sendfile(2) call moves at most this much, so deadlines stay meaningful. */
+#define RESP_SENDFILE_MAX (1 << 30)
+
+/* ------------------------------------------------------------ Date */
+
+/* Each serving thread keeps its own formatted Date (gthread runs several), so
+   no lock is needed; regenerated only when time(NULL) changes. Workers only. */
+static __thread time_t date_sec = -1;
+static __thread char date_text[30];
+
+void
+response_date(char out[30])
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != date_sec) {
+        /* By hand rather than strftime(): %a and %b follow LC_TIME, and an
+           embedded interpreter may change the locale. */
+        gmtime_r(&now, &tm);
+        util_format(date_text, sizeof(date_text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                    tm.tm_min, tm.tm_sec);
+        date_sec = now;
+    }
+    memcpy(out, date_text, sizeof(date_text));
+}
+
+/* ------------------------------------------------------------ life */
+
+void
+response_init(struct qln_response *r, struct qln_conn *c)
+{
+    memset(r, 0, sizeof(*r));
+    r->conn = c;
+    r->content_length = -1;
+}
+
+void
+response_fini(struct qln_response *r)
+{
+    free(r->store);
+    free(r->head);
+    r->store = r->head = NULL;
+    r->store_cap = r->head_cap = 0;
+}
+
+void
+response_reset(struct qln_response *r)
+{
+    r->started = false;
+    r->head_sent = false;
+    r->keep_alive = false;
+    r->cut_logged = false;
+    r->failed = 0;
+    r->status = 0;
+    r->status_line = (struct qln_slice){NULL, 0};
+    r->headers = NULL;
+    r->nheaders = 0;
+    r->content_length = -1;
+    r->framing = RESP_NO_BODY;
+    r->body_bytes = 0;
+    r->head_len = 0;
+}
+
+size_t
+response_error_page(char *buf, size_t len, int status, size_t *body_len)
+{
+    const char *reason = http_reason(status);
+    char body[256];
+    int n;
+
+    util_format(body, sizeof(body),
+                "<html>\n  <head>\n    <title>%s</title>\n  </head>\n"
+                "  <body>\n    <h1><p>%s</p></h1>\n  </body>\n</html>\n",
+                reason, reason);
+    *body_len = strlen(body);
+    n = snprintf(buf, len,
+                 "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 status, reason, *body_len, body);
+    return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* ------------------------------------------------------------ qln_resp_start */
+
+/* RFC 9110 §5.5: CR, LF and NUL would split or truncate the header on the wire. */
+static bool
+value_ok(struct qln_slice v)
+{
+    size_t i;
+
+    for (i = 0; i < v.len; i++) {
+        if (v.p[i] == '\r' || v.p[i] == '\n' || v.p[i] == '\0')
+            return false;
+    }
+    return true;
+}
+
+static bool
+name_ok(struct qln_slice n)
+{
+    size_t i;
+
+    if (n.len == 0)
+        return false;
+    for (i = 0; i < n.len; i++) {
+        if (!http_is_tchar((unsigned char)n.p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* "200 OK" or "200": three digits, then a reason phrase without CR/LF/NUL. */
+static int
+status_code(struct qln_slice s)
+{
+    if (s.len < 3 || s.p[0] < '1' || s.p[0] > '9' || s.p[1] < '0' || s.p[1] > '9' || s.p[2] < '0' ||
+        s.p[2] > '9')
+        return -1;
+    if (s.len > 3 && s.p[3] != ' ')
+        return -1;
+    if (!value_ok(s))
+        return -1;
+    return (s.p[0] - '0') * 100 + (s.p[1] - '0') * 10 + (s.p[2] - '0');
+}
+
+/* Parses a Content-Length value (digits, OWS around them); -1 when invalid. */
+static int64_t
+parse_length(struct qln_slice v)
+{
+    size_t b = 0, e = v.len, i;
+    int64_t n = 0;
+
+    while (b < e && (v.p[b] == ' ' || v.p[b] == '\t'))
+        b++;
+    while (e > b && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+        e--;
+    if (e == b || e - b > 18)
+        return -1;
+    for (i = b; i < e; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return -1;
+        n = n * 10 + (v.p[i] - '0');
+    }
+    return n;
+}
+
+/* gunicorn drops these from the app (hop-by-hop, RFC 9110 §7.6.1), and Date/Server,
+   which the server writes itself. */
+static bool
+dropped(struct qln_slice name)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+        "te",         "trailers",   "transfer-encoding",  "upgrade",
+        "date",       "server",
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(names); i++) {
+        if (slice_caseeq(name, names[i]))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Checks every header and works out what is kept. Returns the number kept
+ * and their total text size in *TEXT, or QLN_EBADHEADER.
+ */
+static int
+check_headers(int status, const struct qln_header *h, size_t n, size_t *text, int64_t *length)
+{
+    bool no_length = status < 200 || status == 204;
+    size_t i;
+    int kept = 0;
+
+    *text = 0;
+    *length = -1;
+    for (i = 0; i < n; i++) {
+        if (!name_ok(h[i].name) || !value_ok(h[i].value))
+            return QLN_EBADHEADER;
+        if (dropped(h[i].name))
+            continue;
+        if (slice_caseeq(h[i].name, "content-length")) {
+            int64_t v = parse_length(h[i].value);
+
+            if (v < 0 || (*length >= 0 && v != *length))
+                return QLN_EBADHEADER;
+            if (*length >= 0)
+                continue; /* an identical repeat */
+            *length = v;
+            /* RFC 9110 §8.6: never in a 1xx or 204 response. */
+            if (no_length)
+                continue;
+        }
+        kept++;
+        *text += h[i].name.len + h[i].value.len;
+    }
+    return kept;
+}
+
+static char *
+store_copy(char **at, struct qln_slice s, struct qln_slice *out)
+{
+    memcpy(*at, s.p, s.len);
+    out->p = *at;
+    out->len = s.len;
+    *at += s.len;
+    return *at;
+}
+
+int
+qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct qln_header *headers,
+               size_t nheaders)
+{
+    int code = status_code(status);
+    int64_t length;
+    size_t text, need, i, k = 0;
+    bool length_kept = false;
+    int kept;
+    char *at;
+
+    /* Nothing is logged here: the app plugin turns the error into what its
+       users see (the Python plugin raises, and the traceback is the one line). */
+    if (resp->head_sent)
+        return -EALREADY;
+    if (code < 0)
+        return QLN_EBADHEADER;
+    kept = check_headers(code, headers, nheaders, &text, &length);
+    if (kept < 0)
+        return kept;
+    /* The app's strings may be temporary (Python bytes objects), so copy them.
+       The header array comes first in the store, where malloc's alignment holds. */
+    need = (size_t)kept * sizeof(struct qln_header) + text + status.len;
+    if (need > resp->store_cap) {
+        free(resp->store);
+        resp->store_cap = need < 1024 ? 1024 : need * 2;
+        resp->store = xmalloc(resp->store_cap);
+    }
+    resp->headers = (struct qln_header *)(void *)resp->store;
+    at = resp->store + (size_t)kept * sizeof(struct qln_header);
+    for (i = 0; i < nheaders; i++) {
+        if (dropped(headers[i].name))
+            continue;
+        if (slice_caseeq(headers[i].name, "content-length")) {
+            if (code < 200 || code == 204 || length_kept)
+                continue;
+            length_kept = true;
+        }
+        store_copy(&at, headers[i].name, &resp->headers[k].name);
+        store_copy(&at, headers[i].value, &resp->headers[k].value);
+        k++;
+    }
+    store_copy(&at, status, &resp->status_line);
+    resp->nheaders = k;
+    resp->status = code;
+    resp->content_length = length;
+    resp->started = true;
+    return 0;
+}
+
+bool
+qln_resp_headers_sent(const struct qln_response *resp)
+{
+    return resp->head_sent;
+}
+
+/* ------------------------------------------------------------ the head */
+
+static bool
+keep_alive_after(const struct qln_response *r)
+{
+    const struct qln_conn *c = r->conn;
+    const struct qln_request *req = &c->req;
+
+    if (!req->keep_alive || c->must_close || c->w->conn.keepalive_ms <= 0)
+        return false;
+    if (r->framing == RESP_CLOSE || r->status < 200)
+        return false; /* close-delimited body; 101 and friends switch away from HTTP */
+    if (qln_worker_stopping(c->w) != QLN_STOP_NONE)
+        return false;
+    /* The client waits for "100 Continue" before sending its body, or sends it
+       anyway after a while: either way the next bytes are not a request head. */
+    if (req->expect_continue && !c->continue_sent && !c->body_done)
+        return false;
+    return true;
+}
+
+static char *
+put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+/* Decides the framing and serialises the head into R->head. */
+static void
+build_head(struct qln_response *r)
+{
+    const struct qln_conn *c = r->conn;
+    const struct qln_request *req = &c->req;
+    const char *server = c->w->conn.server_header;
+    size_t server_len = strlen(server), need, i;
+    char date[30], *p;
+
+    if (req->is_head || r->status < 200 || r->status == 204 || r->status == 304)
+        r->framing = RESP_NO_BODY;
+    else if (r->content_length >= 0)
+        r->framing = RESP_LENGTH;
+    else if (req->version_minor >= 1)
+        r->framing = RESP_CHUNKED;
+    else
+        r->framing = RESP_CLOSE;
+    r->keep_alive = keep_alive_after(r);
+
+    need = 16 + r->status_line.len + 8 + 29 + 2 + 10 + server_len + 24 + 28 + 2;
+    for (i = 0; i < r->nheaders; i++)
+        need += r->headers[i].name.len + r->headers[i].value.len + 4;
+    if (need > r->head_cap) {
+        free(r->head);
+        r->head_cap = need < 512 ? 512 : need * 2;
+        r->head = xmalloc(r->head_cap);
+    }
+    p = r->head;
+    p = req->version_minor >= 1 ? PUT_LIT(p, "HTTP/1.1 ") : PUT_LIT(p, "HTTP/1.0 ");
+    p = put(p, r->status_line.p, r->status_line.len);
+    if (r->status_line.len == 3) {
+        const char *reason = http_reason(r->status);
+
+        *p++ = ' ';
+        p = put(p, reason, strlen(reason) < 24 ? strlen(reason) : 24);
+    }
+    p = PUT_LIT(p, "\r\n");
+    for (i = 0; i < r->nheaders; i++) {
+        p = put(p, r->headers[i].name.p, r->headers[i].name.len);
+        p = PUT_LIT(p, ": ");
+        p = put(p, r->headers[i].value.p, r->headers[i].value.len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    response_date(date);
+    p = PUT_LIT(p, "Date: ");
+    p = put(p, date, 29);
+    p = PUT_LIT(p, "\r\n");
+    if (server_len > 0) {
+        p = PUT_LIT(p, "Server: ");
+        p = put(p, server, server_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = r->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n")
+                      : PUT_LIT(p, "Connection: close\r\n");
+    if (r->framing == RESP_CHUNKED)
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    p = PUT_LIT(p, "\r\n");
+    r->head_len = (size_t)(p - r->head);
+}
+
+static int
+fail_with(struct qln_response *r, int err)
+{
+    r->failed = err;
+    r->keep_alive = false;
+    r->conn->must_close = true;
+    return err;
+}
+
+/*
+ * Sends the head (if it has not left) followed by IOV[0, N) in one writev.
+ * IOV has a free slot at index 0 for the head. MORE: more bytes follow at once.
+ */
+static int
+send_with_head(struct qln_response *r, struct iovec *iov, int n, bool more)
+{
+    int first = 1, rc;
+
+    if (!r->head_sent) {
+        if (r->head_len == 0)
+            build_head(r);
+        iov[0].iov_base = r->head;
+        iov[0].iov_len = r->head_len;
+        first = 0;
+        r->head_sent = true; /* from here on it cannot change, even if the write fails */
+    }
+    if (n - first == 0)
+        return 0;
+    rc = conn_writev(r->conn, iov + first, n - first, more);
+    return rc < 0 ? fail_with(r, rc) : 0;
+}
+
+/* Applies the app's Content-Length to LEN more body bytes; returns what may go out. */
+static size_t
+length_cut(struct qln_response *r, size_t len)
+{
+    uint64_t left = (uint64_t)(r->content_length - r->body_bytes);
+
+    if (len <= left)
+        return len;
+    if (!r->cut_logged) {
+        r->cut_logged = true;
+        qln_log(QLN_LOG_WARNING,
+                "Response body is longer than its Content-Length (%lld): the excess was dropped",
+                (long long)r->content_length);
+    }
+    return (size_t)left;
+}
+
+int
+qln_resp_write(struct qln_response *resp, const void *buf, size_t len)
+{
+    struct iovec iov[4];
+    char size_line[24];
+    int n = 1, rc;
+
+    if (!resp->started)
+        return -EINVAL;
+    if (resp->failed != 0)
+        return resp->failed;
+    if (len == 0)
+        return 0;
+    if (resp->head_len == 0)
+        build_head(resp);
+    if (resp->framing == RESP_NO_BODY)
+        len = 0; /* HEAD, 1xx, 204, 304: the app's bytes are not for the wire */
+    else if (resp->framing == RESP_LENGTH)
+        len = length_cut(resp, len);
+    if (len == 0 && resp->head_sent)
+        return 0;
+    if (len > 0 && resp->framing == RESP_CHUNKED) {
+        iov[n].iov_base = size_line;
+        iov[n++].iov_len = (size_t)snprintf(size_line, sizeof(size_line), "%zx\r\n", len);
+    }
+    if (len > 0) {
+        iov[n].iov_base = (void *)buf;
+        iov[n++].iov_len = len;
+    }
+    if (len > 0 && resp->framing == RESP_CHUNKED) {
+        iov[n].iov_base = (void *)"\r\n";
+        iov[n++].iov_len = 2;
+    }
+    rc = send_with_head(resp, iov, n, false);
+    if (rc == 0)
+        resp->body_bytes += (int64_t)len;
+    return rc;
+}
+
+/* ------------------------------------------------------------ sendfile */
+
+/* Copies with pread/write where sendfile(2) cannot be used (some filesystems). */
+static int
+copy_file(struct qln_response *r, int fd, off_t *off, int64_t *left)
+{
+    char block[RESP_COPY_BLOCK];
+    struct iovec iov;
+    ssize_t n;
+    int rc;
+
+    while (*left > 0) {
+        n = pread(fd, block, *left < RESP_COPY_BLOCK ? (size_t)*left : RESP_COPY_BLOCK, *off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return fail_with(r, n < 0 ? -errno : -EIO); /* the file shrank under us */
+        iov = (struct iovec){block, (size_t)n};
+        rc = conn_writev(r->conn, &iov, 1, false);
+        if (rc < 0)
+            return fail_with(r, rc);
+        *off += n;
+        *left -= n;
+        r->body_bytes += n;
+    }
+    return 0;
+}
+
+static int
+send_file_body(struct qln_response *r, int fd, off_t off, int64_t left)
+{
+    struct qln_conn *c = r->conn;
+    int64_t deadline = conn_io_deadline(c);
+    bool moved = false;
+    ssize_t n;
+    int rc;
+
+    while (left > 0) {
+        n = sendfile(c->fd, fd, &off, left < RESP_SENDFILE_MAX ? (size_t)left : RESP_SENDFILE_MAX);
+        if (n > 0) {
+            left -= n;
+            r->body_bytes += n;
+            moved = true;
+            deadline = conn_io_deadline(c);
+            continue;
+        }
+        if (n == 0)
+            return fail_with(r, -EIO); /* the file is shorter than announced */
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            rc = conn_wait(c, QLN_EV_WRITE, deadline);
+            if (rc < 0)
+                return fail_with(r, rc);
+            continue;
+        }
+        if (!moved && (errno == EINVAL || errno == ENOSYS))
+            return copy_file(r, fd, &off, &left);
+        return fail_with(r, -errno);
+    }
+    return 0;
+}
+
+int
+qln_resp_sendfile(struct qln_response *resp, int fd, off_t offset, int64_t count)
+{
+    struct iovec iov[2];
+    char size_line[24];
+    struct stat st;
+    int n = 1, rc;
+
+    if (!resp->started)
+        return -EINVAL;
+    if (resp->failed != 0)
+        return resp->failed;
+    if (count < 0) {
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        count = st.st_size > offset ? (int64_t)(st.st_size - offset) : 0;
+    }
+    if (resp->head_len == 0)
+        build_head(resp);
+    if (resp->framing == RESP_NO_BODY)
+        count = 0;
+    else if (resp->framing == RESP_LENGTH)
+        count = (int64_t)length_cut(resp, (size_t)count);
+    if (count > 0 && resp->framing == RESP_CHUNKED) {
+        iov[n].iov_base = size_line;
+        iov[n++].iov_len =
+            (size_t)snprintf(size_line, sizeof(size_line), "%llx\r\n", (unsigned long long)count);
+    }
+    /* MSG_MORE: the head leaves with the file's first bytes, not in a packet alone. */
+    rc = send_with_head(resp, iov, n, count > 0);
+    if (rc < 0 || count == 0)
+        return rc;
+    rc = send_file_body(resp, fd, offset, count);
+    if (rc == 0 && resp->framing == RESP_CHUNKED) {
+        iov[0] = (struct iovec){(void *)"\r\n", 2};
+        rc = conn_writev(resp->conn, iov, 1, false);
+        if (rc < 0)
+            fail_with(resp, rc);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ finishing */
+
+int
+response_finish(struct qln_response *r)
+{
+    struct iovec iov[2];
+    int n = 1, rc;
+
+    if (r->failed != 0)
+        return r->failed;
+    if (r->head_len == 0)
+        build_head(r);
+    if (r->framing == RESP_CHUNKED) {
+        iov[n].iov_base = (void *)"0\r\n\r\n";
+        iov[n++].iov_len = 5;
+    }
+    rc = send_with_head(r, iov, n, false);
+    if (rc < 0)
+        return rc;
+    if (r->framing == RESP_LENGTH && r->body_bytes < r->content_length) {
+        qln_log(QLN_LOG_WARNING,
+                "Response body is shorter than its Content-Length (%lld < %lld): "
+                "closing the connection",
+                (long long)r->body_bytes, (long long)r->content_length);
+        return fail_with(r, -EPIPE);
+    }
+    if (r->framing == RESP_CLOSE)
+        r->conn->must_close = true;
+    return 0;
+}

@@ -1,0 +1,482 @@
+/*
+ * Unit tests for core/http.c: a table of raw requests, each parsed in one
+ * go and again one byte at a time, checked against the expected request
+ * fields and decoded body, or the expected error status.
+ */
+#include "qlnconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include <qilin/request.h>
+
+#include "core/http.h"
+#include "core/util.h"
+
+#define ANY (-2) /* "do not check" for numeric fields */
+
+struct row {
+    const char *name;
+    const char *raw;
+    size_t rawlen; /* 0: strlen(raw) */
+    int status;    /* 0: valid; else the answer expected */
+    const char *method, *target, *path, *query;
+    int minor;
+    int nheaders;
+    int hidx; /* header checked (name/value) */
+    const char *hname, *hvalue;
+    long long cl;
+    int chunked, keep_alive, expect;
+    const char *body;
+    struct http_limits lim; /* zero fields: defaults */
+};
+
+/* Valid rows: V(name, raw, method, target, path, query, minor, nheaders, cl, chunked, ka, body) */
+#define V(n, r, m, t, pa, q, mi, nh, c, ch, ka, b)                                                 \
+    {                                                                                              \
+        .name = n, .raw = r, .method = m, .target = t, .path = pa, .query = q, .minor = mi,        \
+        .nheaders = nh, .hidx = -1, .cl = c, .chunked = ch, .keep_alive = ka, .expect = ANY,       \
+        .body = b                                                                                  \
+    }
+/* Valid rows checking header HIDX. */
+#define H(n, r, nh, i, hn, hv)                                                                     \
+    {                                                                                              \
+        .name = n, .raw = r, .minor = ANY, .nheaders = nh, .hidx = i, .hname = hn, .hvalue = hv,   \
+        .cl = ANY, .chunked = ANY, .keep_alive = ANY, .expect = ANY                                \
+    }
+/* Invalid rows. */
+#define E(n, r, st)                                                                                \
+    {                                                                                              \
+        .name = n, .raw = r, .status = st                                                          \
+    }
+#define EL(n, r, st, l, f, fs)                                                                     \
+    {                                                                                              \
+        .name = n, .raw = r, .status = st, .lim = { l, f, fs }                                     \
+    }
+/* Invalid rows whose literal holds a NUL. */
+#define EZ(n, r, st)                                                                               \
+    {                                                                                              \
+        .name = n, .raw = r, .rawlen = sizeof(r) - 1, .status = st                                 \
+    }
+
+static const struct row rows[] = {
+    V("simple GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "/", "/", "", 1, 1, -1, 0, 1, ""),
+    V("path and query", "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: x\r\n\r\n", "GET", "/a/b?x=1&y=2",
+      "/a/b", "x=1&y=2", 1, 1, -1, 0, 1, ""),
+    V("query and fragment", "GET /p?q=1#frag HTTP/1.1\r\n\r\n", "GET", "/p?q=1#frag", "/p", "q=1",
+      1, 0, -1, 0, 1, ""),
+    V("fragment only", "GET /p#f HTTP/1.1\r\n\r\n", "GET", "/p#f", "/p", "", 1, 0, -1, 0, 1, ""),
+    V("percent-encoding kept", "GET /a%20b?c=%41 HTTP/1.1\r\n\r\n", "GET", "/a%20b?c=%41", "/a%20b",
+      "c=%41", 1, 0, -1, 0, 1, ""),
+    V("absolute-form", "GET http://example.com/a/b?c=d HTTP/1.1\r\nHost: example.com\r\n\r\n",
+      "GET", "http://example.com/a/b?c=d", "/a/b", "c=d", 1, 1, -1, 0, 1, ""),
+    V("absolute-form without path", "GET http://example.com HTTP/1.1\r\n\r\n", "GET",
+      "http://example.com", "", "", 1, 0, -1, 0, 1, ""),
+    V("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "OPTIONS", "*", "*", "", 1, 1, -1, 0, 1,
+      ""),
+    V("HEAD", "HEAD /h HTTP/1.1\r\n\r\n", "HEAD", "/h", "/h", "", 1, 0, -1, 0, 1, ""),
+    V("HTTP/1.0 closes", "GET / HTTP/1.0\r\n\r\n", "GET", "/", "/", "", 0, 0, -1, 0, 0, ""),
+    V("HTTP/1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET", "/", "/",
+      "", 0, 1, -1, 0, 1, ""),
+    V("HTTP/1.1 Connection: close", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", "GET", "/", "/",
+      "", 1, 1, -1, 0, 0, ""),
+    V("Content-Length body", "POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", "POST", "/p",
+      "/p", "", 1, 1, 5, 0, 1, "hello"),
+    V("Content-Length 0", "POST /p HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "POST", "/p", "/p", "",
+      1, 1, 0, 0, 1, ""),
+    V("Content-Length with OWS", "PUT / HTTP/1.1\r\nContent-Length:  3 \r\n\r\nabc", "PUT", "/",
+      "/", "", 1, 1, 3, 0, 1, "abc"),
+    V("chunked body",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+      "POST", "/", "/", "", 1, 1, -1, 1, 1, "hello world"),
+    V("chunked, extension and trailer",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
+      "3;name=val\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n",
+      "POST", "/", "/", "", 1, 1, -1, 1, 1, "abc0123456789"),
+    V("leading CRLF", "\r\nGET /x HTTP/1.1\r\n\r\n", "GET", "/x", "/x", "", 1, 0, -1, 0, 1, ""),
+    V("DELETE", "DELETE /r/1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n", "DELETE", "/r/1", "/r/1",
+      "", 1, 2, -1, 0, 1, ""),
+    V("Upgrade is ignored", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+      "GET", "/ws", "/ws", "", 1, 2, -1, 0, ANY, ""),
+    V("empty query", "GET /e? HTTP/1.1\r\n\r\n", "GET", "/e?", "/e", "", 1, 0, -1, 0, 1, ""),
+    H("value trimmed of OWS", "GET / HTTP/1.1\r\nX-A:   value  \t\r\n\r\n", 1, 0, "X-A", "value"),
+    H("empty value", "GET / HTTP/1.1\r\nX-Empty:\r\nB: 2\r\n\r\n", 2, 0, "X-Empty", ""),
+    H("name case kept", "GET / HTTP/1.1\r\nX-CuStOm: Yes\r\n\r\n", 1, 0, "X-CuStOm", "Yes"),
+    H("inner spaces kept", "GET / HTTP/1.1\r\nUser-Agent: a b  c\r\n\r\n", 1, 0, "User-Agent",
+      "a b  c"),
+    H("obs-text accepted", "GET / HTTP/1.1\r\nX-Name: caf\xc3\xa9\r\n\r\n", 1, 0, "X-Name",
+      "caf\xc3\xa9"),
+    H("fifth of five", "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", 5, 4, "E",
+      "5"),
+    H("repeated names kept in order", "GET / HTTP/1.1\r\nAccept: a\r\nAccept: b\r\n\r\n", 2, 1,
+      "Accept", "b"),
+    H("tab inside value", "GET / HTTP/1.1\r\nX: a\tb\r\n\r\n", 1, 0, "X", "a\tb"),
+
+    E("no version", "GET /\r\n\r\n", 400),
+    E("garbage line", "HELLO\r\n\r\n", 400),
+    E("unknown method", "FOO / HTTP/1.1\r\n\r\n", 400),
+    E("lowercase method", "get / HTTP/1.1\r\n\r\n", 400),
+    E("space in target", "GET /a b HTTP/1.1\r\n\r\n", 400),
+    E("control char in target", "GET /a\x01 HTTP/1.1\r\n\r\n", 400),
+    E("tab in target", "GET /a\tb HTTP/1.1\r\n\r\n", 400),
+    E("bad header name", "GET / HTTP/1.1\r\nBad@Name: x\r\n\r\n", 400),
+    E("space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+    E("header without colon", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400),
+    E("obs-fold", "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", 400),
+    E("obs-fold with tab", "GET / HTTP/1.1\r\nX-A: one\r\n\ttwo\r\nB: c\r\n\r\n", 400),
+    E("bare CR in value", "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
+    E("bare LF line ends", "GET / HTTP/1.1\nHost: x\n\n", 400),
+    EZ("NUL in value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 400),
+    EZ("NUL in target", "GET /a\0b HTTP/1.1\r\n\r\n", 400),
+    EZ("NUL in header name", "GET / HTTP/1.1\r\nX\0A: b\r\n\r\n", 400),
+    E("chunk size overflow",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", 400),
+    E("DEL in value", "GET / HTTP/1.1\r\nX-A: a\x7f\r\n\r\n", 400),
+    E("Content-Length then Transfer-Encoding",
+      "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    E("Transfer-Encoding then Content-Length",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400),
+    E("differing Content-Length",
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+    E("repeated Content-Length",
+      "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na", 400),
+    E("Content-Length not a number", "POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    E("negative Content-Length", "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+    E("bad chunk size", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n", 400),
+    E("chunk data overrun", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+      400),
+    E("chunked in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    E("chunked not last", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    E("chunked twice",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400),
+    E("duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    E("Transfer-Encoding gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    E("Transfer-Encoding gzip, chunked",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+    E("Transfer-Encoding unknown", "POST / HTTP/1.1\r\nTransfer-Encoding: foo\r\n\r\n", 501),
+    E("Transfer-Encoding identity", "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 501),
+    E("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", 505),
+    E("HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 505),
+    E("HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", 505),
+    E("HTTP/3.0", "GET / HTTP/3.0\r\n\r\n", 505),
+    E("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    E("malformed version", "GET / HTTP/1.x\r\n\r\n", 400),
+    E("lowercase version", "GET / http/1.1\r\n\r\n", 400),
+    E("Expect other than 100-continue", "GET / HTTP/1.1\r\nExpect: the-unexpected\r\n\r\n", 417),
+    EL("request line too long", "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n",
+       414, 32, 100, 8190),
+    EL("method+version too long", "OPTIONS /aaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n", 414, 40, 100,
+       8190),
+    EL("too many headers", "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431, 4094, 3,
+       8190),
+    EL("header line too long", "GET / HTTP/1.1\r\nX-Long: 0123456789012345678901234567\r\n\r\n",
+       431, 4094, 100, 32),
+    EL("header name too long", "GET / HTTP/1.1\r\nX-0123456789012345678901234567890: v\r\n\r\n",
+       431, 4094, 100, 32),
+};
+
+/* Limits in a row that leaves them 0 (gunicorn's defaults). */
+static const struct http_limits default_limits = {4094, 100, 8190};
+
+/* What one parse run saw. */
+struct result {
+    int status;
+    bool head;
+    bool done;
+    struct qln_request req;
+    char body[256];
+    size_t body_len;
+    size_t consumed; /* bytes used by the message (pipelining) */
+};
+
+/*
+ * Parses RAW[0, N) as if it arrived STEP bytes at a time (the buffer grows,
+ * as conn.c's does), collecting the head and the decoded body.
+ */
+static void
+drive(struct http_parser *p, const char *raw, size_t n, size_t step, struct result *out)
+{
+    struct qln_header *headers = out->req.headers; /* kept across runs, as a conn keeps it */
+    size_t cap = out->req.headers_cap, len = 0, pos = 0;
+    enum http_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    out->req.headers = headers;
+    out->req.headers_cap = cap;
+    len = step < n ? step : n;
+    while (!out->done && out->status == 0) {
+        rc = http_parse(p, raw, len, &pos);
+        switch (rc) {
+        case HTTP_HEAD_DONE:
+            ck_assert(!out->head);
+            out->head = true;
+            http_parser_request(p, raw, &out->req);
+            break;
+        case HTTP_BODY_DATA:
+            ck_assert(out->head);
+            ck_assert_uint_gt(p->body.len, 0);
+            ck_assert_uint_le(out->body_len + p->body.len, sizeof(out->body));
+            memcpy(out->body + out->body_len, p->body.p, p->body.len);
+            out->body_len += p->body.len;
+            break;
+        case HTTP_MSG_DONE:
+            out->done = true;
+            out->consumed = pos;
+            break;
+        case HTTP_ERROR:
+            out->status = p->status;
+            ck_assert_ptr_nonnull(p->reason);
+            ck_assert_uint_gt(strlen(p->reason), 0);
+            break;
+        case HTTP_NEED_MORE:
+            ck_assert_uint_eq(pos, len);
+            if (len == n)
+                return;
+            len = n - len < step ? n : len + step;
+            break;
+        }
+    }
+}
+
+static void
+check_slice(struct qln_slice s, const char *want, const char *what, const struct row *r)
+{
+    ck_assert_msg(s.len == strlen(want) && memcmp(s.p, want, s.len) == 0,
+                  "%s: %s is '%.*s', want '%s'", r->name, what, (int)s.len, s.p, want);
+}
+
+static void
+check_row(const struct row *r, size_t step)
+{
+    struct http_parser p;
+    struct result res = {0};
+    const struct http_limits *lim = r->lim.line ? &r->lim : &default_limits;
+    size_t n = r->rawlen ? r->rawlen : strlen(r->raw);
+
+    http_parser_init(&p, lim);
+    drive(&p, r->raw, n, step, &res);
+    if (r->status != 0) {
+        ck_assert_msg(res.status == r->status, "%s (step %zu): status %d, want %d", r->name, step,
+                      res.status, r->status);
+        goto out;
+    }
+    ck_assert_msg(res.status == 0, "%s (step %zu): rejected with %d: %s", r->name, step, res.status,
+                  p.reason);
+    ck_assert_msg(res.head && res.done, "%s (step %zu): incomplete", r->name, step);
+    ck_assert_uint_eq(res.consumed, n);
+    if (r->method != NULL) {
+        check_slice(res.req.method, r->method, "method", r);
+        check_slice(res.req.target, r->target, "target", r);
+        check_slice(res.req.path, r->path, "path", r);
+        check_slice(res.req.query, r->query, "query", r);
+    }
+    if (r->minor != ANY)
+        ck_assert_int_eq(res.req.version_minor, r->minor);
+    ck_assert_msg((int)res.req.nheaders == r->nheaders, "%s: %zu headers, want %d", r->name,
+                  res.req.nheaders, r->nheaders);
+    if (r->hidx >= 0) {
+        check_slice(res.req.headers[r->hidx].name, r->hname, "header name", r);
+        check_slice(res.req.headers[r->hidx].value, r->hvalue, "header value", r);
+    }
+    if (r->cl != ANY)
+        ck_assert_int_eq(res.req.content_length, r->cl);
+    if (r->chunked != ANY)
+        ck_assert_int_eq(res.req.chunked, r->chunked);
+    if (r->keep_alive != ANY)
+        ck_assert_msg(res.req.keep_alive == r->keep_alive, "%s: keep_alive %d", r->name,
+                      res.req.keep_alive);
+    if (r->body != NULL)
+        ck_assert_msg(res.body_len == strlen(r->body) &&
+                          memcmp(res.body, r->body, res.body_len) == 0,
+                      "%s (step %zu): body '%.*s', want '%s'", r->name, step, (int)res.body_len,
+                      res.body, r->body);
+out:
+    http_request_fini(&res.req);
+    http_parser_fini(&p);
+}
+
+START_TEST(test_row_whole)
+{
+    check_row(&rows[_i], SIZE_MAX);
+}
+END_TEST
+
+START_TEST(test_row_bytewise)
+{
+    check_row(&rows[_i], 1);
+}
+END_TEST
+
+START_TEST(test_row_split3)
+{
+    check_row(&rows[_i], 3);
+}
+END_TEST
+
+START_TEST(test_expect_continue)
+{
+    static const char *const raw[] = {
+        "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+        "POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\nx",
+        "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+    };
+    static const bool want[] = {true, true, false};
+    struct http_parser p;
+    struct result res = {0};
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(raw); i++) {
+        http_parser_init(&p, &default_limits);
+        drive(&p, raw[i], strlen(raw[i]), SIZE_MAX, &res);
+        ck_assert_int_eq(res.status, 0);
+        ck_assert_int_eq(res.req.expect_continue, want[i]);
+        http_request_fini(&res.req);
+        http_parser_fini(&p);
+    }
+}
+END_TEST
+
+/* Two requests in one buffer: the first stops at its end, the second parses after a restart. */
+START_TEST(test_pipelined)
+{
+    static const char raw[] = "POST /one HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                              "GET /two HTTP/1.1\r\nHost: h\r\n\r\n";
+    struct http_parser p;
+    struct result res = {0};
+    size_t first;
+
+    http_parser_init(&p, &default_limits);
+    drive(&p, raw, sizeof(raw) - 1, SIZE_MAX, &res);
+    ck_assert(res.done);
+    check_slice(res.req.target, "/one", "target", &rows[0]);
+    ck_assert_int_eq((int)res.body_len, 3);
+    first = res.consumed;
+    ck_assert_uint_eq(first, strlen("POST /one HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"));
+    /* The parser stays at the end of the first message until told to go on. */
+    ck_assert_int_eq(http_parse(&p, raw, sizeof(raw) - 1, &first), HTTP_MSG_DONE);
+
+    http_parser_next(&p);
+    drive(&p, raw + first, sizeof(raw) - 1 - first, SIZE_MAX, &res);
+    ck_assert(res.done);
+    check_slice(res.req.target, "/two", "target", &rows[0]);
+    ck_assert_uint_eq(res.req.nheaders, 1);
+    check_slice(res.req.headers[0].value, "h", "host", &rows[0]);
+    http_request_fini(&res.req);
+    http_parser_fini(&p);
+}
+END_TEST
+
+/* The head stops at the blank line: body bytes are not parsed before the app asks. */
+START_TEST(test_head_stops_before_body)
+{
+    static const char raw[] = "POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody";
+    struct http_parser p;
+    size_t pos = 0;
+
+    http_parser_init(&p, &default_limits);
+    ck_assert_int_eq(http_parse(&p, raw, sizeof(raw) - 1, &pos), HTTP_HEAD_DONE);
+    ck_assert_uint_eq(pos, sizeof(raw) - 1 - 4);
+    ck_assert_uint_eq(p.head_end, pos);
+    ck_assert_int_eq(http_parse(&p, raw, sizeof(raw) - 1, &pos), HTTP_BODY_DATA);
+    ck_assert_uint_eq(p.body.len, 4);
+    ck_assert_ptr_eq(p.body.p, raw + sizeof(raw) - 1 - 4);
+    ck_assert_int_eq(http_parse(&p, raw, sizeof(raw) - 1, &pos), HTTP_MSG_DONE);
+    http_parser_fini(&p);
+}
+END_TEST
+
+/* A head outgrowing the connection's buffer: 414 in the line, 431 in the fields. */
+START_TEST(test_overflow)
+{
+    struct http_parser p;
+    size_t pos = 0;
+
+    http_parser_init(&p, &default_limits);
+    ck_assert_int_eq(http_parse(&p, "GET /aaaa", 9, &pos), HTTP_NEED_MORE);
+    ck_assert_int_eq(http_parser_overflow(&p), HTTP_ERROR);
+    ck_assert_int_eq(p.status, 414);
+    http_parser_next(&p);
+    pos = 0;
+    ck_assert_int_eq(http_parse(&p, "GET / HTTP/1.1\r\nA: b", 20, &pos), HTTP_NEED_MORE);
+    ck_assert_int_eq(http_parser_overflow(&p), HTTP_ERROR);
+    ck_assert_int_eq(p.status, 431);
+    /* Errors are sticky. */
+    ck_assert_int_eq(http_parse(&p, "GET / HTTP/1.1\r\nA: b", 20, &pos), HTTP_ERROR);
+    http_parser_fini(&p);
+}
+END_TEST
+
+/* The field array is reused: a second, smaller head on the same parser. */
+START_TEST(test_reuse_after_large_head)
+{
+    char raw[4096];
+    struct http_parser p;
+    struct result res = {0};
+    int i, n = snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n");
+
+    for (i = 0; i < 60; i++)
+        n += snprintf(raw + n, sizeof(raw) - (size_t)n, "X-%d: %d\r\n", i, i);
+    n += snprintf(raw + n, sizeof(raw) - (size_t)n, "\r\n");
+    http_parser_init(&p, &default_limits);
+    drive(&p, raw, (size_t)n, SIZE_MAX, &res);
+    ck_assert(res.done);
+    ck_assert_uint_eq(res.req.nheaders, 60);
+    check_slice(res.req.headers[59].value, "59", "value", &rows[0]);
+    http_parser_next(&p);
+    drive(&p, "GET /s HTTP/1.1\r\nA: 1\r\n\r\n", 25, SIZE_MAX, &res);
+    ck_assert(res.done);
+    ck_assert_uint_eq(res.req.nheaders, 1);
+    http_request_fini(&res.req);
+    http_parser_fini(&p);
+}
+END_TEST
+
+START_TEST(test_reason_phrases)
+{
+    ck_assert_str_eq(http_reason(400), "Bad Request");
+    ck_assert_str_eq(http_reason(414), "URI Too Long");
+    ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
+    ck_assert_str_eq(http_reason(505), "HTTP Version Not Supported");
+    ck_assert(http_is_tchar('!') && http_is_tchar('z') && !http_is_tchar(' ') &&
+              !http_is_tchar(':') && !http_is_tchar(0x80));
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+    Suite *s = suite_create("http");
+    TCase *tc = tcase_create("parser");
+    int n = (int)ARRAY_SIZE(rows);
+
+    tcase_set_timeout(tc, 10);
+    tcase_add_loop_test(tc, test_row_whole, 0, n);
+    tcase_add_loop_test(tc, test_row_bytewise, 0, n);
+    tcase_add_loop_test(tc, test_row_split3, 0, n);
+    tcase_add_test(tc, test_expect_continue);
+    tcase_add_test(tc, test_pipelined);
+    tcase_add_test(tc, test_head_stops_before_body);
+    tcase_add_test(tc, test_overflow);
+    tcase_add_test(tc, test_reuse_after_large_head);
+    tcase_add_test(tc, test_reason_phrases);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(http_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
