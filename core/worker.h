@@ -51,7 +51,42 @@ struct qln_worker {
     struct conn_pool *pool; /* conn.c's free lists, created lazily */
     ev_async wake;          /* signal handlers poke the loop through this */
     ev_timer heartbeat;
+    volatile sig_atomic_t reopen_logs; /* SIGUSR1 seen; the wake callback reopens the logs */
+    pid_t ppid;                        /* the master; when getppid() differs, it died */
+    uint64_t max_requests;             /* recycle after this many requests; 0: never */
 };
+
+/*
+ * The app plugin's hook NAME from OPS, or NULL when it is unset or lies
+ * beyond the table's size (a plugin built against an older ABI minor).
+ */
+#define APP_HOOK(ops, name)                                                                        \
+    ((ops)->size >= offsetof(struct qln_app_ops, name) + sizeof((ops)->name) ? (ops)->name : NULL)
+
+/* What the master hands to a freshly forked worker. Borrowed by worker_main. */
+struct worker_boot {
+    struct qln_ctx *ctx;
+    const struct qln_app_ops *app;
+    void *app_state;
+    const struct qln_worker_ops *ops;
+    struct listener *listeners;
+    size_t nlisteners;
+    struct scoreboard_slot *slot;
+    int age;
+    bool app_loaded;       /* preload_app: the master already ran load_app */
+    const char *app_spec;  /* wsgi_app, for load_app */
+    const char *proc_name; /* for the process title */
+};
+
+/*
+ * The child side of fork, called right after fork() with every signal
+ * blocked (the master blocks them around fork). Resets signals, makes a
+ * fresh loop, runs post_fork_child and load_app, installs the worker's
+ * signal handling and heartbeat, then the worker plugin's run(). Exits the
+ * process: run()'s status, 3 when the worker failed to boot, 4 when the app
+ * failed to load (gunicorn's codes). Worker only; never returns.
+ */
+_Noreturn void worker_main(const struct worker_boot *boot);
 
 /* Scoreboard bookkeeping around each request (conn.c calls these). Thread-safe. */
 void worker_request_begin(struct qln_worker *w);

@@ -6,5 +6,6 @@ unit_ldadd = core/libqilincore.la $(CHECK_LIBS)
 include tests/unit/config.mk
 include tests/unit/http.mk
 include tests/unit/loader.mk
+include tests/unit/proc.mk
 endif
 EXTRA_DIST += tests/unit/fixtures

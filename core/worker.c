@@ -1,0 +1,375 @@
+/*
+ * The worker process: the child side of fork (signals, loop, app load),
+ * the worker's signal handling and heartbeat, and the qln_worker_* API the
+ * worker plugins use. Worker only.
+ */
+#include "qlnconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include <qilin/plugin.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "proc.h"
+#include "scoreboard.h"
+#include "signals.h"
+#include "util.h"
+#include "worker.h"
+
+/* Exit codes the master understands (gunicorn's WORKER_BOOT_ERROR, APP_LOAD_ERROR). */
+#define EXIT_BOOT_ERROR 3
+#define EXIT_APP_LOAD_ERROR 4
+
+#define HEARTBEAT_INTERVAL 1.0 /* seconds; the master's timeout check runs as often */
+
+/* The one worker of this process, set up by worker_main(); the signal
+   handlers reach it here because a handler gets no user pointer. Worker only. */
+static struct qln_worker the_worker;
+
+/*
+ * Stop signals. The handler only records the request and pokes the loop:
+ * ev_async_send() is async-signal-safe (libev documents it so), and the
+ * wake callback breaks the loop from normal context. SA_RESTART is off, so
+ * a poll(2) in the connection code returns EINTR and sees the flag at once.
+ * A second TERM never downgrades an INT/QUIT already seen.
+ */
+static void
+on_stop_signal(int signo)
+{
+    int saved = errno;
+
+    if (signo == SIGTERM) {
+        if (the_worker.stop == QLN_STOP_NONE)
+            the_worker.stop = QLN_STOP_GRACEFUL;
+    } else {
+        the_worker.stop = QLN_STOP_NOW;
+    }
+    ev_async_send(the_worker.loop, &the_worker.wake);
+    errno = saved;
+}
+
+static void
+on_usr1_signal(int signo)
+{
+    int saved = errno;
+
+    (void)signo;
+    the_worker.reopen_logs = 1;
+    ev_async_send(the_worker.loop, &the_worker.wake);
+    errno = saved;
+}
+
+/*
+ * SIGABRT from the master means this worker missed its heartbeat for
+ * `timeout` seconds: it is stuck, so its loop will not run again and a
+ * deferred callback would never fire. We therefore call the app's on_abort
+ * (which dumps stacks, e.g. Python's faulthandler, designed to run from a
+ * signal handler) right here and _exit(1). Should on_abort itself deadlock
+ * on a lock the stuck code holds, the master's SIGKILL a second later ends
+ * it; nothing worse can happen to a process that is about to die anyway.
+ *
+ * A SIGABRT not sent by the master (abort() from a failed assertion, or a
+ * user's kill) keeps its default meaning: we restore SIG_DFL and re-raise,
+ * and the pending signal dumps core as soon as this handler returns.
+ */
+static void
+on_abort_signal(int signo, siginfo_t *si, void *uctx)
+{
+    void (*on_abort)(void *state);
+
+    (void)uctx;
+    if (si == NULL || si->si_code != SI_USER || si->si_pid != the_worker.ppid) {
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return;
+    }
+    on_abort = the_worker.app != NULL ? APP_HOOK(the_worker.app, on_abort) : NULL;
+    if (on_abort != NULL) {
+        signal(signo, SIG_DFL); /* a crash inside on_abort must not recurse here */
+        on_abort(the_worker.app_state);
+    }
+    _exit(1);
+}
+
+static void
+install_handlers(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: blocking calls must see the stop at once */
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_usr1_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    /* TTIN/TTOU are the master's; their default action would stop a worker
+       that touches the terminal from the background. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGTTIN, &sa, NULL);
+    sigaction(SIGTTOU, &sa, NULL);
+    sa.sa_handler = NULL;
+    sa.sa_sigaction = on_abort_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGABRT, &sa, NULL);
+}
+
+/* Runs in the loop after a handler's ev_async_send: the non-signal-safe half. */
+static void
+on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+    struct qln_worker *w = container_of(a, struct qln_worker, wake);
+
+    (void)revents;
+    if (w->reopen_logs) {
+        w->reopen_logs = 0;
+        log_reopen();
+    }
+    if (w->stop != QLN_STOP_NONE)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * A worker that cannot boot leaves with gunicorn's code, which the master
+ * turns into a halt. _exit, not exit: atexit handlers inherited from the
+ * master have nothing to do here, and a leak checker (LSan) would replace
+ * the status with its own, turning a clean halt into an endless respawn.
+ */
+static _Noreturn void
+boot_failed(int code)
+{
+    fflush(NULL);
+    _exit(code);
+}
+
+static void
+on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct qln_worker *w = container_of(t, struct qln_worker, heartbeat);
+
+    (void)revents;
+    qln_worker_heartbeat(w);
+    /* Orphaned workers would serve forever with nobody to stop them. */
+    if (getppid() != w->ppid && w->stop == QLN_STOP_NONE) {
+        qln_log(QLN_LOG_INFO, "Parent changed, shutting down: worker (pid:%d)", (int)w->pid);
+        w->stop = QLN_STOP_GRACEFUL;
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+/* max_requests plus a random 0..max_requests_jitter, as gunicorn spreads restarts. */
+static uint64_t
+recycle_limit(const struct config *cfg)
+{
+    int64_t max = 0, jitter = 0;
+    unsigned int seed;
+
+    if (config_find(cfg, "max_requests") != NULL)
+        max = config_int(cfg, "max_requests");
+    if (config_find(cfg, "max_requests_jitter") != NULL)
+        jitter = config_int(cfg, "max_requests_jitter");
+    if (max <= 0)
+        return 0;
+    if (jitter > 0) {
+        seed = (unsigned int)getpid() ^ (unsigned int)time(NULL);
+        max += (int64_t)(rand_r(&seed) % (jitter + 1));
+    }
+    return (uint64_t)max;
+}
+
+/*
+ * Fork ordering. The master forks with every signal blocked, so a signal
+ * sent to this pid before we are ready stays pending instead of running the
+ * master's libev handler, which would record it in the master's (copied)
+ * loop and be lost. We first restore default dispositions, drop the
+ * master's loop (its epoll and pipe descriptors are the master's business),
+ * build our own loop and handlers, and only then unblock: anything pending
+ * is delivered to the worker's handlers.
+ */
+static void
+setup_process(struct qln_worker *w, const struct worker_boot *b)
+{
+    signals_reset_dispositions();
+    ev_loop_destroy(ev_default_loop(0));
+
+    memset(w, 0, sizeof(*w));
+    w->pid = getpid();
+    w->ppid = getppid();
+    log_set_pid((int)w->pid);
+    proc_set_title("worker", b->proc_name);
+
+    w->ctx = b->ctx;
+    w->app = b->app;
+    w->app_state = b->app_state;
+    w->ops = b->ops;
+    w->listeners = b->listeners;
+    w->nlisteners = b->nlisteners;
+    w->age = b->age;
+    w->slot = b->slot;
+    w->max_requests = recycle_limit(b->ctx->cfg);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (w->loop == NULL) {
+        qln_log(QLN_LOG_CRITICAL, "Worker failed to boot: cannot create an event loop");
+        boot_failed(EXIT_BOOT_ERROR);
+    }
+    /* The core's watchers do not keep ev_run() alive by themselves: the
+       plugin's (listeners, connections) decide when the loop has work. */
+    ev_async_init(&w->wake, on_wake);
+    ev_async_start(w->loop, &w->wake);
+    ev_unref(w->loop);
+    ev_timer_init(&w->heartbeat, on_heartbeat, HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+    ev_timer_start(w->loop, &w->heartbeat);
+    ev_unref(w->loop);
+
+    install_handlers();
+    signals_unblock_all();
+    conn_settings_load(&w->conn, b->ctx->cfg);
+}
+
+/* post_fork_child and (unless preloaded) load_app; exits 3 or 4 on failure. */
+static void
+boot_app(struct qln_worker *w, const struct worker_boot *b)
+{
+    int (*post_fork_child)(void *, char *, size_t) = APP_HOOK(w->app, post_fork_child);
+    char err[1024];
+    int rc;
+
+    err[0] = '\0';
+    if (post_fork_child != NULL) {
+        rc = post_fork_child(w->app_state, err, sizeof(err));
+        if (rc != 0) {
+            qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err[0] ? err : qln_strerror(rc));
+            boot_failed(EXIT_BOOT_ERROR);
+        }
+    }
+    if (b->app_loaded)
+        return;
+    err[0] = '\0';
+    rc = w->app->load_app(w->app_state, b->app_spec, err, sizeof(err));
+    if (rc != 0) {
+        /* The plugin has logged the details (a traceback); add its summary. */
+        if (err[0] != '\0')
+            qln_log(QLN_LOG_ERROR, "%s", err);
+        boot_failed(EXIT_APP_LOAD_ERROR);
+    }
+}
+
+_Noreturn void
+worker_main(const struct worker_boot *b)
+{
+    struct qln_worker *w = &the_worker;
+    void (*worker_exit)(void *);
+    int status;
+
+    setup_process(w, b);
+    qln_log(QLN_LOG_INFO, "Booting worker with pid: %d", (int)w->pid);
+    qln_worker_heartbeat(w);
+    boot_app(w, b);
+    qln_worker_heartbeat(w);
+
+    status = w->ops->run(w);
+    /* run() returns only after closing its connections (worker.h), so the
+       pool holds nothing live; freeing it keeps leak checkers meaningful. */
+    conn_pool_free(w);
+
+    worker_exit = APP_HOOK(w->app, worker_exit);
+    if (worker_exit != NULL)
+        worker_exit(w->app_state);
+    qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
+    exit(status);
+}
+
+/* ------------------------------------------------------ scoreboard hooks */
+
+void
+worker_request_begin(struct qln_worker *w)
+{
+    if (w->slot != NULL)
+        scoreboard_request_begin(w->slot, util_now_ms());
+}
+
+void
+worker_request_end(struct qln_worker *w)
+{
+    uint64_t served;
+
+    if (w->slot == NULL)
+        return;
+    served = scoreboard_request_end(w->slot, util_now_ms());
+    /* Each request gets a distinct count, so exactly one thread logs. */
+    if (w->max_requests != 0 && served == w->max_requests) {
+        qln_log(QLN_LOG_INFO, "Autorestarting worker after current request.");
+        if (w->stop == QLN_STOP_NONE)
+            w->stop = QLN_STOP_GRACEFUL;
+        ev_async_send(w->loop, &w->wake);
+    }
+}
+
+/* ------------------------------------------------------------ plugin API */
+
+size_t
+qln_worker_nlisteners(const struct qln_worker *w)
+{
+    return w->nlisteners;
+}
+
+int
+qln_worker_listener_fd(const struct qln_worker *w, size_t i)
+{
+    qln_assert(i < w->nlisteners);
+    return w->listeners[i].fd;
+}
+
+struct ev_loop *
+qln_worker_loop(struct qln_worker *w)
+{
+    return w->loop;
+}
+
+struct qln_ctx *
+qln_worker_ctx(struct qln_worker *w)
+{
+    return w->ctx;
+}
+
+int
+qln_worker_stopping(const struct qln_worker *w)
+{
+    return w->stop;
+}
+
+void
+qln_worker_heartbeat(struct qln_worker *w)
+{
+    if (w->slot != NULL)
+        scoreboard_heartbeat(w->slot, util_now_ms());
+}
+
+void *
+qln_worker_thread_init(struct qln_worker *w)
+{
+    void *(*thread_init)(void *) = APP_HOOK(w->app, thread_init);
+
+    return thread_init != NULL ? thread_init(w->app_state) : NULL;
+}
+
+void
+qln_worker_thread_exit(struct qln_worker *w, void *tstate)
+{
+    void (*thread_exit)(void *, void *) = APP_HOOK(w->app, thread_exit);
+
+    if (thread_exit != NULL)
+        thread_exit(w->app_state, tstate);
+}
