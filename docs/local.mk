@@ -1,1 +1,3 @@
-# docs: man page and guides
+# docs: the qilin(1) man page, and the guides installed under $(docdir).
+dist_man1_MANS = docs/qilin.1
+dist_doc_DATA = docs/guide.md docs/configuration.md docs/operations.md docs/plugins.md
