@@ -15,4 +15,18 @@ plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
 plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
 plugins_python_wsgi_python3_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
 plugins_python_wsgi_python3_la_LIBADD = $(PYTHON_LIBS)
+
+# Unit test of the plugin against a mock core (the qln_* functions are
+# defined in the test itself), so it compiles the plugin's sources rather
+# than linking libqilincore. One program, one Check suite.
+if HAVE_CHECK
+check_PROGRAMS += tests/unit/test_python_environ
+TESTS += tests/unit/test_python_environ
+tests_unit_test_python_environ_SOURCES = tests/unit/test_python_environ.c \
+	$(plugins_python_wsgi_python3_la_SOURCES)
+tests_unit_test_python_environ_CPPFLAGS = $(plugins_python_wsgi_python3_la_CPPFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_python_environ_CFLAGS = $(plugins_python_wsgi_python3_la_CFLAGS)
+tests_unit_test_python_environ_LDADD = $(CHECK_LIBS) $(PYTHON_LIBS) $(PTHREAD_LIBS)
 endif
+endif
+EXTRA_DIST += plugins/python-wsgi/lsan.supp

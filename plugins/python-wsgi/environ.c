@@ -1,0 +1,498 @@
+/*
+ * The PEP 3333 environ of each request: a dict copied from a template of
+ * the constant entries, interned keys, cached values (methods, protocol,
+ * addresses) and a small cache of HTTP_* keys, so a typical request makes
+ * only the objects that really differ. Workers; set up where the app loads.
+ * Every function runs under the GIL.
+ */
+#include "qlnconfig.h"
+
+/* Python.h first among the rest: it sets feature macros the C library reads. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <qilin/plugin.h>
+
+#include "py.h"
+
+/*
+ * HTTP_* keys seen so far, by their transformed bytes. The table stops
+ * growing at HKEY_MAX entries, so a client inventing header names cannot
+ * make the worker grow without bound; later names are built per request.
+ */
+#define HKEY_SLOTS 256 /* power of two, twice HKEY_MAX */
+#define HKEY_MAX 128
+#define HKEY_NAME_MAX 64 /* "HTTP_" included */
+
+struct pyw_hkey {
+    uint32_t hash;
+    uint32_t len; /* 0: empty slot */
+    char name[HKEY_NAME_MAX];
+    PyObject *key; /* new, interned */
+};
+
+static const char *const method_names[] = {
+    "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+};
+
+static PyObject *
+intern(const char *s)
+{
+    return PyUnicode_InternFromString(s);
+}
+
+/* Stores VALUE (stolen; NULL means its constructor failed) under KEY. */
+static int
+put(PyObject *env, PyObject *key, PyObject *value)
+{
+    int rc = value != NULL ? PyDict_SetItem(env, key, value) : -1;
+
+    Py_XDECREF(value);
+    return rc;
+}
+
+/* As put() with a C string key, interned. */
+static int
+put_str(PyObject *env, const char *key, PyObject *value)
+{
+    PyObject *k = intern(key);
+    int rc;
+
+    if (k == NULL) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    rc = put(env, k, value);
+    Py_DECREF(k);
+    return rc;
+}
+
+static int
+init_keys(struct pyw_keys *k)
+{
+#define PYW_KEY_INIT(field, text)                                                                  \
+    if ((k->field = intern(text)) == NULL)                                                         \
+        return -1;
+    PYW_KEYS(PYW_KEY_INIT)
+#undef PYW_KEY_INIT
+    return 0;
+}
+
+static int
+init_template(struct pyw_state *st)
+{
+    struct pyw_environ *e = &st->env;
+    PyObject *t = PyDict_New();
+
+    if (t == NULL)
+        return -1;
+    e->tmpl = t;
+    if (PyDict_SetItem(t, e->k.script_name, e->script_name) < 0 ||
+        put_str(t, "SERVER_SOFTWARE", PyUnicode_FromString("qilin/" QLN_VERSION)) < 0 ||
+        put_str(t, "wsgi.version", Py_BuildValue("(ii)", 1, 0)) < 0 ||
+        put_str(t, "wsgi.errors", Py_NewRef(st->errors)) < 0 ||
+        put(t, e->k.multithread, PyBool_FromLong(st->multithread)) < 0 ||
+        put_str(t, "wsgi.multiprocess", PyBool_FromLong(st->multiprocess)) < 0 ||
+        put_str(t, "wsgi.run_once", Py_NewRef(Py_False)) < 0 ||
+        put_str(t, "wsgi.file_wrapper", Py_NewRef((PyObject *)&pyw_filewrapper_type)) < 0 ||
+        put_str(t, "wsgi.input_terminated", Py_NewRef(Py_True)) < 0)
+        return -1;
+    return 0;
+}
+
+int
+pyw_environ_init(struct pyw_state *st)
+{
+    struct pyw_environ *e = &st->env;
+    const char *script = getenv("SCRIPT_NAME");
+    size_t i;
+
+    if (init_keys(&e->k) < 0)
+        return -1;
+    /* As gunicorn: SCRIPT_NAME comes from the process environment. Latin-1,
+       so that it compares byte for byte with the decoded path. */
+    script = script ? script : "";
+    e->script_name = PyUnicode_DecodeLatin1(script, (Py_ssize_t)strlen(script), NULL);
+    e->proto10 = intern("HTTP/1.0");
+    e->proto11 = intern("HTTP/1.1");
+    e->http = intern("http");
+    e->https = intern("https");
+    e->empty = PyUnicode_New(0, 0);
+    if (!e->script_name || !e->proto10 || !e->proto11 || !e->http || !e->https || !e->empty)
+        return -1;
+    for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+        e->methods[i] = intern(method_names[i]);
+        if (e->methods[i] == NULL)
+            return -1;
+    }
+    e->hkeys = pyw_calloc(HKEY_SLOTS, sizeof(*e->hkeys));
+    return init_template(st);
+}
+
+static void
+strcache_clear(struct pyw_strcache *c)
+{
+    Py_CLEAR(c->obj);
+    c->len = 0;
+}
+
+void
+pyw_environ_fini(struct pyw_state *st)
+{
+    struct pyw_environ *e = &st->env;
+    size_t i;
+
+#define PYW_KEY_CLEAR(field, text) Py_CLEAR(e->k.field);
+    PYW_KEYS(PYW_KEY_CLEAR)
+#undef PYW_KEY_CLEAR
+    Py_CLEAR(e->tmpl);
+    Py_CLEAR(e->script_name);
+    Py_CLEAR(e->proto10);
+    Py_CLEAR(e->proto11);
+    Py_CLEAR(e->http);
+    Py_CLEAR(e->https);
+    Py_CLEAR(e->empty);
+    for (i = 0; i < sizeof(e->methods) / sizeof(e->methods[0]); i++)
+        Py_CLEAR(e->methods[i]);
+    strcache_clear(&e->server_name);
+    strcache_clear(&e->server_port);
+    strcache_clear(&e->remote_addr);
+    strcache_clear(&e->remote_port);
+    for (i = 0; e->hkeys != NULL && i < HKEY_SLOTS; i++)
+        Py_CLEAR(e->hkeys[i].key);
+    free(e->hkeys);
+    e->hkeys = NULL;
+    e->nhkeys = 0;
+}
+
+void
+pyw_environ_set_multithread(struct pyw_state *st)
+{
+    if (st->multithread)
+        return;
+    st->multithread = true;
+    if (st->env.tmpl != NULL && PyDict_SetItem(st->env.tmpl, st->env.k.multithread, Py_True) < 0)
+        PyErr_Clear();
+}
+
+/* A str for S (LEN bytes, latin-1), reused while the text stays the same. New reference. */
+static PyObject *
+strcache_get(struct pyw_strcache *c, const char *s, size_t len)
+{
+    PyObject *obj;
+
+    if (c->obj != NULL && c->len == len && memcmp(c->text, s, len) == 0)
+        return Py_NewRef(c->obj);
+    obj = PyUnicode_DecodeLatin1(s, (Py_ssize_t)len, NULL);
+    if (obj != NULL && len <= sizeof(c->text)) {
+        Py_XSETREF(c->obj, Py_NewRef(obj));
+        memcpy(c->text, s, len);
+        c->len = len;
+    }
+    return obj;
+}
+
+static PyObject *
+method_object(struct pyw_environ *e, struct qln_slice m)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+        if (strlen(method_names[i]) == m.len && memcmp(method_names[i], m.p, m.len) == 0)
+            return Py_NewRef(e->methods[i]);
+    }
+    return PyUnicode_DecodeLatin1(m.p, (Py_ssize_t)m.len, NULL);
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes SRC into DST (at least LEN bytes) as urllib's unquote_to_bytes:
+   a '%' not followed by two hex digits stays as it is. Returns the length. */
+static size_t
+unquote(char *dst, const char *src, size_t len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++) {
+        int hi, lo;
+
+        if (src[i] == '%' && i + 2 < len && (hi = hexval(src[i + 1])) >= 0 &&
+            (lo = hexval(src[i + 2])) >= 0) {
+            dst[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            dst[n++] = src[i];
+        }
+    }
+    return n;
+}
+
+/* PATH_INFO from the decoded path SRC (N bytes): SCRIPT_NAME is cut off the front. */
+static PyObject *
+strip_script_name(struct pyw_environ *e, const char *src, size_t n)
+{
+    size_t snlen = (size_t)PyUnicode_GET_LENGTH(e->script_name);
+    PyObject *p;
+
+    if (snlen == 0)
+        return PyUnicode_DecodeLatin1(src, (Py_ssize_t)n, NULL);
+    if (n >= snlen && memcmp(src, PyUnicode_1BYTE_DATA(e->script_name), snlen) == 0)
+        return PyUnicode_DecodeLatin1(src + snlen, (Py_ssize_t)(n - snlen), NULL);
+    p = PyUnicode_DecodeLatin1(src, (Py_ssize_t)n, NULL);
+    if (p != NULL)
+        PyErr_Format(PyExc_ValueError,
+                     "Request path %R does not start with SCRIPT_NAME %R: fix the SCRIPT_NAME "
+                     "environment variable",
+                     p, e->script_name);
+    Py_XDECREF(p);
+    return NULL;
+}
+
+/*
+ * PATH_INFO: the path percent-decoded once, each byte one latin-1
+ * character (PEP 3333), minus SCRIPT_NAME. A path outside SCRIPT_NAME is a
+ * configuration problem (gunicorn answers 500 too).
+ */
+static PyObject *
+path_info(struct pyw_environ *e, struct qln_slice path)
+{
+    char stackbuf[1024];
+    char *buf;
+    PyObject *out;
+
+    if (path.len == 0 || memchr(path.p, '%', path.len) == NULL)
+        return strip_script_name(e, path.p, path.len);
+    buf = path.len <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(path.len);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    out = strip_script_name(e, buf, unquote(buf, path.p, path.len));
+    if (buf != stackbuf)
+        PyMem_Free(buf);
+    return out;
+}
+
+static uint32_t
+fnv1a(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    while (n--)
+        h = (h ^ (unsigned char)*p++) * 16777619u;
+    return h;
+}
+
+/* Finds or makes the interned key for NAME (N bytes, already "HTTP_..."). New reference. */
+static PyObject *
+hkey_lookup(struct pyw_environ *e, const char *name, size_t n)
+{
+    uint32_t h = fnv1a(name, n);
+    size_t i = h & (HKEY_SLOTS - 1);
+    PyObject *key;
+
+    for (; e->hkeys[i].len != 0; i = (i + 1) & (HKEY_SLOTS - 1)) {
+        struct pyw_hkey *s = &e->hkeys[i];
+
+        if (s->hash == h && s->len == n && memcmp(s->name, name, n) == 0)
+            return Py_NewRef(s->key);
+    }
+    key = PyUnicode_DecodeLatin1(name, (Py_ssize_t)n, NULL);
+    if (key == NULL)
+        return NULL;
+    PyUnicode_InternInPlace(&key);
+    if (e->nhkeys < HKEY_MAX) {
+        e->hkeys[i].hash = h;
+        e->hkeys[i].len = (uint32_t)n;
+        memcpy(e->hkeys[i].name, name, n);
+        e->hkeys[i].key = Py_NewRef(key);
+        e->nhkeys++;
+    }
+    return key;
+}
+
+/*
+ * The environ key of header NAME: "HTTP_" + upper-case, '-' -> '_';
+ * CONTENT_TYPE and CONTENT_LENGTH without the prefix. Names containing '_'
+ * are dropped (gunicorn's header_map=drop): X-Forwarded-For and
+ * X_Forwarded_For would otherwise map to the same key and let a client
+ * spoof what a proxy set. Returns 1 with *KEY new, 0 to drop, -1 on error.
+ */
+static int
+header_key(struct pyw_environ *e, struct qln_slice name, PyObject **key)
+{
+    char stackbuf[HKEY_NAME_MAX];
+    size_t i, n = name.len + 5;
+    char *buf = n <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(n);
+
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(buf, "HTTP_", 5);
+    for (i = 0; i < name.len; i++) {
+        char c = name.p[i];
+
+        if (c == '_') {
+            if (buf != stackbuf)
+                PyMem_Free(buf);
+            return 0;
+        }
+        buf[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    }
+    if (n == 5 + 12 && memcmp(buf + 5, "CONTENT_TYPE", 12) == 0)
+        *key = Py_NewRef(e->k.content_type);
+    else if (n == 5 + 14 && memcmp(buf + 5, "CONTENT_LENGTH", 14) == 0)
+        *key = Py_NewRef(e->k.content_length);
+    else if (buf == stackbuf)
+        *key = hkey_lookup(e, buf, n);
+    else
+        *key = PyUnicode_DecodeLatin1(buf, (Py_ssize_t)n, NULL);
+    if (buf != stackbuf)
+        PyMem_Free(buf);
+    return *key != NULL ? 1 : -1;
+}
+
+/* Adds every header as a CGI variable; repeated fields are joined with ','. */
+static int
+put_headers(struct pyw_environ *e, PyObject *env, const struct qln_header *h, size_t nh)
+{
+    size_t i;
+
+    for (i = 0; i < nh; i++) {
+        PyObject *key = NULL, *value, *old;
+        int rc = header_key(e, h[i].name, &key);
+
+        if (rc <= 0) {
+            if (rc < 0)
+                return -1;
+            continue;
+        }
+        value = PyUnicode_DecodeLatin1(h[i].value.p, (Py_ssize_t)h[i].value.len, NULL);
+        old = value != NULL ? PyDict_GetItemWithError(env, key) : NULL; /* borrowed */
+        if (old != NULL)
+            Py_SETREF(value, PyUnicode_FromFormat("%U,%U", old, value));
+        else if (PyErr_Occurred())
+            Py_CLEAR(value);
+        rc = put(env, key, value);
+        Py_DECREF(key);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The Host header's value, or an empty slice. */
+static struct qln_slice
+find_host(const struct qln_header *h, size_t nh)
+{
+    size_t i;
+
+    for (i = 0; i < nh; i++) {
+        if (h[i].name.len == 4 && strncasecmp(h[i].name.p, "host", 4) == 0)
+            return h[i].value;
+    }
+    return (struct qln_slice){.p = "", .len = 0};
+}
+
+/*
+ * SERVER_NAME and SERVER_PORT: the listener's address; on a unix socket,
+ * which has no port, gunicorn takes them from Host (port 80 or 443 when
+ * Host names none).
+ */
+static int
+put_server(struct pyw_environ *e, PyObject *env, struct qln_request *req, PyObject *scheme,
+           const struct qln_header *h, size_t nh)
+{
+    const char *name = qln_req_server_name(req), *port = qln_req_server_port(req);
+    struct qln_slice host = find_host(h, nh);
+    PyObject *sname, *sport;
+    size_t i, colon = 0;
+
+    if (*port != '\0' || host.len == 0) {
+        sname = strcache_get(&e->server_name, name, strlen(name));
+        sport = strcache_get(&e->server_port, port, strlen(port));
+    } else {
+        for (i = 0; i < host.len; i++) {
+            if (host.p[i] == ':')
+                colon = i;
+            else if (host.p[i] == ']')
+                colon = 0;
+        }
+        sname = PyUnicode_DecodeLatin1(host.p, (Py_ssize_t)(colon ? colon : host.len), NULL);
+        if (colon != 0)
+            sport = PyUnicode_DecodeLatin1(host.p + colon + 1, (Py_ssize_t)(host.len - colon - 1),
+                                           NULL);
+        else
+            sport = PyUnicode_FromString(scheme == e->https ? "443" : "80");
+    }
+    if (sname == NULL || sport == NULL) {
+        Py_XDECREF(sname);
+        Py_XDECREF(sport);
+        return -1;
+    }
+    if (put(env, e->k.server_name, sname) < 0) {
+        Py_DECREF(sport);
+        return -1;
+    }
+    return put(env, e->k.server_port, sport);
+}
+
+static PyObject *
+scheme_object(struct pyw_environ *e, const char *s)
+{
+    if (strcmp(s, "http") == 0)
+        return Py_NewRef(e->http);
+    if (strcmp(s, "https") == 0)
+        return Py_NewRef(e->https);
+    return PyUnicode_FromString(s);
+}
+
+PyObject *
+pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input)
+{
+    struct pyw_environ *e = &st->env;
+    struct pyw_keys *k = &e->k;
+    struct qln_slice query = qln_req_query(req), target = qln_req_target(req);
+    const struct qln_header *h = qln_req_headers(req);
+    size_t nh = qln_req_nheaders(req);
+    const char *raddr = qln_req_remote_addr(req), *rport = qln_req_remote_port(req);
+    PyObject *env = PyDict_Copy(e->tmpl);
+    PyObject *scheme = scheme_object(e, qln_req_url_scheme(req));
+
+    if (env == NULL || scheme == NULL)
+        goto fail;
+    if (put(env, k->request_method, method_object(e, qln_req_method(req))) < 0 ||
+        put(env, k->path_info, path_info(e, qln_req_path(req))) < 0 ||
+        put(env, k->query_string,
+            query.len ? PyUnicode_DecodeLatin1(query.p, (Py_ssize_t)query.len, NULL)
+                      : Py_NewRef(e->empty)) < 0 ||
+        put(env, k->raw_uri, PyUnicode_DecodeLatin1(target.p, (Py_ssize_t)target.len, NULL)) < 0 ||
+        put(env, k->server_protocol,
+            Py_NewRef(qln_req_version_minor(req) == 0 ? e->proto10 : e->proto11)) < 0 ||
+        PyDict_SetItem(env, k->url_scheme, scheme) < 0 ||
+        put(env, k->remote_addr, strcache_get(&e->remote_addr, raddr, strlen(raddr))) < 0 ||
+        (*rport != '\0' &&
+         put(env, k->remote_port, strcache_get(&e->remote_port, rport, strlen(rport))) < 0) ||
+        PyDict_SetItem(env, k->input, input) < 0 || put_headers(e, env, h, nh) < 0 ||
+        put_server(e, env, req, scheme, h, nh) < 0)
+        goto fail;
+    Py_DECREF(scheme);
+    return env;
+fail:
+    Py_XDECREF(scheme);
+    Py_XDECREF(env);
+    return NULL;
+}

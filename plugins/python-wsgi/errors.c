@@ -1,0 +1,300 @@
+/*
+ * Errors and the error log: Python tracebacks written to qilin's error log,
+ * the wsgi.errors stream, OSError for failed body I/O, and the stack dump
+ * on SIGABRT (the master's timeout). Workers, and the master under
+ * preload_app; under the GIL except pyw_abort_dump.
+ */
+#include "qlnconfig.h"
+
+/* Python.h first among the rest: it sets feature macros the C library reads. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <qilin/plugin.h>
+
+#include "py.h"
+
+PyObject *
+pyw_err_fetch(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+void
+pyw_err_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL)
+        return;
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+/* The traceback of EXC as traceback.format_exception prints it; new bytes or NULL. */
+static PyObject *
+format_traceback(struct pyw_state *st, PyObject *exc)
+{
+    PyObject *lines, *sep, *text, *bytes = NULL;
+
+    if (st->format_exception == NULL)
+        return NULL;
+    lines = PyObject_CallOneArg(st->format_exception, exc);
+    sep = lines ? PyUnicode_FromString("") : NULL;
+    text = sep ? PyUnicode_Join(sep, lines) : NULL;
+    if (text != NULL)
+        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    Py_XDECREF(lines);
+    Py_XDECREF(sep);
+    Py_XDECREF(text);
+    return bytes;
+}
+
+void
+pyw_log_exception(struct pyw_state *st, int level, const char *fmt, ...)
+{
+    PyObject *exc = pyw_err_fetch();
+    PyObject *tb;
+    char line[1024];
+    va_list ap;
+
+    if (level < qln_log_level()) {
+        Py_XDECREF(exc);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    qln_log_write(level, "%s", line);
+    if (exc == NULL)
+        return;
+    tb = format_traceback(st, exc);
+    if (tb != NULL) {
+        qln_log_raw(PyBytes_AS_STRING(tb), (size_t)PyBytes_GET_SIZE(tb));
+        Py_DECREF(tb);
+    } else {
+        static const char msg[] = "(the traceback could not be formatted)\n";
+
+        PyErr_Clear();
+        qln_log_raw(msg, sizeof(msg) - 1);
+    }
+    Py_DECREF(exc);
+}
+
+void
+pyw_exception_line(char *err, size_t errlen)
+{
+    PyObject *exc = pyw_err_fetch();
+    PyObject *msg = exc ? PyObject_Str(exc) : NULL;
+    const char *text = msg ? PyUnicode_AsUTF8(msg) : NULL;
+    const char *type = exc ? Py_TYPE(exc)->tp_name : "unknown error";
+
+    if (text != NULL && *text != '\0')
+        snprintf(err, errlen, "%s: %s", type, text);
+    else
+        snprintf(err, errlen, "%s", type);
+    Py_XDECREF(msg);
+    PyErr_Clear();
+    pyw_err_restore(exc);
+}
+
+/*
+ * Maps a core error to an OSError the app can catch. A client that went
+ * away is ConnectionResetError, as a socket would say; framing errors and
+ * the rest carry EIO with qilin's message.
+ */
+PyObject *
+pyw_raise_io(int rc)
+{
+    int e = rc > -4096 ? -rc : (rc == QLN_EPEERCLOSED ? ECONNRESET : EIO);
+    PyObject *args = Py_BuildValue("(is)", e, qln_strerror(rc));
+
+    if (args != NULL) {
+        PyErr_SetObject(PyExc_OSError, args);
+        Py_DECREF(args);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- wsgi.errors */
+
+static PyObject *
+errors_write(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t len;
+    const char *p;
+
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    p = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (p == NULL)
+        return NULL;
+    if (len > 0)
+        qln_log_raw(p, (size_t)len);
+    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
+}
+
+static PyObject *
+errors_writelines(PyObject *self, PyObject *seq)
+{
+    PyObject *it = PyObject_GetIter(seq), *item;
+
+    if (it == NULL)
+        return NULL;
+    while ((item = PyIter_Next(it)) != NULL) {
+        PyObject *r = errors_write(self, item);
+
+        Py_DECREF(item);
+        if (r == NULL) {
+            Py_DECREF(it);
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Every write already reached the log with one write(2): nothing to flush. */
+static PyObject *
+errors_flush(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef errors_methods[] = {
+    {"write", errors_write, METH_O, "write(str): appends text to the error log."},
+    {"writelines", errors_writelines, METH_O, "writelines(iterable of str)."},
+    {"flush", errors_flush, METH_NOARGS, "flush(): nothing is buffered."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject pyw_errors_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "qilin.ErrorStream",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "wsgi.errors: text written here goes to qilin's error log.",
+    .tp_methods = errors_methods,
+};
+
+/* ------------------------------------------------------------------ set-up */
+
+int
+pyw_errors_init(struct pyw_state *st)
+{
+    PyObject *mod;
+
+    mod = PyImport_ImportModule("traceback");
+    if (mod == NULL)
+        return -1;
+    st->format_exception = PyObject_GetAttrString(mod, "format_exception");
+    Py_DECREF(mod);
+    if (st->format_exception == NULL)
+        return -1;
+    st->errors = pyw_errors_type.tp_alloc(&pyw_errors_type, 0);
+    if (st->errors == NULL)
+        return -1;
+
+    /* on_abort must not allocate (it may run in a signal handler): prepare
+       the call to faulthandler.dump_traceback(fd, all_threads=True) now. */
+    mod = PyImport_ImportModule("faulthandler");
+    if (mod == NULL)
+        return -1;
+    st->fh_dump = PyObject_GetAttrString(mod, "dump_traceback");
+    Py_DECREF(mod);
+    st->fh_args = Py_BuildValue("(iO)", qln_log_fd(), Py_True);
+    return st->fh_dump != NULL && st->fh_args != NULL ? 0 : -1;
+}
+
+void
+pyw_errors_fini(struct pyw_state *st)
+{
+    Py_CLEAR(st->format_exception);
+    Py_CLEAR(st->errors);
+    Py_CLEAR(st->fh_dump);
+    Py_CLEAR(st->fh_args);
+}
+
+/* An exception set aside without allocating anything (one object since 3.12). */
+struct stash {
+    PyObject *type, *value, *tb;
+};
+
+static void
+stash_take(struct stash *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    s->type = s->tb = NULL;
+    s->value = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&s->type, &s->value, &s->tb);
+#endif
+}
+
+static void
+stash_put(struct stash *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(s->value);
+#else
+    PyErr_Restore(s->type, s->value, s->tb);
+#endif
+}
+
+/*
+ * Runs on SIGABRT, possibly inside the signal handler while the thread was
+ * anywhere (in the app's Python code holding the GIL, or blocked in a C call
+ * that released it). faulthandler's dump reads every thread's frames without
+ * locking, which is what it was written for; the Python-level call needs
+ * this thread attached, so the lock is taken only when the thread is known
+ * to the interpreter and does not hold it already. The process is about to
+ * die: should taking the lock hang, the master's SIGKILL follows.
+ */
+void
+pyw_abort_dump(struct pyw_state *st)
+{
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    struct stash pending;
+    PyObject *r;
+    int held;
+
+    if (ts == NULL || st->fh_dump == NULL || st->fh_args == NULL)
+        return;
+    held = PyGILState_Check();
+    if (!held)
+        PyEval_RestoreThread(ts);
+    /* The interrupted code may be handling an exception: keep it. */
+    stash_take(&pending);
+    r = PyObject_Call(st->fh_dump, st->fh_args, NULL);
+    if (r == NULL)
+        PyErr_Clear();
+    Py_XDECREF(r);
+    stash_put(&pending);
+    if (!held)
+        PyEval_SaveThread();
+}

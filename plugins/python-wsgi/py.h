@@ -1,0 +1,228 @@
+/*
+ * Internals of the python3 app plugin, shared by its files and never
+ * installed: the plugin state, the per-thread token, the per-request context,
+ * the Python types and the helpers each file offers the others. Used in
+ * workers, and in the master when preload_app is on. Everything here is
+ * hidden (-fvisibility=hidden); the plugin exports only `qilin_plugin`.
+ *
+ * Locking rule for every function below that takes or returns a PyObject:
+ * the caller holds the interpreter lock (the GIL) unless stated otherwise.
+ */
+#ifndef QILIN_PYW_PY_H
+#define QILIN_PYW_PY_H
+
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <qilin/plugin.h>
+
+/* One cached str built from a C string that often repeats (the listener's
+   address, the peer's address): reused while the text is the same. */
+struct pyw_strcache {
+    char text[48];
+    size_t len;
+    PyObject *obj; /* new, or NULL */
+};
+
+/* The environ keys the plugin sets itself: X(field, key). */
+#define PYW_KEYS(X)                                                                                \
+    X(request_method, "REQUEST_METHOD")                                                            \
+    X(script_name, "SCRIPT_NAME")                                                                  \
+    X(path_info, "PATH_INFO")                                                                      \
+    X(query_string, "QUERY_STRING")                                                                \
+    X(raw_uri, "RAW_URI")                                                                          \
+    X(content_type, "CONTENT_TYPE")                                                                \
+    X(content_length, "CONTENT_LENGTH")                                                            \
+    X(server_name, "SERVER_NAME")                                                                  \
+    X(server_port, "SERVER_PORT")                                                                  \
+    X(server_protocol, "SERVER_PROTOCOL")                                                          \
+    X(remote_addr, "REMOTE_ADDR")                                                                  \
+    X(remote_port, "REMOTE_PORT")                                                                  \
+    X(url_scheme, "wsgi.url_scheme")                                                               \
+    X(input, "wsgi.input")                                                                         \
+    X(multithread, "wsgi.multithread")
+
+/* Those keys, interned once per interpreter (new references). */
+struct pyw_keys {
+#define PYW_KEY_FIELD(field, text) PyObject *field;
+    PYW_KEYS(PYW_KEY_FIELD)
+#undef PYW_KEY_FIELD
+};
+
+struct pyw_hkey; /* environ.c: the HTTP_* key cache entry */
+
+/* environ.c's state: the template and the cached keys and values. */
+struct pyw_environ {
+    PyObject *tmpl; /* new: the constant entries, copied per request */
+    struct pyw_keys k;
+    PyObject *script_name;       /* new: $SCRIPT_NAME as str ("" when unset) */
+    PyObject *proto10, *proto11; /* new: "HTTP/1.0", "HTTP/1.1" */
+    PyObject *http, *https;      /* new: url schemes */
+    PyObject *empty;             /* new: "" */
+    PyObject *methods[8];        /* new: the common methods, interned */
+    struct pyw_strcache server_name, server_port, remote_addr, remote_port;
+    struct pyw_hkey *hkeys; /* open-addressing table, environ.c */
+    size_t nhkeys;
+};
+
+/* The plugin's state, one per process (what init() stores for the core). */
+struct pyw_state {
+    struct qln_ctx *ctx; /* borrowed from the core */
+    pid_t master_pid;    /* init() runs in the master */
+    bool multiprocess;   /* workers > 1: wsgi.multiprocess */
+    bool multithread;    /* a thread other than the main one serves: wsgi.multithread */
+    bool initialised;    /* the interpreter exists in this process */
+
+    /* The main thread's interpreter state while it is detached (load_app and
+       the fork hooks leave it so), and that thread; a thread token may own it. */
+    PyThreadState *main_ts;
+    pthread_t main_thread;
+    bool main_ts_taken;
+
+    PyObject *app;              /* new: the WSGI callable */
+    PyObject *format_exception; /* new: traceback.format_exception */
+    PyObject *errors;           /* new: the wsgi.errors stream */
+    PyObject *fh_dump;          /* new: faulthandler.dump_traceback, for on_abort */
+    PyObject *fh_args;          /* new: (log fd, True) */
+    struct pyw_environ env;
+};
+
+/*
+ * The token thread_init() returns for one serving thread. HELD and BLOCKED
+ * are touched only by the owning thread: HELD while it runs app code inside
+ * handle(), BLOCKED while blocking_enter() has released the lock for it.
+ */
+struct pyw_thread {
+    PyThreadState *ts;
+    pthread_t thread;
+    bool own_gilstate; /* attached with PyGILState_Ensure (not the main thread) */
+    PyGILState_STATE gs;
+    bool held;
+    bool blocked;
+    PyObject *input; /* new: wsgi.input object reused while nobody else holds it */
+    PyObject *sr;    /* new: start_response object, same rule */
+};
+
+/* One request being served; lives on handle()'s stack. */
+struct pyw_request {
+    struct pyw_state *st;
+    struct qln_request *req;
+    struct qln_response *resp;
+    bool started;           /* start_response() succeeded */
+    int64_t content_length; /* the app's Content-Length header, -1 when absent */
+    int io_error;           /* the last failed core read/write (negative), 0 if none */
+};
+
+/* ---------------------------------------------------------------- python.c */
+
+/* calloc that aborts (through qln_assert) when memory is exhausted. */
+void *pyw_calloc(size_t n, size_t size);
+
+/* -------------------------------------------------------------------- app.c */
+
+/*
+ * Initialises the interpreter in this process (PyConfig: python config, not
+ * isolated, no signal handlers, sys.argv = qilin's argv), then the plugin's
+ * types and helpers. Returns 0 or -EINVAL with ERR set. st->initialised
+ * says whether the interpreter exists; when it does, the calling thread
+ * holds its lock, even after a failure in the later steps.
+ */
+int pyw_interp_init(struct pyw_state *st, char *err, size_t errlen);
+
+/*
+ * Prepends the working directory and --pythonpath to sys.path, imports the
+ * app named by SPEC ("module", "module:name", "module:a.b",
+ * "module:factory(args)") and stores it in st->app. Returns 0 or -EINVAL
+ * with ERR one line (gunicorn's wording); an exception raised by the app's
+ * own code is also logged with its traceback.
+ */
+int pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- environ.c */
+
+/* Builds the keys, cached values and the template. Returns 0 or -1 (exception set). */
+int pyw_environ_init(struct pyw_state *st);
+/* Drops every object environ.c holds (before Py_FinalizeEx). */
+void pyw_environ_fini(struct pyw_state *st);
+/* Sets wsgi.multithread to True in the template (a second serving thread appeared). */
+void pyw_environ_set_multithread(struct pyw_state *st);
+/*
+ * Returns a new environ dict for REQ with INPUT as wsgi.input, or NULL with
+ * an exception set (e.g. the path does not start with SCRIPT_NAME).
+ */
+PyObject *pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input);
+
+/* ------------------------------------------------------------------ input.c */
+
+extern PyTypeObject pyw_input_type;
+/* Returns a new wsgi.input object bound to no request. */
+PyObject *pyw_input_new(void);
+/* Binds IN to RQ (borrowed until pyw_input_detach) and resets its buffer. */
+void pyw_input_attach(PyObject *in, struct pyw_request *rq);
+/* Unbinds IN: later reads raise ValueError. */
+void pyw_input_detach(PyObject *in);
+
+/* --------------------------------------------------------- start_response.c */
+
+extern PyTypeObject pyw_start_response_type;
+extern PyTypeObject pyw_write_type;
+/* Returns a new start_response callable bound to no request. */
+PyObject *pyw_start_response_new(void);
+/* True when SR and its write() callable are referenced only by the caller. */
+bool pyw_start_response_unshared(PyObject *sr);
+/* Binds SR (and its write callable) to RQ, or unbinds them when RQ is NULL. */
+void pyw_start_response_bind(PyObject *sr, struct pyw_request *rq);
+/*
+ * Sends the app's RESULT (an iterable of bytes, or a wsgi.file_wrapper) and
+ * always calls RESULT.close() when it has one. Returns 0; -1 with a Python
+ * exception set when the app failed; or a negative errno (rq->io_error, no
+ * exception) when the core could not send.
+ */
+int pyw_response_send(struct pyw_request *rq, PyObject *result);
+/* Sends LEN bytes of body; a failure is recorded in rq->io_error and returned. */
+int pyw_response_write(struct pyw_request *rq, const void *buf, size_t len);
+
+/* ------------------------------------------------------------ filewrapper.c */
+
+extern PyTypeObject pyw_filewrapper_type;
+/*
+ * Sends a wsgi.file_wrapper over a real file with qln_resp_sendfile, from the
+ * file's current position (up to the app's Content-Length). Returns 0 when
+ * sent, 1 when FW's file has no usable descriptor (the caller iterates it),
+ * -1 with an exception set, or a negative errno (rq->io_error).
+ */
+int pyw_filewrapper_send(struct pyw_request *rq, PyObject *fw);
+
+/* ----------------------------------------------------------------- errors.c */
+
+extern PyTypeObject pyw_errors_type;
+/* Imports traceback and faulthandler and makes the wsgi.errors stream. 0 or -1. */
+int pyw_errors_init(struct pyw_state *st);
+/* Drops errors.c's objects (before Py_FinalizeEx). */
+void pyw_errors_fini(struct pyw_state *st);
+/*
+ * Logs one line (FMT) at LEVEL, then the current exception's traceback
+ * verbatim, and clears the exception. Does nothing but clear it below the
+ * log level.
+ */
+void pyw_log_exception(struct pyw_state *st, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes the current exception out (normalised, traceback attached): new or NULL. */
+PyObject *pyw_err_fetch(void);
+/* Makes EXC (stolen; NULL: nothing) the current exception again. */
+void pyw_err_restore(PyObject *exc);
+/* Writes "Type: message" of the current exception into ERR; the exception stays set. */
+void pyw_exception_line(char *err, size_t errlen);
+/* Raises OSError for the core error RC (a negative errno or QLN_E*); returns NULL. */
+PyObject *pyw_raise_io(int rc);
+/*
+ * SIGABRT path: dumps every thread's Python stack to the error log with
+ * faulthandler. May run in a signal handler: it allocates nothing and takes
+ * the lock only when this thread is known to the interpreter.
+ */
+void pyw_abort_dump(struct pyw_state *st);
+
+#endif

@@ -1,0 +1,409 @@
+/*
+ * The python3 app plugin: its descriptor and options, the lifecycle hooks
+ * (init, load_app, fork, threads, worker exit) and handle(), which runs one
+ * WSGI request. Master (preload_app only) and workers.
+ */
+#include "qlnconfig.h"
+
+/* Python.h first among the rest: it sets feature macros the C library reads. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <qilin/plugin.h>
+
+#include "py.h"
+
+void *
+pyw_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+
+    qln_assert(p != NULL);
+    return p;
+}
+
+static int
+py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
+{
+    struct pyw_state *st = pyw_calloc(1, sizeof(*st));
+
+    st->ctx = ctx;
+    st->master_pid = getpid();
+    st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
+    *state = st;
+    return 0;
+}
+
+/*
+ * Drops every object the plugin holds, then finalises the interpreter so
+ * that atexit handlers run and sys.stdout is flushed, as when gunicorn's
+ * Python process exits. The main thread's state must be current.
+ */
+static void
+finalize(struct pyw_state *st)
+{
+    Py_CLEAR(st->app);
+    pyw_environ_fini(st);
+    pyw_errors_fini(st);
+    if (Py_FinalizeEx() < 0)
+        qln_log(QLN_LOG_WARNING, "Python finalization failed: flushing buffered data failed");
+    st->initialised = false;
+    st->main_ts = NULL;
+}
+
+/*
+ * Loads the app; the interpreter is made here the first time (in the worker,
+ * or in the master under preload_app). Whatever happens, the main thread
+ * ends detached, its state saved in st->main_ts: the core's wait and fork
+ * code runs without the lock, and thread_init() re-attaches it.
+ */
+static int
+py_load_app(void *state, const char *spec, char *err, size_t errlen)
+{
+    struct pyw_state *st = state;
+    int rc;
+
+    if (!st->initialised) {
+        rc = pyw_interp_init(st, err, errlen);
+        if (!st->initialised)
+            return rc;
+    } else {
+        PyEval_RestoreThread(st->main_ts);
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = pyw_app_load(st, spec, err, errlen);
+    if (rc == 0 && st->env.tmpl == NULL && pyw_environ_init(st) < 0) {
+        pyw_exception_line(err, errlen);
+        PyErr_Clear();
+        rc = -EINVAL;
+    }
+    st->main_thread = pthread_self();
+    st->main_ts = PyEval_SaveThread();
+    return rc;
+}
+
+/*
+ * Fork protocol (architecture.md 3.3): take the lock, then
+ * PyOS_BeforeFork() (import lock, os.register_at_fork "before" hooks); after
+ * the fork each side runs its AfterFork call and only then releases the lock
+ * again. Releasing before AfterFork_Child would let the child run Python with
+ * thread bookkeeping that still describes the parent's threads.
+ */
+static void
+py_pre_fork(void *state)
+{
+    struct pyw_state *st = state;
+
+    if (!st->initialised)
+        return;
+    PyEval_RestoreThread(st->main_ts);
+    PyOS_BeforeFork();
+}
+
+static void
+py_post_fork_parent(void *state, pid_t child)
+{
+    struct pyw_state *st = state;
+
+    if (!st->initialised)
+        return;
+    PyOS_AfterFork_Parent();
+    st->main_ts = PyEval_SaveThread();
+}
+
+static int
+py_post_fork_child(void *state, char *err, size_t errlen)
+{
+    struct pyw_state *st = state;
+
+    if (!st->initialised)
+        return 0;
+    PyOS_AfterFork_Child();
+    st->main_thread = pthread_self();
+    st->main_ts = PyEval_SaveThread();
+    return 0;
+}
+
+/*
+ * Attaches the calling thread to the interpreter once for its whole life
+ * (attaching per request would create and destroy a thread state each time
+ * and lose threading.local data). The main thread re-uses the state saved
+ * by load_app or the fork hooks; any other thread gets one through
+ * PyGILState_Ensure, so C extensions using the GILState API find it. The
+ * thread leaves detached: handle() attaches around the app call only.
+ */
+static void *
+py_thread_init(void *state)
+{
+    struct pyw_state *st = state;
+    struct pyw_thread *t = pyw_calloc(1, sizeof(*t));
+
+    qln_assert(st->initialised);
+    t->thread = pthread_self();
+    if (st->main_ts != NULL && !st->main_ts_taken && pthread_equal(st->main_thread, t->thread)) {
+        t->ts = st->main_ts;
+        st->main_ts_taken = true;
+        return t;
+    }
+    t->gs = PyGILState_Ensure();
+    t->own_gilstate = true;
+    if (!pthread_equal(st->main_thread, t->thread))
+        pyw_environ_set_multithread(st);
+    t->ts = PyEval_SaveThread();
+    return t;
+}
+
+static void
+py_thread_exit(void *state, void *token)
+{
+    struct pyw_state *st = state;
+    struct pyw_thread *t = token;
+
+    if (t == NULL)
+        return;
+    PyEval_RestoreThread(t->ts);
+    Py_CLEAR(t->input);
+    Py_CLEAR(t->sr);
+    if (t->own_gilstate) {
+        /* Drops the thread state and the lock with it. */
+        PyGILState_Release(t->gs);
+    } else {
+        st->main_ts = PyEval_SaveThread();
+        st->main_ts_taken = false;
+    }
+    free(t);
+}
+
+/*
+ * The core's poll waiter calls these around a wait that really blocks inside
+ * handle() (a body read, a slow write), so other threads run Python
+ * meanwhile. They act only on the owning thread while it is inside handle():
+ * the core may also wait while draining a body after handle() returned, and
+ * an app thread may read wsgi.input on a thread that owns no token.
+ */
+static void
+py_blocking_enter(void *token)
+{
+    struct pyw_thread *t = token;
+
+    if (t == NULL || !t->held || !pthread_equal(t->thread, pthread_self()))
+        return;
+    t->held = false;
+    t->blocked = true;
+    t->ts = PyEval_SaveThread();
+}
+
+static void
+py_blocking_leave(void *token)
+{
+    struct pyw_thread *t = token;
+
+    if (t == NULL || !t->blocked || !pthread_equal(t->thread, pthread_self()))
+        return;
+    PyEval_RestoreThread(t->ts);
+    t->blocked = false;
+    t->held = true;
+}
+
+/* Returns the thread's cached object when only the cache holds it, else a fresh one. */
+static PyObject *
+take_cached(PyObject **slot, PyObject *(*make)(void), bool (*unshared)(PyObject *))
+{
+    if (slot != NULL && *slot != NULL && unshared(*slot)) {
+        Py_INCREF(*slot);
+        return *slot;
+    }
+    if (slot != NULL)
+        Py_CLEAR(*slot);
+    return make();
+}
+
+static bool
+input_unshared(PyObject *o)
+{
+    return Py_REFCNT(o) == 1;
+}
+
+/* Keeps OBJ for the next request of this thread (a token-less caller keeps nothing). */
+static void
+keep_cached(PyObject **slot, PyObject *obj)
+{
+    if (slot != NULL && *slot == NULL)
+        *slot = obj;
+    else
+        Py_DECREF(obj);
+}
+
+/*
+ * Logs a failed request the way gunicorn does and picks the return code:
+ * the core answers 500 while the head has not left (-EINVAL), else closes
+ * the connection (-EIO). A client that went away is not an application
+ * error: gunicorn logs "Ignoring EPIPE" at debug level.
+ */
+static int
+report_failure(struct pyw_request *rq, int rc)
+{
+    struct qln_slice target = qln_req_target(rq->req);
+    bool is_os = PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_OSError);
+
+    if (rq->io_error != 0 && (!PyErr_Occurred() || is_os)) {
+        int e = rq->io_error;
+        int level = (e == -EPIPE || e == -ECONNRESET || e == QLN_EPEERCLOSED || e == QLN_ESTOP)
+                        ? QLN_LOG_DEBUG
+                        : QLN_LOG_ERROR;
+
+        PyErr_Clear();
+        qln_log(level, "Socket error processing request %.*s: %s", (int)target.len, target.p,
+                qln_strerror(e));
+        return e;
+    }
+    if (!PyErr_Occurred()) {
+        qln_log(QLN_LOG_ERROR, "Error handling request %.*s: %s", (int)target.len, target.p,
+                qln_strerror(rc));
+        return qln_resp_headers_sent(rq->resp) ? -EIO : -EINVAL;
+    }
+    pyw_log_exception(rq->st, QLN_LOG_ERROR, "Error handling request %.*s", (int)target.len,
+                      target.p);
+    return qln_resp_headers_sent(rq->resp) ? -EIO : -EINVAL;
+}
+
+/* Runs the app for one request; the calling thread holds the lock. */
+static int
+serve(struct pyw_state *st, struct pyw_thread *t, struct qln_request *req,
+      struct qln_response *resp)
+{
+    struct pyw_request rq = {.st = st, .req = req, .resp = resp, .content_length = -1};
+    PyObject *input, *sr, *environ = NULL, *result = NULL;
+    int rc = -1;
+
+    input = take_cached(t ? &t->input : NULL, pyw_input_new, input_unshared);
+    sr = take_cached(t ? &t->sr : NULL, pyw_start_response_new, pyw_start_response_unshared);
+    if (input == NULL || sr == NULL) {
+        Py_XDECREF(input);
+        Py_XDECREF(sr);
+        return report_failure(&rq, -ENOMEM);
+    }
+    pyw_input_attach(input, &rq);
+    pyw_start_response_bind(sr, &rq);
+
+    environ = pyw_environ_build(st, req, input);
+    if (environ != NULL)
+        result = PyObject_CallFunctionObjArgs(st->app, environ, sr, NULL);
+    if (result != NULL)
+        rc = pyw_response_send(&rq, result);
+    if (rc != 0)
+        rc = report_failure(&rq, rc);
+
+    Py_XDECREF(result);
+    Py_XDECREF(environ);
+    pyw_input_detach(input);
+    pyw_start_response_bind(sr, NULL);
+    keep_cached(t ? &t->input : NULL, input);
+    keep_cached(t ? &t->sr : NULL, sr);
+    return rc;
+}
+
+/*
+ * GIL transitions: a token from thread_init() is attached around the app call
+ * and detached again before returning to the core. A NULL token means the
+ * caller already runs Python on this thread (a green worker whose hub owns
+ * the interpreter): PyGILState_Ensure then only nests, and takes the lock
+ * when, unexpectedly, it is not held.
+ */
+static int
+py_handle(void *state, void *token, struct qln_request *req, struct qln_response *resp)
+{
+    struct pyw_state *st = state;
+    struct pyw_thread *t = token;
+    PyGILState_STATE gs = PyGILState_UNLOCKED;
+    int rc;
+
+    if (t != NULL) {
+        PyEval_RestoreThread(t->ts);
+        t->held = true;
+    } else {
+        gs = PyGILState_Ensure();
+    }
+    rc = serve(st, t, req, resp);
+    if (t != NULL) {
+        t->held = false;
+        t->ts = PyEval_SaveThread();
+    } else {
+        PyGILState_Release(gs);
+    }
+    return rc;
+}
+
+static void
+py_on_abort(void *state)
+{
+    struct pyw_state *st = state;
+
+    if (st->initialised)
+        pyw_abort_dump(st);
+}
+
+/*
+ * Worker exit (and master exit under preload_app): the main thread takes
+ * the lock back unless it already holds it (a green worker), then finalises.
+ */
+static void
+py_worker_exit(void *state)
+{
+    struct pyw_state *st = state;
+
+    if (!st->initialised)
+        return;
+    if (!PyGILState_Check())
+        PyEval_RestoreThread(st->main_ts);
+    finalize(st);
+}
+
+static void
+py_shutdown(void *state)
+{
+    struct pyw_state *st = state;
+
+    py_worker_exit(st);
+    free(st);
+}
+
+static const struct qln_option py_options[] = {
+    {
+        .name = "pythonpath",
+        .cli = "--pythonpath",
+        .type = QLN_OPT_STRING,
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "Comma-separated directories put in front of sys.path, e.g. /srv/app,/srv/lib.",
+    },
+    {.name = NULL},
+};
+
+static const struct qln_app_ops py_ops = {
+    .size = sizeof(struct qln_app_ops),
+    .init = py_init,
+    .load_app = py_load_app,
+    .pre_fork = py_pre_fork,
+    .post_fork_parent = py_post_fork_parent,
+    .post_fork_child = py_post_fork_child,
+    .thread_init = py_thread_init,
+    .thread_exit = py_thread_exit,
+    .blocking_enter = py_blocking_enter,
+    .blocking_leave = py_blocking_leave,
+    .handle = py_handle,
+    .on_abort = py_on_abort,
+    .worker_exit = py_worker_exit,
+    .shutdown = py_shutdown,
+};
+
+QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,
+                  .description = "WSGI (PEP 3333) applications on embedded CPython " PY_VERSION,
+                  .options = py_options, .app = &py_ops);

@@ -1,0 +1,1141 @@
+/*
+ * Unit tests for the python3 app plugin (plugins/python-wsgi) against a
+ * mock core: the qln_* functions the plugin calls are defined here, so the
+ * plugin's hooks run with an embedded interpreter and no arbiter. Covers the
+ * environ, wsgi.input, start_response/write, the iterable's close(),
+ * file_wrapper, error handling, app loading and serving from two threads.
+ * Each test runs in its own forked process (one interpreter each).
+ */
+#include "qlnconfig.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include <qilin/plugin.h>
+
+/*
+ * LeakSanitizer reads this (when the test is built with it): libpython keeps
+ * some allocations past Py_FinalizeEx(), which are not the plugin's leaks.
+ */
+__attribute__((visibility("default"))) const char *__lsan_default_suppressions(void);
+
+const char *
+__lsan_default_suppressions(void)
+{
+    return "leak:libpython3\n";
+}
+
+/* ------------------------------------------------------------------ mock core */
+
+struct qln_ctx {
+    int workers;
+    const char *pythonpath;
+    int argc;
+    char **argv;
+};
+
+struct qln_request {
+    const char *method, *target, *path, *query;
+    int minor;
+    const struct qln_header *headers;
+    size_t nheaders;
+    const char *body; /* decoded body handed out by qln_req_read */
+    size_t body_len, body_pos;
+    size_t piece; /* at most this many bytes per read (0: all) */
+    int fail_at;  /* > 0: reads fail with QLN_EBADBODY once body_pos reaches it */
+    bool chunked;
+    const char *server_port;
+    /* Simulates a blocking wait inside a read, as the core's poll waiter does. */
+    const struct qln_app_ops *ops;
+    void *token;
+};
+
+struct qln_response {
+    char status[64];
+    char head[1024]; /* "Name: value\n" lines */
+    bool started, sent;
+    char *body;
+    size_t len, cap;
+};
+
+static char log_buf[65536]; /* per test process */
+static size_t log_len;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+log_append(const char *p, size_t n)
+{
+    pthread_mutex_lock(&log_lock);
+    if (n > sizeof(log_buf) - 1 - log_len)
+        n = sizeof(log_buf) - 1 - log_len;
+    memcpy(log_buf + log_len, p, n);
+    log_len += n;
+    log_buf[log_len] = '\0';
+    pthread_mutex_unlock(&log_lock);
+}
+
+int64_t
+qln_now_ms(void)
+{
+    return 0;
+}
+
+bool
+qln_cfg_bool(const struct qln_ctx *ctx, const char *name)
+{
+    ck_assert_str_eq(name, "preload_app");
+    return false;
+}
+
+int64_t
+qln_cfg_int(const struct qln_ctx *ctx, const char *name)
+{
+    ck_assert_str_eq(name, "workers");
+    return ctx->workers;
+}
+
+const char *
+qln_cfg_str(const struct qln_ctx *ctx, const char *name)
+{
+    ck_assert_str_eq(name, "pythonpath");
+    return ctx->pythonpath;
+}
+
+size_t
+qln_cfg_list_len(const struct qln_ctx *ctx, const char *name)
+{
+    return 0;
+}
+
+const char *
+qln_cfg_list_get(const struct qln_ctx *ctx, const char *name, size_t i)
+{
+    return NULL;
+}
+
+int
+qln_ctx_argc(const struct qln_ctx *ctx)
+{
+    return ctx->argc;
+}
+
+char *const *
+qln_ctx_argv(const struct qln_ctx *ctx)
+{
+    return ctx->argv;
+}
+
+int
+qln_log_level(void)
+{
+    return QLN_LOG_DEBUG;
+}
+
+void
+qln_log_write(int level, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    int n = snprintf(line, sizeof(line), "[%d] ", level);
+
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if ((size_t)n > sizeof(line) - 2)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    log_append(line, (size_t)n);
+}
+
+void
+qln_log_errno_write(int level, int err, const char *fmt, ...)
+{
+    qln_log_write(level, "%s failed: %s", fmt, strerror(err < 0 ? -err : err));
+}
+
+void
+qln_log_raw(const char *text, size_t len)
+{
+    log_append(text, len);
+}
+
+int
+qln_log_fd(void)
+{
+    return 2;
+}
+
+void
+qln_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+    abort();
+}
+
+const char *
+qln_strerror(int err)
+{
+    return err == QLN_EBADBODY ? "malformed request body framing" : strerror(-err);
+}
+
+const char *
+qln_err_name(int err)
+{
+    return "UNKNOWN";
+}
+
+struct qln_slice
+qln_req_method(const struct qln_request *r)
+{
+    return (struct qln_slice){r->method, strlen(r->method)};
+}
+
+struct qln_slice
+qln_req_target(const struct qln_request *r)
+{
+    return (struct qln_slice){r->target, strlen(r->target)};
+}
+
+struct qln_slice
+qln_req_path(const struct qln_request *r)
+{
+    return (struct qln_slice){r->path, strlen(r->path)};
+}
+
+struct qln_slice
+qln_req_query(const struct qln_request *r)
+{
+    return (struct qln_slice){r->query ? r->query : "", r->query ? strlen(r->query) : 0};
+}
+
+int
+qln_req_version_minor(const struct qln_request *r)
+{
+    return r->minor;
+}
+
+size_t
+qln_req_nheaders(const struct qln_request *r)
+{
+    return r->nheaders;
+}
+
+const struct qln_header *
+qln_req_headers(const struct qln_request *r)
+{
+    return r->headers;
+}
+
+int64_t
+qln_req_content_length(const struct qln_request *r)
+{
+    return r->chunked || r->body == NULL ? -1 : (int64_t)r->body_len;
+}
+
+bool
+qln_req_chunked(const struct qln_request *r)
+{
+    return r->chunked;
+}
+
+ssize_t
+qln_req_read(struct qln_request *r, void *buf, size_t len)
+{
+    size_t n = r->body_len - r->body_pos;
+
+    if (r->fail_at > 0 && r->body_pos >= (size_t)r->fail_at)
+        return QLN_EBADBODY;
+    if (r->piece > 0 && n > r->piece)
+        n = r->piece;
+    if (n > len)
+        n = len;
+    if (r->ops != NULL) {
+        /* A real wait: the interpreter lock must be released meanwhile. */
+        r->ops->blocking_enter(r->token);
+        ck_assert(!PyGILState_Check());
+        usleep(100);
+        r->ops->blocking_leave(r->token);
+    }
+    if (n > 0)
+        memcpy(buf, r->body + r->body_pos, n);
+    r->body_pos += n;
+    return (ssize_t)n;
+}
+
+const char *
+qln_req_remote_addr(const struct qln_request *r)
+{
+    return "127.0.0.1";
+}
+
+const char *
+qln_req_remote_port(const struct qln_request *r)
+{
+    return "40000";
+}
+
+const char *
+qln_req_server_name(const struct qln_request *r)
+{
+    return r->server_port && *r->server_port == '\0' ? "/tmp/q.sock" : "127.0.0.1";
+}
+
+const char *
+qln_req_server_port(const struct qln_request *r)
+{
+    return r->server_port ? r->server_port : "8000";
+}
+
+const char *
+qln_req_url_scheme(const struct qln_request *r)
+{
+    return "http";
+}
+
+int
+qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct qln_header *headers,
+               size_t nheaders)
+{
+    size_t i, off = 0;
+
+    if (resp->sent)
+        return -EALREADY;
+    snprintf(resp->status, sizeof(resp->status), "%.*s", (int)status.len, status.p);
+    for (i = 0; i < nheaders; i++)
+        off += (size_t)snprintf(resp->head + off, sizeof(resp->head) - off, "%.*s: %.*s\n",
+                                (int)headers[i].name.len, headers[i].name.p,
+                                (int)headers[i].value.len, headers[i].value.p);
+    resp->started = true;
+    return 0;
+}
+
+int
+qln_resp_write(struct qln_response *resp, const void *buf, size_t len)
+{
+    if (!resp->started)
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    resp->sent = true;
+    if (resp->len + len > resp->cap) {
+        resp->cap = (resp->len + len) * 2;
+        resp->body = realloc(resp->body, resp->cap + 1);
+        ck_assert_ptr_nonnull(resp->body);
+    }
+    memcpy(resp->body + resp->len, buf, len);
+    resp->len += len;
+    resp->body[resp->len] = '\0';
+    return 0;
+}
+
+int
+qln_resp_sendfile(struct qln_response *resp, int fd, off_t offset, int64_t count)
+{
+    char buf[4096];
+    ssize_t n;
+
+    qln_log_write(QLN_LOG_DEBUG, "sendfile offset=%lld count=%lld", (long long)offset,
+                  (long long)count);
+    while (count != 0 &&
+           (n = pread(fd, buf, count > 0 && count < 4096 ? (size_t)count : 4096, offset)) > 0) {
+        qln_resp_write(resp, buf, (size_t)n);
+        offset += n;
+        if (count > 0)
+            count -= n;
+    }
+    return 0;
+}
+
+bool
+qln_resp_headers_sent(const struct qln_response *resp)
+{
+    return resp->sent;
+}
+
+/* ------------------------------------------------------------------ harness */
+
+extern const struct qln_plugin qilin_plugin;
+
+static const struct qln_app_ops *ops;
+static struct qln_ctx ctx;
+static void *state;
+static char argv0[] = "qilin";
+static char *argv_[] = {argv0, NULL};
+static char app_dir[] = "/tmp/qilin-pytest-XXXXXX";
+
+/* Writes SRC as DIR/tapp.py in a fresh directory and makes it the working directory. */
+static void
+write_app(const char *src)
+{
+    char *dir = mkdtemp(app_dir);
+    FILE *f;
+
+    ck_assert_ptr_nonnull(dir);
+    ck_assert_int_eq(chdir(dir), 0);
+    f = fopen("tapp.py", "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(src, f);
+    fclose(f);
+    setenv("PWD", dir, 1);
+}
+
+/* The plugin's init() with PYTHONPATH (NULL: none), as the master runs it. */
+static void
+init_plugin(const char *pythonpath)
+{
+    char err[256] = "";
+
+    ops = qilin_plugin.app;
+    ctx = (struct qln_ctx){.workers = 2, .argc = 1, .argv = argv_, .pythonpath = pythonpath};
+    ck_assert_int_eq(ops->init(&ctx, &state, err, sizeof(err)), 0);
+}
+
+/* Writes SRC as tapp.py, loads tapp:app and attaches the calling thread. */
+static void *
+load(const char *src)
+{
+    char err[512] = "";
+
+    write_app(src);
+    init_plugin(NULL);
+    ck_assert_msg(ops->load_app(state, "tapp:app", err, sizeof(err)) == 0, "load failed: %s", err);
+    return ops->thread_init(state);
+}
+
+static int
+remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/*
+ * Detaches TOKEN's thread (unless NULL) and finalises the interpreter, as a
+ * worker exits; then removes the app's directory.
+ */
+static void
+unload(void *token)
+{
+    if (token != NULL)
+        ops->thread_exit(state, token);
+    ops->worker_exit(state);
+    ops->shutdown(state);
+    state = NULL;
+    ck_assert_int_eq(chdir("/"), 0);
+    ck_assert_int_eq(nftw(app_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
+static int
+serve(void *token, struct qln_request *req, struct qln_response *resp)
+{
+    free(resp->body);
+    memset(resp, 0, sizeof(*resp));
+    return ops->handle(state, token, req, resp);
+}
+
+static struct qln_request
+get(const char *target, const char *path)
+{
+    return (struct qln_request){.method = "GET", .target = target, .path = path, .minor = 1};
+}
+
+#define ASSERT_BODY(resp, expect)                                                                  \
+    ck_assert_msg((resp).body != NULL && strcmp((resp).body, (expect)) == 0,                       \
+                  "body %s, expected %s; log:\n%s", (resp).body ? (resp).body : "(none)",          \
+                  (expect), log_buf)
+
+/* ------------------------------------------------------------------ environ */
+
+static const char environ_app[] =
+    "import json\n"
+    "def app(environ, start_response):\n"
+    "    keep = {k: v for k, v in environ.items() if isinstance(v, (str, bool, tuple))}\n"
+    "    keep['input'] = type(environ['wsgi.input']).__name__\n"
+    "    keep['all_str'] = all(type(k) is str for k in environ)\n"
+    "    start_response('200 OK', [('Content-Type', 'application/json')])\n"
+    "    return [json.dumps(keep, sort_keys=True).encode()]\n";
+
+/* Runs environ_app for REQ and returns environ[KEY] as json.dumps shows it. */
+static const char *
+environ_value(struct qln_response *resp, const char *key)
+{
+    static char out[512];
+    const char *p;
+    char pat[128];
+    size_t n;
+
+    snprintf(pat, sizeof(pat), "\"%s\": ", key);
+    p = resp->body ? strstr(resp->body, pat) : NULL;
+    if (p == NULL)
+        return NULL;
+    p += strlen(pat);
+    if (*p == '"') {
+        for (n = 1; p[n] != '\0' && p[n] != '"'; n++)
+            n += p[n] == '\\';
+        n++;
+    } else if (*p == '[') {
+        n = strcspn(p, "]") + 1;
+    } else {
+        n = strcspn(p, ",}");
+    }
+    snprintf(out, sizeof(out), "%.*s", (int)n, p);
+    return out;
+}
+
+#define ASSERT_ENV(resp, key, expect)                                                              \
+    do {                                                                                           \
+        const char *v_ = environ_value(&(resp), (key));                                            \
+        ck_assert_msg(v_ != NULL && strcmp(v_, (expect)) == 0, "%s = %s, expected %s (%s)", (key), \
+                      v_ ? v_ : "(absent)", (expect), (resp).body);                                \
+    } while (0)
+
+START_TEST(environ_request_line)
+{
+    void *t = load(environ_app);
+    struct qln_request req = get("/a%20b/caf%C3%A9%zz?x=1&y=%20", "/a%20b/caf%C3%A9%zz");
+    struct qln_response resp = {0};
+
+    req.query = "x=1&y=%20";
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "REQUEST_METHOD", "\"GET\"");
+    /* Decoded once, one latin-1 character per byte; a bad escape stays. */
+    ASSERT_ENV(resp, "PATH_INFO", "\"/a b/caf\\u00c3\\u00a9%zz\"");
+    ASSERT_ENV(resp, "QUERY_STRING", "\"x=1&y=%20\"");
+    ASSERT_ENV(resp, "RAW_URI", "\"/a%20b/caf%C3%A9%zz?x=1&y=%20\"");
+    ASSERT_ENV(resp, "SCRIPT_NAME", "\"\"");
+    ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.1\"");
+    ASSERT_ENV(resp, "SERVER_NAME", "\"127.0.0.1\"");
+    ASSERT_ENV(resp, "SERVER_PORT", "\"8000\"");
+    ASSERT_ENV(resp, "REMOTE_ADDR", "\"127.0.0.1\"");
+    ASSERT_ENV(resp, "REMOTE_PORT", "\"40000\"");
+    ASSERT_ENV(resp, "wsgi.url_scheme", "\"http\"");
+    ASSERT_ENV(resp, "wsgi.version", "[1, 0]");
+    ASSERT_ENV(resp, "wsgi.multithread", "false");
+    ASSERT_ENV(resp, "wsgi.multiprocess", "true");
+    ASSERT_ENV(resp, "wsgi.run_once", "false");
+    ASSERT_ENV(resp, "wsgi.input_terminated", "true");
+    ASSERT_ENV(resp, "input", "\"Input\"");
+    ASSERT_ENV(resp, "all_str", "true");
+    ck_assert_ptr_null(environ_value(&resp, "CONTENT_LENGTH"));
+    ck_assert_ptr_null(environ_value(&resp, "CONTENT_TYPE"));
+
+    /* A second request on the same thread reuses the cached objects safely. */
+    req = get("/", "/");
+    req.minor = 0;
+    req.method = "BREW";
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "REQUEST_METHOD", "\"BREW\"");
+    ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.0\"");
+    ASSERT_ENV(resp, "QUERY_STRING", "\"\"");
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(environ_headers)
+{
+    static const struct qln_header h[] = {
+        {{"Host", 4}, {"example.org:8080", 16}}, {{"X-Dup", 5}, {"a", 1}},
+        {{"user-agent", 10}, {"t\xe9st", 4}},    {{"x-dup", 5}, {"b", 1}},
+        {{"X_Forwarded_For", 15}, {"spoof", 5}}, {{"Content-Type", 12}, {"text/plain", 10}},
+        {{"Content-Length", 14}, {"3", 1}},      {{"X-Empty", 7}, {"", 0}},
+    };
+    void *t = load(environ_app);
+    struct qln_request req = get("/", "/");
+    struct qln_response resp = {0};
+
+    req.method = "POST";
+    req.headers = h;
+    req.nheaders = sizeof(h) / sizeof(h[0]);
+    req.body = "abc";
+    req.body_len = 3;
+    req.server_port = ""; /* a unix socket: SERVER_NAME/PORT come from Host */
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "HTTP_HOST", "\"example.org:8080\"");
+    ASSERT_ENV(resp, "HTTP_X_DUP", "\"a,b\"");
+    ASSERT_ENV(resp, "HTTP_USER_AGENT", "\"t\\u00e9st\"");
+    ASSERT_ENV(resp, "HTTP_X_EMPTY", "\"\"");
+    ASSERT_ENV(resp, "CONTENT_TYPE", "\"text/plain\"");
+    ASSERT_ENV(resp, "CONTENT_LENGTH", "\"3\"");
+    ASSERT_ENV(resp, "SERVER_NAME", "\"example.org\"");
+    ASSERT_ENV(resp, "SERVER_PORT", "\"8080\"");
+    ck_assert_ptr_null(environ_value(&resp, "HTTP_X_FORWARDED_FOR"));
+    ck_assert_ptr_null(environ_value(&resp, "HTTP_CONTENT_TYPE"));
+    ck_assert_ptr_null(environ_value(&resp, "HTTP_CONTENT_LENGTH"));
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(environ_script_name)
+{
+    void *t;
+    struct qln_request req = get("/mnt/x", "/mnt/x");
+    struct qln_response resp = {0};
+
+    setenv("SCRIPT_NAME", "/mnt", 1); /* read from the environment at load */
+    t = load(environ_app);
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "SCRIPT_NAME", "\"/mnt\"");
+    ASSERT_ENV(resp, "PATH_INFO", "\"/x\"");
+    req = get("/other", "/other");
+    ck_assert_int_eq(serve(t, &req, &resp), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(log_buf, "does not start with SCRIPT_NAME"));
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ wsgi.input */
+
+static const char input_app[] =
+    "import json\n"
+    "def app(environ, start_response):\n"
+    "    inp = environ['wsgi.input']\n"
+    "    how = environ['QUERY_STRING']\n"
+    "    if how == 'readline':\n"
+    "        out = [inp.readline(), inp.readline(3), inp.readline(-1), inp.readline(None)]\n"
+    "        out.append(inp.read())\n"
+    "    elif how == 'readlines':\n"
+    "        out = inp.readlines()\n"
+    "    elif how == 'hint':\n"
+    "        out = inp.readlines(4) + [b'|'] + inp.readlines()\n"
+    "    elif how == 'iter':\n"
+    "        out = list(inp)\n"
+    "    elif how == 'read':\n"
+    "        out = [inp.read(2), inp.read(0), inp.readline(), inp.read(4), inp.read()]\n"
+    "        out.append(inp.read())\n"
+    "    else:\n"
+    "        out = [inp.read()]\n"
+    "    start_response('200 OK', [])\n"
+    "    return [json.dumps([b.decode('latin-1') for b in out]).encode()]\n";
+
+static void
+check_input(void *t, const char *how, bool chunked, size_t piece, const char *expect)
+{
+    static const char body[] = "ab\ncdefg\n\nhij\nklm";
+    struct qln_request req = get("/", "/");
+    struct qln_response resp = {0};
+
+    req.method = "POST";
+    req.query = how;
+    req.body = body;
+    req.body_len = sizeof(body) - 1;
+    req.chunked = chunked;
+    req.piece = piece;
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ck_assert_msg(resp.body && strcmp(resp.body, expect) == 0,
+                  "%s chunked=%d piece=%zu: %s, expected %s", how, chunked, piece, resp.body,
+                  expect);
+    free(resp.body);
+}
+
+START_TEST(input_methods)
+{
+    void *t = load(input_app);
+    size_t pieces[] = {0, 1, 3};
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        bool chunked = i == 2;
+
+        check_input(t, "readline", chunked, pieces[i],
+                    "[\"ab\\n\", \"cde\", \"fg\\n\", \"\\n\", \"hij\\nklm\"]");
+        check_input(t, "readlines", chunked, pieces[i],
+                    "[\"ab\\n\", \"cdefg\\n\", \"\\n\", \"hij\\n\", \"klm\"]");
+        check_input(t, "hint", chunked, pieces[i],
+                    "[\"ab\\n\", \"cdefg\\n\", \"|\", \"\\n\", \"hij\\n\", \"klm\"]");
+        check_input(t, "iter", chunked, pieces[i],
+                    "[\"ab\\n\", \"cdefg\\n\", \"\\n\", \"hij\\n\", \"klm\"]");
+        check_input(t, "read", chunked, pieces[i],
+                    "[\"ab\", \"\", \"\\n\", \"cdef\", \"g\\n\\nhij\\nklm\", \"\"]");
+        check_input(t, "all", chunked, pieces[i], "[\"ab\\ncdefg\\n\\nhij\\nklm\"]");
+    }
+    unload(t);
+}
+END_TEST
+
+START_TEST(input_large_body)
+{
+    static const char app[] =
+        "import hashlib\n"
+        "def app(environ, start_response):\n"
+        "    data = environ['wsgi.input'].read()\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'%d %s' % (len(data), hashlib.sha256(data).hexdigest().encode())]\n";
+    void *t = load(app);
+    size_t len = 3 * 1024 * 1024 + 7, i;
+    char *body = malloc(len);
+    struct qln_request req = get("/", "/");
+    struct qln_response resp = {0};
+    char expect[128];
+    PyGILState_STATE gs;
+    PyObject *hashlib, *digest, *hex;
+
+    for (i = 0; i < len; i++)
+        body[i] = (char)(i * 7 + i / 251);
+    req.method = "PUT";
+    req.body = body;
+    req.body_len = len;
+    req.piece = 65521;
+    req.chunked = true; /* unknown length: the result grows as data arrives */
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+
+    /* The main thread's token is detached: the GILState API still finds its state. */
+    gs = PyGILState_Ensure();
+    hashlib = PyImport_ImportModule("hashlib");
+    digest = PyObject_CallMethod(hashlib, "sha256", "y#", body, (Py_ssize_t)len);
+    hex = PyObject_CallMethod(digest, "hexdigest", NULL);
+    snprintf(expect, sizeof(expect), "%zu %s", len, PyUnicode_AsUTF8(hex));
+    Py_DECREF(hex);
+    Py_DECREF(digest);
+    Py_DECREF(hashlib);
+    PyGILState_Release(gs);
+    ASSERT_BODY(resp, expect);
+    free(resp.body);
+    free(body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(input_error_raises_oserror)
+{
+    static const char app[] = "def app(environ, start_response):\n"
+                              "    inp = environ['wsgi.input']\n"
+                              "    first = inp.read(2)\n"
+                              "    if environ['QUERY_STRING'] == 'catch':\n"
+                              "        try:\n"
+                              "            inp.read()\n"
+                              "        except OSError as e:\n"
+                              "            start_response('400 Bad Request', [])\n"
+                              "            return [first + b' ' + str(e.errno).encode()]\n"
+                              "    inp.read()\n"
+                              "    start_response('200 OK', [])\n"
+                              "    return [b'unreachable']\n";
+    void *t = load(app);
+    struct qln_request req = get("/up", "/up");
+    struct qln_response resp = {0};
+    char expect[32];
+
+    req.method = "POST";
+    req.body = "abcdef";
+    req.body_len = 6;
+    req.piece = 2;
+    req.chunked = true;
+    req.fail_at = 4;
+    req.query = "catch";
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    snprintf(expect, sizeof(expect), "ab %d", EIO);
+    ASSERT_BODY(resp, expect);
+
+    req.body_pos = 0;
+    req.query = "";
+    ck_assert_int_eq(serve(t, &req, &resp), QLN_EBADBODY);
+    ck_assert_ptr_nonnull(strstr(log_buf, "Socket error processing request /up"));
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ response */
+
+static const char response_app[] =
+    "import sys\n"
+    "closed = []\n"
+    "class Body:\n"
+    "    def __init__(self, items, fail=False):\n"
+    "        self.items, self.fail = items, fail\n"
+    "    def __iter__(self):\n"
+    "        yield from self.items\n"
+    "        if self.fail:\n"
+    "            raise RuntimeError('late failure')\n"
+    "    def close(self):\n"
+    "        closed.append(len(closed))\n"
+    "def app(environ, start_response):\n"
+    "    p = environ['PATH_INFO']\n"
+    "    if p == '/write':\n"
+    "        write = start_response('201 Created', [('X-A', '1')])\n"
+    "        write(b'w1-')\n"
+    "        write(bytearray(b'w2-'))\n"
+    "        return [b'', b'r1', memoryview(b'-r2')]\n"
+    "    if p == '/closed':\n"
+    "        start_response('200 OK', [])\n"
+    "        return [str(closed).encode()]\n"
+    "    if p == '/late':\n"
+    "        start_response('200 OK', [])\n"
+    "        return Body([b'part'], fail=True)\n"
+    "    if p == '/early':\n"
+    "        start_response('200 OK', [])\n"
+    "        return Body([], fail=True)\n"
+    "    if p == '/excinfo':\n"
+    "        start_response('200 OK', [('X-Old', '1')])\n"
+    "        try:\n"
+    "            1 / 0\n"
+    "        except ZeroDivisionError:\n"
+    "            start_response('503 Busy', [('X-New', '2')], sys.exc_info())\n"
+    "        return [b'replaced']\n"
+    "    if p == '/excinfo-late':\n"
+    "        start_response('200 OK', [])(b'sent')\n"
+    "        try:\n"
+    "            1 / 0\n"
+    "        except ZeroDivisionError:\n"
+    "            start_response('500 Error', [], sys.exc_info())\n"
+    "        return [b'never']\n"
+    "    if p == '/twice':\n"
+    "        start_response('200 OK', [])\n"
+    "        start_response('200 OK', [])\n"
+    "    if p == '/badvalue':\n"
+    "        start_response('200 OK', [('X-Bad', 'a\\r\\nInjected: 1')])\n"
+    "    if p == '/badname':\n"
+    "        start_response('200 OK', [('Bad Name', 'x')])\n"
+    "    if p == '/badstatus':\n"
+    "        start_response('OK', [])\n"
+    "    if p == '/notlatin1':\n"
+    "        start_response('200 OK', [('X-A', '\\u20ac')])\n"
+    "    if p == '/str':\n"
+    "        start_response('200 OK', [])\n"
+    "        return ['text']\n"
+    "    if p == '/nostart':\n"
+    "        return []\n"
+    "    raise KeyError(p)\n";
+
+static int
+serve_path(void *t, const char *path, struct qln_response *resp)
+{
+    struct qln_request req = get(path, path);
+
+    return serve(t, &req, resp);
+}
+
+START_TEST(response_write_and_iterable)
+{
+    void *t = load(response_app);
+    struct qln_response resp = {0};
+
+    ck_assert_int_eq(serve_path(t, "/write", &resp), 0);
+    ck_assert_str_eq(resp.status, "201 Created");
+    ck_assert_str_eq(resp.head, "X-A: 1\n");
+    ASSERT_BODY(resp, "w1-w2-r1-r2");
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(response_close_always_called)
+{
+    void *t = load(response_app);
+    struct qln_response resp = {0};
+
+    ck_assert_int_eq(serve_path(t, "/late", &resp), -EIO); /* head left: close the connection */
+    ASSERT_BODY(resp, "part");
+    ck_assert_ptr_nonnull(strstr(log_buf, "Error handling request /late"));
+    ck_assert_ptr_nonnull(strstr(log_buf, "RuntimeError: late failure"));
+    ck_assert_int_eq(serve_path(t, "/early", &resp), -EINVAL); /* nothing sent: a 500 */
+    ck_assert_int_eq(serve_path(t, "/closed", &resp), 0);
+    ASSERT_BODY(resp, "[0, 1]");
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(response_exc_info)
+{
+    void *t = load(response_app);
+    struct qln_response resp = {0};
+
+    ck_assert_int_eq(serve_path(t, "/excinfo", &resp), 0);
+    ck_assert_str_eq(resp.status, "503 Busy");
+    ck_assert_str_eq(resp.head, "X-New: 2\n");
+    ASSERT_BODY(resp, "replaced");
+    ck_assert_int_eq(serve_path(t, "/excinfo-late", &resp), -EIO);
+    ck_assert_ptr_nonnull(strstr(log_buf, "ZeroDivisionError"));
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(response_invalid_is_500)
+{
+    static const struct {
+        const char *path, *log;
+    } cases[] = {
+        {"/twice", "AssertionError: start_response() called a second time"},
+        {"/badvalue", "ValueError: invalid header value"},
+        {"/badname", "ValueError: invalid header name 'Bad Name'"},
+        {"/badstatus", "ValueError: invalid status 'OK'"},
+        {"/notlatin1", "is not latin-1"},
+        {"/str", "TypeError: response body must be bytes, not str"},
+        {"/nostart", "without calling start_response()"},
+        {"/missing", "KeyError: '/missing'"},
+    };
+    void *t = load(response_app);
+    struct qln_response resp = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char line[128];
+
+        log_len = 0;
+        log_buf[0] = '\0';
+        ck_assert_msg(serve_path(t, cases[i].path, &resp) == -EINVAL, "%s", cases[i].path);
+        ck_assert_msg(!resp.sent, "%s sent a body", cases[i].path);
+        snprintf(line, sizeof(line), "[%d] Error handling request %s\n", QLN_LOG_ERROR,
+                 cases[i].path);
+        ck_assert_msg(strstr(log_buf, line) != NULL, "no '%s' in:\n%s", line, log_buf);
+        ck_assert_msg(strstr(log_buf, cases[i].log) != NULL, "no '%s' in:\n%s", cases[i].log,
+                      log_buf);
+    }
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+START_TEST(file_wrapper_sendfile)
+{
+    static const char app[] = "import io\n"
+                              "def app(environ, start_response):\n"
+                              "    if environ['PATH_INFO'] == '/real':\n"
+                              "        f = open('data.bin', 'rb')\n"
+                              "        f.read(3)\n"
+                              "        start_response('200 OK', [('Content-Length', ' 5 ')])\n"
+                              "    else:\n"
+                              "        f = io.BytesIO(b'0123456789')\n"
+                              "        f.seek(2)\n"
+                              "        start_response('200 OK', [])\n"
+                              "    return environ['wsgi.file_wrapper'](f, 3)\n";
+    void *t = load(app);
+    struct qln_response resp = {0};
+    FILE *f = fopen("data.bin", "w");
+
+    fputs("0123456789abcdef", f);
+    fclose(f);
+    ck_assert_int_eq(serve_path(t, "/real", &resp), 0);
+    ASSERT_BODY(resp, "34567");
+    ck_assert_ptr_nonnull(strstr(log_buf, "sendfile offset=3 count=5"));
+    ck_assert_int_eq(serve_path(t, "/bytesio", &resp), 0);
+    ASSERT_BODY(resp, "23456789");
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ app loading */
+
+START_TEST(load_errors)
+{
+    static const char src[] = "import os\n"
+                              "notcallable = 42\n"
+                              "nothing = None\n"
+                              "class ns:\n"
+                              "    @staticmethod\n"
+                              "    def inner(environ, start_response):\n"
+                              "        return []\n"
+                              "def factory(name, n=1):\n"
+                              "    assert (name, n) == ('prod', 3), (name, n)\n"
+                              "    return ns.inner\n"
+                              "def broken():\n"
+                              "    raise ValueError('factory broke')\n";
+    static const struct {
+        const char *spec;
+        int rc;
+        const char *err;
+    } cases[] = {
+        {"nosuch", -EINVAL, "No module named 'nosuch'"},
+        {"nosuch.sub:app", -EINVAL, "No module named 'nosuch'"},
+        {"tapp", -EINVAL, "Failed to find attribute 'application' in 'tapp'."},
+        {"tapp:nope", -EINVAL, "Failed to find attribute 'nope' in 'tapp'."},
+        {"tapp:ns.nope", -EINVAL, "Failed to find attribute 'ns.nope' in 'tapp'."},
+        {"tapp:notcallable", -EINVAL, "Application object must be callable."},
+        {"tapp:nothing", -EINVAL, "Failed to find application object: 'nothing'"},
+        {"tapp:1 +", -EINVAL, "Failed to parse '1 +' as an attribute name or function call."},
+        {"tapp:factory(os)", -EINVAL, "Failed to parse arguments as literal values: 'factory(os)'"},
+        {"tapp:broken()", -EINVAL, "ValueError: factory broke"},
+        {"tapp.py:app", -EINVAL, "Failed to find application, did you mean 'tapp:app'?"},
+        {"tapp:ns.inner", 0, ""},
+        {"tapp:factory('prod', n=3)", 0, ""},
+    };
+    size_t i;
+
+    write_app(src);
+    init_plugin(NULL);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "";
+        int rc = ops->load_app(state, cases[i].spec, err, sizeof(err));
+
+        ck_assert_msg(rc == cases[i].rc, "%s: rc %d (%s)", cases[i].spec, rc, err);
+        ck_assert_msg(strcmp(err, cases[i].err) == 0, "%s: '%s', expected '%s'", cases[i].spec, err,
+                      cases[i].err);
+    }
+    /* Only the factory's own exception came with a traceback. */
+    ck_assert_ptr_nonnull(strstr(log_buf, "in broken\n    raise ValueError('factory broke')"));
+    ck_assert_ptr_null(strstr(log_buf, "nosuch"));
+    unload(NULL);
+}
+END_TEST
+
+START_TEST(load_import_error_inside_app)
+{
+    char err[512] = "";
+
+    write_app("import not_installed_xyz\n");
+    init_plugin(NULL);
+    ck_assert_int_eq(ops->load_app(state, "tapp:app", err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "ModuleNotFoundError: No module named 'not_installed_xyz'");
+    ck_assert_ptr_nonnull(strstr(log_buf, "Traceback (most recent call last)"));
+    ck_assert_ptr_nonnull(strstr(log_buf, "tapp.py\", line 1"));
+    unload(NULL);
+}
+END_TEST
+
+START_TEST(load_pythonpath_and_argv)
+{
+    static const char src[] = "import sys, os, helper\n"
+                              "def app(environ, start_response):\n"
+                              "    start_response('200 OK', [])\n"
+                              "    return [repr([sys.path[:3], sys.argv, helper.X]).encode()]\n";
+    char expect[1200], cwd[512], err[256];
+    struct qln_response resp = {0};
+    void *t;
+    FILE *f;
+
+    write_app(src);
+    ck_assert_int_eq(mkdir("lib1", 0700), 0);
+    f = fopen("lib1/helper.py", "w");
+    fputs("X = 'from lib1'\n", f);
+    fclose(f);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    init_plugin("lib1, /nowhere");
+    ck_assert_msg(ops->load_app(state, "tapp:app", err, sizeof(err)) == 0, "%s", err);
+    t = ops->thread_init(state);
+    ck_assert_int_eq(serve_path(t, "/", &resp), 0);
+    snprintf(expect, sizeof(expect), "[['%s/lib1', '/nowhere', '%s'], ['qilin'], 'from lib1']", cwd,
+             cwd);
+    ASSERT_BODY(resp, expect);
+    free(resp.body);
+    unload(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ threads */
+
+static const char thread_app[] =
+    "import threading\n"
+    "local = threading.local()\n"
+    "def app(environ, start_response):\n"
+    "    local.n = getattr(local, 'n', 0) + 1\n"
+    "    data = environ['wsgi.input'].read()\n"
+    "    start_response('200 OK', [])\n"
+    "    return [b'%d %s %s' % (local.n, data, str(environ['wsgi.multithread']).encode())]\n";
+
+#define THREAD_REQUESTS 50
+
+struct worker_thread {
+    pthread_t id;
+    const char *tag;
+    int failures;
+};
+
+static void *
+thread_main(void *arg)
+{
+    struct worker_thread *w = arg;
+    void *t = ops->thread_init(state);
+    int i;
+
+    for (i = 1; i <= THREAD_REQUESTS; i++) {
+        struct qln_request req = get("/", "/");
+        struct qln_response resp = {0};
+        char expect[64];
+
+        req.method = "POST";
+        req.body = w->tag;
+        req.body_len = strlen(w->tag);
+        req.piece = 1;
+        req.ops = ops;
+        req.token = t;
+        snprintf(expect, sizeof(expect), "%d %s True", i, w->tag);
+        if (ops->handle(state, t, &req, &resp) != 0 || !resp.body || strcmp(resp.body, expect))
+            w->failures++;
+        free(resp.body);
+    }
+    ops->thread_exit(state, t);
+    return NULL;
+}
+
+/*
+ * Two pool threads serve at once while reads "block" with the lock
+ * released (blocking_enter/leave, as the core's poll waiter calls them):
+ * each thread keeps its own threading.local, and wsgi.multithread is True.
+ */
+START_TEST(threads_serve_concurrently)
+{
+    struct worker_thread w[2] = {{.tag = "alpha"}, {.tag = "beta"}};
+    void *main_token = load(thread_app);
+    struct qln_response resp = {0};
+    int i;
+
+    for (i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&w[i].id, NULL, thread_main, &w[i]), 0);
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_join(w[i].id, NULL), 0);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+    ck_assert_int_eq(serve_path(main_token, "/", &resp), 0);
+    ASSERT_BODY(resp, "1  True");
+    free(resp.body);
+    unload(main_token);
+}
+END_TEST
+
+static Suite *
+python_suite(void)
+{
+    Suite *s = suite_create("python3 plugin");
+    TCase *tc = tcase_create("wsgi");
+
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, environ_request_line);
+    tcase_add_test(tc, environ_headers);
+    tcase_add_test(tc, environ_script_name);
+    tcase_add_test(tc, input_methods);
+    tcase_add_test(tc, input_large_body);
+    tcase_add_test(tc, input_error_raises_oserror);
+    tcase_add_test(tc, response_write_and_iterable);
+    tcase_add_test(tc, response_close_always_called);
+    tcase_add_test(tc, response_exc_info);
+    tcase_add_test(tc, response_invalid_is_500);
+    tcase_add_test(tc, file_wrapper_sendfile);
+    tcase_add_test(tc, load_errors);
+    tcase_add_test(tc, load_import_error_inside_app);
+    tcase_add_test(tc, load_pythonpath_and_argv);
+    tcase_add_test(tc, threads_serve_concurrently);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(python_suite());
+    int failed;
+
+    unsetenv("SCRIPT_NAME");
+    setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
