@@ -209,11 +209,15 @@ plugin_worker_name(const struct plugin_set *set, const char *klass)
 void
 plugin_set_free(struct plugin_set *set)
 {
-    /* Reverse order: a plugin goes before the plugins it required. */
-    for (size_t i = set->n; i-- > 0;) {
-        dlclose(set->items[i].handle);
+    /*
+     * The shared objects stay mapped: a plugin that embedded an interpreter
+     * leaves libpython state, atexit handlers and threads behind, and
+     * unmapping code that may still run at exit is unsafe. It also keeps the
+     * frames of leak reports (LeakSanitizer symbolizes at exit) resolvable,
+     * so the python3 plugin's lsan.supp can match libpython's own leaks.
+     */
+    for (size_t i = set->n; i-- > 0;)
         free(set->items[i].path);
-    }
     free(set->items);
     set->items = NULL;
     set->n = set->cap = 0;

@@ -63,7 +63,7 @@ const struct loaded_plugin *plugin_find(const struct plugin_set *set, const char
 /* The first loaded plugin of KIND (QLN_KIND_APP...), or NULL. */
 const struct loaded_plugin *plugin_first_of_kind(const struct plugin_set *set, unsigned kind);
 
-/* dlcloses everything, last loaded first, and empties SET (master exit). */
+/* Frees the bookkeeping and empties SET (master exit); the objects stay mapped (see plugin.c). */
 void plugin_set_free(struct plugin_set *set);
 
 #endif
