@@ -1,7 +1,17 @@
 # Integration tests: Python (the interpreter qilin embeds) drives the built
 # `qilin` over real sockets on 127.0.0.1. One file per feature.
 integration_tests = \
-	tests/integration/test_hello.py
+	tests/integration/test_hello.py \
+	tests/integration/test_body.py \
+	tests/integration/test_keepalive.py \
+	tests/integration/test_errors.py \
+	tests/integration/test_wsgi_validate.py \
+	tests/integration/test_frameworks.py \
+	tests/integration/test_filewrapper.py \
+	tests/integration/test_process.py \
+	tests/integration/test_cli.py \
+	tests/integration/test_appspec.py \
+	tests/integration/test_signals.py
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON_BIN)
@@ -19,4 +29,6 @@ AM_TESTS_ENVIRONMENT = \
 	QILIN_TEST_APPS='$(abs_top_srcdir)/tests/apps'; export QILIN_TEST_APPS; \
 	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \
 	QILIN_UNIT_PLUGINS='$(abs_top_builddir)/tests/unit/.libs'; export QILIN_UNIT_PLUGINS; \
-	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE;
+	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
+	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/plugins/python-wsgi/lsan.supp:print_suppressions=0'; \
+	export LSAN_OPTIONS;

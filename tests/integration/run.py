@@ -27,13 +27,16 @@ def main():
                                      resultclass=_Result)
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    # A setUpClass that raises SkipTest records a skip without running a
+    # test, so count only the skips of tests that ran.
+    skipped = sum(1 for case, _ in result.skipped if isinstance(case, unittest.TestCase))
+    skipped_classes = len(result.skipped) - skipped
+    passed = max(result.testsRun - failed - skipped, 0)
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     sys.stdout.flush()
     if failed:
         return 1
-    if passed == 0 and skipped:
+    if passed == 0 and (skipped or skipped_classes):
         return 77
     return 0 if passed else 1
 

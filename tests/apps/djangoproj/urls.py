@@ -1,0 +1,10 @@
+from django.urls import path
+
+from djangoproj import views
+
+urlpatterns = [
+    path("", views.index),
+    path("json/", views.json_view),
+    path("form/", views.form),
+    path("abs/", views.absolute),
+]

@@ -1,0 +1,171 @@
+"""Request bodies: Content-Length, chunked, Expect: 100-continue, the
+wsgi.input reading methods, and a large upload streamed back."""
+import hashlib
+import json
+import threading
+import unittest
+
+from qilintest import Server, assert_same_bytes, chunk_encode
+
+BINARY = bytes(range(256)) * 3 + b"\r\n\r\n0\r\n\r\n"
+
+
+class BodyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(["--keep-alive", "10"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_post_content_length_echo(self):
+        resp = self.srv.request("POST", "/echo", body=BINARY)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, BINARY)
+
+    def test_empty_post(self):
+        resp = self.srv.request("POST", "/echo", body=b"")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"")
+
+    def test_chunked_request_body(self):
+        pieces = [b"first;", b"x" * 3000, b"\r\n", b"last"]
+        with self.srv.connect() as c:
+            c.send_request("POST", "/echo", headers=[("Transfer-Encoding", "chunked")])
+            c.send(chunk_encode(pieces))
+            resp = c.read_response()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.body, b"".join(pieces))
+            # The connection is still in step: the next request is answered.
+            again = c.request("GET", "/say?w=next")
+        self.assertEqual(again.body, b"next")
+
+    def test_chunked_body_with_extension_and_trailer(self):
+        body = b"5;name=value\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        with self.srv.connect() as c:
+            c.send_request("POST", "/echo", headers=[("Transfer-Encoding", "chunked")])
+            c.send(body)
+            resp = c.read_response()
+            self.assertEqual(resp.body, b"hello world")
+            again = c.request("GET", "/say?w=after-trailer")
+        self.assertEqual(again.body, b"after-trailer")
+
+    def test_chunked_environ_has_no_content_length(self):
+        with self.srv.connect() as c:
+            c.send_request("POST", "/environ", headers=[("Transfer-Encoding", "chunked")])
+            c.send(chunk_encode([b"abc"]))
+            resp = c.read_response()
+        env = json.loads(resp.body)
+        self.assertNotIn("CONTENT_LENGTH", env)
+        self.assertIs(env["wsgi.input_terminated"], True)
+
+    def test_expect_100_continue(self):
+        with self.srv.connect() as c:
+            c.send_request("POST", "/echo", headers=[("Expect", "100-continue"),
+                                                     ("Content-Length", "11")])
+            interim = c.read_response("POST", interim=True)
+            self.assertEqual(interim.status, 100)
+            self.assertTrue(interim.raw_head.startswith(b"HTTP/1.1 100 Continue\r\n"),
+                            interim.raw_head)
+            c.send(b"hello world")
+            resp = c.read_response("POST")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"hello world")
+
+    def lines(self, how, body, chunked=False):
+        with self.srv.connect() as c:
+            if chunked:
+                c.send_request("POST", "/lines?how=" + how,
+                               headers=[("Transfer-Encoding", "chunked")])
+                # Lines deliberately straddle chunk boundaries.
+                c.send(chunk_encode([body[i:i + 4] for i in range(0, len(body), 4)]))
+                resp = c.read_response()
+            else:
+                resp = c.request("POST", "/lines?how=" + how, body=body)
+        self.assertEqual(resp.status, 200, resp)
+        return [s.encode("latin-1") for s in json.loads(resp.body)]
+
+    def test_readline(self):
+        body = b"a\nbb\n\nccc"
+        expect = [b"a\n", b"bb\n", b"\n", b"ccc"]
+        self.assertEqual(self.lines("readline", body), expect)
+        self.assertEqual(self.lines("readline", body, chunked=True), expect)
+
+    def test_readline_with_size(self):
+        self.assertEqual(self.lines("readline2", b"abcde\nf\n"),
+                         [b"ab", b"cd", b"e\n", b"f\n"])
+
+    def test_iteration(self):
+        body = b"one\ntwo\nthree\n"
+        expect = [b"one\n", b"two\n", b"three\n"]
+        self.assertEqual(self.lines("iter", body), expect)
+        self.assertEqual(self.lines("iter", body, chunked=True), expect)
+
+    def test_readlines(self):
+        self.assertEqual(self.lines("readlines", b"x\ny\nz"), [b"x\n", b"y\n", b"z"])
+
+    def test_read_sized(self):
+        self.assertEqual(self.lines("read3", b"abcdefgh"), [b"abc", b"def", b"gh"])
+        self.assertEqual(self.lines("read3", b"abcdefgh", chunked=True),
+                         [b"abc", b"def", b"gh"])
+
+    def test_unread_body_does_not_break_keepalive(self):
+        with self.srv.connect() as c:
+            # /hello never reads its body; the server must skip it.
+            first = c.request("POST", "/hello", body=b"ignored body " * 100)
+            second = c.request("GET", "/say?w=second")
+        self.assertEqual(first.body, b"hello")
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.body, b"second")
+
+    def test_large_upload_streamed_back(self):
+        size = 8 * 1024 * 1024 + 123
+        block = hashlib.sha256(b"qilin").digest() * 2048
+        data = (block * (size // len(block) + 1))[:size]
+        self._upload(data, chunked=False)
+
+    def test_large_chunked_upload_streamed_back(self):
+        block = bytes(range(251)) * 300
+        data = block * 120
+        self._upload(data, chunked=True)
+
+    def _upload(self, data, chunked):
+        """Sends from a thread while reading: the echo streams back while the
+        upload is still arriving, so one-sided blocking would deadlock."""
+        with self.srv.connect(timeout=20) as c:
+            if chunked:
+                c.send_request("POST", "/echo-stream", headers=[("Transfer-Encoding", "chunked")])
+                payload = chunk_encode([data[i:i + 100000] for i in range(0, len(data), 100000)])
+            else:
+                c.send_request("POST", "/echo-stream",
+                               headers=[("Content-Length", str(len(data)))])
+                payload = data
+            errors = []
+
+            def sender():
+                try:
+                    c.send(payload)
+                except OSError as e:
+                    errors.append(e)
+
+            t = threading.Thread(target=sender, daemon=True)
+            t.start()
+            resp = c.read_response("POST")
+            t.join(20)
+        self.assertFalse(errors, errors)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(len(resp.body), len(data))
+        self.assertEqual(hashlib.sha256(resp.body).hexdigest(), hashlib.sha256(data).hexdigest())
+
+    def test_large_content_length_echo(self):
+        data = bytes(range(256)) * 16384  # 4 MiB, read whole by the app
+        with self.srv.connect(timeout=20) as c:
+            resp = c.request("POST", "/echo", body=data)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.header("Content-Length"), str(len(data)))
+        assert_same_bytes(resp.body, data)
+
+
+if __name__ == "__main__":
+    unittest.main()
