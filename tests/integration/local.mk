@@ -1,6 +1,6 @@
 # Integration tests: Python (the interpreter qilin embeds) drives the built
 # `qilin` over real sockets on 127.0.0.1. One file per feature.
-integration_tests = \
+integration_tests += \
 	tests/integration/test_hello.py \
 	tests/integration/test_body.py \
 	tests/integration/test_keepalive.py \
@@ -24,7 +24,7 @@ EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py $(integrat
 # Uninstalled plugins live in .libs/ (libtool), so point the loader there.
 AM_TESTS_ENVIRONMENT = \
 	QILIN_BIN='$(abs_top_builddir)/qilin'; export QILIN_BIN; \
-	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
+	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/workers/gthread/.libs:$(abs_top_builddir)/plugins/workers/gevent/.libs:$(abs_top_builddir)/plugins/workers/eventlet/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
 	export QILIN_PLUGIN_PATH; \
 	QILIN_TEST_APPS='$(abs_top_srcdir)/tests/apps'; export QILIN_TEST_APPS; \
 	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \

@@ -1,0 +1,1 @@
+# Examples: out-of-tree plugin, systemd units (issue 8).

@@ -1,0 +1,1 @@
+# Worker plugin eventlet (issue 6).

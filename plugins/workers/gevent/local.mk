@@ -1,0 +1,1 @@
+# Worker plugin gevent (issue 6).

@@ -1,0 +1,1 @@
+# Worker plugin gthread (issue 5).

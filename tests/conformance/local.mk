@@ -1,0 +1,1 @@
+# HTTP conformance corpus and fuzzing (issue 3).
