@@ -48,22 +48,6 @@ struct pass {
     size_t errlen;
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /*
  * Lists collect every value of one pass and replace the option's items at
  * the end. So "-b a -b b" appends within the command line, a higher source
@@ -121,9 +105,11 @@ unrecognized(struct pass *ps, const char *flag)
     char hint[64];
 
     if (config_suggest(ps->cfg, flag, true, hint, sizeof(hint)) > 0)
-        return fail(ps->err, ps->errlen, -EINVAL,
-                    "unrecognized option '%s'; did you mean '%s'? (see qilin --help)", flag, hint);
-    return fail(ps->err, ps->errlen, -EINVAL, "unrecognized option '%s' (see qilin --help)", flag);
+        return util_err(ps->err, ps->errlen, -EINVAL,
+                        "unrecognized option '%s'; did you mean '%s'? (see qilin --help)", flag,
+                        hint);
+    return util_err(ps->err, ps->errlen, -EINVAL, "unrecognized option '%s' (see qilin --help)",
+                    flag);
 }
 
 static int
@@ -132,9 +118,10 @@ positional(struct pass *ps, const char *arg)
     if (ps->early)
         return 0;
     if (ps->app != NULL)
-        return fail(ps->err, ps->errlen, -EINVAL,
-                    "unexpected extra argument '%s' after APP_MODULE '%s' (give one application)",
-                    arg, ps->app);
+        return util_err(
+            ps->err, ps->errlen, -EINVAL,
+            "unexpected extra argument '%s' after APP_MODULE '%s' (give one application)", arg,
+            ps->app);
     ps->app = arg;
     return config_set(ps->cfg, "wsgi_app", arg, ps->src, "APP_MODULE", ps->err, ps->errlen);
 }
@@ -196,8 +183,8 @@ one_flag(struct pass *ps, int argc, char *const *argv, int *i)
         return ps->early ? 0 : unrecognized(ps, flag);
     if (opt->type == QLN_OPT_BOOL) {
         if (attached != NULL && (arg[1] != '-' || (opt->flags & QLN_OPT_NEGATE)))
-            return fail(ps->err, ps->errlen, -EINVAL, "option '%s' takes no value (got '%s')", flag,
-                        attached);
+            return util_err(ps->err, ps->errlen, -EINVAL, "option '%s' takes no value (got '%s')",
+                            flag, attached);
         value = attached != NULL ? attached : (opt->flags & QLN_OPT_NEGATE) ? "false" : "true";
         return apply(ps, opt, flag, value);
     }
@@ -206,8 +193,8 @@ one_flag(struct pass *ps, int argc, char *const *argv, int *i)
     } else if (*i + 1 < argc) {
         value = argv[++*i];
     } else {
-        return fail(ps->err, ps->errlen, -EINVAL, "option '%s' requires a value (%s %s)", flag,
-                    flag, opt->metavar != NULL ? opt->metavar : "VALUE");
+        return util_err(ps->err, ps->errlen, -EINVAL, "option '%s' requires a value (%s %s)", flag,
+                        flag, opt->metavar != NULL ? opt->metavar : "VALUE");
     }
     return apply(ps, opt, flag, value);
 }
@@ -352,10 +339,10 @@ cli_split(const char *text, int *argc, char ***argv, char *err, size_t errlen)
     return 0;
 
 unbalanced:
-    fail(err, errlen, -EINVAL, "unbalanced quote in '%s'", text);
+    util_err(err, errlen, -EINVAL, "unbalanced quote in '%s'", text);
     goto fail;
 trailing_backslash:
-    fail(err, errlen, -EINVAL, "a backslash ends '%s' (escape it as \\\\)", text);
+    util_err(err, errlen, -EINVAL, "a backslash ends '%s' (escape it as \\\\)", text);
 fail:
     free(w.buf);
     cli_argv_free(v);

@@ -82,22 +82,6 @@ static const struct {
 /* Flags the command line handles itself; no option may claim them. */
 static const char *const reserved_flags[] = {"-h", "--help", "-v", "--version"};
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Lookup and suggestions                                                     */
 
@@ -390,8 +374,8 @@ check_int(const struct qln_option *o, int64_t v, const char *pfx, char *err, siz
     if (v >= lo && v <= hi)
         return 0;
     describe_bounds(o, want, sizeof(want));
-    return fail(err, errlen, -EINVAL, "%s: %" PRId64 " is out of range (expected %s)", pfx, v,
-                want);
+    return util_err(err, errlen, -EINVAL, "%s: %" PRId64 " is out of range (expected %s)", pfx, v,
+                    want);
 }
 
 /* Checks a STRING against its word list, if it has one; returns the canonical word or TEXT. */
@@ -416,8 +400,8 @@ check_choice(const struct qln_option *o, const char *text, const char *pfx, cons
             used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0,
                                      "%s%s", j > 0 ? ", " : "", w[j]);
         }
-        return fail(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s)", pfx, text,
-                    want);
+        return util_err(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s)", pfx,
+                        text, want);
     }
     return 0;
 }
@@ -484,8 +468,8 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
     switch (o->type) {
     case QLN_OPT_BOOL:
         if (parse_bool(text, &b) < 0)
-            return fail(err, errlen, -EINVAL, "%s: invalid boolean '%s' (expected true or false)",
-                        pfx, text);
+            return util_err(err, errlen, -EINVAL,
+                            "%s: invalid boolean '%s' (expected true or false)", pfx, text);
         if (source_wins(e, src))
             e->b = b;
         return 0;
@@ -493,8 +477,8 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
         rc = parse_int(text, &i);
         if (rc < 0) {
             describe_bounds(o, want, sizeof(want));
-            return fail(err, errlen, -EINVAL, "%s: invalid integer '%s' (expected %s)", pfx, text,
-                        want);
+            return util_err(err, errlen, -EINVAL, "%s: invalid integer '%s' (expected %s)", pfx,
+                            text, want);
         }
         rc = check_int(o, i, pfx, err, errlen);
         if (rc == 0 && source_wins(e, src))
@@ -521,7 +505,8 @@ wrong_type(const struct entry *e, const char *got, const char *origin, char *err
     char pfx[256];
 
     error_prefix(e->opt, origin, pfx, sizeof(pfx));
-    return fail(err, errlen, -EINVAL, "%s must be %s, got %s", pfx, type_noun(e->opt->type), got);
+    return util_err(err, errlen, -EINVAL, "%s must be %s, got %s", pfx, type_noun(e->opt->type),
+                    got);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -534,10 +519,10 @@ unknown_setting(const struct config *cfg, const char *name, const char *origin, 
     char hint[128];
 
     if (config_suggest(cfg, name, false, hint, sizeof(hint)) > 0)
-        return fail(err, errlen, -ENOENT, "%s%sunknown setting '%s'; did you mean '%s'?",
-                    origin ? origin : "", origin ? ": " : "", name, hint);
-    return fail(err, errlen, -ENOENT, "%s%sunknown setting '%s'", origin ? origin : "",
-                origin ? ": " : "", name);
+        return util_err(err, errlen, -ENOENT, "%s%sunknown setting '%s'; did you mean '%s'?",
+                        origin ? origin : "", origin ? ": " : "", name, hint);
+    return util_err(err, errlen, -ENOENT, "%s%sunknown setting '%s'", origin ? origin : "",
+                    origin ? ": " : "", name);
 }
 
 static struct pending *
@@ -745,17 +730,17 @@ flag_conflicts(const char *flag, size_t len, void *arg)
     const struct qln_option *other;
 
     if (!flag_well_formed(flag, len) || len >= sizeof(f)) {
-        fc->rc = fail(fc->err, fc->errlen, -EINVAL,
-                      "option '%s' (%s): malformed flag '%.*s' (expected -x or --name)", o->name,
-                      fc->owner, (int)len, flag);
+        fc->rc = util_err(fc->err, fc->errlen, -EINVAL,
+                          "option '%s' (%s): malformed flag '%.*s' (expected -x or --name)",
+                          o->name, fc->owner, (int)len, flag);
         return true;
     }
     snprintf(f, sizeof(f), "%.*s", (int)len, flag);
     for (size_t k = 0; k < ARRAY_SIZE(reserved_flags); k++) {
         if (strcmp(f, reserved_flags[k]) == 0) {
-            fc->rc = fail(fc->err, fc->errlen, -EEXIST,
-                          "option '%s' (%s): flag '%s' is reserved by qilin itself", o->name,
-                          fc->owner, f);
+            fc->rc = util_err(fc->err, fc->errlen, -EEXIST,
+                              "option '%s' (%s): flag '%s' is reserved by qilin itself", o->name,
+                              fc->owner, f);
             return true;
         }
     }
@@ -767,16 +752,16 @@ flag_conflicts(const char *flag, size_t len, void *arg)
             if (fc->cfg->ents[k].opt == other)
                 owner = fc->cfg->ents[k].owner;
         }
-        fc->rc = fail(fc->err, fc->errlen, -EEXIST,
-                      "option '%s' (%s): flag '%s' is already used by option '%s' (%s)", o->name,
-                      fc->owner, f, other->name, owner);
+        fc->rc = util_err(fc->err, fc->errlen, -EEXIST,
+                          "option '%s' (%s): flag '%s' is already used by option '%s' (%s)",
+                          o->name, fc->owner, f, other->name, owner);
         return true;
     }
     for (size_t r = 0; r < fc->row; r++) {
         if (fc->table[r].cli != NULL && each_flag(fc->table[r].cli, flag_equals, f)) {
-            fc->rc = fail(fc->err, fc->errlen, -EEXIST,
-                          "option '%s' (%s): flag '%s' is already used by option '%s' (%s)",
-                          o->name, fc->owner, f, fc->table[r].name, fc->owner);
+            fc->rc = util_err(fc->err, fc->errlen, -EEXIST,
+                              "option '%s' (%s): flag '%s' is already used by option '%s' (%s)",
+                              o->name, fc->owner, f, fc->table[r].name, fc->owner);
             return true;
         }
     }
@@ -805,21 +790,22 @@ check_row(const struct config *cfg, const struct qln_option *opts, size_t r, con
     struct entry *dup;
 
     if (!name_well_formed(o->name))
-        return fail(err, errlen, -EINVAL, "option '%s' (%s): name must be snake_case", o->name,
-                    owner);
+        return util_err(err, errlen, -EINVAL, "option '%s' (%s): name must be snake_case", o->name,
+                        owner);
     if (o->type < QLN_OPT_BOOL || o->type > QLN_OPT_LIST)
-        return fail(err, errlen, -EINVAL, "option '%s' (%s): unknown type %d", o->name, owner,
-                    (int)o->type);
+        return util_err(err, errlen, -EINVAL, "option '%s' (%s): unknown type %d", o->name, owner,
+                        (int)o->type);
     if (o->type == QLN_OPT_INT && o->max != 0 && o->max < o->min)
-        return fail(err, errlen, -EINVAL, "option '%s' (%s): max %" PRId64 " < min %" PRId64,
-                    o->name, owner, o->max, o->min);
+        return util_err(err, errlen, -EINVAL, "option '%s' (%s): max %" PRId64 " < min %" PRId64,
+                        o->name, owner, o->max, o->min);
     dup = find_entry(cfg, o->name);
     if (dup != NULL)
-        return fail(err, errlen, -EEXIST, "option '%s' (%s) is already defined by '%s'", o->name,
-                    owner, dup->owner);
+        return util_err(err, errlen, -EEXIST, "option '%s' (%s) is already defined by '%s'",
+                        o->name, owner, dup->owner);
     for (size_t k = 0; k < r; k++) {
         if (strcmp(opts[k].name, o->name) == 0)
-            return fail(err, errlen, -EEXIST, "option '%s' (%s) is defined twice", o->name, owner);
+            return util_err(err, errlen, -EEXIST, "option '%s' (%s) is defined twice", o->name,
+                            owner);
     }
     if (o->cli != NULL && each_flag(o->cli, flag_conflicts, &fc))
         return fc.rc;
@@ -850,9 +836,9 @@ apply_default(struct entry *e, const char *owner, char *err, size_t errlen)
         return 0;
     rc = entry_set_text(e, def, CONFIG_SRC_DEFAULT, origin, msg, sizeof(msg));
     if (rc < 0 && origin != NULL)
-        return fail(err, errlen, rc, "%s; fix or unset the environment variable", msg);
+        return util_err(err, errlen, rc, "%s; fix or unset the environment variable", msg);
     if (rc < 0)
-        return fail(err, errlen, rc, "option table of '%s': bad default for %s", owner, msg);
+        return util_err(err, errlen, rc, "option table of '%s': bad default for %s", owner, msg);
     return 0;
 }
 

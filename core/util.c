@@ -119,6 +119,19 @@ slice_caseeq(struct qln_slice s, const char *lit)
 }
 
 int
+util_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int
 util_format(char *buf, size_t len, const char *fmt, ...)
 {
     va_list ap;

@@ -22,7 +22,7 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a fresh heap string; free() it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC); same clock as qln_now_ms(). */
@@ -31,6 +31,14 @@ int64_t util_now_ms(void);
 /* ASCII case-insensitive comparisons of a slice with a C string. */
 bool slice_eq(struct qln_slice s, const char *lit);
 bool slice_caseeq(struct qln_slice s, const char *lit);
+
+/*
+ * Formats a reason for humans into ERR (ERRLEN bytes, always NUL-terminated;
+ * ERR may be NULL) and returns RC, so error paths read
+ * `return util_err(err, errlen, -EINVAL, "...", ...);`.
+ */
+int util_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* snprintf that always NUL-terminates and never overflows; returns 0 or -ENOSPC. */
 int util_format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
