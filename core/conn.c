@@ -27,9 +27,11 @@
 
 #include "config.h"
 #include "conn.h"
+#include "hooks.h" /* issue 4: pre_request/post_request */
 #include "http.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "response.h"
 #include "util.h"
 #include "worker.h"
@@ -39,10 +41,14 @@
 #define CONN_BODY_ROOM 4096
 /* A buffer grown past this by a large head is freed when the conn goes back to the pool. */
 #define CONN_BUF_KEEP (64 * 1024)
+/* A Content-Length body up to this size is read before the app runs (wants_preread). */
+#define CONN_PREREAD_MAX (64 * 1024)
 /* An unread body up to this size is drained to keep the connection; beyond, close. */
 #define CONN_DRAIN_MAX (64 * 1024)
 /* Idle connections kept for reuse per worker. */
 #define CONN_POOL_KEEP 256
+/* How early a worker's deadline timer may fire on our clock (head_timed_out). */
+#define HEAD_TIMER_SLACK_MS 20
 /* Longest single poll(2), so a thread that never sees EINTR still notices a stop. */
 #define POLL_SLICE_MS 1000
 
@@ -61,11 +67,24 @@ enum serve_step {
 
 /* ------------------------------------------------------------ settings */
 
+/* Timeout option NAME in ms; when the user never set it, FALLBACK (from --timeout). */
+static int64_t
+timeout_or(const struct config *cfg, const char *name, int64_t fallback)
+{
+    int64_t v;
+
+    if (config_source_of(cfg, name) == CONFIG_SRC_DEFAULT)
+        return fallback;
+    v = config_int(cfg, name);
+    return v > 0 ? v * 1000 : 0;
+}
+
 void
 conn_settings_load(struct conn_settings *s, const struct config *cfg)
 {
     int64_t v;
     const char *server;
+    char err[256];
 
     v = config_int(cfg, "keepalive");
     s->keepalive_ms = v > 0 ? v * 1000 : 0;
@@ -81,6 +100,13 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     s->limit_request_field_size = v <= 0 ? 8190 : (size_t)v;
     server = config_str(cfg, "server_header");
     util_format(s->server_header, sizeof(s->server_header), "%s", server ? server : "");
+    s->header_timeout_ms = timeout_or(cfg, "header_timeout", s->timeout_ms);
+    s->body_timeout_ms = timeout_or(cfg, "body_timeout", s->timeout_ms);
+    v = config_int(cfg, "limit_request_body");
+    s->limit_request_body = v > 0 ? v : 0;
+    /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
+    if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "%s", err);
 }
 
 static void
@@ -237,6 +263,7 @@ conn_start(struct qln_conn *c, int fd)
     c->head_start_ms = 0;
     c->requests = 0;
     c->in_head = false;
+    c->head_ready = false;
     c->must_close = false;
     c->stop_now = false;
 }
@@ -262,6 +289,7 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     conn_start(c, fd);
     c->listener = listener_for(w, lfd);
     peer_text(c, &ss);
+    c->peer_trusted = proxy_allow_match(&w->conn.forwarded_allow, &ss);
     *out = c;
     return 0;
 }
@@ -272,9 +300,43 @@ qln_conn_fd(const struct qln_conn *c)
     return c->fd;
 }
 
+static void reject_now(struct qln_conn *c, int status, const char *reason);
+
+/* When the head being read must be complete: its first byte plus header_timeout. */
+static int64_t
+head_deadline(const struct qln_conn *c)
+{
+    int64_t t = c->w->conn.header_timeout_ms;
+
+    return t > 0 ? c->head_start_ms + t : -1;
+}
+
+/*
+ * True when the worker closes C because its head deadline passed with part
+ * of a head received: that client deserves a 408 rather than a bare close.
+ * A client that sent nothing is just closed (it may be a preconnect).
+ */
+static bool
+head_timed_out(const struct qln_conn *c)
+{
+    int64_t d = head_deadline(c);
+
+    /* The worker's timer rounds its delay to its own clock, so it may fire a
+       millisecond or two before D on ours: allow for that. */
+    return c->in_head && c->len > 0 && d >= 0 && util_now_ms() + HEAD_TIMER_SLACK_MS >= d &&
+           qln_worker_stopping(c->w) == QLN_STOP_NONE;
+}
+
 void
 qln_conn_close(struct qln_conn *c, const struct qln_waiter *waiter)
 {
+    if (c->fd >= 0 && head_timed_out(c)) {
+        char reason[64];
+
+        util_format(reason, sizeof(reason), "Request not complete within %lld s",
+                    (long long)(c->w->conn.header_timeout_ms / 1000));
+        reject_now(c, 408, reason);
+    }
     if (c->fd >= 0) {
         if (waiter != NULL && waiter->fd_closing != NULL)
             waiter->fd_closing(waiter->ctx, c->fd);
@@ -302,12 +364,12 @@ qln_conn_deadline(const struct qln_conn *c)
     const struct conn_settings *s = &c->w->conn;
 
     if (c->len > 0 && c->in_head)
-        return s->timeout_ms > 0 ? c->head_start_ms + s->timeout_ms : -1;
+        return head_deadline(c);
     if (s->keepalive_ms > 0)
         return c->last_active_ms + s->keepalive_ms;
     /* keepalive 0 closes after each response, so only a fresh connection gets
        here; it has the head budget to send its one request. */
-    return s->timeout_ms > 0 ? c->accepted_ms + s->timeout_ms : -1;
+    return s->header_timeout_ms > 0 ? c->accepted_ms + s->header_timeout_ms : -1;
 }
 
 /* ------------------------------------------------------------ waiting and writing */
@@ -491,7 +553,8 @@ read_some(struct qln_conn *c)
 static ssize_t
 read_wait(struct qln_conn *c)
 {
-    int64_t deadline = conn_io_deadline(c);
+    int64_t t = c->w->conn.body_timeout_ms;
+    int64_t deadline = t > 0 ? util_now_ms() + t : -1;
     ssize_t n;
     int rc;
 
@@ -503,6 +566,29 @@ read_wait(struct qln_conn *c)
         if (rc < 0)
             return rc;
     }
+}
+
+/*
+ * Adds the slice just decoded to the body's running total. A chunked body
+ * declares no length, so limit_request_body can only be enforced here.
+ */
+static int
+body_count(struct qln_conn *c)
+{
+    int64_t limit = c->w->conn.limit_request_body;
+
+    c->body_total += (int64_t)c->body.len;
+    if (limit > 0 && c->body_total > limit) {
+        qln_log(QLN_LOG_WARNING,
+                "Invalid request from ip=%s: Request body too large (> %lld bytes):"
+                " raise --limit-request-body if it is legitimate",
+                c->peer_addr, (long long)limit);
+        c->body.len = 0;
+        c->body_error = -EFBIG;
+        c->must_close = true;
+        return c->body_error;
+    }
+    return 0;
 }
 
 /*
@@ -518,12 +604,12 @@ body_next(struct qln_conn *c)
         switch (http_parse(&c->parser, c->buf, c->len, &c->pos)) {
         case HTTP_BODY_DATA:
             c->body = c->parser.body;
-            return 0;
+            return body_count(c);
         case HTTP_MSG_DONE:
             c->body_done = true;
             return 1;
         case HTTP_ERROR:
-            qln_log(QLN_LOG_DEBUG, "Invalid request body from ip=%s: %s", c->peer_addr,
+            qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr,
                     c->parser.reason);
             c->body_error = QLN_EBADBODY;
             c->must_close = true;
@@ -646,35 +732,53 @@ qln_req_server_port(const struct qln_request *r)
 const char *
 qln_req_url_scheme(const struct qln_request *r)
 {
-    return "http";
+    return r->conn->https ? "https" : "http";
 }
 
 /* ------------------------------------------------------------ errors */
 
 /*
- * Answers a bad request head. Serving must not wait before a head is
- * complete, so this is one non-blocking attempt, as gunicorn does it; the
- * page is small enough to fit any socket buffer. Then the write side is shut
- * and what the client already sent is read away, so the close does not turn
- * into a reset that destroys the answer before the client reads it.
+ * After a final answer on a connection about to close: shuts the write side
+ * and reads away what the client already sent (without waiting), so the
+ * close does not turn into a reset that destroys the answer before the
+ * client reads it.
  */
 static void
-reject_head(struct qln_conn *c)
+linger_away(struct qln_conn *c)
 {
-    char page[512];
-    size_t body_len;
-    size_t n = response_error_page(page, sizeof(page), c->parser.status, &body_len);
     int i;
 
-    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr, c->parser.reason);
-    if (send(c->fd, page, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        return;
     shutdown(c->fd, SHUT_WR);
     for (i = 0; i < 16; i++) {
         c->len = 0;
         if (read_some(c) <= 0)
             break;
     }
+}
+
+/*
+ * Answers STATUS to a request whose head is bad or late, logging REASON.
+ * Serving must not wait before a head is complete, so this is one
+ * non-blocking attempt, as gunicorn does it; the page is small enough to fit
+ * any socket buffer. Then linger_away().
+ */
+static void
+reject_now(struct qln_conn *c, int status, const char *reason)
+{
+    char page[512];
+    size_t body_len;
+    size_t n = response_error_page(page, sizeof(page), status, &body_len);
+
+    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr, reason);
+    if (send(c->fd, page, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return;
+    linger_away(c);
+}
+
+static void
+reject_head(struct qln_conn *c)
+{
+    reject_now(c, c->parser.status, c->parser.reason);
 }
 
 /* Answers STATUS inside a request (the head has not left): through the wait hook. */
@@ -696,6 +800,31 @@ answer_error(struct qln_conn *c, int status)
 }
 
 /* ------------------------------------------------------------ serving */
+
+/*
+ * A small Content-Length body is read before the app runs, while the
+ * connection can still go back to the worker's loop (IDLE) between reads:
+ * a client that sends it slowly then costs a parked connection, not a
+ * worker blocked in a body read (slowloris on the body). Not with
+ * 100-continue (the client waits for our go), nor beyond the body limit
+ * (answered 413 at once).
+ */
+static bool
+wants_preread(const struct qln_conn *c)
+{
+    const struct http_parser *p = &c->parser;
+    int64_t limit = c->w->conn.limit_request_body;
+
+    return p->content_length > 0 && p->content_length <= CONN_PREREAD_MAX && !p->expect_continue &&
+           (limit <= 0 || p->content_length <= limit);
+}
+
+/* After a pre-read head: the whole body is in the buffer. */
+static bool
+body_buffered(const struct qln_conn *c)
+{
+    return c->len - c->parser.head_end >= (size_t)c->parser.content_length;
+}
 
 /*
  * Reads and parses until a head is complete. Returns STEP_NEXT with the
@@ -721,10 +850,18 @@ read_head(struct qln_conn *c)
         c->head_start_ms = c->len > 0 ? util_now_ms() : 0;
     }
     for (;;) {
-        if (c->pos < c->len) {
-            rc = http_parse(&c->parser, c->buf, c->len, &c->pos);
-            if (rc == HTTP_HEAD_DONE)
+        if (c->head_ready) {
+            if (body_buffered(c))
                 return STEP_NEXT;
+        } else if (c->pos < c->len) {
+            rc = http_parse(&c->parser, c->buf, c->len, &c->pos);
+            if (rc == HTTP_HEAD_DONE && !wants_preread(c))
+                return STEP_NEXT;
+            if (rc == HTTP_HEAD_DONE) {
+                c->head_ready = true;
+                buf_reserve(c, c->parser.head_end + (size_t)c->parser.content_length + 1);
+                continue;
+            }
             if (rc == HTTP_NEED_MORE && c->len >= c->max_head)
                 rc = http_parser_overflow(&c->parser);
             if (rc == HTTP_ERROR) {
@@ -756,12 +893,30 @@ prepare_request(struct qln_conn *c)
         buf_reserve(c, p->head_end + CONN_BODY_ROOM);
     http_parser_request(p, c->buf, &c->req);
     c->in_head = false;
+    c->head_ready = false;
     c->body.len = 0;
     c->body_error = 0;
     c->body_done = false;
+    c->body_total = 0;
     c->continue_sent = false;
     c->must_close = c->req.is_connect;
     response_reset(&c->resp);
+}
+
+/* The status that answers a request whose body read failed with ERR (0: the app failed). */
+static int
+body_error_status(int err)
+{
+    switch (err) {
+    case QLN_EBADBODY:
+        return 400;
+    case -EFBIG:
+        return 413;
+    case -ETIMEDOUT:
+        return 408;
+    default:
+        return 500;
+    }
 }
 
 static void
@@ -780,8 +935,9 @@ finish_response(struct qln_conn *c, int rc)
         qln_log(QLN_LOG_ERROR, "Application returned no response for %.*s %.*s",
                 (int)c->req.method.len, c->req.method.p, (int)c->req.target.len, c->req.target.p);
     if (!r->head_sent) {
-        /* A body that broke its framing is the client's fault, not the app's. */
-        answer_error(c, c->body_error == QLN_EBADBODY ? 400 : 500);
+        /* A body that broke its framing, its size limit or its timeout is the
+           client's fault, not the app's. */
+        answer_error(c, body_error_status(c->body_error));
     } else {
         c->must_close = true; /* the head left: only a close tells the client */
     }
@@ -819,6 +975,53 @@ log_request(struct qln_conn *c, const struct timespec *start, int64_t t0_us)
     log_access(&rec);
 }
 
+/*
+ * A declared Content-Length beyond limit_request_body is refused before the
+ * app runs (and before any 100 Continue, so the client need not send it).
+ */
+static bool
+body_over_limit(struct qln_conn *c)
+{
+    int64_t limit = c->w->conn.limit_request_body;
+
+    if (limit <= 0 || c->req.content_length <= limit)
+        return false;
+    qln_log(QLN_LOG_WARNING,
+            "Invalid request from ip=%s: Request body too large (%lld > %lld bytes):"
+            " raise --limit-request-body if it is legitimate",
+            c->peer_addr, (long long)c->req.content_length, (long long)limit);
+    answer_error(c, 413);
+    if (!c->stop_now)
+        linger_away(c);
+    return true;
+}
+
+/*
+ * wsgi.url_scheme from a trusted proxy's scheme headers (gunicorn's rules);
+ * headers that contradict each other are refused with 400, as gunicorn
+ * does, since the app could not know which one the proxy meant.
+ */
+static bool
+scheme_refused(struct qln_conn *c)
+{
+    enum proxy_scheme s;
+
+    c->https = false;
+    if (!c->peer_trusted)
+        return false;
+    s = proxy_scheme(c->req.headers, c->req.nheaders);
+    if (s != PROXY_SCHEME_CONFLICT) {
+        c->https = s == PROXY_SCHEME_HTTPS;
+        return false;
+    }
+    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: Contains contradictory scheme headers",
+            c->peer_addr);
+    answer_error(c, 400);
+    if (!c->stop_now)
+        linger_away(c);
+    return true;
+}
+
 static enum serve_step
 serve_request(struct qln_conn *c)
 {
@@ -829,13 +1032,17 @@ serve_request(struct qln_conn *c)
     int stop, rc;
 
     prepare_request(c);
+    if (body_over_limit(c) || scheme_refused(c))
+        return STEP_CLOSED;
     if (logging) {
         clock_gettime(CLOCK_REALTIME, &start);
         t0_us = mono_us();
     }
     worker_request_begin(w);
+    hooks_request(w, &c->req, HOOK_PRE_REQUEST, 0); /* issue 4: server hooks */
     rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
     finish_response(c, rc);
+    hooks_request(w, &c->req, HOOK_POST_REQUEST, c->resp.status); /* issue 4 */
     if (logging && !c->stop_now)
         log_request(c, &start, t0_us);
     worker_request_end(w);

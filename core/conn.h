@@ -51,7 +51,9 @@ struct qln_conn {
 
     struct qln_slice body; /* undelivered part of the current body slice */
     int body_error;        /* sticky error of the body reader */
+    int64_t body_total;    /* body bytes decoded so far (limit_request_body) */
     bool in_head;          /* a head is being read (the parser is past http_parser_next) */
+    bool head_ready;       /* the head is parsed; its small body is being read first */
     bool body_done;        /* the whole request body was parsed */
     bool continue_sent;    /* "100 Continue" went out (or must not any more) */
     bool must_close;       /* close after the current response */
@@ -59,6 +61,8 @@ struct qln_conn {
 
     char peer_addr[INET6_ADDRSTRLEN]; /* "" for unix sockets */
     char peer_port[8];
+    bool peer_trusted; /* the peer is in --forwarded-allow-ips */
+    bool https;        /* wsgi.url_scheme of the current request is https */
 };
 
 /*

@@ -156,8 +156,13 @@ on_url(llhttp_t *ll, const char *at, size_t len)
         if (c <= 0x20 || c == 0x7f)
             return fail(p, 400, "Invalid character in request target");
     }
-    if (p->target_len == 0)
+    if (p->target_len == 0) {
         p->target_off = off_of(p, at);
+        /* RFC 9112 §3: one SP between the parts. llhttp skips extra spaces, so
+           "GET  /" would reach the app, while a proxy may split it otherwise. */
+        if (p->target_off != p->method_off + p->method_len + 1)
+            return fail(p, 400, "Invalid request line: more than one space after the method");
+    }
     p->target_len += len;
     return check_line(p, at, len);
 }
@@ -165,7 +170,27 @@ on_url(llhttp_t *ll, const char *at, size_t len)
 static int
 on_version(llhttp_t *ll, const char *at, size_t len)
 {
-    return check_line(parser_of(ll), at, len);
+    struct http_parser *p = parser_of(ll);
+
+    p->version_end = off_of(p, at) + len;
+    return check_line(p, at, len);
+}
+
+/*
+ * RFC 9112 §2.2 lets a recipient take a bare LF for a line end; llhttp does
+ * so after the request line even in its strict build. Refuse it: a proxy
+ * that does not would see different header fields. Called once the line
+ * end lies in the buffer (the first field, or the end of the head).
+ */
+static int
+check_line_end(struct http_parser *p)
+{
+    if (p->line_end_checked)
+        return 0;
+    p->line_end_checked = true;
+    if (p->base[p->version_end] != '\r')
+        return fail(p, 400, "Invalid request line: not ended by CRLF");
+    return 0;
 }
 
 static int
@@ -218,6 +243,8 @@ on_header_field(llhttp_t *ll, const char *at, size_t len)
     if (p->phase != HTTP_PHASE_HEAD)
         return 0; /* chunked trailers: parsed for validity, not kept */
     if (!p->field_open) {
+        if (check_line_end(p) < 0)
+            return -1;
         if (p->nfields >= p->limits.fields)
             return fail(p, 431, "Request Header Fields Too Large: too many header fields");
         f = field_new(p);
@@ -368,6 +395,8 @@ on_headers_complete(llhttp_t *ll)
     /* llhttp takes "GET /" alone for an HTTP/0.9 simple request. */
     if (!p->line_done)
         return fail(p, 400, "Invalid request line: no HTTP version");
+    if (check_line_end(p) < 0)
+        return -1;
     if (p->te_seen) {
         /* RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
            framing is faulty. §6.3: Transfer-Encoding with Content-Length is
@@ -454,6 +483,9 @@ http_parser_next(struct http_parser *p)
     p->target_off = p->target_len = 0;
     p->head_end = 0;
     p->line_done = false;
+    p->line_end_checked = false;
+    p->method_pending = false;
+    p->version_end = 0;
     p->nfields = 0;
     p->field_open = false;
     p->in_value = false;
@@ -502,9 +534,49 @@ version_status(const struct http_parser *p, const char *buf, size_t len)
             sp = e;
         e++;
     }
-    if (sp != SIZE_MAX && looks_like_version(buf + sp + 1, e - sp - 1))
+    /* HTTP/1.0 and 1.1 are served, so the fault lies elsewhere (a bare CR ...). */
+    if (sp != SIZE_MAX && looks_like_version(buf + sp + 1, e - sp - 1) &&
+        !(e - sp - 1 == 8 && buf[sp + 6] == '1' && buf[sp + 8] <= '1'))
         return 505;
     return 400;
+}
+
+/*
+ * llhttp knows a fixed list of methods and says HPE_INVALID_METHOD for any
+ * other. A well-formed token method followed by SP is merely not
+ * implemented: RFC 9110 §9.1 answers 501; anything else is a malformed line
+ * (400). llhttp fails at the first byte no known method has there, which
+ * may be the last one received so far: then the method is scanned here as
+ * more bytes come, so the answer does not depend on how they were split.
+ * The message starts at offset 0 (http_parser_next).
+ */
+static enum http_rc
+method_error(struct http_parser *p, const char *buf, size_t len, size_t *pos)
+{
+    size_t i = 0, b;
+
+    while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    b = i;
+    while (i < len && http_is_tchar((unsigned char)buf[i]))
+        i++;
+    if (i == len && i - b > p->limits.line)
+        return http_parser_overflow(p);
+    if (i == len) {
+        p->method_pending = true;
+        *pos = len;
+        return HTTP_NEED_MORE;
+    }
+    p->method_pending = false;
+    p->phase = HTTP_PHASE_ERROR;
+    if (i > b && buf[i] == ' ') {
+        p->status = 501;
+        p->reason = "Method not implemented";
+    } else {
+        p->status = 400;
+        p->reason = "Invalid method";
+    }
+    return HTTP_ERROR;
 }
 
 static enum http_rc
@@ -554,6 +626,8 @@ http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos)
         return HTTP_ERROR;
     if (p->phase == HTTP_PHASE_DONE)
         return HTTP_MSG_DONE;
+    if (p->method_pending)
+        return method_error(p, buf, len, pos);
     if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
         llhttp_resume(&p->ll);
     p->base = buf;
@@ -563,6 +637,8 @@ http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos)
         *pos = len;
         return HTTP_NEED_MORE;
     }
+    if (err == HPE_INVALID_METHOD && p->status == 0)
+        return method_error(p, buf, len, pos);
     if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
         return parse_error(p, err, buf, len);
 

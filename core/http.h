@@ -63,7 +63,10 @@ struct http_parser {
     size_t method_off, method_len;
     size_t target_off, target_len;
     size_t head_end; /* offset just after the blank line ending the head */
+    size_t version_end; /* offset just after the request line's version */
     bool line_done;
+    bool line_end_checked; /* the request line was seen to end with CRLF */
+    bool method_pending;   /* llhttp refused the method; scanning it to tell 400 from 501 */
     struct http_field *fields;
     size_t nfields;
     size_t fields_cap;

@@ -246,6 +246,8 @@ setup(void)
     worker.nlisteners = 1;
     worker.conn.keepalive_ms = 5000;
     worker.conn.timeout_ms = 5000;
+    worker.conn.header_timeout_ms = 5000;
+    worker.conn.body_timeout_ms = 5000;
     worker.conn.limit_request_line = 4094;
     worker.conn.limit_request_fields = 100;
     worker.conn.limit_request_field_size = 8190;
@@ -870,18 +872,19 @@ START_TEST(test_keepalive_zero_closes)
 }
 END_TEST
 
-/* Body read timeout inside the app: the request fails with 500 and the connection closes. */
+/* Body read timeout inside the app: the request is answered 408 and the connection closes. */
 START_TEST(test_body_timeout)
 {
     char buf[1024];
     int fd;
 
-    worker.conn.timeout_ms = 300;
+    worker.conn.body_timeout_ms = 300;
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab");
+    /* Chunked: a Content-Length body this small would be pre-read instead. */
+    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n");
     read_all(fd, buf, sizeof(buf));
-    ck_assert_msg(strncmp(buf, "HTTP/1.1 500 ", 13) == 0, "%s", buf);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 408 ", 13) == 0, "%s", buf);
     close(fd);
 }
 END_TEST
@@ -970,6 +973,36 @@ START_TEST(test_idle_and_deadlines)
 }
 END_TEST
 
+/* A small Content-Length body arrives before the app runs: until then the conn is IDLE. */
+START_TEST(test_small_body_preread)
+{
+    struct qln_poll_waiter pw;
+    struct qln_conn *c;
+    int fd;
+
+    qln_poll_waiter_init(&pw, &worker, NULL);
+    fd = client();
+    ck_assert_int_eq(qln_conn_accept(&worker, lst.fd, &c), 0);
+    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    wait_readable(qln_conn_fd(c));
+    ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_IDLE);
+    /* Still the request's budget (header_timeout), not keep-alive. */
+    ck_assert_int_le(qln_conn_deadline(c), qln_now_ms() + 5000);
+    send_str(fd, "defg");
+    wait_readable(qln_conn_fd(c));
+    ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_IDLE);
+    send_str(fd, "hij");
+    wait_readable(qln_conn_fd(c));
+    ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_IDLE);
+    expect_response(fd, OK_HEAD("10", "keep-alive") "abcdefghij");
+    close(fd);
+    wait_readable(qln_conn_fd(c));
+    ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_CLOSED);
+    qln_conn_close(c, NULL);
+    conn_pool_free(&worker);
+}
+END_TEST
+
 START_TEST(test_stop_now)
 {
     struct qln_poll_waiter pw;
@@ -1044,6 +1077,129 @@ START_TEST(test_settings_load)
 }
 END_TEST
 
+/* Part of a head, then silence: 408 once header_timeout passes, then close. */
+START_TEST(test_head_timeout_408)
+{
+    char buf[1024];
+    int fd;
+
+    worker.conn.header_timeout_ms = 300;
+    start_server();
+    fd = client();
+    send_str(fd, "GET /q?slow HTTP/1.1\r\nHost: x\r\n");
+    read_all(fd, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0, "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "Connection: close\r\n"));
+    close(fd);
+}
+END_TEST
+
+/* A connection that never sends a byte is closed without an answer. */
+START_TEST(test_head_timeout_silent)
+{
+    char buf[1024];
+    int fd;
+
+    worker.conn.header_timeout_ms = 300;
+    worker.conn.keepalive_ms = 300;
+    start_server();
+    fd = client();
+    ck_assert_uint_eq(read_all(fd, buf, sizeof(buf)), 0);
+    close(fd);
+}
+END_TEST
+
+/* The timeout counts from the head's first byte: trickling bytes does not extend it. */
+START_TEST(test_head_timeout_trickle)
+{
+    char buf[1024];
+    int fd, i;
+
+    worker.conn.header_timeout_ms = 400;
+    start_server();
+    fd = client();
+    send_str(fd, "GET /q?trickle HTTP/1.1\r\n");
+    for (i = 0; i < 8; i++) {
+        if (send(fd, "X-A: b\r\n", 8, MSG_NOSIGNAL) < 0)
+            break;
+        usleep(100 * 1000);
+    }
+    read_all(fd, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 408 ", 13) == 0, "%s", buf);
+    close(fd);
+}
+END_TEST
+
+/* A declared Content-Length over the limit is refused before the app runs. */
+START_TEST(test_limit_body_content_length)
+{
+    char buf[1024];
+    int fd;
+
+    worker.conn.limit_request_body = 5;
+    start_server();
+    fd = client();
+    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef");
+    read_all(fd, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 413 ", 13) == 0, "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "Connection: close\r\n"));
+    close(fd);
+
+    fd = client();
+    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde");
+    expect_response(fd, OK_HEAD("5", "close") "abcde");
+    close(fd);
+}
+END_TEST
+
+/* A chunked body is cut off when its running total passes the limit. */
+START_TEST(test_limit_body_chunked)
+{
+    char buf[1024];
+    int fd;
+
+    worker.conn.limit_request_body = 5;
+    start_server();
+    fd = client();
+    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+    read_all(fd, buf, sizeof(buf));
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 413 ", 13) == 0, "%s", buf);
+    close(fd);
+
+    fd = client();
+    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                 "\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+    expect_response(fd, OK_HEAD("5", "close") "abcde");
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_settings_timeouts)
+{
+    struct config *cfg = config_new();
+    struct conn_settings s;
+    char err[256];
+
+    ck_assert_msg(config_register(cfg, core_options, "core", err, sizeof(err)) == 0, "%s", err);
+    set(cfg, "timeout", "7");
+    conn_settings_load(&s, cfg);
+    /* Unset: both follow --timeout; the body is unlimited. */
+    ck_assert_int_eq(s.header_timeout_ms, 7000);
+    ck_assert_int_eq(s.body_timeout_ms, 7000);
+    ck_assert_int_eq(s.limit_request_body, 0);
+
+    set(cfg, "header_timeout", "3");
+    set(cfg, "body_timeout", "0");
+    set(cfg, "limit_request_body", "1048576");
+    conn_settings_load(&s, cfg);
+    ck_assert_int_eq(s.header_timeout_ms, 3000);
+    ck_assert_int_eq(s.body_timeout_ms, 0);
+    ck_assert_int_eq(s.limit_request_body, 1048576);
+    config_free(cfg);
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -1079,12 +1235,19 @@ conn_suite(void)
     tcase_add_test(tc, test_stopping_closes_after_response);
     tcase_add_test(tc, test_keepalive_zero_closes);
     tcase_add_test(tc, test_body_timeout);
+    tcase_add_test(tc, test_head_timeout_408);
+    tcase_add_test(tc, test_small_body_preread);
+    tcase_add_test(tc, test_head_timeout_silent);
+    tcase_add_test(tc, test_head_timeout_trickle);
+    tcase_add_test(tc, test_limit_body_content_length);
+    tcase_add_test(tc, test_limit_body_chunked);
     tcase_add_test(tc, test_bad_chunk_while_reading);
     tcase_add_test(tc, test_unread_body_drained);
     tcase_add_test(tc, test_idle_and_deadlines);
     tcase_add_test(tc, test_stop_now);
     tcase_add_test(tc, test_error_page);
     tcase_add_test(tc, test_settings_load);
+    tcase_add_test(tc, test_settings_timeouts);
     suite_add_tcase(s, tc);
     return s;
 }
