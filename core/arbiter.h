@@ -6,6 +6,8 @@
 #ifndef QILIN_CORE_ARBITER_H
 #define QILIN_CORE_ARBITER_H
 
+#include <stddef.h>
+
 #include <qilin/plugin.h>
 
 #include "config.h"
@@ -19,5 +21,19 @@
  * until this returns). Call once per process.
  */
 int arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, const struct qln_plugin *worker);
+
+/*
+ * HUP's configuration reload. The function builds a complete new
+ * configuration the way startup did (config file, $QILIN_CMD_ARGS, command
+ * line) and, on success, points CTX->cfg at it and returns 0; the previous
+ * configuration must stay valid until the process exits (plugins may hold
+ * strings read from it). On failure it leaves CTX alone and returns -errno
+ * with ERR one line. OPAQUE is passed through.
+ */
+typedef int arbiter_reload_fn(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen);
+
+/* Installs the reload function used on HUP (none: HUP only replaces workers).
+   Call before arbiter_run(). Master only. */
+void arbiter_set_reload(arbiter_reload_fn *fn, void *opaque);
 
 #endif

@@ -1,14 +1,17 @@
 # The core: the `qilin` binary and libqilincore.la (the same sources, for unit tests).
 # One variable per area; each area's owner edits only its own lines.
 
-core_util_sources = core/util.c core/util.h
+core_util_sources = core/util.c core/util.h core/service.c
 core_config_sources = core/config.c core/config.h core/options.c core/cli.c core/cli.h \
 	core/lua_config.c core/lua_config.h
 core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h
-core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/response.c core/response.h
+core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/response.c core/response.h \
+	core/proxy.c core/proxy.h
 core_proc_sources = core/arbiter.c core/arbiter.h core/worker.c core/worker.h \
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h \
-	core/listener.c core/listener.h core/proc.c core/proc.h
+	core/listener.c core/listener.h core/proc.c core/proc.h \
+	core/hooks.c core/hooks.h core/notify.c core/notify.h \
+	core/stats.c core/stats.h core/reloader.c core/reloader.h
 
 core_sources = $(core_util_sources) $(core_config_sources) $(core_log_sources) \
 	$(core_http_sources) $(core_proc_sources)

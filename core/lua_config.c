@@ -17,27 +17,12 @@
 #include <lualib.h>
 
 #include "config.h"
+#include "hooks.h"
 #include "lua_config.h"
 #include "util.h"
 
 /* Upvalue slots of the recording metamethods. */
 enum { UV_STORE = 1, UV_ORDER, UV_LINES, UV_GLOBALS };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* qilin.cpu_count(): online CPUs, as Python's os.cpu_count() that gunicorn's docs use. */
 static int
@@ -141,20 +126,20 @@ lua_failure(lua_State *L, const char *path, char *err, size_t errlen)
     const char *p;
 
     if (msg == NULL)
-        return fail(err, errlen, -EINVAL,
-                    "%s: the config file raised a %s value (use error('...'))", path,
-                    luaL_typename(L, -1));
+        return util_err(err, errlen, -EINVAL,
+                        "%s: the config file raised a %s value (use error('...'))", path,
+                        luaL_typename(L, -1));
     if (strncmp(msg, path, strlen(path)) == 0 && msg[strlen(path)] == ':')
-        return fail(err, errlen, -EINVAL, "%s", msg);
+        return util_err(err, errlen, -EINVAL, "%s", msg);
     if (strncmp(msg, "...", 3) == 0 || strncmp(msg, "[string ", 8) == 0) {
         for (p = strchr(msg, ':'); p != NULL; p = strchr(p + 1, ':')) {
             size_t digits = strspn(p + 1, "0123456789");
 
             if (digits > 0 && p[1 + digits] == ':')
-                return fail(err, errlen, -EINVAL, "%s%s", path, p);
+                return util_err(err, errlen, -EINVAL, "%s%s", path, p);
         }
     }
-    return fail(err, errlen, -EINVAL, "%s: %s", path, msg);
+    return util_err(err, errlen, -EINVAL, "%s: %s", path, msg);
 }
 
 /* Reads PATH whole: config files are small, and loading from memory can refuse binary chunks. */
@@ -169,8 +154,8 @@ read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
     if (f == NULL) {
         rc = -errno;
         if (rc == -ENOENT)
-            return fail(err, errlen, rc, "config file '%s' not found", path);
-        return fail(err, errlen, rc, "config file '%s': %s", path, strerror(-rc));
+            return util_err(err, errlen, rc, "config file '%s' not found", path);
+        return util_err(err, errlen, rc, "config file '%s': %s", path, strerror(-rc));
     }
     b = xmalloc(cap);
     while ((got = fread(b + n, 1, cap - n, f)) > 0) {
@@ -182,7 +167,7 @@ read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
         rc = -(errno ? errno : EIO);
         fclose(f);
         free(b);
-        return fail(err, errlen, rc, "config file '%s': %s", path, strerror(-rc));
+        return util_err(err, errlen, rc, "config file '%s': %s", path, strerror(-rc));
     }
     fclose(f);
     *buf = b;
@@ -213,8 +198,8 @@ type_error(lua_State *L, int idx, const struct qln_option *o, const char *origin
     char got[64];
 
     describe_value(L, idx, got, sizeof(got));
-    return fail(err, errlen, -EINVAL, "%s: setting '%s' must be %s, got %s", origin, o->name,
-                want[o->type], got);
+    return util_err(err, errlen, -EINVAL, "%s: setting '%s' must be %s, got %s", origin, o->name,
+                    want[o->type], got);
 }
 
 /* A table of strings (the value at the top of the stack) to config_set_list. */
@@ -232,21 +217,21 @@ apply_table(lua_State *L, struct config *cfg, const char *name, const char *orig
         lua_pop(L, 1);
     }
     if (keys != n)
-        rc = fail(err, errlen, -EINVAL,
-                  "%s: setting '%s' must be a list of strings like {\"a\", \"b\"}, got a table"
-                  " with other keys",
-                  origin, name);
+        rc = util_err(err, errlen, -EINVAL,
+                      "%s: setting '%s' must be a list of strings like {\"a\", \"b\"}, got a table"
+                      " with other keys",
+                      origin, name);
     for (size_t k = 0; k < n && rc == 0; k++) {
         size_t len;
 
         /* The table stays referenced below us on the stack, so its strings stay alive. */
         if (lua_rawgeti(L, -1, (lua_Integer)k + 1) != LUA_TSTRING)
-            rc = fail(err, errlen, -EINVAL,
-                      "%s: setting '%s' must be a list of strings, got %s at index %zu", origin,
-                      name, luaL_typename(L, -1), k + 1);
+            rc = util_err(err, errlen, -EINVAL,
+                          "%s: setting '%s' must be a list of strings, got %s at index %zu", origin,
+                          name, luaL_typename(L, -1), k + 1);
         else if (items[k] = lua_tolstring(L, -1, &len), strlen(items[k]) != len)
-            rc = fail(err, errlen, -EINVAL, "%s: setting '%s': item %zu contains a NUL byte",
-                      origin, name, k + 1);
+            rc = util_err(err, errlen, -EINVAL, "%s: setting '%s': item %zu contains a NUL byte",
+                          origin, name, k + 1);
         lua_pop(L, 1);
     }
     if (rc == 0)
@@ -263,7 +248,7 @@ apply_string(lua_State *L, struct config *cfg, const struct qln_option *o, const
     const char *s = lua_tolstring(L, -1, &len);
 
     if (strlen(s) != len)
-        return fail(err, errlen, -EINVAL, "%s: setting '%s' contains a NUL byte", origin, name);
+        return util_err(err, errlen, -EINVAL, "%s: setting '%s' contains a NUL byte", origin, name);
     /* One string for a LIST is a one-item list, replacing the defaults like a table would. */
     if (o != NULL && o->type == QLN_OPT_LIST)
         return config_set_list(cfg, name, &s, 1, CONFIG_SRC_FILE, origin, err, errlen);
@@ -296,10 +281,13 @@ unknown_function(const struct config *cfg, const char *name, const char *origin,
     char hint[128];
 
     if (config_suggest(cfg, name, false, hint, sizeof(hint)) > 0)
-        return fail(err, errlen, -EINVAL, "%s: unknown setting '%s'; did you mean '%s'?", origin,
-                    name, hint);
-    return fail(err, errlen, -EINVAL,
-                "%s: unknown setting '%s' (a function; hooks are not supported yet)", origin, name);
+        return util_err(err, errlen, -EINVAL, "%s: unknown setting '%s'; did you mean '%s'?",
+                        origin, name, hint);
+    return util_err(
+        err, errlen, -EINVAL,
+        "%s: unknown setting '%s' (a function, but not a server hook such as on_starting,"
+        " pre_fork or post_request)",
+        origin, name);
 }
 
 /* Sets NAME from the value at the top of the stack, assigned at ORIGIN ("PATH:LINE"). */
@@ -326,7 +314,9 @@ apply_value(lua_State *L, struct config *cfg, const char *name, const char *orig
             return type_error(L, -1, o, origin, err, errlen);
         return apply_table(L, cfg, name, origin, err, errlen);
     case LUA_TFUNCTION:
-        /* No hooks exist yet (issue 4), so a function is never a setting. */
+        /* A server hook (hooks.c keeps it after the file ran); never a setting. */
+        if (o == NULL && hooks_lookup(name) >= 0)
+            return 0;
         if (o == NULL)
             return unknown_function(cfg, name, origin, err, errlen);
         return type_error(L, -1, o, origin, err, errlen);
@@ -382,7 +372,7 @@ lua_config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     L = luaL_newstate();
     if (L == NULL) {
         free(buf);
-        return fail(err, errlen, -ENOMEM, "%s: cannot create a Lua state", path);
+        return util_err(err, errlen, -ENOMEM, "%s: cannot create a Lua state", path);
     }
     open_helpers(L);
     push_environment(L); /* stack: store, order, lines, env */
@@ -403,9 +393,15 @@ lua_config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     /* -ENOENT is kept for "no such file", which callers may treat as optional. */
     if (rc == -ENOENT)
         rc = -EINVAL;
+    if (rc == 0) {
+        /* The state lives on for the hooks defined in the file (issue 4). */
+        hooks_stage(L, 1);
+        L = NULL;
+    }
 
 out:
-    lua_close(L);
+    if (L != NULL)
+        lua_close(L);
     free(buf);
     return rc;
 }

@@ -16,8 +16,9 @@
  * not loaded yet, so their settings wait for config_resolve_pending(); with
  * it off an unknown name fails here. Booleans, integers (or integral
  * floats), strings and, for lists, a string or an array of strings are
- * accepted; a global assigned nil is not set. A function is an unknown
- * setting until hooks exist (issue 4). Errors are one line starting
+ * accepted; a global assigned nil is not set. A function assigned to a
+ * server hook name is handed with the state to hooks_stage() (hooks.h; the
+ * caller commits or discards it); any other function is an unknown setting. Errors are one line starting
  * "PATH:LINE:" (syntax, runtime, wrong type, unknown setting), or
  * "config file 'PATH' not found". Binary chunks are refused. A `qilin`
  * table offers qilin.cpu_count(). Returns 0, -ENOENT (PATH does not exist:

@@ -16,11 +16,13 @@
 #include "arbiter.h"
 #include "cli.h"
 #include "config.h"
+#include "hooks.h"
 #include "listener.h"
 #include "log.h"
 #include "lua_config.h"
 #include "plugin.h"
 #include "proc.h"
+#include "proxy.h"
 #include "util.h"
 #include "worker.h"
 
@@ -38,6 +40,9 @@ struct startup {
     struct cli_early early;
     const struct qln_plugin *app;
     const struct qln_plugin *worker;
+    struct config **retired; /* configurations replaced by HUP, freed at exit */
+    char *config_path;       /* the config file read, absolute (HUP runs after --chdir) */
+    size_t nretired;
 };
 
 /* A user error: one line on stderr naming the thing and the fix; exit status 1. */
@@ -136,6 +141,7 @@ read_config_file(struct startup *s)
         return;
     if (rc != 0)
         die("%s", err);
+    s->config_path = realpath(path, NULL);
 }
 
 /* Step 4, worker part: -k NAME (or a gunicorn class path) names a worker plugin. */
@@ -150,6 +156,10 @@ load_worker(struct startup *s)
     if (klass == NULL || klass[0] == '\0')
         klass = "sync";
     name = plugin_worker_name(&s->plugins, klass);
+    /* Issue 5: as gunicorn, --threads above 1 turns the sync worker class into gthread. */
+    if (strcmp(name, "sync") == 0 && config_find(s->cfg, "threads") != NULL &&
+        config_int(s->cfg, "threads") > 1)
+        klass = name = "gthread";
     lp = plugin_find(&s->plugins, name);
     if (lp == NULL) {
         if (plugin_load(&s->plugins, s->cfg, name, err, sizeof(err)) != 0) {
@@ -258,6 +268,7 @@ static int
 handle_modes(struct startup *s)
 {
     const char *dir;
+    char err[512];
 
     if (s->early.help) {
         cli_help(s->cfg, stdout);
@@ -272,10 +283,63 @@ handle_modes(struct startup *s)
     if (opt_str(s->cfg, "wsgi_app") == NULL)
         die("No application module specified.");
     check_binds(s->cfg);
+    /* Issue 3: a bad --forwarded-allow-ips is one error line at startup. */
+    if (proxy_check_config(s->cfg, err, sizeof(err)) != 0)
+        die("%s", err);
     dir = opt_str(s->cfg, "chdir");
     if (dir != NULL && chdir(dir) != 0)
         die("can't chdir to '%s': %s (check --chdir)", dir, strerror(errno));
     return -1;
+}
+
+/*
+ * HUP: the same sources as at startup, read into a fresh registry that knows
+ * the options of the plugins already loaded (plugins are never unloaded, so
+ * a changed --plugin or -k needs a restart). Errors return instead of
+ * exiting: the master keeps its current configuration.
+ */
+static int
+reload_config(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen)
+{
+    struct startup *s = opaque;
+    struct config *cfg = config_new();
+    const char *path = s->config_path;
+    char inner[1024];
+    size_t i;
+    int rc;
+
+    rc = config_register(cfg, core_options, "core", inner, sizeof(inner));
+    for (i = 0; rc == 0 && i < s->plugins.n; i++) {
+        const struct qln_plugin *d = s->plugins.items[i].desc;
+
+        if (d->options != NULL)
+            rc = config_register(cfg, d->options, d->name, inner, sizeof(inner));
+    }
+    if (rc == 0 && path != NULL)
+        rc = lua_config_load(cfg, path, inner, sizeof(inner));
+    if (rc == 0 && s->env_argv != NULL) {
+        rc = cli_parse(cfg, s->env_argc, s->env_argv, CONFIG_SRC_ENV, inner, sizeof(inner));
+        if (rc != 0)
+            util_format(err, errlen, "$%s: %s", ENV_ARGS, inner);
+    } else if (rc != 0) {
+        util_format(err, errlen, "%s", inner);
+    }
+    if (rc == 0) {
+        rc = cli_parse(cfg, s->argc, s->argv, CONFIG_SRC_CLI, inner, sizeof(inner));
+        if (rc != 0)
+            util_format(err, errlen, "%s", inner);
+    }
+    if (rc != 0) {
+        hooks_discard();
+        config_free(cfg);
+        return rc;
+    }
+    hooks_commit();
+    s->retired = xrealloc(s->retired, (s->nretired + 1) * sizeof(*s->retired));
+    s->retired[s->nretired++] = s->cfg;
+    s->cfg = cfg;
+    ctx->cfg = cfg;
+    return 0;
 }
 
 /* Steps 1-7, then the server. Returns the exit status. */
@@ -298,6 +362,7 @@ run(struct startup *s)
     read_config_file(s);
     load_plugins(s);
     parse_fully(s);
+    hooks_commit();
     rc = handle_modes(s);
     if (rc >= 0)
         return rc;
@@ -305,7 +370,28 @@ run(struct startup *s)
     ctx = (struct qln_ctx){.cfg = s->cfg, .argc = s->argc, .argv = s->argv};
     if (opt_bool(s->cfg, "check_config"))
         return check_config(s, &ctx);
+    arbiter_set_reload(reload_config, s);
     return arbiter_run(&ctx, s->app, s->worker);
+}
+
+/*
+ * USR2 re-executes argv[0]; --chdir will have changed the directory by
+ * then, so a relative path ("./qilin") is made absolute now. A bare name is
+ * searched in $PATH again, as a shell would.
+ */
+static void
+absolute_argv0(struct startup *s)
+{
+    char cwd[4096];
+    char *abs;
+
+    if (s->argc < 1 || strchr(s->argv[0], '/') == NULL || s->argv[0][0] == '/')
+        return;
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return;
+    abs = xasprintf("%s/%s", cwd, s->argv[0]);
+    free(s->argv[0]);
+    s->argv[0] = abs;
 }
 
 int
@@ -316,12 +402,18 @@ main(int argc, char **argv)
 
     s.argc = argc;
     s.argv = copy_argv(argc, argv);
+    absolute_argv0(&s);
     proc_title_init(argc, argv);
 
     rc = run(&s);
 
+    hooks_free();
     plugin_set_free(&s.plugins);
     config_free(s.cfg);
+    while (s.nretired > 0)
+        config_free(s.retired[--s.nretired]);
+    free(s.retired);
+    free(s.config_path);
     if (s.env_argv != NULL)
         cli_argv_free(s.env_argv);
     free_argv(s.argc, s.argv);

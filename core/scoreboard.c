@@ -58,6 +58,9 @@ scoreboard_claim(struct scoreboard *sb, int age, int64_t now_ms)
         atomic_store(&s->requests, 0);
         atomic_store(&s->request_start_ms, 0);
         atomic_store(&s->active, 0);
+        atomic_store(&s->ready, 0);
+        for (size_t k = 0; k < SCOREBOARD_LANES; k++)
+            atomic_store(&s->lane_start_ms[k], 0);
         atomic_store(&s->age, age);
         return s;
     }
@@ -109,4 +112,56 @@ int64_t
 scoreboard_heartbeat_ms(const struct scoreboard_slot *slot)
 {
     return atomic_load_explicit(&slot->heartbeat_ms, memory_order_relaxed);
+}
+
+void
+scoreboard_set_ready(struct scoreboard_slot *slot)
+{
+    atomic_store(&slot->ready, 1);
+}
+
+int
+scoreboard_ready(const struct scoreboard_slot *slot)
+{
+    return (int)atomic_load(&slot->ready);
+}
+
+void
+scoreboard_lane_begin(struct scoreboard_slot *slot, unsigned lane, int64_t now_ms)
+{
+    if (lane < SCOREBOARD_LANES)
+        atomic_store(&slot->lane_start_ms[lane], now_ms);
+}
+
+void
+scoreboard_lane_end(struct scoreboard_slot *slot, unsigned lane)
+{
+    if (lane < SCOREBOARD_LANES)
+        atomic_store(&slot->lane_start_ms[lane], 0);
+}
+
+int64_t
+scoreboard_oldest_request_ms(const struct scoreboard_slot *slot)
+{
+    int64_t oldest = 0, t;
+    size_t k;
+
+    for (k = 0; k < SCOREBOARD_LANES; k++) {
+        t = atomic_load(&slot->lane_start_ms[k]);
+        if (t != 0 && (oldest == 0 || t < oldest))
+            oldest = t;
+    }
+    return oldest;
+}
+
+uint64_t
+scoreboard_requests(const struct scoreboard_slot *slot)
+{
+    return atomic_load_explicit(&slot->requests, memory_order_relaxed);
+}
+
+uint32_t
+scoreboard_active(const struct scoreboard_slot *slot)
+{
+    return atomic_load(&slot->active);
 }

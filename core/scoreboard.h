@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Serving threads per worker whose requests --request-timeout can watch. */
+#define SCOREBOARD_LANES 64
+
 struct scoreboard_slot {
     _Atomic int32_t pid;              /* 0: free */
     _Atomic int32_t age;              /* spawn order, as gunicorn's worker.age */
@@ -19,6 +22,8 @@ struct scoreboard_slot {
     _Atomic uint64_t requests;        /* requests served since the worker started */
     _Atomic int64_t request_start_ms; /* start of the oldest running request; 0: idle */
     _Atomic uint32_t active;          /* requests running now (several under gthread) */
+    _Atomic uint32_t ready;           /* the worker loaded the app and is about to serve */
+    _Atomic int64_t lane_start_ms[SCOREBOARD_LANES]; /* per thread: its request's start; 0: idle */
 };
 
 struct scoreboard {
@@ -54,6 +59,24 @@ void scoreboard_heartbeat(struct scoreboard_slot *slot, int64_t now_ms);
  */
 void scoreboard_request_begin(struct scoreboard_slot *slot, int64_t now_ms);
 uint64_t scoreboard_request_end(struct scoreboard_slot *slot, int64_t now_ms);
+
+/* Worker: marks SLOT ready to serve (app loaded). Master: reads it. */
+void scoreboard_set_ready(struct scoreboard_slot *slot);
+int scoreboard_ready(const struct scoreboard_slot *slot);
+
+/*
+ * Worker: the thread serving in LANE (0.. SCOREBOARD_LANES - 1; others are
+ * ignored) starts a request at NOW_MS / ends it. Master: the start of the
+ * oldest request running in any lane, 0 when none. Unlike
+ * request_start_ms, exact with overlapping requests (gthread).
+ */
+void scoreboard_lane_begin(struct scoreboard_slot *slot, unsigned lane, int64_t now_ms);
+void scoreboard_lane_end(struct scoreboard_slot *slot, unsigned lane);
+int64_t scoreboard_oldest_request_ms(const struct scoreboard_slot *slot);
+
+/* Master: requests served so far / running now (stats). */
+uint64_t scoreboard_requests(const struct scoreboard_slot *slot);
+uint32_t scoreboard_active(const struct scoreboard_slot *slot);
 
 /* Master: the last heartbeat of SLOT. */
 int64_t scoreboard_heartbeat_ms(const struct scoreboard_slot *slot);

@@ -6,6 +6,8 @@
 #include "qlnconfig.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +21,10 @@
 
 #include "config.h"
 #include "conn.h"
+#include "hooks.h"
 #include "log.h"
 #include "proc.h"
+#include "reloader.h"
 #include "scoreboard.h"
 #include "signals.h"
 #include "util.h"
@@ -35,6 +39,20 @@
 /* The one worker of this process, set up by worker_main(); the signal
    handlers reach it here because a handler gets no user pointer. Worker only. */
 static struct qln_worker the_worker;
+
+/* A hook with the server {pid} (the master) and this worker {pid, age}. */
+static void
+worker_hook(const struct qln_worker *w, enum hook_id id, bool with_server)
+{
+    const struct hook_field sf[] = {{.key = "pid", .i = w->ppid}};
+    const struct hook_field wf[] = {{.key = "pid", .i = w->pid}, {.key = "age", .i = w->age}};
+    const struct hook_table both[] = {{.f = sf, .n = 1}, {.f = wf, .n = ARRAY_SIZE(wf)}};
+
+    if (with_server)
+        hooks_call(id, both, 2);
+    else
+        hooks_call(id, both + 1, 1);
+}
 
 /*
  * Stop signals. The handler only records the request and pokes the loop:
@@ -93,6 +111,9 @@ on_abort_signal(int signo, siginfo_t *si, void *uctx)
         raise(signo);
         return;
     }
+    /* worker_abort(worker): like on_abort below, run from the handler, since
+       the stuck loop will not run again; the master's SIGKILL bounds it. */
+    worker_hook(&the_worker, HOOK_WORKER_ABORT, false);
     on_abort = the_worker.app != NULL ? APP_HOOK(the_worker.app, on_abort) : NULL;
     if (on_abort != NULL) {
         signal(signo, SIG_DFL); /* a crash inside on_abort must not recurse here */
@@ -136,6 +157,10 @@ on_wake(struct ev_loop *loop, ev_async *a, int revents)
     if (w->reopen_logs) {
         w->reopen_logs = 0;
         log_reopen();
+        /* --capture-output: stdout/stderr follow the reopened error log. */
+        if (config_find(w->ctx->cfg, "capture_output") != NULL &&
+            config_bool(w->ctx->cfg, "capture_output") && qln_log_fd() != STDERR_FILENO)
+            proc_capture_output(qln_log_fd());
     }
     if (w->stop != QLN_STOP_NONE)
         ev_break(loop, EVBREAK_ALL);
@@ -203,6 +228,8 @@ setup_process(struct qln_worker *w, const struct worker_boot *b)
 {
     signals_reset_dispositions();
     ev_loop_destroy(ev_default_loop(0));
+    if (b->stats_fd >= 0)
+        close(b->stats_fd); /* the master's admin socket */
 
     memset(w, 0, sizeof(*w));
     w->pid = getpid();
@@ -238,6 +265,20 @@ setup_process(struct qln_worker *w, const struct worker_boot *b)
     conn_settings_load(&w->conn, b->ctx->cfg);
 }
 
+/* --user/--group: drop privileges before any application code runs. */
+static void
+switch_owner(const struct worker_boot *b)
+{
+    char err[512];
+
+    if (b->owner == NULL || (!b->owner->set_uid && !b->owner->set_gid))
+        return;
+    if (proc_owner_apply(b->owner, err, sizeof(err)) != 0) {
+        qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err);
+        boot_failed(EXIT_BOOT_ERROR);
+    }
+}
+
 /* post_fork_child and (unless preloaded) load_app; exits 3 or 4 on failure. */
 static void
 boot_app(struct qln_worker *w, const struct worker_boot *b)
@@ -249,6 +290,16 @@ boot_app(struct qln_worker *w, const struct worker_boot *b)
     err[0] = '\0';
     if (post_fork_child != NULL) {
         rc = post_fork_child(w->app_state, err, sizeof(err));
+        if (rc != 0) {
+            qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err[0] ? err : qln_strerror(rc));
+            boot_failed(EXIT_BOOT_ERROR);
+        }
+    }
+    /* Issue 6: the worker plugin readies the process before the app import
+       (gevent monkey-patches here, or re-inits its hub after a preload). */
+    if (WORKER_HOOK(w->ops, prepare) != NULL) {
+        err[0] = '\0';
+        rc = w->ops->prepare(w, err, sizeof(err));
         if (rc != 0) {
             qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err[0] ? err : qln_strerror(rc));
             boot_failed(EXIT_BOOT_ERROR);
@@ -271,15 +322,25 @@ worker_main(const struct worker_boot *b)
 {
     struct qln_worker *w = &the_worker;
     void (*worker_exit)(void *);
+    struct reloader reloader;
     int status;
 
     setup_process(w, b);
     qln_log(QLN_LOG_INFO, "Booting worker with pid: %d", (int)w->pid);
     qln_worker_heartbeat(w);
+    worker_hook(w, HOOK_POST_FORK, true);
+    switch_owner(b);
     boot_app(w, b);
     qln_worker_heartbeat(w);
+    reloader_start(&reloader, w);
+    worker_hook(w, HOOK_POST_WORKER_INIT, false);
+    if (w->slot != NULL)
+        scoreboard_set_ready(w->slot);
 
     status = w->ops->run(w);
+    reloader_stop(&reloader);
+    if (w->stop == QLN_STOP_NOW)
+        worker_hook(w, HOOK_WORKER_INT, false);
     /* run() returns only after closing its connections (worker.h), so the
        pool holds nothing live; freeing it keeps leak checkers meaningful. */
     conn_pool_free(w);
@@ -287,17 +348,35 @@ worker_main(const struct worker_boot *b)
     worker_exit = APP_HOOK(w->app, worker_exit);
     if (worker_exit != NULL)
         worker_exit(w->app_state);
+    worker_hook(w, HOOK_WORKER_EXIT, true);
     qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
     exit(status);
 }
 
 /* ------------------------------------------------------ scoreboard hooks */
 
+/* Each serving thread's scoreboard lane, numbered on first use (worker
+   processes only; each process counts from 0 after fork). */
+static _Thread_local unsigned thread_lane = UINT_MAX;
+static atomic_uint next_lane;
+
+static unsigned
+my_lane(void)
+{
+    if (thread_lane == UINT_MAX)
+        thread_lane = atomic_fetch_add(&next_lane, 1);
+    return thread_lane;
+}
+
 void
 worker_request_begin(struct qln_worker *w)
 {
-    if (w->slot != NULL)
-        scoreboard_request_begin(w->slot, util_now_ms());
+    int64_t now = util_now_ms();
+
+    if (w->slot == NULL)
+        return;
+    scoreboard_request_begin(w->slot, now);
+    scoreboard_lane_begin(w->slot, my_lane(), now);
 }
 
 void
@@ -307,6 +386,7 @@ worker_request_end(struct qln_worker *w)
 
     if (w->slot == NULL)
         return;
+    scoreboard_lane_end(w->slot, my_lane());
     served = scoreboard_request_end(w->slot, util_now_ms());
     /* Each request gets a distinct count, so exactly one thread logs. */
     if (w->max_requests != 0 && served == w->max_requests) {

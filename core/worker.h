@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "listener.h"
+#include "proxy.h" /* issue 3: struct proxy_allow in struct conn_settings */
 
 /* Connection settings read once from the configuration (conn.c fills them). */
 struct conn_settings {
@@ -27,13 +28,20 @@ struct conn_settings {
     size_t limit_request_fields;    /* max 32768 */
     size_t limit_request_field_size; /* 0 = 8190 */
     char server_header[128];        /* "Server:" value; "" = no header */
+    /* Issue 3: hostile-input limits. */
+    int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
+    int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
+    int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
+    struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
 };
 
-/* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header). */
+/* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
+   header_timeout, body_timeout, limit_request_body). */
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
 struct scoreboard_slot;
 struct conn_pool;
+struct proc_owner;
 
 struct qln_worker {
     struct ev_loop *loop;
@@ -63,6 +71,10 @@ struct qln_worker {
 #define APP_HOOK(ops, name)                                                                        \
     ((ops)->size >= offsetof(struct qln_app_ops, name) + sizeof((ops)->name) ? (ops)->name : NULL)
 
+/* Issue 6: the same for an optional worker plugin hook NAME (e.g. prepare). */
+#define WORKER_HOOK(ops, name)                                                                     \
+    ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name : NULL)
+
 /* What the master hands to a freshly forked worker. Borrowed by worker_main. */
 struct worker_boot {
     struct qln_ctx *ctx;
@@ -76,6 +88,8 @@ struct worker_boot {
     bool app_loaded;       /* preload_app: the master already ran load_app */
     const char *app_spec;  /* wsgi_app, for load_app */
     const char *proc_name; /* for the process title */
+    const struct proc_owner *owner; /* issue 4: --user/--group to switch to; NULL: none */
+    int stats_fd;                   /* issue 4: the master's --stats socket, closed; -1: none */
 };
 
 /*

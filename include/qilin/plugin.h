@@ -18,6 +18,7 @@
 #include <qilin/option.h>
 #include <qilin/request.h>
 #include <qilin/response.h>
+#include <qilin/service.h>
 #include <qilin/version.h>
 #include <qilin/worker.h>
 
@@ -78,6 +79,10 @@ struct qln_app_ops {
     void (*worker_exit)(void *state);
     /** Optional. Master, before it exits. */
     void (*shutdown)(void *state);
+    /** Optional (--reload). Worker, after load_app, on the thread that
+        called it: calls ADD(CTX, path) for each source file the loaded application
+        came from (Python: every module's __file__), so the core can watch them. */
+    void (*module_files)(void *state, void (*add)(void *ctx, const char *path), void *ctx);
 };
 
 /** Worker plugin hooks. */
@@ -87,6 +92,12 @@ struct qln_worker_ops {
     /** Required. The worker's whole life: serve until qln_worker_stopping() says
         stop, then return the process exit status (0). Runs after the app is loaded. */
     int (*run)(struct qln_worker *w);
+    /** Optional (issue 6). Readies the process before the app is imported, e.g.
+        monkey-patching for a green worker. Called in each worker after the app
+        plugin's post_fork_child and before load_app (W is the worker), and also in
+        the master just before a preload_app load_app (W is NULL). Returns 0 or
+        -errno with one line in ERR: the worker exits 3, the master does not start. */
+    int (*prepare)(struct qln_worker *w, char *err, size_t errlen);
 };
 
 struct qln_plugin {

@@ -121,6 +121,12 @@ struct pyw_request {
 /* calloc that aborts (through qln_assert) when memory is exhausted. */
 void *pyw_calloc(size_t n, size_t size);
 
+/* ---------------------------------------------------------------- service.c */
+
+/* Issue 6: offers "python3.embed" v1 for ST (from init, once per process).
+   Returns 0 or -errno with ERR set. */
+int pyw_service_register(struct pyw_state *st, char *err, size_t errlen);
+
 /* -------------------------------------------------------------------- app.c */
 
 /*

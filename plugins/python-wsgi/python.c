@@ -37,7 +37,8 @@ py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
     st->master_pid = getpid();
     st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
     *state = st;
-    return 0;
+    /* Issue 6: green worker plugins start the interpreter through this. */
+    return pyw_service_register(st, err, errlen);
 }
 
 /*
@@ -387,6 +388,37 @@ static const struct qln_option py_options[] = {
     {.name = NULL},
 };
 
+/* Issue 4 (--reload): the __file__ of every module in sys.modules. */
+static void
+py_module_files(void *state, void (*add)(void *ctx, const char *path), void *ctx)
+{
+    struct pyw_state *st = state;
+    PyGILState_STATE gil;
+    PyObject *mods, *values, *file; /* borrowed, new, new */
+    const char *path;
+    Py_ssize_t i;
+
+    if (!st->initialised)
+        return;
+    gil = PyGILState_Ensure();
+    mods = PySys_GetObject("modules");
+    values = mods != NULL && PyDict_Check(mods) ? PyDict_Values(mods) : NULL;
+    for (i = 0; values != NULL && i < PyList_GET_SIZE(values); i++) {
+        file = PyObject_GetAttrString(PyList_GET_ITEM(values, i), "__file__");
+        if (file == NULL) {
+            PyErr_Clear(); /* built-in modules have none */
+            continue;
+        }
+        path = PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+        if (path != NULL)
+            add(ctx, path);
+        PyErr_Clear();
+        Py_DECREF(file);
+    }
+    Py_XDECREF(values);
+    PyGILState_Release(gil);
+}
+
 static const struct qln_app_ops py_ops = {
     .size = sizeof(struct qln_app_ops),
     .init = py_init,
@@ -402,6 +434,7 @@ static const struct qln_app_ops py_ops = {
     .on_abort = py_on_abort,
     .worker_exit = py_worker_exit,
     .shutdown = py_shutdown,
+    .module_files = py_module_files, /* issue 4: --reload */
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,

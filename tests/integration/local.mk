@@ -11,7 +11,11 @@ integration_tests += \
 	tests/integration/test_process.py \
 	tests/integration/test_cli.py \
 	tests/integration/test_appspec.py \
-	tests/integration/test_signals.py
+	tests/integration/test_signals.py \
+	tests/integration/test_ops_load.py \
+	tests/integration/test_ops_process.py \
+	tests/integration/test_ops_hooks.py \
+	tests/integration/test_ops_stop.py
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON_BIN)
@@ -19,7 +23,8 @@ AM_PY_LOG_FLAGS = $(top_srcdir)/tests/integration/run.py
 if BUILD_PYTHON
 TESTS += $(integration_tests)
 endif
-EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py $(integration_tests) tests/apps
+EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py tests/integration/opsload.py \
+	tests/integration/socket_activate.py $(integration_tests) tests/apps
 
 # Uninstalled plugins live in .libs/ (libtool), so point the loader there.
 AM_TESTS_ENVIRONMENT = \

@@ -2,12 +2,14 @@
 workers, HUP replaces the workers (re-importing the app and re-reading the
 config file), USR1 reopens the log files in the master and the workers."""
 import os
+import re
 import shutil
 import signal
+import socket
 import tempfile
 import unittest
 
-from qilintest import Server, wait_for
+from qilintest import Conn, Server, free_port, wait_for
 
 VERSIONED_APP = '''
 import os
@@ -71,6 +73,88 @@ class SignalTest(unittest.TestCase):
             [new] = srv.wait_workers(1, exclude=[old], timeout=20)
             wait_for(lambda: not alive(old), 20, what="the old worker to exit")
             self.assertEqual(srv.get("/").body, b"v2 %d" % new)
+            self.assertTrue(srv.running())
+    def test_hup_rereads_config_file(self):
+        conf = os.path.join(self.tmp, "qilin.conf.lua")
+        with open(conf, "w") as f:
+            f.write("workers = 1\n")
+        with Server(["-c", conf], workers=None) as srv:
+            [old] = srv.wait_workers(1)
+            with open(conf, "w") as f:
+                f.write("workers = 2\n")
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r"Handling signal: hup")
+            srv.wait_workers(2, exclude=[old], timeout=10)
+            wait_for(lambda: not alive(old), 20, what="the old worker to exit")
+            self.assertEqual(srv.get("/hello").body, b"hello")
+
+    def test_hup_keeps_the_config_when_the_new_one_is_invalid(self):
+        conf = os.path.join(self.tmp, "qilin.conf.lua")
+        with open(conf, "w") as f:
+            f.write("workers = 2\n")
+        with Server(["-c", conf], workers=None) as srv:
+            old = srv.wait_workers(2)
+            with open(conf, "w") as f:
+                f.write("workers = 3\nno_such_setting = 1\n")
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r"Reload failed, keeping the current configuration: .*qilin.conf.lua:2:"
+                         r".*no_such_setting")
+            # The workers are still replaced, with the old settings.
+            srv.wait_workers(2, exclude=old, timeout=10)
+            self.assertEqual(srv.get("/hello").body, b"hello")
+            self.assertTrue(srv.running())
+
+    def test_hup_rebinds_changed_addresses(self):
+        first, second = free_port(), free_port()
+        conf = os.path.join(self.tmp, "qilin.conf.lua")
+        with open(conf, "w") as f:
+            f.write('bind = "127.0.0.1:%d"\n' % first)
+        with Server(["-c", conf], bind=False, port=first) as srv:
+            [old] = srv.wait_workers(1)
+            with open(conf, "w") as f:
+                f.write('bind = {"127.0.0.1:%d", "127.0.0.1:%d"}\n' % (first, second))
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r"Listening at: http://127.0.0.1:%d" % second)
+            srv.wait_workers(1, exclude=[old], timeout=10)
+            for port in (first, second):
+                with Conn(port, 5) as c:
+                    self.assertEqual(c.request("GET", "/hello").body, b"hello")
+            with open(conf, "w") as f:
+                f.write('bind = "127.0.0.1:%d"\n' % second)
+            srv.send_signal(signal.SIGHUP)
+            srv.wait_log(r"Handling signal: hup", count=2)
+
+            def first_closed():
+                try:
+                    socket.create_connection(("127.0.0.1", first), timeout=1).close()
+                    return False
+                except OSError:
+                    return True
+            wait_for(first_closed, 20, what="port %d to close" % first)
+            with Conn(second, 5) as c:
+                self.assertEqual(c.request("GET", "/hello").body, b"hello")
+
+    def test_reload_restarts_workers_when_a_module_changes(self):
+        mod = os.path.join(self.tmp, "versioned.py")
+        extra = os.path.join(self.tmp, "template.txt")
+        with open(mod, "w") as f:
+            f.write(VERSIONED_APP % "v1")
+        with open(extra, "w") as f:
+            f.write("t1")
+        with Server(["--reload", "--reload-extra-file", extra], app="versioned:app",
+                    chdir=self.tmp, workers=1) as srv:
+            [old] = srv.wait_workers(1)
+            self.assertEqual(srv.get("/").body, b"v1 %d" % old)
+            with open(mod, "w") as f:
+                f.write(VERSIONED_APP % "v2")
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(mod))
+            [new] = srv.wait_workers(1, exclude=[old], timeout=20)
+            wait_for(lambda: srv.get("/").body == b"v2 %d" % new, 20, what="the new code")
+            # An extra file counts too.
+            with open(extra, "w") as f:
+                f.write("t2")
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(extra))
+            srv.wait_workers(1, exclude=[old, new], timeout=20)
             self.assertTrue(srv.running())
 
     def test_usr1_reopens_logs(self):

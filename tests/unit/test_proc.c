@@ -171,6 +171,49 @@ START_TEST(reset_dispositions)
 }
 END_TEST
 
+START_TEST(env_pair_set_and_rejected)
+{
+    char err[256] = "";
+
+    ck_assert_int_eq(proc_setenv_pair("QILIN_UT_A=x=y z", err, sizeof(err)), 0);
+    ck_assert_str_eq(getenv("QILIN_UT_A"), "x=y z");
+    ck_assert_int_eq(proc_setenv_pair("QILIN_UT_B=", err, sizeof(err)), 0);
+    ck_assert_str_eq(getenv("QILIN_UT_B"), "");
+    ck_assert_int_eq(proc_setenv_pair("NOEQUALS", err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "--env: invalid value 'NOEQUALS' (expected KEY=VALUE)");
+    ck_assert_int_eq(proc_setenv_pair("=v", err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
+START_TEST(owner_resolves_names_and_ids)
+{
+    struct proc_owner o;
+    char err[256] = "";
+
+    ck_assert_int_eq(proc_owner_resolve(NULL, NULL, false, &o, err, sizeof(err)), 0);
+    ck_assert(!o.set_uid && !o.set_gid);
+    /* A user alone brings its primary group; root is uid 0, gid 0 everywhere. */
+    ck_assert_int_eq(proc_owner_resolve("root", NULL, false, &o, err, sizeof(err)), 0);
+    ck_assert(o.set_uid && o.set_gid);
+    ck_assert_int_eq((int)o.uid, 0);
+    ck_assert_int_eq((int)o.gid, 0);
+    ck_assert_str_eq(o.name, "root");
+    ck_assert_int_eq(proc_owner_resolve("0", "0", true, &o, err, sizeof(err)), 0);
+    ck_assert(o.initgroups);
+    /* An unknown numeric id is accepted, as gunicorn does. */
+    ck_assert_int_eq(proc_owner_resolve("54321", "54321", false, &o, err, sizeof(err)), 0);
+    ck_assert_int_eq((int)o.uid, 54321);
+    ck_assert_int_eq((int)o.gid, 54321);
+    ck_assert_int_eq(proc_owner_resolve("no_such_user_ut", NULL, false, &o, err, sizeof(err)),
+                     -ENOENT);
+    ck_assert_str_eq(err, "--user: no such user 'no_such_user_ut' (give a user name or uid)");
+    ck_assert_int_eq(proc_owner_resolve(NULL, "no_such_group_ut", false, &o, err, sizeof(err)),
+                     -ENOENT);
+    ck_assert_str_eq(err, "--group: no such group 'no_such_group_ut' (give a group name or gid)");
+    ck_assert_int_eq(proc_owner_resolve("54321", NULL, true, &o, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 static Suite *
 proc_suite(void)
 {
@@ -194,6 +237,12 @@ proc_suite(void)
     tc = tcase_create("signals");
     tcase_add_test(tc, signal_names);
     tcase_add_test(tc, reset_dispositions);
+    tcase_set_timeout(tc, 5);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("environment and owner");
+    tcase_add_test(tc, env_pair_set_and_rejected);
+    tcase_add_test(tc, owner_resolves_names_and_ids);
     tcase_set_timeout(tc, 5);
     suite_add_tcase(s, tc);
     return s;

@@ -101,6 +101,41 @@ START_TEST(child_writes_are_shared)
 }
 END_TEST
 
+START_TEST(lanes_track_the_oldest_running_request)
+{
+    struct scoreboard sb;
+    struct scoreboard_slot *s;
+
+    ck_assert_int_eq(scoreboard_init(&sb, 2), 0);
+    s = scoreboard_claim(&sb, 1, 10);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 0);
+    scoreboard_lane_begin(s, 0, 100);
+    scoreboard_lane_begin(s, 1, 150);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 100);
+    /* The oldest ends while the other runs on: the answer moves to it. */
+    scoreboard_lane_end(s, 0);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 150);
+    scoreboard_lane_begin(s, 0, 200);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 150);
+    scoreboard_lane_end(s, 1);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 200);
+    /* Lanes past the table are ignored, not written out of bounds. */
+    scoreboard_lane_begin(s, SCOREBOARD_LANES, 50);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 200);
+    scoreboard_lane_end(s, 0);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 0);
+    /* A reused slot starts idle and not ready. */
+    scoreboard_lane_begin(s, 3, 300);
+    scoreboard_set_ready(s);
+    ck_assert_int_eq(scoreboard_ready(s), 1);
+    scoreboard_release(s);
+    s = scoreboard_claim(&sb, 2, 400);
+    ck_assert_int_eq(scoreboard_oldest_request_ms(s), 0);
+    ck_assert_int_eq(scoreboard_ready(s), 0);
+    scoreboard_fini(&sb);
+}
+END_TEST
+
 static Suite *
 scoreboard_suite(void)
 {
@@ -111,6 +146,7 @@ scoreboard_suite(void)
     tcase_add_test(tc, claim_resets_previous_worker_state);
     tcase_add_test(tc, requests_are_counted_and_beat);
     tcase_add_test(tc, child_writes_are_shared);
+    tcase_add_test(tc, lanes_track_the_oldest_running_request);
     tcase_set_timeout(tc, 5);
     suite_add_tcase(s, tc);
     return s;

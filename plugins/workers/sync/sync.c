@@ -21,6 +21,10 @@
 /* On graceful stop, connections already queued by the kernel that we still
    serve, per listener, before closing (see drain_backlog). */
 #define DRAIN_MAX 64
+/* On graceful stop, how long an open connection may still take to send its
+   request (milliseconds): long enough for a client that has just connected,
+   short enough not to hold a recycling worker for a whole keep-alive. */
+#define STOP_IDLE_WAIT_MS 1000
 /* Pause after EMFILE/ENFILE before accepting again, in seconds. */
 #define ACCEPT_BACKOFF 0.5
 
@@ -50,6 +54,7 @@ struct sync_worker {
     struct sync_conn *parked; /* doubly linked: closed all at once on stop */
     struct sync_conn *spare;  /* free list, singly linked through next */
     ev_timer backoff;
+    int64_t stop_deadline; /* graceful stop: parked connections wait until then; 0: running */
     bool accept_paused;
     bool emfile_logged;
 };
@@ -107,6 +112,8 @@ arm_deadline(struct sync_worker *sw, struct sync_conn *sc)
     int64_t deadline = qln_conn_deadline(sc->conn);
     double after;
 
+    if (sw->stop_deadline != 0 && (deadline < 0 || deadline > sw->stop_deadline))
+        deadline = sw->stop_deadline;
     if (deadline < 0)
         return;
     after = (double)(deadline - qln_now_ms()) / 1000.0;
@@ -147,15 +154,17 @@ park(struct sync_worker *sw, struct qln_conn *c, struct sync_conn *sc)
 
 /*
  * Serves C (SC is its parked state, or NULL for a fresh connection). IDLE
- * means "wait for more bytes": park it, unless the worker is stopping, in
- * which case an idle connection has nothing in flight and is closed.
+ * means "wait for more bytes": park it. During a graceful stop too, with
+ * a short deadline (arm_deadline): a client that connected a moment ago
+ * has its request on the way, and closing now would fail it. Only an
+ * immediate stop closes at once.
  */
 static void
 sync_serve(struct sync_worker *sw, struct qln_conn *c, struct sync_conn *sc)
 {
     enum qln_conn_status st = qln_conn_serve(c, &sw->pw.waiter, sw->tstate);
 
-    if (st == QLN_CONN_IDLE && qln_worker_stopping(sw->w) == QLN_STOP_NONE) {
+    if (st == QLN_CONN_IDLE && qln_worker_stopping(sw->w) != QLN_STOP_NOW) {
         park(sw, c, sc);
         return;
     }
@@ -253,7 +262,7 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
  * Graceful stop: the master has closed its copies of the listeners, but the
  * kernel may already have completed handshakes that sit in the accept
  * queue. Serving what is there (bounded) spares those clients a reset;
- * a connection whose request has not arrived yet is closed.
+ * a connection whose request has not arrived yet is parked briefly.
  */
 static void
 drain_backlog(struct sync_worker *sw)
@@ -269,9 +278,7 @@ drain_backlog(struct sync_worker *sw)
                 continue;
             if (rc != 0)
                 break;
-            /* Whatever the status, this worker will not wait for more. */
-            qln_conn_serve(c, &sw->pw.waiter, sw->tstate);
-            qln_conn_close(c, &sw->pw.waiter);
+            sync_serve(sw, c, NULL);
         }
     }
 }
@@ -292,6 +299,28 @@ close_parked(struct sync_worker *sw)
         sw->spare = sc->next;
         free(sc);
     }
+}
+
+/*
+ * Graceful stop (TERM, HUP, TTOU, max_requests): no new accepts, but every
+ * connection already open gets STOP_IDLE_WAIT_MS to deliver a request,
+ * which is then served (and the connection closed after it). This keeps
+ * a recycling worker from resetting a client the kernel handed it just
+ * before the stop. An INT/QUIT meanwhile ends the wait at once.
+ */
+static void
+finish_gracefully(struct sync_worker *sw)
+{
+    struct sync_conn *sc;
+
+    sw->stop_deadline = qln_now_ms() + STOP_IDLE_WAIT_MS;
+    for (sc = sw->parked; sc != NULL; sc = sc->next) {
+        ev_timer_stop(sw->loop, &sc->deadline);
+        arm_deadline(sw, sc);
+    }
+    drain_backlog(sw);
+    while (sw->parked != NULL && qln_worker_stopping(sw->w) == QLN_STOP_GRACEFUL)
+        ev_run(sw->loop, EVRUN_ONCE);
 }
 
 static int
@@ -325,7 +354,7 @@ sync_run(struct qln_worker *w)
     pause_accepting(&sw);
     ev_timer_stop(sw.loop, &sw.backoff);
     if (qln_worker_stopping(w) == QLN_STOP_GRACEFUL)
-        drain_backlog(&sw);
+        finish_gracefully(&sw);
     close_parked(&sw);
     free(sw.listeners);
     qln_worker_thread_exit(w, sw.tstate);

@@ -1,0 +1,34 @@
+/*
+ * --reload: a worker watches the source files of its application (and
+ * --reload-extra-file) with inotify and stops gracefully when one changes,
+ * so the master starts a worker that loads the new code. Worker only.
+ */
+#ifndef QILIN_CORE_RELOADER_H
+#define QILIN_CORE_RELOADER_H
+
+#include <stddef.h>
+
+#include <ev.h>
+
+struct qln_worker;
+
+struct reloader {
+    ev_io io;
+    int fd; /* inotify; -1: off */
+    struct qln_worker *w;
+    struct reloader_watch *watches; /* wd -> path, for the log line */
+    size_t nwatches, cap;
+};
+
+/*
+ * With --reload (setting reload), watches the app plugin's module files and
+ * every reload_extra_files entry on W's loop. Call after the app is loaded.
+ * Does nothing without --reload. Returns 0 or -errno (logged; the worker
+ * then serves without reloading).
+ */
+int reloader_start(struct reloader *r, struct qln_worker *w);
+
+/* Stops watching and frees; safe on a reloader that never started. */
+void reloader_stop(struct reloader *r);
+
+#endif

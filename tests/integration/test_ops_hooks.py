@@ -1,0 +1,136 @@
+"""Server hooks in the Lua config file (issue 4): gunicorn's names, called
+at gunicorn's points with tables describing the server, the worker and the
+request; a failing hook is logged with file:line and changes nothing else."""
+import os
+import shutil
+import signal
+import tempfile
+import unittest
+
+from qilintest import Server, wait_for
+
+HOOKS = r'''
+local out = %r
+local function note(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[#parts + 1] = tostring(select(i, ...)) end
+    local f = assert(io.open(out, "a"))
+    f:write(table.concat(parts, " "), "\n")
+    f:close()
+end
+workers = 2
+function on_starting(server) note("on_starting", server.pid) end
+function when_ready(server) note("when_ready", server.pid, server.workers) end
+function pre_fork(server, worker) note("pre_fork", server.pid, worker.age) end
+function post_fork(server, worker) note("post_fork", server.pid, worker.pid, worker.age) end
+function post_worker_init(worker) note("post_worker_init", worker.pid) end
+function pre_request(worker, req)
+    if req.query == "w=boom" then error("boom in pre_request") end
+    note("pre_request", worker.pid, req.method, req.path, req.query)
+end
+function post_request(worker, req) note("post_request", worker.pid, req.path, req.status) end
+function child_exit(server, worker) note("child_exit", worker.pid, worker.exit_code) end
+function worker_exit(server, worker) note("worker_exit", worker.pid) end
+function nworkers_changed(server, new, old) note("nworkers_changed", new, old) end
+function on_reload(server) note("on_reload", server.pid) end
+function worker_int(worker) note("worker_int", worker.pid) end
+function worker_abort(worker) note("worker_abort", worker.pid) end
+function pre_exec(server) note("pre_exec", server.pid) end
+function on_exit(server) note("on_exit", server.pid) end
+'''
+
+
+class HooksTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="qilin-hooks-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.out = os.path.join(self.tmp, "notes")
+        self.conf = os.path.join(self.tmp, "qilin.conf.lua")
+        with open(self.conf, "w") as f:
+            f.write(HOOKS % self.out)
+
+    def notes(self):
+        try:
+            with open(self.out) as f:
+                return [line.split() for line in f]
+        except FileNotFoundError:
+            return []
+
+    def wait_note(self, *want):
+        want = [str(w) for w in want]
+
+        def found():
+            return [n for n in self.notes() if n[:len(want)] == want]
+        return wait_for(found, 20, what="hook note %r" % (want,))
+
+    def test_lifecycle_hooks(self):
+        with Server(["-c", self.conf], workers=None) as srv:
+            workers = srv.wait_workers(2)
+            master = str(srv.pid)
+            self.wait_note("on_starting", master)
+            self.wait_note("when_ready", master, 2)
+            self.assertEqual(sorted(n[2] for n in self.notes() if n[0] == "pre_fork"), ["1", "2"])
+            for pid in workers:
+                self.wait_note("post_fork", master, pid)
+                self.wait_note("post_worker_init", pid)
+            # Order as gunicorn: on_starting, when_ready, then the forks.
+            names = [n[0] for n in self.notes()]
+            self.assertLess(names.index("when_ready"), names.index("pre_fork"))
+
+            res = srv.get("/say?w=hi")
+            self.assertEqual(res.body, b"hi")
+            [pre] = self.wait_note("pre_request")
+            self.assertEqual(pre[2:], ["GET", "/say", "w=hi"])
+            self.wait_note("post_request", pre[1], "/say", 200)
+
+            srv.send_signal(signal.SIGTTIN)
+            self.wait_note("nworkers_changed", 3, 2)
+            srv.send_signal(signal.SIGHUP)
+            self.wait_note("on_reload", master)
+            for pid in workers:
+                self.wait_note("worker_exit", pid)
+                self.wait_note("child_exit", pid, 0)
+            self.wait_note("nworkers_changed", 2, 3)  # HUP re-read workers = 2
+            srv.wait_workers(2, exclude=workers, timeout=20)
+            self.assertEqual(srv.stop(signal.SIGQUIT), 0)
+            self.wait_note("on_exit", master)
+            self.assertTrue([n for n in self.notes() if n[0] == "worker_int"])
+        self.assertNotIn("Hook", srv.log_text())
+
+    def test_failing_hook_is_logged_and_ignored(self):
+        with open(self.conf, "a") as f:
+            f.write('function on_starting(server) error("not today") end\n')
+        line = sum(1 for _ in open(self.conf))
+        with Server(["-c", self.conf], workers=None) as srv:
+            srv.wait_log(r"Hook on_starting failed: %s:%d: not today" % (self.conf, line))
+            res = srv.get("/say?w=boom")
+            self.assertEqual((res.status, res.body), (200, b"boom"))
+            srv.wait_log(r"Hook pre_request failed: %s:\d+: boom in pre_request" % self.conf)
+            self.wait_note("post_request")
+            self.assertTrue(srv.running())
+
+    def test_worker_abort_and_pre_exec(self):
+        with Server(["-c", self.conf, "--timeout", "1"], workers=None) as srv:
+            srv.wait_workers(2)
+            with srv.connect(timeout=30) as c:
+                c.send_request("GET", "/hang")
+                srv.wait_log(r"WORKER TIMEOUT", timeout=20)
+            self.wait_note("worker_abort")
+            srv.send_signal(signal.SIGUSR2)
+            self.wait_note("pre_exec", srv.pid)
+            new = int(srv.wait_log(r"Starting a new master \(pid:(\d+)\)").group(1))
+            wait_for(lambda: os.path.exists("/proc/%d" % new), 5, what="the new master")
+            os.kill(new, signal.SIGTERM)
+            srv.wait_log(r"New master \(pid:%d\) exited" % new, timeout=20)
+
+    def test_a_function_that_is_not_a_hook_is_an_error(self):
+        with open(self.conf, "a") as f:
+            f.write("function pre_forks(server) end\n")
+        from qilintest import run_qilin
+        r = run_qilin(["-c", self.conf, "testapp:app"])
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("unknown setting 'pre_forks' (a function, but not a server hook", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
