@@ -168,6 +168,10 @@ class Server:
         cmd += ["--error-logfile", self.log_path]
         if workers is not None:
             cmd += ["-w", str(workers)]
+        # Issue 5: `make check-gthread` reruns the suite on another worker class.
+        worker_class = os.environ.get("QILIN_TEST_WORKER_CLASS")
+        if worker_class and not {"-k", "--worker-class"} & (set(args) | set(extra)):
+            cmd += ["-k", worker_class]
         cmd += list(args) + list(extra)
         if app:
             cmd.append(app)
