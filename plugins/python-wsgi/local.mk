@@ -9,7 +9,8 @@ plugins_python_wsgi_python3_la_SOURCES = \
 	plugins/python-wsgi/input.c \
 	plugins/python-wsgi/start_response.c \
 	plugins/python-wsgi/filewrapper.c \
-	plugins/python-wsgi/errors.c
+	plugins/python-wsgi/errors.c \
+	plugins/python-wsgi/service.c
 plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
 	-DQLN_PYTHON_BIN='"$(PYTHON_BIN)"'
 plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing

@@ -197,6 +197,22 @@ qln_err_name(int err)
     return "UNKNOWN";
 }
 
+/* Issue 6: the plugin's init() offers the python3.embed service; one slot is enough here. */
+static const void *mock_service;
+
+int
+qln_service_register(const char *name, unsigned version, const void *table)
+{
+    mock_service = table;
+    return 0;
+}
+
+const void *
+qln_service_get(const char *name, unsigned version)
+{
+    return mock_service;
+}
+
 struct qln_slice
 qln_req_method(const struct qln_request *r)
 {

@@ -1,0 +1,155 @@
+/*
+ * Worker plugin `eventlet`: green threads on eventlet's hub, the same bridge
+ * as the gevent worker (plugins/workers/gevent/green.c) with eventlet's
+ * Python side. Worker process, and the master for monkey-patching under
+ * preload_app.
+ */
+#include "qlnconfig.h"
+
+#include <stddef.h>
+
+#include <qilin/plugin.h>
+
+#include "../gevent/green.h"
+
+/*
+ * Waits are eventlet.hubs.trampoline() with a private timeout exception, so
+ * an app's own eventlet.Timeout can never be mistaken for ours. After a fork
+ * under preload_app the hub (its epoll fd, its timers) belongs to the
+ * master, so the child drops it and eventlet makes a fresh one. A semaphore
+ * of worker_connections slots is taken before each accept.
+ */
+static const char eventlet_bootstrap[] =
+    "import eventlet\n"
+    "import eventlet.hubs\n"
+    "import greenlet\n"
+    "from eventlet import greenthread\n"
+    "from eventlet.event import Event\n"
+    "from eventlet.hubs import get_hub, notify_close, trampoline\n"
+    "from eventlet.semaphore import Semaphore\n"
+    "\n"
+    "TICK = 0.25\n"
+    "_idle = set()\n"
+    "\n"
+    "class Expired(Exception):\n"
+    "    pass\n"
+    "\n"
+    "class Stopping(Exception):\n"
+    "    pass\n"
+    "\n"
+    "def prepare():\n"
+    "    from eventlet import patcher\n"
+    "    if patcher.is_monkey_patched('socket'):\n"
+    "        eventlet.hubs._threadlocal.__dict__.pop('hub', None)\n"
+    "    else:\n"
+    "        eventlet.monkey_patch()\n"
+    "\n"
+    "class Waiter(object):\n"
+    "    __slots__ = ('fd', 'gt')\n"
+    "\n"
+    "    def __init__(self, fd):\n"
+    "        self.fd = fd\n"
+    "        self.gt = None\n"
+    "\n"
+    "    def wait(self, events, seconds, idle):\n"
+    "        if idle:\n"
+    "            self.gt = greenlet.getcurrent()\n"
+    "            _idle.add(self)\n"
+    "        try:\n"
+    "            trampoline(self.fd, read=bool(events & 1), write=bool(events & 2),\n"
+    "                       timeout=seconds, timeout_exc=Expired)\n"
+    "            return 0\n"
+    "        except Expired:\n"
+    "            return 1\n"
+    "        finally:\n"
+    "            if idle:\n"
+    "                _idle.discard(self)\n"
+    "                self.gt = None\n"
+    "\n"
+    "    def cancel(self):\n"
+    "        if self.gt is not None:\n"
+    "            get_hub().schedule_call_global(0, self.gt.throw, Stopping())\n"
+    "\n"
+    "    def close(self):\n"
+    "        notify_close(self.fd)\n"
+    "\n"
+    "def run(fds, accept, serve, tick, max_conns, graceful_timeout):\n"
+    "    hub = get_hub()\n"
+    "    stop = Event()\n"
+    "    slots = Semaphore(max_conns)\n"
+    "    live = set()\n"
+    "    ticking = [True]\n"
+    "\n"
+    "    def on_tick():\n"
+    "        if not ticking[0]:\n"
+    "            return\n"
+    "        if tick() and not stop.ready():\n"
+    "            stop.send()\n"
+    "        hub.schedule_call_global(TICK, on_tick)\n"
+    "\n"
+    "    def conn_main(c):\n"
+    "        try:\n"
+    "            serve(c)\n"
+    "        finally:\n"
+    "            live.discard(greenlet.getcurrent())\n"
+    "            slots.release()\n"
+    "\n"
+    "    def accept_loop(fd):\n"
+    "        while True:\n"
+    "            slots.acquire()\n"
+    "            while True:\n"
+    "                c = accept(fd)\n"
+    "                if c is None:\n"
+    "                    trampoline(fd, read=True)\n"
+    "                elif c is False:\n"
+    "                    eventlet.sleep(0.5)\n"
+    "                else:\n"
+    "                    break\n"
+    "            live.add(greenthread.spawn(conn_main, c))\n"
+    "\n"
+    "    hub.schedule_call_global(TICK, on_tick)\n"
+    "    acceptors = [greenthread.spawn(accept_loop, fd) for fd in fds]\n"
+    "    try:\n"
+    "        stop.wait()\n"
+    "    finally:\n"
+    "        for gt in acceptors:\n"
+    "            gt.kill()\n"
+    "        for w in list(_idle):\n"
+    "            w.cancel()\n"
+    "        if tick() == 1:\n"
+    "            with eventlet.Timeout(graceful_timeout, False):\n"
+    "                while live:\n"
+    "                    eventlet.sleep(0.05)\n"
+    "        for gt in list(live):\n"
+    "            gt.kill()\n"
+    "        ticking[0] = False\n";
+
+static const struct green_flavor eventlet_flavor = {
+    .name = "eventlet",
+    .package = "eventlet",
+    .install = "apt-get install python3-eventlet, or pip install eventlet",
+    .bootstrap = eventlet_bootstrap,
+};
+
+static int
+eventlet_prepare(struct qln_worker *w, char *err, size_t errlen)
+{
+    return green_prepare(&eventlet_flavor, w, err, errlen);
+}
+
+static int
+eventlet_run(struct qln_worker *w)
+{
+    return green_run(&eventlet_flavor, w);
+}
+
+static const struct qln_worker_ops eventlet_ops = {
+    .size = sizeof(struct qln_worker_ops),
+    .flags = QLN_WORKER_GREEN,
+    .run = eventlet_run,
+    .prepare = eventlet_prepare,
+};
+
+QLN_PLUGIN_DEFINE(.kind = QLN_KIND_WORKER, .name = "eventlet", .version = QLN_VERSION,
+                  .description = "green threads on eventlet's hub; the HTTP work stays in C",
+                  .requires = (const char *const[]){"python3", NULL}, .worker = &eventlet_ops);

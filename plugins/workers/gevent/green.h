@@ -1,0 +1,42 @@
+/*
+ * The bridge shared by the gevent and eventlet worker plugins (compiled into
+ * each): the core's connection loop runs in one green thread per
+ * connection, and every socket wait yields to the green library's hub.
+ * What differs between the two libraries is a small Python bootstrap.
+ * Worker process (and the master for prepare under preload_app).
+ */
+#ifndef QILIN_GREEN_H
+#define QILIN_GREEN_H
+
+#include <stddef.h>
+
+struct qln_worker;
+
+/*
+ * One green library. BOOTSTRAP is Python source that defines:
+ *   prepare()   monkey-patch this process, or, when the master already did
+ *               (preload_app), give the forked child a fresh hub;
+ *   Waiter(fd)  per-connection waits: .wait(events, seconds|None, idle) returns
+ *               0 (ready) or 1 (timed out), .close() before the fd is closed,
+ *               .cancel() is the library's business (graceful stop);
+ *   run(fds, accept, serve, tick, max_conns, graceful_timeout)
+ *               serves until tick() reports a stop, then drains and returns.
+ */
+struct green_flavor {
+    const char *name;      /* the worker plugin: "gevent" */
+    const char *package;   /* the Python package it needs, for error lines */
+    const char *install;   /* how to get it: "apt-get install python3-gevent" */
+    const char *bootstrap; /* Python source, see above */
+};
+
+/*
+ * The worker ops' prepare hook for FL: starts the interpreter through the
+ * python3 plugin's "python3.embed" service and runs the bootstrap's
+ * prepare(). W is NULL in the master. Returns 0 or -errno with ERR set.
+ */
+int green_prepare(const struct green_flavor *fl, struct qln_worker *w, char *err, size_t errlen);
+
+/* The worker ops' run hook for FL: the worker's whole life on the hub. Returns the exit status. */
+int green_run(const struct green_flavor *fl, struct qln_worker *w);
+
+#endif

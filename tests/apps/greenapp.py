@@ -1,0 +1,108 @@
+"""WSGI app for the gevent and eventlet worker tests (issue 6).
+
+/sleep      time.sleep(0.2) (monkey-patched: yields to the hub); counts
+            requests in flight and records the peak
+/peak       the highest number of requests seen in flight at once
+/hold?f=P   creates P.started, then waits (green sleep) until P exists
+/prim?lib=  uses gevent or eventlet primitives directly: spawns green
+            threads that pass values through an event/queue
+/socket     the class of socket.socket (shows the monkey-patching)
+/hello      hello
+"""
+import os
+import socket
+import time
+from urllib.parse import parse_qs
+
+_state = {"active": 0, "peak": 0}
+
+
+def _prim_gevent():
+    import gevent
+    from gevent.event import AsyncResult
+    from gevent.queue import Queue
+
+    q = Queue()
+    done = AsyncResult()
+
+    def producer():
+        for i in range(3):
+            q.put(i)
+            gevent.sleep(0.01)
+        q.put(None)
+
+    def consumer():
+        got = []
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            got.append(item)
+        done.set(got)
+
+    gevent.joinall([gevent.spawn(producer), gevent.spawn(consumer)], timeout=5)
+    return "gevent %r" % (done.get(timeout=1),)
+
+
+def _prim_eventlet():
+    import eventlet
+    from eventlet.event import Event
+    from eventlet.queue import Queue
+
+    q = Queue()
+    done = Event()
+
+    def producer():
+        for i in range(3):
+            q.put(i)
+            eventlet.sleep(0.01)
+        q.put(None)
+
+    def consumer():
+        got = []
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            got.append(item)
+        done.send(got)
+
+    pool = eventlet.GreenPool()
+    pool.spawn(producer)
+    pool.spawn(consumer)
+    pool.waitall()
+    return "eventlet %r" % (done.wait(),)
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if path == "/sleep":
+        _state["active"] += 1
+        _state["peak"] = max(_state["peak"], _state["active"])
+        try:
+            time.sleep(0.2)
+        finally:
+            _state["active"] -= 1
+        body = "slept"
+    elif path == "/peak":
+        body = str(_state["peak"])
+    elif path == "/hold":
+        flag = query["f"][0]
+        with open(flag + ".started", "w"):
+            pass
+        deadline = time.monotonic() + 30
+        while not os.path.exists(flag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        body = "released"
+    elif path == "/prim":
+        lib = query.get("lib", ["gevent"])[0]
+        body = _prim_gevent() if lib == "gevent" else _prim_eventlet()
+    elif path == "/socket":
+        body = "%s.%s" % (socket.socket.__module__, socket.socket.__name__)
+    else:
+        body = "hello"
+    data = body.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(data)))])
+    return [data]

@@ -1,0 +1,259 @@
+"""The gevent worker (-k gevent): green concurrency over the core's C
+request path. GreenWorkerTests is shared with test_eventlet.py."""
+import importlib.util
+import os
+import selectors
+import signal
+import socket
+import tempfile
+import time
+import unittest
+
+from qilintest import (IO_TIMEOUT, Conn, IncompleteResponse, Server, build_request, free_port,
+                       run_qilin, wait_for)
+
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def asan_env():
+    """ASAN_OPTIONS for a green worker in an --enable-sanitizers build.
+    greenlet switches green threads by copying slices of the C stack with
+    memcpy; those slices hold our instrumented frames, whose redzones ASan
+    has poisoned, so ASan's memcpy check reports the copy and then crashes
+    unwinding the half-switched stack. replace_intrin=0 turns off the checks
+    of memcpy/memmove/memset calls only; everything else stays checked.
+    Inert in a build without sanitizers."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "replace_intrin=0"}
+
+
+def parse_status(raw):
+    """The status code of the first response in RAW bytes, or None."""
+    line = raw.split(b"\r\n", 1)[0].split(b" ")
+    return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
+
+def concurrent_get(port, path, n, timeout=30.0):
+    """Sends GET PATH on N connections at once (one selector, no threads) and
+    returns the raw responses; each request carries Connection: close so a
+    response ends at EOF."""
+    sel = selectors.DefaultSelector()
+    req = build_request("GET", path, headers=[("Connection", "close")])
+    bufs = {}
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+            s.sendall(req)
+            s.setblocking(False)
+            bufs[s] = bytearray()
+            sel.register(s, selectors.EVENT_READ)
+        open_socks = len(bufs)
+        deadline = time.monotonic() + timeout
+        while open_socks and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.5):
+                s = key.fileobj
+                try:
+                    data = s.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except ConnectionError:
+                    data = b""
+                if data:
+                    bufs[s] += data
+                else:
+                    sel.unregister(s)
+                    open_socks -= 1
+        return [bytes(b) for b in bufs.values()]
+    finally:
+        for s in bufs:
+            s.close()
+        sel.close()
+
+
+class GreenWorkerTests:
+    """Behaviour both green workers must show; WORKER names the -k class."""
+
+    WORKER = None
+    ARGS = ()
+
+    @staticmethod
+    def env():
+        return asan_env()
+
+    def server(self, args=(), app="greenapp:app", **kw):
+        return Server(["-k", self.WORKER] + list(self.ARGS) + list(args), app=app,
+                      env=self.env(), **kw)
+
+    def flag_path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="qilin-green-")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def start_hold(self, port, name):
+        """A connection whose request is parked in the app until release(NAME)."""
+        c = Conn(port, timeout=IO_TIMEOUT)
+        c.send_request("GET", "/hold?f=" + self.flag_path(name))
+        wait_for(lambda: os.path.exists(self.flag_path(name) + ".started"),
+                 what="request %s to reach the app" % name)
+        return c
+
+    def release(self, name):
+        with open(self.flag_path(name), "w"):
+            pass
+
+    def test_missing_library_is_one_clear_error(self):
+        # A package of that name that fails to import hides the real one.
+        fake = os.path.join(self.tmp.name, self.WORKER)
+        os.mkdir(fake)
+        with open(os.path.join(fake, "__init__.py"), "w") as f:
+            f.write("raise ImportError('not installed (test)')\n")
+        env = self.env()
+        env["PYTHONPATH"] = self.tmp.name
+        res = run_qilin(["-k", self.WORKER, "-b", "127.0.0.1:%d" % free_port(), "greenapp:app"],
+                        env=env)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("worker %s needs the Python package %s (apt-get install python3-%s"
+                      % (self.WORKER, self.WORKER, self.WORKER), res.output)
+        self.assertIn("not installed (test)", res.output)
+
+    def test_monkey_patched_before_app_import(self):
+        with self.server() as srv:
+            body = srv.get("/socket").body.decode()
+        self.assertIn(self.WORKER, body)
+
+    def test_monkey_patched_with_preload(self):
+        with self.server(["--preload"], workers=2) as srv:
+            body = srv.get("/socket").body.decode()
+            self.assertEqual(srv.get("/hello").body, b"hello")
+        self.assertIn(self.WORKER, body)
+
+    def test_500_concurrent_sleeping_requests_overlap(self):
+        with self.server(["--backlog", "1024"]) as srv:
+            raw = concurrent_get(srv.port, "/sleep", 500)
+            statuses = [parse_status(r) for r in raw]
+            peak = int(srv.get("/peak").body)
+        self.assertEqual(statuses.count(200), 500, statuses)
+        self.assertTrue(all(r.endswith(b"slept") for r in raw))
+        # One worker: a peak above 1 means the sleeps ran at the same time.
+        self.assertGreater(peak, 1)
+
+    def test_library_primitives_in_the_app(self):
+        with self.server() as srv:
+            body = srv.get("/prim?lib=" + self.WORKER).body.decode()
+        self.assertEqual(body, "%s [0, 1, 2]" % self.WORKER)
+
+    @unittest.skipUnless(installed("flask"), "Flask is not installed (Debian: python3-flask)")
+    def test_flask(self):
+        with self.server(app="flaskapp:app") as srv:
+            resp = srv.get("/?x=1")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(b'"hello":"flask"', resp.body.replace(b" ", b""))
+
+    def test_keepalive_and_pipelining(self):
+        with self.server(["--keep-alive", "30"]) as srv, srv.connect() as c:
+            c.send(build_request("GET", "/hello") + build_request("GET", "/socket")
+                   + build_request("GET", "/hello"))
+            bodies = [c.read_response().body for _ in range(3)]
+            # The connection stays open, and another client is served meanwhile.
+            other = srv.get("/hello")
+            again = c.request("GET", "/hello")
+        self.assertEqual(bodies[0], b"hello")
+        self.assertIn(self.WORKER.encode(), bodies[1])
+        self.assertEqual(bodies[2], b"hello")
+        self.assertEqual(other.body, b"hello")
+        self.assertEqual(again.body, b"hello")
+
+    def test_idle_keepalive_connection_is_closed_after_keepalive(self):
+        with self.server(["--keep-alive", "1"]) as srv, srv.connect() as c:
+            self.assertEqual(c.request("GET", "/hello").body, b"hello")
+            c.settimeout(10)
+            self.assertTrue(c.closed_by_peer())
+
+    def test_term_finishes_in_flight_requests(self):
+        with self.server(["--graceful-timeout", "20"]) as srv:
+            held = self.start_hold(srv.port, "a")
+            idle = srv.connect()
+            self.assertEqual(idle.request("GET", "/hello").body, b"hello")
+            srv.send_signal(signal.SIGTERM)
+            srv.wait_log(r"Handling signal: term")
+            # The idle keep-alive connection is closed; the listener too.
+            idle.settimeout(10)
+            self.assertTrue(idle.closed_by_peer())
+            self.release("a")
+            resp = held.read_response()
+            held.close()
+            self.assertEqual(srv.wait(), 0)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"released")
+
+    def test_long_request_keeps_the_heartbeat(self):
+        # The hub's timer beats while a request waits: a request longer than
+        # --timeout must not get its worker killed. (Twice the timeout, and a
+        # timeout of 2 s, so a loaded test machine cannot fake a miss.)
+        with self.server(["--timeout", "2"]) as srv:
+            pid = srv.worker_pids()
+            held = self.start_hold(srv.port, "long")
+            time.sleep(4.5)
+            self.release("long")
+            resp = held.read_response()
+            held.close()
+            self.assertEqual(srv.worker_pids(), pid)
+            self.assertNotIn("WORKER TIMEOUT", srv.log_text())
+        self.assertEqual(resp.body, b"released")
+
+    def test_usr1_reopens_the_access_log_in_the_worker(self):
+        access = self.flag_path("access.log")
+        with self.server(["--access-logfile", access]) as srv:
+            srv.get("/hello?before")
+            wait_for(lambda: os.path.exists(access) and "before" in open(access).read(),
+                     what="the first access line")
+            os.rename(access, access + ".1")
+            srv.send_signal(signal.SIGUSR1)
+            wait_for(lambda: srv.log_text().count("Handling signal: usr1") == 1,
+                     what="USR1 to be handled")
+            # The worker reopens from its hub timer (a moment later): requests
+            # until then still go to the renamed file, later ones to the new one.
+            wait_for(lambda: srv.get("/hello?after") and os.path.exists(access)
+                     and "after" in open(access).read(), what="an access line in the new file")
+        self.assertIn("before", open(access + ".1").read())
+
+    def test_worker_connections_limit(self):
+        with self.server(["--worker-connections", "10"]) as srv:
+            held = [self.start_hold(srv.port, "h%d" % i) for i in range(10)]
+            extra = Conn(srv.port, timeout=1.0)
+            extra.send_request("GET", "/hello")
+            # All 10 slots are busy: the 11th connection is not accepted.
+            with self.assertRaises(IncompleteResponse):
+                extra.read_response()
+            self.release("h0")
+            self.assertEqual(held[0].read_response().body, b"released")
+            extra.settimeout(IO_TIMEOUT)
+            self.assertEqual(extra.read_response().body, b"hello")
+            for i in range(1, 10):
+                self.release("h%d" % i)
+            bodies = [c.read_response().body for c in held[1:]]
+            for c in held + [extra]:
+                c.close()
+        self.assertEqual(bodies, [b"released"] * 9)
+
+
+@unittest.skipUnless(installed("gevent"), "gevent is not installed (Debian: python3-gevent)")
+class GeventWorkerTest(GreenWorkerTests, unittest.TestCase):
+    WORKER = "gevent"
+
+    def test_gunicorn_class_path_alias(self):
+        with Server(["-k", "gunicorn.workers.ggevent.GeventWorker"], app="greenapp:app",
+                    env=asan_env()) as srv:
+            body = srv.get("/socket").body.decode()
+            self.assertIn("Using worker: gevent", srv.log_text())
+        self.assertIn("gevent", body)
+
+
+if __name__ == "__main__":
+    unittest.main()
