@@ -1,0 +1,745 @@
+#!/usr/bin/python3
+"""qilin's benchmark harness (issue 7): qilin and its peers, side by side, in one run.
+
+Starts each server on 127.0.0.1 (pinned to CPU 0 with taskset), loads it with
+wrk (pinned to CPU 1), and prints per case a table of req/s, p50/p99 latency,
+errors, server CPU seconds, req/s per server CPU-second, minor page faults per
+request in the workers, accept-queue depth and RSS, then qilin's ratios to
+each peer. Every run is bounded; every process started is stopped by pid at
+the end, also on error or Ctrl-C. Standard library only; run with
+/usr/bin/python3 (the interpreter gunicorn, uwsgi and waitress use).
+
+    bench/run.py --build BUILD_DIR [--quick] [--cases hello,close] [--servers qilin,nginx]
+
+`make bench` runs it against the build tree. It measures; it never asserts.
+"""
+import argparse
+import http.client
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+APPS = os.path.join(BENCH, "apps")
+PY = "/usr/bin/python3"
+MIB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Every server process group this run started (pid == pgid), for the final sweep.
+STARTED = []
+
+
+# ---------------------------------------------------------------- /proc readers
+
+def proc_stat(pid):
+    """(pgrp, minflt, cpu_seconds) of PID, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    # Fields after comm start at field 3 (state): field N is rest[N - 3].
+    return int(rest[2]), int(rest[7]), (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def group_pids(pgid):
+    """Every live pid in process group PGID (the server's tree: setsid at start)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None and st[0] == pgid:
+                pids.append(int(name))
+    return pids
+
+
+def rss_mib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+class Sample:
+    """CPU seconds of the whole tree and minor faults of the workers, at one instant."""
+
+    def __init__(self, server):
+        self.cpu = 0.0
+        self.minflt = 0
+        for pid in group_pids(server.pid):
+            st = proc_stat(pid)
+            if st is None:
+                continue
+            self.cpu += st[2]
+            if pid != server.pid or server.single:
+                self.minflt += st[1]
+
+
+# ---------------------------------------------------------------- servers
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server under test: a command line, started in its own session."""
+
+    def __init__(self, name, argv, cwd=APPS, env=None, single=False, path="/", qilin=False):
+        self.name = name
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env or {}
+        self.single = single  # one process serves (no master/worker split)
+        self.path = path
+        self.qilin = qilin
+        self.proc = None
+        self.pid = None
+        self.log = None
+
+    def start(self, port, pin, logdir):
+        env = dict(os.environ)
+        env.update(self.env)
+        argv = [a.replace("{port}", str(port)) for a in self.argv]
+        if pin:
+            argv = ["taskset", "-c", "0"] + argv
+        self.log = os.path.join(logdir, "%s.log" % self.name)
+        with open(self.log, "ab") as log:
+            # A session of its own: the server's whole tree is one process group,
+            # which is how its CPU time is summed and how it is stopped.
+            self.proc = subprocess.Popen(argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log, start_new_session=True)
+        self.pid = self.proc.pid
+        STARTED.append(self.pid)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        stop_group(self.pid, self.proc)
+        self.proc = None
+
+    def log_tail(self, n=5):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:]).strip()
+        except OSError:
+            return ""
+
+
+def stop_group(pgid, proc=None, grace=5.0):
+    """TERM to the group, KILL what is left after GRACE seconds; reaps PROC."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is None:
+            time.sleep(0.05)
+            continue
+        if not group_pids(pgid):
+            break
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc is not None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    if pgid in STARTED:
+        STARTED.remove(pgid)
+
+
+def sweep():
+    for pgid in list(STARTED):
+        stop_group(pgid, grace=2.0)
+
+
+def wait_ready(server, port, timeout=30.0):
+    """Polls until the server answers 200; False when it died or never did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            return False
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", server.path)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            if r.status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class Env:
+    """Paths the server command lines need: build tree, temp dir, data files."""
+
+    def __init__(self, build, tmp):
+        self.build = build
+        self.tmp = tmp
+        self.bigfile = os.path.join(tmp, "big.bin")
+        with open(self.bigfile, "wb") as f:
+            f.write(b"x" * MIB)
+        self.upload_lua = os.path.join(tmp, "upload.lua")
+        with open(self.upload_lua, "w") as f:
+            f.write('wrk.method = "POST"\n'
+                    'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+                    'wrk.body = string.rep("x", %d)\n' % MIB)
+        self.plugin_path = ":".join(
+            os.path.join(build, d, ".libs") for d in (
+                "plugins/workers/sync", "plugins/workers/gthread", "plugins/workers/gevent",
+                "plugins/workers/eventlet", "plugins/python-wsgi", "bench/plugin-null"))
+
+    def has_plugin(self, rel):
+        return os.path.exists(os.path.join(self.build, rel))
+
+
+def qilin_server(env, name, app, workers, klass="sync", extra=(), null=False):
+    argv = [os.path.join(env.build, "qilin"), "-b", "127.0.0.1:{port}", "-w", str(workers),
+            "-k", klass, "--backlog", "2048", "--log-level", "warning"]
+    if null:
+        argv += ["--plugin", "null"]
+    else:
+        argv += ["--chdir", APPS]
+    argv += list(extra) + [app]
+    return Server(name, argv, env={"QILIN_PLUGIN_PATH": env.plugin_path,
+                                   "QILIN_BENCH_FILE": env.bigfile}, qilin=True)
+
+
+def gunicorn_server(env, klass, app, workers, threads=None):
+    argv = [PY, "-m", "gunicorn", "-b", "127.0.0.1:{port}", "-w", str(workers), "-k", klass,
+            "--chdir", APPS, "--backlog", "2048", "--log-level", "warning"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    name = "gunicorn-%s" % klass + ("-t%d" % threads if threads and threads != 4 else "")
+    return Server(name, argv + [app], env={"QILIN_BENCH_FILE": env.bigfile})
+
+
+def uwsgi_server(env, app, workers, gevent=False):
+    module = app.split(":")[0]
+    plugins = "python3,gevent_python3" if gevent else "python3"
+    # --add-header: plain --http-socket answers HTTP/1.1 without a Connection
+    # header and then closes, which wrk counts as one read error per request
+    # (bench-anchors note 4); saying close makes clients reconnect cleanly.
+    argv = ["uwsgi", "--plugin", plugins, "--master", "--processes", str(workers),
+            "--listen", "1024", "--disable-logging", "--die-on-term", "--chdir", APPS,
+            "--wsgi-file", os.path.join(APPS, module + ".py"), "--callable", "app",
+            "--http-socket", "127.0.0.1:{port}", "--add-header", "Connection: close"]
+    if gevent:
+        argv += ["--gevent", "100", "--gevent-monkey-patch"]
+    return Server("uwsgi-gevent" if gevent else "uwsgi", argv,
+                  env={"QILIN_BENCH_FILE": env.bigfile})
+
+
+def waitress_server(env, app):
+    argv = [PY, "-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=4", "--backlog=2048", app]
+    return Server("waitress", argv, single=True, env={"QILIN_BENCH_FILE": env.bigfile})
+
+
+def nginx_server(env, path="/"):
+    """nginx as the no-Python ceiling: `return 200`, and the 1 MiB file with sendfile."""
+    root = tempfile.mkdtemp(prefix="nginx-", dir=env.tmp)
+    conf = os.path.join(root, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""daemon off;
+master_process off;
+worker_processes 1;
+pid %(root)s/nginx.pid;
+error_log %(root)s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_max_body_size 4m;
+    client_body_temp_path %(root)s/body;
+    proxy_temp_path %(root)s/proxy;
+    fastcgi_temp_path %(root)s/fastcgi;
+    uwsgi_temp_path %(root)s/uwsgi;
+    scgi_temp_path %(root)s/scgi;
+    server {
+        listen 127.0.0.1:@PORT@ backlog=2048;
+        location / { default_type text/plain; return 200 "Hello, World!"; }
+        location = /big.bin { default_type application/octet-stream; alias %(big)s; }
+    }
+}
+""" % {"root": root, "big": env.bigfile})
+    # The port is only known per start: the config is a template filled in then.
+    argv = ["sh", "-c", 'sed "s/@PORT@/$1/" "$2" > "$2.run" && exec /usr/sbin/nginx -p "$3/" '
+            '-e "$3/error.log" -c "$2.run"', "nginx", "{port}", conf, root]
+    return Server("nginx", argv, single=True, path=path)
+
+
+# ---------------------------------------------------------------- cases
+
+class Case:
+    def __init__(self, name, title, conns, workers=1, pin=True, close=False, lua=None,
+                 body=0, path="/"):
+        self.name, self.title = name, title
+        self.conns, self.workers, self.pin = conns, workers, pin
+        self.close, self.lua, self.body, self.path = close, lua, body, path
+
+
+def qilin_green(env, app, workers, threads):
+    """qilin's other worker classes, each only when its plugin was built."""
+    out = []
+    if env.has_plugin("plugins/workers/gthread/.libs/gthread.so"):
+        out.append(qilin_server(env, "qilin-gthread", app, workers, "gthread",
+                                ["--threads", str(threads)]))
+    for k in ("gevent", "eventlet"):
+        if env.has_plugin("plugins/workers/%s/.libs/%s.so" % (k, k)):
+            out.append(qilin_server(env, "qilin-" + k, app, workers, k))
+    return out
+
+
+def servers_for(case, env):
+    w = case.workers
+    if case.name in ("hello", "close"):
+        return ([qilin_server(env, "qilin-sync", "hello:app", w),
+                 qilin_server(env, "qilin-null", "hello", w, null=True)]
+                + qilin_green(env, "hello:app", w, 4)
+                + [gunicorn_server(env, k, "hello:app", w, 4 if k == "gthread" else None)
+                   for k in ("sync", "gthread", "gevent", "eventlet")]
+                + [uwsgi_server(env, "hello:app", w), uwsgi_server(env, "hello:app", w, True),
+                   waitress_server(env, "hello:app"), nginx_server(env)])
+    if case.name == "flask":
+        return ([qilin_server(env, "qilin-sync", "flask_app:app", w)]
+                + qilin_green(env, "flask_app:app", w, 4)
+                + [gunicorn_server(env, k, "flask_app:app", w, 4 if k == "gthread" else None)
+                   for k in ("sync", "gthread", "gevent")]
+                + [uwsgi_server(env, "flask_app:app", w), waitress_server(env, "flask_app:app")])
+    if case.name == "big":
+        return [qilin_server(env, "qilin-sync", "big:app", w),
+                qilin_server(env, "qilin-null", "big", w, null=True),
+                gunicorn_server(env, "sync", "big:app", w),
+                gunicorn_server(env, "gthread", "big:app", w, 4),
+                uwsgi_server(env, "big:app", w), waitress_server(env, "big:app"),
+                nginx_server(env, "/big.bin")]
+    if case.name == "bigfile":
+        return [qilin_server(env, "qilin-sync", "bigfile:app", w),
+                gunicorn_server(env, "sync", "bigfile:app", w),
+                gunicorn_server(env, "gthread", "bigfile:app", w, 4),
+                uwsgi_server(env, "bigfile:app", w), nginx_server(env, "/big.bin")]
+    if case.name == "upload":
+        return [qilin_server(env, "qilin-sync", "upload:app", w),
+                qilin_server(env, "qilin-null", "upload", w, null=True),
+                gunicorn_server(env, "sync", "upload:app", w),
+                gunicorn_server(env, "gthread", "upload:app", w, 4),
+                uwsgi_server(env, "upload:app", w), waitress_server(env, "upload:app"),
+                nginx_server(env)]
+    if case.name == "io":
+        return (qilin_green(env, "sleepy:app", w, 100)
+                + [gunicorn_server(env, "gthread", "sleepy:app", w, 100),
+                   gunicorn_server(env, "gevent", "sleepy:app", w),
+                   gunicorn_server(env, "eventlet", "sleepy:app", w),
+                   uwsgi_server(env, "sleepy:app", w, True)])
+    raise ValueError(case.name)
+
+
+CASES = [
+    Case("hello", "hello app, keep-alive, wrk -c50, one worker on CPU 0, wrk on CPU 1", 50),
+    Case("close", "hello app, client sends Connection: close, -c50, one worker on CPU 0", 50,
+         close=True),
+    Case("flask", "Flask hello, keep-alive, -c50, one worker on CPU 0", 50),
+    Case("big", "1 MiB response body (bytes; nginx: static file, sendfile), -c10, one worker",
+         10, body=MIB),
+    Case("bigfile", "1 MiB response through wsgi.file_wrapper (nginx: sendfile), -c10, one worker",
+         10, body=MIB),
+    Case("upload", "1 MiB request body (POST, wrk lua script), -c10, one worker", 10,
+         lua="upload"),
+    Case("io", "blocking app (50 ms time.sleep), -c200, 2 workers, nothing pinned; "
+         "bound 200/0.05 = 4000 req/s", 200, workers=2, pin=False),
+]
+
+
+# ---------------------------------------------------------------- wrk
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+
+def parse_wrk(out):
+    r = {"rps": None, "p50": None, "p99": None, "requests": 0, "errors": 0, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        r["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(r"^\s+%s(?:\.000)?%%\s+(\S+)" % pct, out, re.M)
+        if m:
+            r[key] = parse_ms(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        r["errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    return r
+
+
+def accept_queue(port):
+    """Connections waiting in the listen socket's accept queue (Recv-Q of `ss -ltn`)."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    depth = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            depth = max(depth, int(parts[1]))
+    return depth
+
+
+def run_wrk(case, env, port, seconds, path, probe=True):
+    argv = ["wrk", "-t1", "-c%d" % case.conns, "-d%ds" % seconds, "--latency"]
+    if case.close:
+        argv += ["-H", "Connection: close"]
+    if case.lua == "upload":
+        argv += ["-s", env.upload_lua]
+    argv.append("http://127.0.0.1:%d%s" % (port, path))
+    if case.pin:
+        argv = ["taskset", "-c", "1"] + argv
+    with tempfile.TemporaryFile(mode="w+") as out:
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        STARTED_WRK.append(p)
+        depth = 0
+        try:
+            if probe:
+                for _ in range(3):
+                    time.sleep(seconds / 4.0)
+                    depth = max(depth, accept_queue(port))
+            p.wait(timeout=seconds + 15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            STARTED_WRK.remove(p)
+        out.seek(0)
+        text = out.read()
+    r = parse_wrk(text)
+    r["unaccepted"] = depth
+    r["raw"] = text
+    return r
+
+
+STARTED_WRK = []
+
+
+# ---------------------------------------------------------------- one measurement
+
+def tree_rss(server):
+    """(master MiB or None, [worker MiB...]) right now."""
+    pids = group_pids(server.pid)
+    if server.single:
+        return None, [rss_mib(p) or 0.0 for p in pids if p == server.pid]
+    # `sh -c exec` and `taskset` exec in place, so server.pid is the master itself.
+    master = rss_mib(server.pid)
+    return master, [rss_mib(p) or 0.0 for p in pids if p != server.pid]
+
+
+def measure(server, case, env, opts, logdir):
+    """Runs CASE against SERVER: a dict of medians, or one with 'failed' set."""
+    port = free_port()
+    path = case.path if server.path == "/" else server.path
+    res = {"server": server.name, "qilin": server.qilin, "runs": []}
+    server.start(port, case.pin, logdir)
+    try:
+        if not wait_ready(server, port):
+            res["failed"] = "did not answer 200: " + (server.log_tail(2) or "no log")
+            return res
+        time.sleep(0.3)
+        res["rss_start"] = tree_rss(server)
+        run_wrk(case, env, port, opts.warmup, path, probe=False)
+        for _ in range(opts.reps):
+            before = Sample(server)
+            r = run_wrk(case, env, port, opts.duration, path)
+            after = Sample(server)
+            r["cpu"] = after.cpu - before.cpu
+            r["minflt"] = after.minflt - before.minflt
+            with open(os.path.join(logdir, "wrk-%s-%s.txt" % (case.name, server.name)), "a") as f:
+                f.write(r.pop("raw") + "\n")
+            res["runs"].append(r)
+        time.sleep(1.0)
+        res["rss_idle"] = tree_rss(server)
+        if server.proc.poll() is not None:
+            res["failed"] = "exited during the run: " + server.log_tail(2)
+    finally:
+        server.stop()
+    return summarize(res, case, opts)
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(res, case, opts):
+    runs = res["runs"]
+    if not runs or any(r["rps"] is None for r in runs):
+        res.setdefault("failed", "wrk gave no figures")
+        return res
+    res["rps"] = med([r["rps"] for r in runs])
+    res["rps_min"] = min(r["rps"] for r in runs)
+    res["rps_max"] = max(r["rps"] for r in runs)
+    res["p50"] = med([r["p50"] for r in runs])
+    res["p99"] = med([r["p99"] for r in runs])
+    res["errors"] = sum(r["errors"] + r["non2xx"] for r in runs)
+    res["cpu_pct"] = med([100.0 * r["cpu"] / opts.duration for r in runs])
+    res["per_cpu"] = med([r["requests"] / r["cpu"] if r["cpu"] > 0 else None for r in runs])
+    res["flt_req"] = med([r["minflt"] / r["requests"] if r["requests"] else None for r in runs])
+    res["unaccepted"] = max(r["unaccepted"] for r in runs)
+    res["mibs"] = res["rps"] * case.body / MIB if case.body else None
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v, spec="%.0f"):
+    return "-" if v is None else spec % v
+
+
+def rss_text(res):
+    idle = res.get("rss_idle")
+    if not idle:
+        return "-", "-"
+    master, workers = idle
+    wtxt = "/".join("%.1f" % w for w in workers) or "-"
+    return fmt(master, "%.1f"), wtxt
+
+
+def case_table(case, results):
+    lines = ["### %s: %s" % (case.name, case.title), "",
+             "Load average when the case ended: %.2f %.2f %.2f" % os.getloadavg(), ""]
+    body = case.body > 0
+    head = ["server", "req/s (min-max)"] + (["MiB/s"] if body else []) + [
+        "p50 ms", "p99 ms", "errors", "srv CPU %", "req/s per srv CPU-s", "minflt/req",
+        "max unaccepted", "RSS master MiB", "RSS worker MiB"]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for r in results:
+        if "failed" in r:
+            lines.append("| %s | FAILED: %s |" % (r["server"], r["failed"].replace("\n", " ")))
+            continue
+        master, workers = rss_text(r)
+        row = [r["server"], "%s (%s-%s)" % (fmt(r["rps"]), fmt(r["rps_min"]), fmt(r["rps_max"]))]
+        if body:
+            row.append(fmt(r["mibs"]))
+        row += [fmt(r["p50"], "%.2f"), fmt(r["p99"], "%.2f"), str(r["errors"]),
+                fmt(r["cpu_pct"]), fmt(r["per_cpu"]), fmt(r["flt_req"], "%.3f"),
+                str(r["unaccepted"]), master, workers]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    ok = [r for r in results if "failed" not in r]
+    for q in (r for r in ok if r["qilin"]):
+        parts = []
+        for p in (r for r in ok if not r["qilin"]):
+            parts.append("%s %.2fx (per CPU-s %.2fx)" % (
+                p["server"], q["rps"] / p["rps"] if p["rps"] else 0,
+                q["per_cpu"] / p["per_cpu"] if p["per_cpu"] else 0))
+        if parts:
+            lines.append("%s vs: %s" % (q["server"], "; ".join(parts)))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def pick(all_results, case, server):
+    for r in all_results.get(case, []):
+        if r["server"] == server and "failed" not in r:
+            return r
+    return None
+
+
+def ratio(all_results, case, a, b, key):
+    ra, rb = pick(all_results, case, a), pick(all_results, case, b)
+    if ra is None or rb is None or not ra.get(key) or not rb.get(key):
+        return None
+    return ra[key] / rb[key]
+
+
+def targets_table(all_results):
+    """Issue 7's targets, each as measured in this run (skipped when a case did not run)."""
+    rows = []
+
+    def add(what, value, goal, ok, spec="%.2fx"):
+        if value is not None:
+            rows.append("| %s | %s | %s | %s |" % (what, spec % value, goal,
+                                                    "met" if ok(value) else "NOT met"))
+
+    add("hello keep-alive, qilin-sync / nginx per srv CPU-s",
+        ratio(all_results, "hello", "qilin-sync", "nginx", "per_cpu"), ">= 0.85x",
+        lambda v: v >= 0.85)
+    # "Per core" is req/s per server CPU-second: the server is pinned to one
+    # core, and a loaded machine or a saturated wrk keeps it below 100 %.
+    add("hello keep-alive, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
+        ratio(all_results, "hello", "qilin-sync", "gunicorn-sync", "per_cpu"), ">= 7x",
+        lambda v: v >= 7)
+    add("hello keep-alive, qilin-null (C plugin) / nginx per srv CPU-s",
+        ratio(all_results, "hello", "qilin-null", "nginx", "per_cpu"), ">= 0.95x",
+        lambda v: v >= 0.95)
+    add("Connection: close, qilin-sync / nginx per srv CPU-s",
+        ratio(all_results, "close", "qilin-sync", "nginx", "per_cpu"), ">= 0.9x",
+        lambda v: v >= 0.9)
+    add("Flask, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
+        ratio(all_results, "flask", "qilin-sync", "gunicorn-sync", "per_cpu"), ">= 3x",
+        lambda v: v >= 3)
+    for case in ("big", "bigfile"):
+        add("1 MiB %s, qilin-sync / nginx MiB/s" % case,
+            ratio(all_results, case, "qilin-sync", "nginx", "rps"), ">= 0.9x",
+            lambda v: v >= 0.9)
+        r = pick(all_results, case, "qilin-sync")
+        if r is not None and r.get("flt_req") is not None:
+            add("1 MiB %s, qilin-sync worker minor faults per request" % case, r["flt_req"],
+                "< 1", lambda v: v < 1, "%.3f")
+    r = pick(all_results, "hello", "qilin-sync")
+    if r is not None and r.get("rss_idle"):
+        master, workers = r["rss_idle"]
+        if workers:
+            add("idle RSS, qilin-sync worker with the hello app", max(workers), "<= 12 MiB",
+                lambda v: v <= 12, "%.1f MiB")
+        add("idle RSS, qilin master (no --preload)", master, "<= 6 MiB", lambda v: v <= 6,
+            "%.1f MiB")
+    if not rows:
+        return ""
+    return "\n".join(["### Targets (issue 7)", "", "| target | measured | goal | status |",
+                      "|---|---|---|---|"] + rows + [""])
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024 // 1024
+    load = os.getloadavg()
+    return ("%d x %s, %d GiB, kernel %s, Python %s; load average at start %.2f %.2f %.2f"
+            % (os.cpu_count(), cpu, mem, platform.release(), platform.python_version(), *load))
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.environ.get("QILIN_BUILD", "."),
+                    help="the qilin build tree (holds ./qilin and the plugins' .libs)")
+    ap.add_argument("--quick", action="store_true", help="1 repetition of 2 s per case")
+    ap.add_argument("--cases", default=",".join(c.name for c in CASES),
+                    help="comma-separated cases: " + ", ".join(c.name for c in CASES))
+    ap.add_argument("--servers", default="",
+                    help="comma-separated name prefixes to keep (e.g. qilin,nginx)")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
+    ap.add_argument("--reps", type=int, default=3, help="wrk runs per server, median [3]")
+    ap.add_argument("--out", default=None, help="results file [BUILD/bench/results/<time>.txt]")
+    opts = ap.parse_args()
+    if opts.quick:
+        opts.duration, opts.reps = 2, 1
+    opts.warmup = 1
+    opts.build = os.path.abspath(opts.build)
+    known = {c.name: c for c in CASES}
+    opts.case_list = []
+    for name in filter(None, opts.cases.split(",")):
+        if name not in known:
+            ap.error("unknown case '%s': choose from %s" % (name, ", ".join(known)))
+        opts.case_list.append(known[name])
+    opts.server_prefixes = [s for s in opts.servers.split(",") if s]
+    if not os.access(os.path.join(opts.build, "qilin"), os.X_OK):
+        ap.error("no qilin binary in %s: pass --build BUILD_DIR (run make there first)"
+                 % opts.build)
+    for tool in ("wrk", "taskset", "ss"):
+        if shutil.which(tool) is None:
+            ap.error("'%s' is not installed: run tools/install-deps" % tool)
+    return opts
+
+
+def on_signal(signo, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    opts = parse_args()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = opts.out or os.path.join(opts.build, "bench", "results", stamp + ".txt")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="qilin-bench-")
+    logdir = os.path.join(os.path.dirname(os.path.abspath(out)), stamp + "-logs")
+    os.makedirs(logdir, exist_ok=True)
+    signal.signal(signal.SIGTERM, on_signal)
+    header = ["# qilin bench %s" % stamp, "", "Machine: " + machine(),
+              "Method: median of %d wrk runs of %d s (wrk -t1, 1 s warm-up); errors summed; "
+              "CPU and minflt from /proc/<pid>/stat before/after each run; minflt counts "
+              "worker processes only; RSS is VmRSS 1 s after the load."
+              % (opts.reps, opts.duration), ""]
+    print("\n".join(header), flush=True)
+    report = list(header)
+    env = Env(opts.build, tmp)
+    all_results = {}
+    try:
+        for case in opts.case_list:
+            results = []
+            for server in servers_for(case, env):
+                if opts.server_prefixes and not any(
+                        server.name.startswith(p) for p in opts.server_prefixes):
+                    continue
+                print("  %s / %s ..." % (case.name, server.name), end=" ", flush=True)
+                r = measure(server, case, env, opts, logdir)
+                print("FAILED: " + r["failed"] if "failed" in r else
+                      "%.0f req/s, %s per CPU-s" % (r["rps"], fmt(r["per_cpu"])), flush=True)
+                results.append(r)
+            all_results[case.name] = results
+            text = case_table(case, results)
+            print("\n" + text, flush=True)
+            report.append(text)
+        text = targets_table(all_results)
+        print(text, flush=True)
+        report.append(text)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every server started", file=sys.stderr)
+        return 130
+    finally:
+        for p in list(STARTED_WRK):
+            p.kill()
+        sweep()
+        shutil.rmtree(tmp, ignore_errors=True)
+        with open(out, "w") as f:
+            f.write("\n".join(report) + "\n")
+        print("results: %s (wrk output and server logs: %s)" % (out, logdir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
