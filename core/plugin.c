@@ -60,6 +60,18 @@ abi_error(const struct qln_plugin *p, const char *name, char *err, size_t errlen
     return QLN_EABI;
 }
 
+/*
+ * The tables as ABI 1.0 defined them, ending at their last 1.0 hook. A plugin
+ * built for any 1.x has at least these. Hooks a later minor appends are read
+ * only through APP_HOOK()/WORKER_HOOK() (core/worker.h), which check the
+ * plugin's size first, so comparing with today's sizeof() would wrongly
+ * refuse every plugin built for an older minor.
+ */
+#define OPS_SIZE_UPTO(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
+#define APP_OPS_SIZE_1_0 OPS_SIZE_UPTO(struct qln_app_ops, module_files)
+#define WORKER_OPS_SIZE_1_0 OPS_SIZE_UPTO(struct qln_worker_ops, prepare)
+#define PLUGIN_SIZE_1_0 OPS_SIZE_UPTO(struct qln_plugin, reserved)
+
 /* Checks the app or worker ops table that KIND promises. */
 static int
 check_ops(const struct qln_plugin *p, const char *name, char *err, size_t errlen)
@@ -67,11 +79,11 @@ check_ops(const struct qln_plugin *p, const char *name, char *err, size_t errlen
     const char *missing = NULL;
 
     if (p->app != NULL) {
-        if (p->app->size < sizeof(struct qln_app_ops)) {
+        if (p->app->size < APP_OPS_SIZE_1_0) {
             util_format(err, errlen,
                         "plugin '%s' has an app hook table of %u bytes, fewer than the %zu "
-                        "this ABI defines; rebuild the plugin against this qilin's headers",
-                        name, p->app->size, sizeof(struct qln_app_ops));
+                        "ABI 1.0 defines; rebuild the plugin against this qilin's headers",
+                        name, p->app->size, (size_t)APP_OPS_SIZE_1_0);
             return QLN_EABI;
         }
         if (p->app->init == NULL)
@@ -82,11 +94,11 @@ check_ops(const struct qln_plugin *p, const char *name, char *err, size_t errlen
             missing = "app handle";
     }
     if (p->worker != NULL && missing == NULL) {
-        if (p->worker->size < sizeof(struct qln_worker_ops)) {
+        if (p->worker->size < WORKER_OPS_SIZE_1_0) {
             util_format(err, errlen,
                         "plugin '%s' has a worker hook table of %u bytes, fewer than the %zu "
-                        "this ABI defines; rebuild the plugin against this qilin's headers",
-                        name, p->worker->size, sizeof(struct qln_worker_ops));
+                        "ABI 1.0 defines; rebuild the plugin against this qilin's headers",
+                        name, p->worker->size, (size_t)WORKER_OPS_SIZE_1_0);
             return QLN_EABI;
         }
         if (p->worker->run == NULL)
@@ -160,11 +172,11 @@ plugin_check(const struct qln_plugin *p, const char *expect_name, char *err, siz
      * The fields of ABI 1.0 must all be there. Later minors only append, and
      * this core reads an appended field only when the plugin's size covers it.
      */
-    if (p->size < sizeof(struct qln_plugin)) {
+    if (p->size < PLUGIN_SIZE_1_0) {
         util_format(err, errlen,
-                    "plugin '%s' has a descriptor of %u bytes, fewer than the %zu of ABI %u.%u; "
+                    "plugin '%s' has a descriptor of %u bytes, fewer than the %zu of ABI 1.0; "
                     "rebuild the plugin against this qilin's headers",
-                    name, p->size, sizeof(struct qln_plugin), QLN_ABI_MAJOR, QLN_ABI_MINOR);
+                    name, p->size, (size_t)PLUGIN_SIZE_1_0);
         return QLN_EABI;
     }
     return check_contents(p, name, expect_name, err, errlen);
