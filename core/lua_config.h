@@ -18,8 +18,9 @@
  * floats), strings and, for lists, a string or an array of strings are
  * accepted; a global assigned nil is not set. A function assigned to a
  * server hook name is handed with the state to hooks_stage() (hooks.h; the
- * caller commits or discards it); any other function is an unknown setting. Errors are one line starting
- * "PATH:LINE:" (syntax, runtime, wrong type, unknown setting), or
+ * caller commits or discards it); any other function is an unknown setting.
+ * Errors are one line starting "PATH:LINE:" (syntax, runtime, wrong type,
+ * unknown setting), or
  * "config file 'PATH' not found". Binary chunks are refused. A `qilin`
  * table offers qilin.cpu_count(). Returns 0, -ENOENT (PATH does not exist:
  * only then), another -errno from reading PATH, or -EINVAL.

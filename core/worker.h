@@ -73,7 +73,8 @@ struct qln_worker {
 
 /* Issue 6: the same for an optional worker plugin hook NAME (e.g. prepare). */
 #define WORKER_HOOK(ops, name)                                                                     \
-    ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name : NULL)
+    ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name    \
+                                                                                : NULL)
 
 /* What the master hands to a freshly forked worker. Borrowed by worker_main. */
 struct worker_boot {

@@ -19,9 +19,12 @@ enum qln_log_level {
 
 /** The current threshold; lines below it are not formatted at all. */
 QLN_API int qln_log_level(void);
-/** Writes one line at LEVEL (no level check; use qln_log()). A trailing newline in FMT is dropped. */
-QLN_API void qln_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** As qln_log_write, then appends " failed: <strerror(err)>"; ERR is a positive or negative errno. */
+/** Writes one line at LEVEL (no level check; use qln_log()). A trailing newline in FMT is
+    dropped. */
+QLN_API void qln_log_write(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/** As qln_log_write, then appends " failed: <strerror(err)>"; ERR is a positive or negative
+    errno. */
 QLN_API void qln_log_errno_write(int level, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Writes TEXT verbatim (e.g. a Python traceback) to the error log. */
