@@ -344,7 +344,8 @@ const struct qln_option core_options[] = {
         .def = "1000",
         .metavar = "INT",
         .section = "Worker Processes",
-        .help = "The maximum number of simultaneous connections per worker (gthread, gevent, eventlet).",
+        .help = "The maximum number of simultaneous connections per worker "
+                "(gthread, gevent, eventlet).",
         .min = 1,
         .max = 1000000,
     },
