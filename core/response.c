@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -180,23 +181,63 @@ parse_length(struct qln_slice v)
     return n;
 }
 
-/* gunicorn drops these from the app (hop-by-hop, RFC 9110 §7.6.1), and Date/Server,
-   which the server writes itself. */
-static bool
-dropped(struct qln_slice name)
-{
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
-        "te",         "trailers",   "transfer-encoding",  "upgrade",
-        "date",       "server",
-    };
-    size_t i;
+enum header_kind {
+    HEADER_KEEP,
+    HEADER_DROP,   /* hop-by-hop (RFC 9110 §7.6.1), or Date/Server, which we write */
+    HEADER_LENGTH, /* Content-Length */
+};
 
-    for (i = 0; i < ARRAY_SIZE(names); i++) {
-        if (slice_caseeq(name, names[i]))
-            return true;
+static bool
+name_is(struct qln_slice name, const char *lit)
+{
+    return strncasecmp(name.p, lit, name.len) == 0;
+}
+
+/*
+ * What to do with an app header, as gunicorn does. This runs for every
+ * header of every response, so it switches on the length first and makes at
+ * most two comparisons; a scan over the whole list cost 44% of the core's
+ * own instructions per hello request under callgrind.
+ */
+static enum header_kind
+classify(struct qln_slice name)
+{
+    bool drop;
+
+    switch (name.len) {
+    case 2:
+        drop = name_is(name, "te");
+        break;
+    case 4:
+        drop = name_is(name, "date");
+        break;
+    case 6:
+        drop = name_is(name, "server");
+        break;
+    case 7:
+        drop = name_is(name, "upgrade");
+        break;
+    case 8:
+        drop = name_is(name, "trailers");
+        break;
+    case 10:
+        drop = name_is(name, "connection") || name_is(name, "keep-alive");
+        break;
+    case 14:
+        return name_is(name, "content-length") ? HEADER_LENGTH : HEADER_KEEP;
+    case 17:
+        drop = name_is(name, "transfer-encoding");
+        break;
+    case 18:
+        drop = name_is(name, "proxy-authenticate");
+        break;
+    case 19:
+        drop = name_is(name, "proxy-authorization");
+        break;
+    default:
+        drop = false;
     }
-    return false;
+    return drop ? HEADER_DROP : HEADER_KEEP;
 }
 
 /*
@@ -207,6 +248,7 @@ static int
 check_headers(int status, const struct qln_header *h, size_t n, size_t *text, int64_t *length)
 {
     bool no_length = status < 200 || status == 204;
+    enum header_kind kind;
     size_t i;
     int kept = 0;
 
@@ -215,9 +257,10 @@ check_headers(int status, const struct qln_header *h, size_t n, size_t *text, in
     for (i = 0; i < n; i++) {
         if (!name_ok(h[i].name) || !value_ok(h[i].value))
             return QLN_EBADHEADER;
-        if (dropped(h[i].name))
+        kind = classify(h[i].name);
+        if (kind == HEADER_DROP)
             continue;
-        if (slice_caseeq(h[i].name, "content-length")) {
+        if (kind == HEADER_LENGTH) {
             int64_t v = parse_length(h[i].value);
 
             if (v < 0 || (*length >= 0 && v != *length))
@@ -276,9 +319,11 @@ qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct 
     resp->headers = (struct qln_header *)(void *)resp->store;
     at = resp->store + (size_t)kept * sizeof(struct qln_header);
     for (i = 0; i < nheaders; i++) {
-        if (dropped(headers[i].name))
+        enum header_kind kind = classify(headers[i].name);
+
+        if (kind == HEADER_DROP)
             continue;
-        if (slice_caseeq(headers[i].name, "content-length")) {
+        if (kind == HEADER_LENGTH) {
             if (code < 200 || code == 204 || length_kept)
                 continue;
             length_kept = true;

@@ -186,7 +186,9 @@ app_handle(void *state, void *tstate, struct qln_request *req, struct qln_respon
         {{"Connection", 10}, {"upgrade", 7}},   {{"Transfer-Encoding", 17}, {"gzip", 4}},
         {{"Server", 6}, {"evil", 4}},           {{"Date", 4}, {"yesterday", 9}},
         {{"Keep-Alive", 10}, {"timeout=9", 9}}, {{"X-Ok", 4}, {"1", 1}},
-        {{"Content-Length", 14}, {"2", 1}},
+        {{"TE", 2}, {"trailers", 8}},           {{"Trailers", 8}, {"X", 1}},
+        {{"UPGRADE", 7}, {"h2c", 3}},           {{"Proxy-Authenticate", 18}, {"Basic", 5}},
+        {{"proxy-authorization", 19}, {"x", 1}}, {{"Content-Length", 14}, {"2", 1}},
     };
     struct qln_slice path = qln_req_path(req);
     int rc;
