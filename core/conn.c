@@ -107,6 +107,9 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
     if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
+    /* Likewise; a bad value leaves the PROXY protocol off. */
+    if (proxy_protocol_load(&s->proxy, cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "%s", err);
 }
 
 static void
@@ -266,6 +269,7 @@ conn_start(struct qln_conn *c, int fd)
     c->head_ready = false;
     c->must_close = false;
     c->stop_now = false;
+    c->proxy_pending = c->w->conn.proxy.mode != PROXY_MODE_OFF;
 }
 
 int
@@ -290,6 +294,7 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     c->listener = listener_for(w, lfd);
     peer_text(c, &ss);
     c->peer_trusted = proxy_allow_match(&w->conn.forwarded_allow, &ss);
+    c->proxy_allowed = c->proxy_pending && proxy_allow_match(&w->conn.proxy.from, &ss);
     *out = c;
     return 0;
 }
@@ -827,6 +832,51 @@ body_buffered(const struct qln_conn *c)
 }
 
 /*
+ * The PROXY protocol header that may (auto) or must (v1, v2) come before the
+ * first request, read from the start of the buffer. Stateless: it is parsed
+ * again as bytes arrive, which costs little at its 107 (v1) or 2064 (v2)
+ * bytes at most, and no memory. Returns STEP_NEXT once it is
+ * done (or absent), STEP_IDLE for more bytes, or STEP_CLOSED after an
+ * answered refusal.
+ */
+static enum serve_step
+read_proxy_header(struct qln_conn *c)
+{
+    struct proxy_header h;
+    enum proxy_rc rc = proxy_header_parse(c->w->conn.proxy.mode, c->buf, c->len, &h);
+    char reason[128];
+
+    /* gunicorn checks the peer as soon as it sees a header, before its content. */
+    if (h.version != 0 && !c->proxy_allowed) {
+        util_format(reason, sizeof(reason),
+                    "Proxy request from %s not allowed (add it to --proxy-allow-from)",
+                    c->peer_addr);
+        reject_now(c, 403, reason);
+        return STEP_CLOSED;
+    }
+    switch (rc) {
+    case PROXY_NEED_MORE:
+        return STEP_IDLE;
+    case PROXY_BAD:
+        reject_now(c, 400, h.reason);
+        return STEP_CLOSED;
+    case PROXY_DONE:
+        if (!h.local) {
+            memcpy(c->peer_addr, h.addr, sizeof(c->peer_addr));
+            memcpy(c->peer_port, h.port, sizeof(c->peer_port));
+        }
+        /* The request's head must start at offset 0 (http_parser_next). */
+        memmove(c->buf, c->buf + h.len, c->len - h.len);
+        c->len -= h.len;
+        break;
+    default:
+        break; /* auto, and no header: the bytes are HTTP */
+    }
+    c->proxy_pending = false;
+    return STEP_NEXT;
+}
+
+/*
  * Reads and parses until a head is complete. Returns STEP_NEXT with the
  * request filled in, STEP_IDLE when the socket has nothing more for now, or
  * STEP_CLOSED (EOF, reset, or a bad head that was answered).
@@ -850,10 +900,12 @@ read_head(struct qln_conn *c)
         c->head_start_ms = c->len > 0 ? util_now_ms() : 0;
     }
     for (;;) {
+        if (c->proxy_pending && c->len > 0 && read_proxy_header(c) == STEP_CLOSED)
+            return STEP_CLOSED;
         if (c->head_ready) {
             if (body_buffered(c))
                 return STEP_NEXT;
-        } else if (c->pos < c->len) {
+        } else if (!c->proxy_pending && c->pos < c->len) {
             rc = http_parse(&c->parser, c->buf, c->len, &c->pos);
             if (rc == HTTP_HEAD_DONE && !wants_preread(c))
                 return STEP_NEXT;

@@ -59,10 +59,14 @@ struct qln_conn {
     bool must_close;       /* close after the current response */
     bool stop_now;         /* the wait hook said QLN_WAIT_STOP: abandon */
 
-    char peer_addr[INET6_ADDRSTRLEN]; /* "" for unix sockets */
+    /* The client: the socket's peer ("" for unix sockets), or the source a
+       PROXY protocol header named, for every request on the connection. */
+    char peer_addr[INET6_ADDRSTRLEN];
     char peer_port[8];
-    bool peer_trusted; /* the peer is in --forwarded-allow-ips */
-    bool https;        /* wsgi.url_scheme of the current request is https */
+    bool peer_trusted;  /* the peer is in --forwarded-allow-ips */
+    bool proxy_pending; /* a PROXY protocol header may or must still come (first request) */
+    bool proxy_allowed; /* the peer is in --proxy-allow-from */
+    bool https;         /* wsgi.url_scheme of the current request is https */
 };
 
 /*

@@ -488,5 +488,28 @@ const struct qln_option core_options[] = {
         .help = "With --daemon, keep stdout and stderr instead of sending them to /dev/null.",
     },
 
+    /* Issue 3: PROXY protocol */
+    {
+        .name = "proxy_protocol",
+        .cli = "--proxy-protocol",
+        .type = QLN_OPT_STRING,
+        .def = "off",
+        .metavar = "MODE",
+        .section = "Server Mechanics",
+        .help = "Read a PROXY protocol header before a connection's first request: off, v1, v2,"
+                " or auto (v1, v2 or none). A value is required: gunicorn's bare"
+                " --proxy-protocol is --proxy-protocol auto.",
+    },
+    {
+        .name = "proxy_allow_from",
+        .cli = "--proxy-allow-from",
+        .type = QLN_OPT_STRING,
+        .def = "127.0.0.1,::1",
+        .metavar = "STRING",
+        .section = "Server Mechanics",
+        .help = "Front-end addresses or networks (CIDR, or * for all) allowed to send a PROXY"
+                " protocol header; unix socket peers always are.",
+    },
+
     {.name = NULL},
 };

@@ -1,15 +1,18 @@
 /*
- * --forwarded-allow-ips and the secure scheme headers (see proxy.h). The
- * rules are gunicorn's, so an app behind the same proxy sees the same
- * wsgi.url_scheme under either server.
+ * --forwarded-allow-ips and the secure scheme headers, and the PROXY
+ * protocol header (see proxy.h). The rules are gunicorn's, so an app behind
+ * the same proxy sees the same wsgi.url_scheme and REMOTE_ADDR under either
+ * server; the header's format is HAProxy's proxy-protocol.txt.
  */
 #include "qlnconfig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "proxy.h"
@@ -65,6 +68,13 @@ parse_net(const char *text, struct proxy_net *net)
 int
 proxy_allow_parse(const char *spec, struct proxy_allow *out, char *err, size_t errlen)
 {
+    return proxy_allow_parse_for("--forwarded-allow-ips", spec, out, err, errlen);
+}
+
+int
+proxy_allow_parse_for(const char *flag, const char *spec, struct proxy_allow *out, char *err,
+                      size_t errlen)
+{
     const char *p = spec;
 
     memset(out, 0, sizeof(*out));
@@ -88,16 +98,14 @@ proxy_allow_parse(const char *spec, struct proxy_allow *out, char *err, size_t e
         }
         if (out->n == PROXY_ALLOW_MAX) {
             util_format(err, errlen,
-                        "--forwarded-allow-ips: more than %d networks; use wider"
-                        " ones (CIDR, e.g. 10.0.0.0/8)",
+                        "%s: more than %d networks; use wider ones (CIDR, e.g. 10.0.0.0/8)", flag,
                         PROXY_ALLOW_MAX);
             return -EINVAL;
         }
         if (parse_net(item, &out->nets[out->n]) != 0) {
             util_format(err, errlen,
-                        "--forwarded-allow-ips: '%s' is not an IP address or network"
-                        " (use e.g. 10.0.0.0/8, ::1 or *)",
-                        item);
+                        "%s: '%s' is not an IP address or network (use e.g. 10.0.0.0/8, ::1 or *)",
+                        flag, item);
             return -EINVAL;
         }
         out->n++;
@@ -119,8 +127,11 @@ int
 proxy_check_config(const struct config *cfg, char *err, size_t errlen)
 {
     struct proxy_allow a;
+    struct proxy_protocol p;
+    int rc;
 
-    return proxy_allow_parse(proxy_allow_spec(cfg), &a, err, errlen);
+    rc = proxy_allow_parse(proxy_allow_spec(cfg), &a, err, errlen);
+    return rc != 0 ? rc : proxy_protocol_load(&p, cfg, err, errlen);
 }
 
 static bool
@@ -181,4 +192,249 @@ proxy_scheme(const struct qln_header *headers, size_t n)
         }
     }
     return scheme;
+}
+
+/* ------------------------------------------------------------ PROXY protocol */
+
+#define PROXY_ALLOW_FROM_DEFAULT "127.0.0.1,::1"
+
+/* --proxy-protocol's words. Read-only; any process. */
+static const struct {
+    const char *word;
+    enum proxy_mode mode;
+} proxy_modes[] = {
+    {"off", PROXY_MODE_OFF},
+    {"v1", PROXY_MODE_V1},
+    {"v2", PROXY_MODE_V2},
+    {"auto", PROXY_MODE_AUTO},
+};
+
+/* The v1 header's start, and v2's 12-byte signature (proxy-protocol.txt 2.1, 2.2). */
+static const char v1_sig[] = "PROXY ";
+static const char v2_sig[] = "\r\n\r\n\0\r\nQUIT\n";
+#define V1_SIG_LEN (sizeof(v1_sig) - 1)
+#define V2_SIG_LEN (sizeof(v2_sig) - 1)
+#define V2_HEAD_LEN 16
+
+int
+proxy_protocol_load(struct proxy_protocol *p, const struct config *cfg, char *err, size_t errlen)
+{
+    const char *mode = config_str(cfg, "proxy_protocol");
+    const char *from = config_str(cfg, "proxy_allow_from");
+    size_t i;
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    rc = proxy_allow_parse_for("--proxy-allow-from", from ? from : PROXY_ALLOW_FROM_DEFAULT,
+                               &p->from, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (mode == NULL)
+        return 0;
+    for (i = 0; i < ARRAY_SIZE(proxy_modes); i++) {
+        if (strcasecmp(mode, proxy_modes[i].word) == 0) {
+            p->mode = proxy_modes[i].mode;
+            return 0;
+        }
+    }
+    return util_err(err, errlen, -EINVAL,
+                    "--proxy-protocol: invalid mode '%s'; use off, v1, v2 or auto", mode);
+}
+
+/* 0: BUF does not start like SIG; 1: BUF is a strict prefix of it; 2: it starts with SIG. */
+static int
+sig_state(const char *buf, size_t len, const char *sig, size_t siglen)
+{
+    size_t n = len < siglen ? len : siglen;
+
+    if (memcmp(buf, sig, n) != 0)
+        return 0;
+    return len < siglen ? 1 : 2;
+}
+
+/*
+ * Cuts the next field of a v1 line off *P (fields are separated by exactly
+ * one space) into OUT, NUL-terminated. Returns false when it is empty or
+ * does not fit OUTLEN.
+ */
+static bool
+v1_field(const char **p, const char *end, char *out, size_t outlen)
+{
+    const char *sp = memchr(*p, ' ', (size_t)(end - *p));
+    size_t n = (size_t)((sp != NULL ? sp : end) - *p);
+
+    if (n == 0 || n >= outlen)
+        return false;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p += n + (sp != NULL);
+    return true;
+}
+
+/* A v1 port: 1 to 5 decimal digits, at most 65535. */
+static bool
+v1_port(const char *text, char *out, size_t outlen)
+{
+    size_t n = strlen(text), i;
+    unsigned long v = 0;
+
+    if (n == 0 || n > 5)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return false;
+        v = v * 10 + (unsigned long)(text[i] - '0');
+    }
+    if (v > 65535)
+        return false;
+    snprintf(out, outlen, "%lu", v);
+    return true;
+}
+
+/* True when LINE[0, LEN) holds only printable ASCII and single-space separators. */
+static bool
+v1_printable(const char *line, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)line[i];
+
+        if (ch < 0x20 || ch > 0x7e || (ch == ' ' && (i == 0 || line[i - 1] == ' ')))
+            return false;
+    }
+    return len == 0 || line[len - 1] != ' ';
+}
+
+/* The v1 line BUF[0, LEN), CRLF included, known to start with "PROXY ". */
+static enum proxy_rc
+v1_line(const char *buf, size_t len, struct proxy_header *h)
+{
+    const char *p = buf + V1_SIG_LEN, *end = buf + len - 2;
+    char proto[8], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], sport[8], dport[8], unused[8];
+    unsigned char src_bin[16], dst_bin[16];
+    int family;
+
+    h->len = len;
+    if (!v1_printable(p, (size_t)(end - p)) || !v1_field(&p, end, proto, sizeof(proto)))
+        goto bad;
+    /* proxy-protocol.txt 2.1: UNKNOWN may carry anything; the receiver must
+       ignore the rest and use the connection's real addresses. */
+    if (strcmp(proto, "UNKNOWN") == 0) {
+        h->local = true;
+        return PROXY_DONE;
+    }
+    if (strcmp(proto, "TCP4") == 0)
+        family = AF_INET;
+    else if (strcmp(proto, "TCP6") == 0)
+        family = AF_INET6;
+    else
+        goto bad;
+    if (!v1_field(&p, end, src, sizeof(src)) || !v1_field(&p, end, dst, sizeof(dst)) ||
+        !v1_field(&p, end, sport, sizeof(sport)) || !v1_field(&p, end, dport, sizeof(dport)) ||
+        p != end)
+        goto bad;
+    if (inet_pton(family, src, src_bin) != 1 || inet_pton(family, dst, dst_bin) != 1)
+        goto bad;
+    if (!v1_port(sport, h->port, sizeof(h->port)) || !v1_port(dport, unused, sizeof(unused)))
+        goto bad;
+    inet_ntop(family, src_bin, h->addr, sizeof(h->addr));
+    return PROXY_DONE;
+bad:
+    h->reason = "Invalid PROXY line (want PROXY TCP4|TCP6 SRC DST SPORT DPORT)";
+    return PROXY_BAD;
+}
+
+static enum proxy_rc
+v1_parse(const char *buf, size_t len, struct proxy_header *h)
+{
+    size_t n = len < PROXY_V1_MAX ? len : PROXY_V1_MAX, i;
+
+    for (i = V1_SIG_LEN; i < n; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (buf[i - 1] != '\r')
+            break;
+        return v1_line(buf, i + 1, h);
+    }
+    if (i == n && len < PROXY_V1_MAX)
+        return PROXY_NEED_MORE;
+    h->reason = i < n ? "Invalid PROXY line (a bare LF; lines end with CRLF)"
+                      : "Invalid PROXY line (longer than 107 bytes)";
+    return PROXY_BAD;
+}
+
+static uint16_t
+be16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* A v2 header (proxy-protocol.txt 2.2), known to start with the signature. */
+static enum proxy_rc
+v2_parse(const unsigned char *b, size_t len, struct proxy_header *h)
+{
+    size_t block;
+
+    if (len < V2_HEAD_LEN)
+        return PROXY_NEED_MORE;
+    block = be16(b + 14);
+    if ((b[12] >> 4) != 2 || (b[12] & 0xf) > 1) {
+        h->reason = "Invalid PROXY v2 header (unknown version or command)";
+        return PROXY_BAD;
+    }
+    if (block > PROXY_V2_MAX_BLOCK) {
+        h->reason = "Invalid PROXY v2 header (address block over 2048 bytes)";
+        return PROXY_BAD;
+    }
+    if (len < V2_HEAD_LEN + block)
+        return PROXY_NEED_MORE;
+    h->len = V2_HEAD_LEN + block;
+    /* LOCAL (the proxy's own health check) and UNSPEC carry no client: the
+       socket's peer stands. TLVs after the addresses are skipped. */
+    if ((b[12] & 0xf) == 0 || b[13] == 0x00) {
+        h->local = true;
+        return PROXY_DONE;
+    }
+    if (b[13] == 0x11 && block >= 12) {
+        inet_ntop(AF_INET, b + 16, h->addr, sizeof(h->addr));
+        snprintf(h->port, sizeof(h->port), "%u", be16(b + 24));
+        return PROXY_DONE;
+    }
+    if (b[13] == 0x21 && block >= 36) {
+        inet_ntop(AF_INET6, b + 16, h->addr, sizeof(h->addr));
+        snprintf(h->port, sizeof(h->port), "%u", be16(b + 48));
+        return PROXY_DONE;
+    }
+    h->reason = (b[13] == 0x11 || b[13] == 0x21)
+                    ? "Invalid PROXY v2 header (address block too short)"
+                    : "Invalid PROXY v2 header (only TCP over IPv4 or IPv6 is supported)";
+    return PROXY_BAD;
+}
+
+enum proxy_rc
+proxy_header_parse(enum proxy_mode mode, const char *buf, size_t len, struct proxy_header *h)
+{
+    int v1, v2;
+
+    memset(h, 0, sizeof(*h));
+    if (len == 0)
+        return PROXY_NEED_MORE; /* BUF may be NULL: nothing was read yet */
+    v1 = mode == PROXY_MODE_V2 ? 0 : sig_state(buf, len, v1_sig, V1_SIG_LEN);
+    v2 = mode == PROXY_MODE_V1 ? 0 : sig_state(buf, len, v2_sig, V2_SIG_LEN);
+    if (v1 == 2) {
+        h->version = 1;
+        return v1_parse(buf, len, h);
+    }
+    if (v2 == 2) {
+        h->version = 2;
+        return v2_parse((const unsigned char *)buf, len, h);
+    }
+    if (v1 == 1 || v2 == 1)
+        return PROXY_NEED_MORE;
+    if (mode == PROXY_MODE_AUTO)
+        return PROXY_NONE;
+    h->reason = mode == PROXY_MODE_V1 ? "No PROXY protocol v1 header (--proxy-protocol v1)"
+                                      : "No PROXY protocol v2 header (--proxy-protocol v2)";
+    return PROXY_BAD;
 }

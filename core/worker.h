@@ -33,10 +33,12 @@ struct conn_settings {
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
+    struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
 };
 
 /* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
-   header_timeout, body_timeout, limit_request_body). */
+   header_timeout, body_timeout, limit_request_body, forwarded_allow_ips,
+   proxy_protocol, proxy_allow_from). */
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
 struct scoreboard_slot;

@@ -1,12 +1,30 @@
-"""--forwarded-allow-ips (issue 3): gunicorn's secure scheme headers set
-wsgi.url_scheme only when the peer is trusted (addresses, CIDR networks,
-`*`, or $FORWARDED_ALLOW_IPS when the option is unset); from any other peer
-they are ignored, contradictions included. A bad value is one error line at
-startup."""
+"""Trusting a front proxy (issue 3).
+
+--forwarded-allow-ips: gunicorn's secure scheme headers set wsgi.url_scheme
+only when the peer is trusted (addresses, CIDR networks, `*`, or
+$FORWARDED_ALLOW_IPS when the option is unset); from any other peer they are
+ignored, contradictions included. A bad value is one error line at startup.
+
+--proxy-protocol / --proxy-allow-from: a PROXY v1 or v2 header before a
+connection's first request names the client, which the app sees as
+REMOTE_ADDR/REMOTE_PORT (and the access log as %(h)s) for every request on
+that connection; `auto` also takes plain HTTP. A header from a peer not
+allowed is answered 403, a malformed one 400, both with one log line, a
+closed connection and the worker unharmed. Run for every built worker class.
+"""
 import json
+import os
+import re
+import socket
+import struct
+import sys
+import time
 import unittest
 
-from qilintest import Server, run_qilin
+from qilintest import APPS, Conn, Server, run_qilin, wait_for
+
+sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
+import runner  # noqa: E402
 
 HTTPS = [("X-Forwarded-Proto", "https")]
 CONFLICT = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Ssl", "off")]
@@ -50,6 +68,221 @@ class ForwardedAllowIps(unittest.TestCase):
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("--forwarded-allow-ips: 'bogus' is not an IP address or network",
                       res.output)
+
+
+# -- PROXY protocol ----------------------------------------------------------
+
+WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
+INVALID_RX = r"Invalid request from ip=127\.0\.0\.1: "
+V1 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def built_workers():
+    """The worker classes whose plugin is on $QILIN_PLUGIN_PATH."""
+    dirs = [d for d in os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d]
+    return [w for w in WORKER_CLASSES
+            if any(os.path.exists(os.path.join(d, w + ".so")) for d in dirs)]
+
+
+def v2_header(src="2001:db8::7", dst="::1", sport=4242, dport=443, command=1, tlvs=b""):
+    """A v2 PROXY (COMMAND 1) or LOCAL (0) header over TCP, with TLVS appended."""
+    family = socket.AF_INET6 if ":" in src else socket.AF_INET
+    block = (socket.inet_pton(family, src) + socket.inet_pton(family, dst) +
+             struct.pack("!HH", sport, dport) + tlvs)
+    fam = 0x21 if family == socket.AF_INET6 else 0x11
+    return V2_SIG + bytes([0x20 | command, fam]) + struct.pack("!H", len(block)) + block
+
+
+def get(conn, path="/"):
+    """One keep-alive GET on CONN; returns the app's JSON."""
+    resp = conn.request("GET", path)
+    assert resp.status == 200, (resp.status, resp.body[:300])
+    return json.loads(resp.body)
+
+
+def refused(test, srv, data, status):
+    """Sends DATA on a fresh connection: STATUS (one of them, when a tuple),
+    Connection: close, closed."""
+    with Conn(srv.port) as c:
+        c.send(data)
+        resp = c.read_response()
+        test.assertIn(resp.status, status if isinstance(status, tuple) else (status,),
+                      resp.body[:200])
+        test.assertEqual((resp.header("Connection") or "").lower(), "close")
+        test.assertTrue(c.closed_by_peer())
+
+
+class _ProxyTests:
+    """The tests, mixed into one TestCase per built worker class below."""
+
+    worker = None
+
+    def server(self, args, app="echoapp:app"):
+        return Server(["-k", self.worker] + args, app=app, workers=1,
+                      env=runner.server_env(self.worker))
+
+    def invalid_lines(self, srv):
+        return len(re.findall(INVALID_RX, srv.log_text()))
+
+    def test_v1_keepalive(self):
+        with self.server(["--proxy-protocol", "v1"]) as srv:
+            with Conn(srv.port) as c:
+                c.send(V1)
+                env = get(c, "/one")
+                self.assertEqual(env["REMOTE_ADDR"], "192.0.2.1")
+                pid = env["pid"]
+                # The same connection keeps the header's client.
+                env = get(c, "/two")
+                self.assertEqual(env["REMOTE_ADDR"], "192.0.2.1")
+                self.assertEqual(env["PATH_INFO"], "/two")
+            # A fresh connection without a header is refused in v1 mode.
+            before = self.invalid_lines(srv)
+            refused(self, srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+            srv.wait_log(INVALID_RX + r"No PROXY protocol v1 header", count=1)
+            self.assertEqual(self.invalid_lines(srv), before + 1)
+            with Conn(srv.port) as c:
+                c.send(V1)
+                self.assertEqual(get(c)["pid"], pid, "the worker was replaced")
+
+    def test_remote_port_and_access_log(self):
+        with self.server(["--proxy-protocol", "auto", "--access-logfile", "-"],
+                         app="testapp:app") as srv:
+            with Conn(srv.port) as c:
+                c.send(V1)
+                env = get(c, "/environ")
+                self.assertEqual((env["REMOTE_ADDR"], env["REMOTE_PORT"]),
+                                 ("192.0.2.1", "56324"))
+            with Conn(srv.port) as c:
+                c.send(v2_header("203.0.113.5", "10.0.0.1", 1234, 80))
+                env = get(c, "/environ")
+                self.assertEqual((env["REMOTE_ADDR"], env["REMOTE_PORT"]),
+                                 ("203.0.113.5", "1234"))
+            # %(h)s is the header's client, not the proxy.
+            for client in ("192.0.2.1", "203.0.113.5"):
+                wait_for(lambda: "\n%s - - [" % client in "\n" + srv.output_text(),
+                         what="an access log line for %s" % client)
+            self.assertNotIn("\n127.0.0.1 - - [", "\n" + srv.output_text())
+
+    def test_v2(self):
+        with self.server(["--proxy-protocol", "v2"]) as srv:
+            with Conn(srv.port) as c:
+                # TLVs (here PP2_TYPE_AUTHORITY) are skipped.
+                c.send(v2_header(tlvs=b"\x02\x00\x07example"))
+                self.assertEqual(get(c)["REMOTE_ADDR"], "2001:db8::7")
+                self.assertEqual(get(c)["REMOTE_ADDR"], "2001:db8::7")
+            with Conn(srv.port) as c:
+                # LOCAL: the proxy's own check keeps the socket's peer.
+                c.send(v2_header(command=0))
+                self.assertEqual(get(c)["REMOTE_ADDR"], "127.0.0.1")
+            refused(self, srv, V1 + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+
+    def test_auto_with_and_without_header(self):
+        with self.server(["--proxy-protocol", "auto"]) as srv:
+            with Conn(srv.port) as c:
+                self.assertEqual(get(c)["REMOTE_ADDR"], "127.0.0.1")
+                # Only the first request may carry a header: later, "PROXY" is
+                # an unknown method (501 from the HTTP parser), never a client.
+                c.send(V1)
+                resp = c.request("GET", "/")
+                self.assertIn(resp.status, (400, 501))
+                self.assertTrue(c.closed_by_peer())
+            with Conn(srv.port) as c:
+                c.send(V1)
+                self.assertEqual(get(c)["REMOTE_ADDR"], "192.0.2.1")
+            with Conn(srv.port) as c:
+                c.send(v2_header())
+                self.assertEqual(get(c)["REMOTE_ADDR"], "2001:db8::7")
+            with Conn(srv.port) as c:
+                c.send(b"PROXY UNKNOWN\r\n")
+                self.assertEqual(get(c)["REMOTE_ADDR"], "127.0.0.1")
+
+    def test_split_header_does_not_block_the_worker(self):
+        with self.server(["--proxy-protocol", "auto"]) as srv:
+            header = v2_header("198.51.100.9", "10.0.0.1", 999, 80)
+            with Conn(srv.port) as slow:
+                slow.send(V1[:9])
+                # The one worker serves others while the header is incomplete.
+                with Conn(srv.port) as other:
+                    self.assertEqual(get(other)["REMOTE_ADDR"], "127.0.0.1")
+                time.sleep(0.2)
+                slow.send(V1[9:30])
+                time.sleep(0.2)
+                slow.send(V1[30:] + b"GET / HTT")
+                slow.send(b"P/1.1\r\nHost: x\r\n\r\n")
+                env = json.loads(slow.read_response().body)
+                self.assertEqual(env["REMOTE_ADDR"], "192.0.2.1")
+            with Conn(srv.port) as slow:
+                for i in range(0, len(header), 5):
+                    slow.send(header[i:i + 5])
+                    time.sleep(0.02)
+                self.assertEqual(get(slow)["REMOTE_ADDR"], "198.51.100.9")
+
+    def test_untrusted_peer_is_403(self):
+        with self.server(["--proxy-protocol", "auto", "--proxy-allow-from", "10.0.0.1"]) as srv:
+            with Conn(srv.port) as c:
+                pid = get(c)["pid"]  # plain HTTP is still fine in auto
+            for data in (V1, v2_header(), b"PROXY garbage\r\n"):
+                before = self.invalid_lines(srv)
+                refused(self, srv, data + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 403)
+                srv.wait_log(INVALID_RX + r"Proxy request from 127\.0\.0\.1 not allowed",
+                             count=before + 1)
+                self.assertEqual(self.invalid_lines(srv), before + 1)
+            with Conn(srv.port) as c:
+                self.assertEqual(get(c)["pid"], pid, "the worker was replaced")
+
+    def test_malformed_is_400_and_worker_survives(self):
+        bad = (b"PROXY TCP4 192.0.2.1 198.51.100.7 56324\r\n",
+               b"PROXY TCP4 2001:db8::1 198.51.100.7 1 2\r\n",
+               b"PROXY TCP4 192.0.2.1 198.51.100.7 1 99999\r\n",
+               b"PROXY " + b"x" * 120,
+               V2_SIG + b"\x22\x11\x00\x0c" + b"\x00" * 12,
+               V2_SIG + b"\x21\x12\x00\x0c" + b"\x00" * 12,
+               V2_SIG + b"\x21\x11\x08\x01")
+        with self.server(["--proxy-protocol", "auto"]) as srv:
+            with Conn(srv.port) as c:
+                pid = get(c)["pid"]
+            for data in bad:
+                before = self.invalid_lines(srv)
+                refused(self, srv, data, 400)
+                srv.wait_log(INVALID_RX + r"(Invalid PROXY|Invalid PROXY v2)", count=before + 1)
+                self.assertEqual(self.invalid_lines(srv), before + 1, data)
+            with Conn(srv.port) as c:
+                c.send(V1)
+                env = get(c)
+                self.assertEqual((env["pid"], env["REMOTE_ADDR"]), (pid, "192.0.2.1"))
+
+    def test_off_by_default(self):
+        with self.server([]) as srv:
+            # Without --proxy-protocol a header is a request with the unknown
+            # method "PROXY" (501 from the HTTP parser), and nobody's address.
+            refused(self, srv, V1 + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", (400, 501))
+
+
+for _worker in built_workers():
+    globals()["Proxy_%s" % _worker] = type("Proxy_%s" % _worker, (_ProxyTests, unittest.TestCase),
+                                           {"worker": _worker})
+del _worker
+
+
+class ProxySettings(unittest.TestCase):
+    def test_bad_mode_is_one_error_line(self):
+        res = run_qilin(["-b", "127.0.0.1:0", "--chdir", "/", "--proxy-protocol", "v3",
+                         "testapp:app"])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("--proxy-protocol: invalid mode 'v3'; use off, v1, v2 or auto", res.output)
+        self.assertEqual(res.output.count("invalid mode"), 1)
+
+    def test_bad_allow_from_is_one_error_line(self):
+        res = run_qilin(["-b", "127.0.0.1:0", "--chdir", "/", "--proxy-protocol", "v1",
+                         "--proxy-allow-from", "10.0.0.1,bogus", "testapp:app"])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("--proxy-allow-from: 'bogus' is not an IP address or network", res.output)
+
+    def test_value_required(self):
+        res = run_qilin(["--proxy-protocol"])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("option '--proxy-protocol' requires a value", res.output)
 
 
 if __name__ == "__main__":
