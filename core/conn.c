@@ -709,13 +709,15 @@ drain_body(struct qln_conn *c)
 const char *
 qln_req_remote_addr(const struct qln_request *r)
 {
-    return r->conn->peer_addr;
+    return r->forwarded_addr[0] != '\0' ? r->forwarded_addr : r->conn->peer_addr;
 }
 
 const char *
 qln_req_remote_port(const struct qln_request *r)
 {
-    return r->conn->peer_port;
+    /* A forwarded address comes without a port we could trust: say none
+       rather than pair the client's address with the proxy's port. */
+    return r->forwarded_addr[0] != '\0' ? "" : r->conn->peer_port;
 }
 
 const char *
@@ -952,6 +954,7 @@ prepare_request(struct qln_conn *c)
     c->body_total = 0;
     c->continue_sent = false;
     c->must_close = c->req.is_connect;
+    c->req.forwarded_addr[0] = '\0'; /* set again by scheme_refused() if trusted */
     response_reset(&c->resp);
 }
 
@@ -1008,7 +1011,7 @@ static void
 log_request(struct qln_conn *c, const struct timespec *start, int64_t t0_us)
 {
     struct access_record rec = {
-        .remote_addr = c->peer_addr,
+        .remote_addr = qln_req_remote_addr(&c->req),
         .method = c->req.method,
         .target = c->req.target,
         .path = c->req.path,
@@ -1049,9 +1052,11 @@ body_over_limit(struct qln_conn *c)
 }
 
 /*
- * wsgi.url_scheme from a trusted proxy's scheme headers (gunicorn's rules);
- * headers that contradict each other are refused with 400, as gunicorn
- * does, since the app could not know which one the proxy meant.
+ * What a trusted proxy says about the request: wsgi.url_scheme from its
+ * scheme headers (gunicorn's rules) and REMOTE_ADDR from Forwarded or
+ * X-Forwarded-For (beyond gunicorn, which ignores them). Scheme headers that
+ * contradict each other are refused with 400, as gunicorn does, since the
+ * app could not know which one the proxy meant.
  */
 static bool
 scheme_refused(struct qln_conn *c)
@@ -1059,8 +1064,12 @@ scheme_refused(struct qln_conn *c)
     enum proxy_scheme s;
 
     c->https = false;
+    c->req.forwarded_addr[0] = '\0';
     if (!c->peer_trusted)
         return false;
+    if (!proxy_forwarded_for(&c->w->conn.forwarded_allow, c->req.headers, c->req.nheaders,
+                             c->req.forwarded_addr, sizeof(c->req.forwarded_addr)))
+        c->req.forwarded_addr[0] = '\0';
     s = proxy_scheme(c->req.headers, c->req.nheaders);
     if (s != PROXY_SCHEME_CONFLICT) {
         c->https = s == PROXY_SCHEME_HTTPS;

@@ -109,6 +109,9 @@ struct qln_request {
     bool expect_continue; /* HTTP/1.1 "Expect: 100-continue" */
     bool is_head;
     bool is_connect;
+    /* REMOTE_ADDR from a trusted proxy's Forwarded/X-Forwarded-For (conn.c);
+       "" means the connection's peer. */
+    char forwarded_addr[48];
 };
 
 /* Prepares P with LIMITS (copied). */

@@ -319,7 +319,8 @@ const struct qln_option core_options[] = {
         .metavar = "STRING",
         .section = "Server Mechanics",
         .help = "Front-end addresses or networks (CIDR, or * for all) trusted to set the scheme"
-                " with X-Forwarded-Proto/-Protocol/-Ssl ($FORWARDED_ALLOW_IPS when unset).",
+                " with X-Forwarded-Proto/-Protocol/-Ssl and the client address with Forwarded"
+                " or X-Forwarded-For ($FORWARDED_ALLOW_IPS when unset).",
     },
 
     /* Issue 5: the gthread worker (gevent and eventlet use worker_connections too). */

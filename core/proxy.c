@@ -174,6 +174,138 @@ proxy_allow_match(const struct proxy_allow *a, const struct sockaddr_storage *pe
     return false;
 }
 
+/* The entries of one Forwarded or X-Forwarded-For line are read at most this deep. */
+#define FORWARDED_MAX 32
+
+/*
+ * One list entry as an address: X-Forwarded-For's "1.2.3.4" or "::1", or
+ * Forwarded's for= value, possibly quoted, "[v6]:port" or "v4:port".
+ */
+static bool
+entry_addr(struct qln_slice e, struct sockaddr_storage *ss)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    const char *p = e.p, *end = e.p + e.len;
+    size_t len;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '"'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '"'))
+        end--;
+    if (p < end && *p == '[') {
+        const char *close = memchr(p, ']', (size_t)(end - p));
+
+        if (close == NULL)
+            return false;
+        p++;
+        end = close;
+    } else if (memchr(p, ':', (size_t)(end - p)) == memrchr(p, ':', (size_t)(end - p)) &&
+               memchr(p, ':', (size_t)(end - p)) != NULL) {
+        end = memchr(p, ':', (size_t)(end - p)); /* "v4:port" */
+    }
+    len = (size_t)(end - p);
+    if (len == 0 || len >= sizeof(text))
+        return false;
+    memcpy(text, p, len);
+    text[len] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, text, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+        ss->ss_family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+        ss->ss_family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+/* Forwarded: "for=x;proto=https, for=y": the for= value of one element, if any. */
+static bool
+element_for(struct qln_slice el, struct qln_slice *value)
+{
+    const char *p = el.p, *end = el.p + el.len;
+
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *pair_end = semi != NULL ? semi : end;
+
+        while (p < pair_end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (pair_end - p > 4 && strncasecmp(p, "for=", 4) == 0) {
+            value->p = p + 4;
+            value->len = (size_t)(pair_end - p - 4);
+            return true;
+        }
+        p = pair_end + (semi != NULL);
+    }
+    return false;
+}
+
+/* Splits every line of header NAME into its comma-separated entries, in order. */
+static size_t
+list_entries(const struct qln_header *headers, size_t n, const char *name, struct qln_slice *out,
+             size_t max)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        const char *p, *end;
+
+        if (!slice_caseeq(headers[i].name, name))
+            continue;
+        p = headers[i].value.p;
+        end = p + headers[i].value.len;
+        while (p <= end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *e = comma != NULL ? comma : end;
+
+            if (k == max)
+                memmove(out, out + 1, --k * sizeof(*out)); /* keep the rightmost MAX */
+            out[k].p = p;
+            out[k].len = (size_t)(e - p);
+            k++;
+            if (comma == NULL)
+                break;
+            p = comma + 1;
+        }
+    }
+    return k;
+}
+
+bool
+proxy_forwarded_for(const struct proxy_allow *trusted, const struct qln_header *headers, size_t n,
+                    char *out, size_t outlen)
+{
+    struct qln_slice entries[FORWARDED_MAX];
+    struct sockaddr_storage ss, found;
+    bool rfc7239 = true, have = false;
+    size_t k = list_entries(headers, n, "forwarded", entries, FORWARDED_MAX);
+    const void *addr;
+
+    if (k == 0) {
+        rfc7239 = false;
+        k = list_entries(headers, n, "x-forwarded-for", entries, FORWARDED_MAX);
+    }
+    while (k-- > 0) {
+        struct qln_slice e = entries[k];
+
+        if (rfc7239 && !element_for(entries[k], &e))
+            break;
+        if (!entry_addr(e, &ss))
+            break; /* "unknown", obfuscated or garbage: nothing left of it is ours */
+        found = ss;
+        have = true;
+        if (!proxy_allow_match(trusted, &ss))
+            break; /* the first untrusted hop is the client */
+    }
+    if (!have)
+        return false;
+    addr = found.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&found)->sin_addr
+                                      : (const void *)&((struct sockaddr_in6 *)&found)->sin6_addr;
+    return inet_ntop(found.ss_family, addr, out, (socklen_t)outlen) != NULL;
+}
+
 enum proxy_scheme
 proxy_scheme(const struct qln_header *headers, size_t n)
 {

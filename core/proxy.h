@@ -67,6 +67,19 @@ int proxy_check_config(const struct config *cfg, char *err, size_t errlen);
  */
 bool proxy_allow_match(const struct proxy_allow *a, const struct sockaddr_storage *peer);
 
+/*
+ * The client address that trusted proxies report for a request whose socket
+ * peer is trusted: from Forwarded's for= (RFC 7239) when that header is
+ * present, else from X-Forwarded-For. Entries are read from the right (the
+ * one our proxy appended) and an entry that is itself in TRUSTED is skipped,
+ * so a client cannot choose its address by sending its own header: only the
+ * first address left of our trusted chain is believed. Writes it as text
+ * into OUT (INET6_ADDRSTRLEN bytes) and returns true; false when there is no
+ * usable entry (absent, "unknown", obfuscated or malformed). Any process.
+ */
+bool proxy_forwarded_for(const struct proxy_allow *trusted, const struct qln_header *headers,
+                         size_t n, char *out, size_t outlen);
+
 enum proxy_scheme {
     PROXY_SCHEME_NONE = 0, /* no secure scheme header */
     PROXY_SCHEME_HTTP,

@@ -37,6 +37,14 @@ def scheme(srv, headers):
 
 
 class ForwardedAllowIps(unittest.TestCase):
+    def setUp(self):
+        import tempfile
+        self._tmp = tempfile.TemporaryDirectory()
+        self.tmp = self._tmp.name
+
+    def tearDown(self):
+        self._tmp.cleanup()
+
     def test_untrusted_peer_headers_ignored(self):
         with Server(["--forwarded-allow-ips", "10.0.0.0/8, 192.168.1.1"]) as srv:
             self.assertEqual(scheme(srv, HTTPS), "http")
@@ -50,6 +58,27 @@ class ForwardedAllowIps(unittest.TestCase):
             self.assertEqual(scheme(srv, []), "http")
             self.assertEqual(srv.get("/environ", headers=CONFLICT).status, 400)
             srv.wait_log(r"Invalid request from ip=127\.0\.0\.1: Contains contradictory scheme")
+
+    def test_client_address_from_trusted_proxy_only(self):
+        # Trusted peer: REMOTE_ADDR is the first untrusted hop from the right of
+        # X-Forwarded-For (or Forwarded's for=), so a client cannot choose it by
+        # sending its own header through the proxy; the access log agrees.
+        access = os.path.join(self.tmp, "access.log")
+        with Server(["--forwarded-allow-ips", "127.0.0.1", "--access-logfile", access]) as srv:
+            env = json.loads(srv.get("/environ", headers=[
+                ("X-Forwarded-For", "6.6.6.6, 203.0.113.7")]).body)
+            self.assertEqual(env["REMOTE_ADDR"], "203.0.113.7")
+            env = json.loads(srv.get("/environ", headers=[
+                ("Forwarded", 'for="[2001:db8::17]:4711";proto=https')]).body)
+            self.assertEqual(env["REMOTE_ADDR"], "2001:db8::17")
+            env = json.loads(srv.get("/environ").body)
+            self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
+            wait_for(lambda: "203.0.113.7 - -" in open(access).read(), 10,
+                     what="the forwarded address in the access log")
+        with Server(["--forwarded-allow-ips", "10.0.0.0/8"]) as srv:
+            env = json.loads(srv.get("/environ", headers=[
+                ("X-Forwarded-For", "203.0.113.7")]).body)
+            self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
 
     def test_star_trusts_everyone(self):
         with Server(["--forwarded-allow-ips", "*"]) as srv:

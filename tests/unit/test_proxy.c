@@ -393,6 +393,63 @@ core_config(void)
     return cfg;
 }
 
+/* Forwarded / X-Forwarded-For: which address a trusted proxy chain reports. */
+static const struct {
+    const char *name1, *value1, *name2, *value2;
+    const char *want; /* NULL: no usable address */
+} forwarded_rows[] = {
+    {"X-Forwarded-For", "203.0.113.7", NULL, NULL, "203.0.113.7"},
+    {"x-forwarded-for", "1.1.1.1, 203.0.113.7", NULL, NULL, "203.0.113.7"},
+    {"X-Forwarded-For", "203.0.113.7, 127.0.0.1", NULL, NULL, "203.0.113.7"},
+    {"X-Forwarded-For", "127.0.0.1, ::1", NULL, NULL, "127.0.0.1"},
+    {"X-Forwarded-For", "1.2.3.4", "X-Forwarded-For", "5.6.7.8", "5.6.7.8"},
+    {"X-Forwarded-For", "unknown", NULL, NULL, NULL},
+    {"X-Forwarded-For", "", NULL, NULL, NULL},
+    {"X-Forwarded-For", "1.2.3.4, not-an-ip", NULL, NULL, NULL},
+    {"Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43", NULL, NULL, "192.0.2.60"},
+    {"Forwarded", "for=\"[2001:db8:cafe::17]:4711\"", NULL, NULL, "2001:db8:cafe::17"},
+    {"Forwarded", "for=192.0.2.43:8080, for=127.0.0.1", NULL, NULL, "192.0.2.43"},
+    {"Forwarded", "proto=https;For=198.51.100.17", NULL, NULL, "198.51.100.17"},
+    {"Forwarded", "for=unknown", NULL, NULL, NULL},
+    {"Forwarded", "for=_hidden", NULL, NULL, NULL},
+    {"Forwarded", "proto=https", NULL, NULL, NULL},
+    {"Forwarded", "for=192.0.2.1", "X-Forwarded-For", "198.51.100.9", "192.0.2.1"},
+    {"X-Other", "1.2.3.4", NULL, NULL, NULL},
+};
+
+static struct qln_slice
+cslice(const char *s)
+{
+    struct qln_slice out = {s, s != NULL ? strlen(s) : 0};
+
+    return out;
+}
+
+START_TEST(test_forwarded_for)
+{
+    struct proxy_allow trusted;
+    struct qln_header h[2];
+    char err[256], out[64];
+    size_t n = 0;
+    bool ok;
+
+    ck_assert_int_eq(proxy_allow_parse("127.0.0.1,::1", &trusted, err, sizeof(err)), 0);
+    h[n].name = cslice(forwarded_rows[_i].name1);
+    h[n++].value = cslice(forwarded_rows[_i].value1);
+    if (forwarded_rows[_i].name2 != NULL) {
+        h[n].name = cslice(forwarded_rows[_i].name2);
+        h[n++].value = cslice(forwarded_rows[_i].value2);
+    }
+    ok = proxy_forwarded_for(&trusted, h, n, out, sizeof(out));
+    if (forwarded_rows[_i].want == NULL) {
+        ck_assert_msg(!ok, "row %d: got %s", _i, out);
+    } else {
+        ck_assert_msg(ok, "row %d: no address", _i);
+        ck_assert_str_eq(out, forwarded_rows[_i].want);
+    }
+}
+END_TEST
+
 START_TEST(test_settings)
 {
     struct config *cfg = core_config();
@@ -459,6 +516,7 @@ main(void)
     tcase_add_test(tc, test_partial);
     tcase_add_test(tc, test_modes);
     tcase_add_test(tc, test_settings);
+    tcase_add_loop_test(tc, test_forwarded_for, 0, (int)ARRAY_SIZE(forwarded_rows));
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
