@@ -140,6 +140,61 @@ class ServerError(AssertionError):
     pass
 
 
+# -- worker classes (issue 5) ----------------------------------------------
+
+WORKER_CLASS_ENV = "QILIN_TEST_WORKER_CLASS"
+
+
+def worker_class():
+    """The worker class a Server runs when its arguments name none:
+    $QILIN_TEST_WORKER_CLASS (`make check-gthread`, or a per_worker_class
+    copy of a test class while it runs), else qilin's default, sync. Tests
+    whose expectation depends on the class ask this."""
+    return os.environ.get(WORKER_CLASS_ENV) or "sync"
+
+
+def worker_built(name):
+    """True when worker plugin NAME is on $QILIN_PLUGIN_PATH."""
+    dirs = [d for d in os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d]
+    return any(os.path.exists(os.path.join(d, name + ".so")) for d in dirs)
+
+
+def _set_env(name, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def per_worker_class(namespace, *bases, classes=("gthread",)):
+    """Runs the tests of each TestCase in BASES once more per worker class in
+    CLASSES whose plugin is built: as <Base>_<class> in NAMESPACE (a test
+    module's globals()), whose servers run that class. The originals run on
+    worker_class(). When $QILIN_TEST_WORKER_CLASS already names a class for
+    the whole suite (`make check-gthread`), no copies are made."""
+    if os.environ.get(WORKER_CLASS_ENV):
+        return
+    for base in bases:
+        for name in classes:
+            if not worker_built(name):
+                continue
+            copy_name = "%s_%s" % (base.__name__, name)
+            namespace[copy_name] = type(copy_name, (base,), {
+                "__doc__": "%s, on the %s worker." % (base.__name__, name),
+                "__module__": base.__module__,
+                "setUpClass": classmethod(_on_class_setup(name)),
+            })
+
+
+def _on_class_setup(name):
+    def setup(cls):
+        # Class cleanups run even when the base's setUpClass fails.
+        cls.addClassCleanup(_set_env, WORKER_CLASS_ENV, os.environ.get(WORKER_CLASS_ENV))
+        os.environ[WORKER_CLASS_ENV] = name
+        super(cls, cls).setUpClass()
+    return setup
+
+
 class Server:
     """A running qilin master.
 
@@ -520,6 +575,18 @@ class Conn:
         while self._fill():
             pass
         return self._take(len(self.buf))
+
+    def closed_by_peer(self, timeout=5.0):
+        """True when the server closes this idle connection within TIMEOUT
+        seconds without sending anything; False when it stays open."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            return not self._fill() and not self.buf
+        except IncompleteResponse:
+            return False
+        finally:
+            self.sock.settimeout(old)
 
     def read_head(self):
         """Status line and headers: (version, status, reason, [(name, value)], raw)."""

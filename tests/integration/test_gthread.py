@@ -4,6 +4,7 @@ concurrency claim is proved by what the app itself saw (a barrier that only
 opens when N requests are inside the app together), never by timing."""
 import json
 import os
+import re
 import select
 import signal
 import threading
@@ -156,6 +157,60 @@ class WorkerConnectionsTest(unittest.TestCase):
         # The same worker did it all: pausing accepts is not an exit.
         self.assertEqual(self.srv.worker_pids(), pids)
         self.assertEqual(len(self.srv.booted_pids()), 1)
+
+
+class KeepAliveSlotsTest(unittest.TestCase):
+    """--worker-connections 2, one worker, keep-alive 30 s: a new client at a
+    worker full of idle keep-alive connections is served at once, and the
+    connection that has been idle longest is closed to make room for it;
+    a connection with a request in flight is never the one closed."""
+
+    def server(self, threads):
+        srv = Server(["-k", "gthread", "--threads", str(threads), "--worker-connections", "2",
+                      "--keep-alive", "30"], app="threadapp:app", workers=1)
+        self.addCleanup(srv.close)
+        return srv
+
+    def test_longest_idle_connection_makes_room(self):
+        # One thread: the two connections go idle in the order they are used.
+        srv = self.server(1)
+        pids = srv.worker_pids()
+        with srv.connect() as older, srv.connect() as newer:
+            self.assertEqual(older.request("GET", "/hello").body, b"hello")
+            self.assertEqual(newer.request("GET", "/hello").body, b"hello")
+            # Without the slot rule this would wait for a keep-alive timeout
+            # (30 s) longer than the client's (5 s).
+            with srv.connect() as third:
+                self.assertEqual(third.request("GET", "/local?n=1&v=3").body, b"3 True")
+                self.assertTrue(older.closed_by_peer(), "the longest idle connection stayed")
+                # The other two are still kept alive; newer is now idle longest.
+                self.assertEqual(newer.request("GET", "/local?n=1&v=2").body, b"2 True")
+                self.assertEqual(third.request("GET", "/hello").body, b"hello")
+                with srv.connect() as fourth:
+                    self.assertEqual(fourth.request("GET", "/hello").body, b"hello")
+                    self.assertTrue(newer.closed_by_peer(), "the longest idle connection stayed")
+                    self.assertEqual(third.request("GET", "/hello").body, b"hello")
+        # One line per worker, not one per connection closed.
+        srv.wait_log(r"worker_connections \(2\) reached: closing the longest idle connection")
+        self.assertEqual(len(re.findall(r"worker_connections \(2\) reached", srv.log_text())), 1)
+        self.assertEqual(srv.worker_pids(), pids)
+
+    def test_connection_in_flight_is_not_closed(self):
+        srv = self.server(2)
+        gate = os.path.join(srv.tmpdir, "gate")
+        mark = os.path.join(srv.tmpdir, "in")
+        with srv.connect(timeout=20.0) as busy, srv.connect() as idle:
+            self.assertEqual(idle.request("GET", "/hello").body, b"hello")
+            busy.send_request("GET", "/gate?path=%s&mark=%s" % (gate, mark))
+            wait_for(lambda: os.path.exists(mark), 20.0, what="the gated request")
+            # Two open (one busy, one idle), a thread free: the idle one goes.
+            with srv.connect() as third:
+                self.assertEqual(third.request("GET", "/hello").body, b"hello")
+                self.assertTrue(idle.closed_by_peer(), "the idle connection stayed")
+                with open(gate, "w"):
+                    pass
+                self.assertEqual(busy.read_response().body, b"released")
+                self.assertEqual(third.request("GET", "/hello").body, b"hello")
 
 
 class GracefulStopTest(unittest.TestCase):

@@ -62,9 +62,11 @@ struct gt_worker {
     /* Main thread only. */
     struct gt_listener *listeners;
     size_t nlisteners;
-    struct gt_conn *parked; /* doubly linked: closed all at once on stop */
-    struct gt_conn *spare;  /* free list, singly linked through next */
-    size_t nconns;          /* open connections (worker_connections caps them) */
+    /* Parked connections, doubly linked in the order they were parked:
+       the head has been silent longest (see make_room); all are closed on stop. */
+    struct gt_conn *parked, *parked_tail;
+    struct gt_conn *spare; /* free list, singly linked through next */
+    size_t nconns;         /* open connections (worker_connections caps them) */
     size_t max_conns;
     size_t inflight;    /* handed to the pool and not yet back */
     int64_t linger_end; /* graceful stop: idle connections close by then; 0 until stopping */
@@ -73,6 +75,7 @@ struct gt_worker {
     bool listening;
     bool backing_off;
     bool emfile_logged;
+    bool full_logged;
 
     /* Shared with the pool, under lock. */
     pthread_mutex_t lock;
@@ -220,19 +223,21 @@ pool_stop(struct gt_worker *gw)
 /* ------------------------------------------------------------ accepting */
 
 /*
- * True when this worker should take another connection: below
- * worker_connections (gunicorn's meaning), and with a pool thread free to
- * serve it. The second condition is what spreads load over the workers:
- * every idle worker is woken for a new connection and the first to call
- * accept(2) gets it, so a worker that kept accepting while its threads were
- * all busy would pile connections up behind them (measured: one of two
- * workers took all 200 of wrk's connections) while the other sat idle.
- * A worker without a free thread leaves them in the kernel's queue instead.
+ * True when this worker should take another connection: with a pool thread
+ * free to serve it, and below worker_connections (gunicorn's meaning) or
+ * holding an idle connection it may close to make room (make_room).
+ *
+ * The thread condition is what spreads load over the workers: every idle
+ * worker is woken for a new connection and the first to call accept(2) gets
+ * it, so a worker that kept accepting while its threads were all busy would
+ * pile connections up behind them (measured: one of two workers took all
+ * 200 of wrk's connections) while the other sat idle. A worker without a
+ * free thread leaves them in the kernel's queue instead.
  */
 static bool
 has_capacity(const struct gt_worker *gw)
 {
-    return gw->nconns < gw->max_conns && gw->inflight < gw->nthreads;
+    return gw->inflight < gw->nthreads && (gw->nconns < gw->max_conns || gw->parked != NULL);
 }
 
 /*
@@ -296,6 +301,7 @@ accept_failed(struct gt_worker *gw, int rc)
 
 static void on_conn_readable(struct ev_loop *loop, ev_io *io, int revents);
 static void on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents);
+static void make_room(struct gt_worker *gw);
 
 /* Wraps a freshly accepted C; NULL when out of memory (C is then closed). */
 static struct gt_conn *
@@ -347,42 +353,22 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
             accept_failed(gw, rc);
             break;
         }
+        gc = conn_wrap(gw, c);
+        if (gc == NULL)
+            continue;
+        /* Over the cap only when has_capacity counted on a parked connection. */
+        if (gw->nconns > gw->max_conns)
+            make_room(gw);
         /* Straight to the pool: the request is usually there already, and
            serve() reads without waiting, so a silent client costs one pass. */
-        gc = conn_wrap(gw, c);
-        if (gc != NULL)
-            dispatch(gw, gc);
+        dispatch(gw, gc);
     }
     update_accepting(gw);
 }
 
 /* ------------------------------------------------------------ parking */
 
-static void
-conn_release(struct gt_worker *gw, struct gt_conn *gc)
-{
-    struct qln_conn *c = gc->conn;
-
-    if (gc->parked) {
-        ev_io_stop(gw->loop, &gc->io);
-        ev_timer_stop(gw->loop, &gc->deadline);
-        if (gc->prev != NULL)
-            gc->prev->next = gc->next;
-        else
-            gw->parked = gc->next;
-        if (gc->next != NULL)
-            gc->next->prev = gc->prev;
-        gc->parked = false;
-    }
-    gc->conn = NULL;
-    gc->prev = NULL;
-    gc->next = gw->spare;
-    gw->spare = gc;
-    gw->nconns--;
-    qln_conn_close(c, NULL);
-}
-
-/* Takes GC off the loop's lists without closing it (it goes to the pool). */
+/* Takes GC off the loop's watchers and the parked list, without closing it. */
 static void
 unpark(struct gt_worker *gw, struct gt_conn *gc)
 {
@@ -394,8 +380,56 @@ unpark(struct gt_worker *gw, struct gt_conn *gc)
         gw->parked = gc->next;
     if (gc->next != NULL)
         gc->next->prev = gc->prev;
+    else
+        gw->parked_tail = gc->prev;
     gc->prev = gc->next = NULL;
     gc->parked = false;
+}
+
+/* Closes GC, parked or just back from the pool. Main thread. */
+static void
+conn_release(struct gt_worker *gw, struct gt_conn *gc)
+{
+    struct qln_conn *c = gc->conn;
+
+    if (gc->parked)
+        unpark(gw, gc);
+    gc->conn = NULL;
+    gc->next = gw->spare;
+    gw->spare = gc;
+    gw->nconns--;
+    qln_conn_close(c, NULL);
+}
+
+/*
+ * Keep-alive slots. gunicorn's gthread keeps at most worker_connections
+ * minus threads connections alive and answers `Connection: close` beyond
+ * that, so that a worker full of idle clients still has room for new ones;
+ * but it closes them whether or not anyone is waiting. We keep every
+ * connection alive while there is room, and only when a client arrives at
+ * a worker holding worker_connections do we close the parked connection
+ * that has been silent longest, as nginx reuses its idle connections:
+ *  - the new client is served now, not after some keep-alive timeout;
+ *  - an idle keep-alive connection has no request in progress, and HTTP
+ *    clients expect a server to close one at any time (RFC 9112, 9.5) and
+ *    retry on a new connection; the one silent longest is the least likely
+ *    to be in use again soon;
+ *  - a connection in the middle of a head is closed only if it has been the
+ *    most silent of all, which makes it a stalled client rather than a slow one.
+ * Called after the accept, so a worker that loses the race for the pending
+ * connection to another worker closes nothing.
+ */
+static void
+make_room(struct gt_worker *gw)
+{
+    if (!gw->full_logged) {
+        qln_log(QLN_LOG_WARNING,
+                "worker_connections (%zu) reached: closing the longest idle connection for each "
+                "new one (raise --worker-connections to keep more connections open)",
+                gw->max_conns);
+        gw->full_logged = true;
+    }
+    conn_release(gw, gw->parked);
 }
 
 /*
@@ -434,11 +468,13 @@ static void
 park(struct gt_worker *gw, struct gt_conn *gc)
 {
     gc->parked = true;
-    gc->prev = NULL;
-    gc->next = gw->parked;
-    if (gw->parked != NULL)
-        gw->parked->prev = gc;
-    gw->parked = gc;
+    gc->next = NULL;
+    gc->prev = gw->parked_tail;
+    if (gw->parked_tail != NULL)
+        gw->parked_tail->next = gc;
+    else
+        gw->parked = gc;
+    gw->parked_tail = gc;
     ev_io_start(gw->loop, &gc->io);
     arm_deadline(gw, gc);
 }
