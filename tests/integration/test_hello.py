@@ -4,7 +4,7 @@ import json
 import re
 import unittest
 
-from qilintest import Server
+from qilintest import Server, per_worker_class, worker_class
 
 DATE_RX = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
                      r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -140,7 +140,8 @@ class EnvironTest(unittest.TestCase):
         self.assertEqual(env["wsgi.url_scheme"], "http")
         self.assertIs(env["wsgi.input_terminated"], True)
         self.assertIs(env["wsgi.run_once"], False)
-        self.assertIs(env["wsgi.multithread"], False)
+        # True only where several threads of one process serve (issue 5).
+        self.assertIs(env["wsgi.multithread"], worker_class() == "gthread")
         self.assertIn("wsgi.multiprocess", env)
         for key in ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper"):
             self.assertIn(key, env)
@@ -181,6 +182,9 @@ class EnvironTest(unittest.TestCase):
             if "." not in key and not key.startswith("_"):
                 self.assertIsInstance(value, str, key)
 
+
+# Issue 5: the basics and the environ on the gthread worker too.
+per_worker_class(globals(), HelloTest, EnvironTest)
 
 if __name__ == "__main__":
     unittest.main()

@@ -10,7 +10,7 @@ import tempfile
 import unittest
 
 from opsload import Load
-from qilintest import Server, children_of, wait_for
+from qilintest import Server, children_of, per_worker_class, wait_for
 
 THREADS = 4
 
@@ -128,6 +128,9 @@ class OpsLoadTest(unittest.TestCase):
             self.assertLessEqual(load.failed, THREADS, load.summary())
             self.assertIn(other, srv.worker_pids())
 
+
+# Issue 5: no request fails on the gthread worker either.
+per_worker_class(globals(), OpsLoadTest)
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,7 +9,7 @@ import socket
 import tempfile
 import unittest
 
-from qilintest import Conn, Server, free_port, wait_for
+from qilintest import Conn, Server, free_port, per_worker_class, wait_for
 
 VERSIONED_APP = '''
 import os
@@ -186,6 +186,9 @@ class SignalTest(unittest.TestCase):
             with open(srv.log_path + ".1") as f:
                 self.assertNotIn("Error handling request", f.read())
 
+
+# Issue 5: the signals work the same on the gthread worker.
+per_worker_class(globals(), SignalTest)
 
 if __name__ == "__main__":
     unittest.main()
