@@ -94,12 +94,15 @@ def main():
     ap.add_argument("--conns", type=int, default=50, help="wrk connections [50]")
     ap.add_argument("--top", type=int, default=30, help="functions to list [30]")
     ap.add_argument("--keep", metavar="FILE", help="copy the raw callgrind/perf data to FILE")
+    ap.add_argument("--qilin-args", default="", metavar="ARGS",
+                    help="more qilin arguments, e.g. '-k gthread --threads 4'")
     opts = ap.parse_args()
     build = os.path.abspath(opts.build)
     tmp = tempfile.mkdtemp(prefix="qilin-profile-")
     env = run.Env(build, tmp)
     server = run.qilin_server(env, "qilin-profile", opts.null or opts.app, 1,
-                              extra=["-t", "0"], null=bool(opts.null))
+                              extra=["-t", "0"] + opts.qilin_args.split(),
+                              null=bool(opts.null))
     if opts.tool == "callgrind":
         # Instrumentation off until the warm-up is over: startup and the app
         # import are not part of a request.

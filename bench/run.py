@@ -358,6 +358,9 @@ def servers_for(case, env):
     raise ValueError(case.name)
 
 
+# The io case's ceiling: 200 connections, each request sleeping 50 ms.
+IO_BOUND = 200 / 0.05
+
 CASES = [
     Case("hello", "hello app, keep-alive, wrk -c50, one worker on CPU 0, wrk on CPU 1", 50),
     Case("close", "hello app, client sends Connection: close, -c50, one worker on CPU 0", 50,
@@ -587,7 +590,7 @@ def ratio(all_results, case, a, b, key):
 
 
 def targets_table(all_results):
-    """Issue 7's targets, each as measured in this run (skipped when a case did not run)."""
+    """Issues 5-7's targets, each as measured in this run (skipped when a case did not run)."""
     rows = []
 
     def add(what, value, goal, ok, spec="%.2fx"):
@@ -628,9 +631,24 @@ def targets_table(all_results):
                 lambda v: v <= 12, "%.1f MiB")
         add("idle RSS, qilin master (no --preload)", master, "<= 6 MiB", lambda v: v <= 6,
             "%.1f MiB")
+    # Issues 5 and 6: the other worker classes against gunicorn's.
+    for klass, goal in (("gthread", 5), ("gevent", 3)):
+        add("hello keep-alive, qilin-%s / gunicorn-%s per core (per srv CPU-s)" % (klass, klass),
+            ratio(all_results, "hello", "qilin-" + klass, "gunicorn-" + klass, "per_cpu"),
+            ">= %dx" % goal, lambda v, goal=goal: v >= goal)
+    r = pick(all_results, "hello", "qilin-gevent")
+    if r is not None and r.get("p50") and r.get("p99") is not None:
+        add("hello keep-alive, qilin-gevent p99 / p50", r["p99"] / r["p50"], "<= 5x",
+            lambda v: v <= 5)
+    for klass, goal in (("gthread", 0.90), ("gevent", 0.97), ("eventlet", 0.97)):
+        r = pick(all_results, "io", "qilin-" + klass)
+        if r is not None:
+            add("blocking app, qilin-%s share of the 4000 req/s bound" % klass,
+                100 * r["rps"] / IO_BOUND, ">= %.0f%%" % (100 * goal),
+                lambda v, goal=goal: v >= 100 * goal, "%.1f%%")
     if not rows:
         return ""
-    return "\n".join(["### Targets (issue 7)", "", "| target | measured | goal | status |",
+    return "\n".join(["### Targets (issues 5, 6, 7)", "", "| target | measured | goal | status |",
                       "|---|---|---|---|"] + rows + [""])
 
 
