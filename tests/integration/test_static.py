@@ -45,6 +45,9 @@ class StaticTests(unittest.TestCase):
         # A link that stays inside DIR is followed.
         os.symlink(os.path.join(cls.root, "app.js"), os.path.join(cls.root, "alias.js"))
         os.mkfifo(os.path.join(cls.root, "fifo"))
+        with open(os.path.join(cls.root, "locked.txt"), "wb") as f:
+            f.write(b"no reading\n")
+        os.chmod(os.path.join(cls.root, "locked.txt"), 0)
         # Files dated in the past, so If-Modified-Since has something to compare.
         cls.mtime = 1700000000
         for dirpath, _, names in os.walk(cls.root):
@@ -200,6 +203,10 @@ class StaticTests(unittest.TestCase):
         for path in ("/static", "/static/", "/static/css", "/static/css/", "/static/empty-dir",
                      "/static/fifo", "/static/missing.css"):
             self.assert_refused(path)
+
+    @unittest.skipIf(os.geteuid() == 0, "root reads files whatever their mode")
+    def test_unreadable_file(self):
+        self.assert_refused("/static/locked.txt", 403)
 
     def test_missing_file_never_reaches_app(self):
         # /static/say would be the app's /say handler if it were passed on.
