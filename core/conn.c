@@ -33,6 +33,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "response.h"
+#include "static.h" /* issue 8 */
 #include "util.h"
 #include "worker.h"
 
@@ -109,6 +110,9 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
         qln_log(QLN_LOG_ERROR, "%s", err);
     /* Likewise; a bad value leaves the PROXY protocol off. */
     if (proxy_protocol_load(&s->proxy, cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "%s", err);
+    /* Issue 8: checked at startup too; a directory gone since serves nothing. */
+    if (static_map_load(&s->statics, cfg, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
 }
 
@@ -1087,6 +1091,7 @@ static enum serve_step
 serve_request(struct qln_conn *c)
 {
     struct qln_worker *w = c->w;
+    const struct static_mount *mount;
     struct timespec start = {0};
     bool logging = log_access_enabled();
     int64_t t0_us = 0;
@@ -1101,7 +1106,12 @@ serve_request(struct qln_conn *c)
     }
     worker_request_begin(w);
     hooks_request(w, &c->req, HOOK_PRE_REQUEST, 0); /* issue 4: server hooks */
-    rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
+    /* Issue 8: a path under a --static-map prefix never reaches the app. */
+    mount = static_find(&w->conn.statics, c->req.path);
+    if (mount != NULL)
+        rc = static_serve(mount, &c->req, &c->resp);
+    else
+        rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
     finish_response(c, rc);
     hooks_request(w, &c->req, HOOK_POST_REQUEST, c->resp.status); /* issue 4 */
     if (logging && !c->stop_now)

@@ -23,6 +23,7 @@
 #include "plugin.h"
 #include "proc.h"
 #include "proxy.h"
+#include "static.h"
 #include "util.h"
 #include "worker.h"
 
@@ -267,6 +268,7 @@ check_binds(const struct config *cfg)
 static int
 handle_modes(struct startup *s)
 {
+    static struct static_map statics; /* master: too large for the stack to be polite */
     const char *dir;
     char err[512];
 
@@ -289,6 +291,9 @@ handle_modes(struct startup *s)
     dir = opt_str(s->cfg, "chdir");
     if (dir != NULL && chdir(dir) != 0)
         die("can't chdir to '%s': %s (check --chdir)", dir, strerror(errno));
+    /* Issue 8: after --chdir, which relative directories are taken from. */
+    if (static_map_load(&statics, s->cfg, err, sizeof(err)) != 0)
+        die("%s", err);
     return -1;
 }
 

@@ -512,5 +512,16 @@ const struct qln_option core_options[] = {
                 " protocol header; unix socket peers always are.",
     },
 
+    /* Issue 8: static files served by the core */
+    {
+        .name = "static_map",
+        .cli = "--static-map",
+        .type = QLN_OPT_LIST,
+        .metavar = "URL_PREFIX=DIR",
+        .section = "Server Mechanics",
+        .help = "Answer GET and HEAD requests under URL_PREFIX from the files in DIR, without"
+                " calling the app (e.g. /static=./static); repeatable.",
+    },
+
     {.name = NULL},
 };

@@ -41,21 +41,27 @@ static __thread time_t date_sec = -1;
 static __thread char date_text[30];
 
 void
-response_date(char out[30])
+response_format_date(time_t t, char out[30])
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
     struct tm tm;
 
+    /* By hand rather than strftime(): %a and %b follow LC_TIME, and an
+       embedded interpreter may change the locale. */
+    gmtime_r(&t, &tm);
+    util_format(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void
+response_date(char out[30])
+{
+    time_t now = time(NULL);
+
     if (now != date_sec) {
-        /* By hand rather than strftime(): %a and %b follow LC_TIME, and an
-           embedded interpreter may change the locale. */
-        gmtime_r(&now, &tm);
-        util_format(date_text, sizeof(date_text), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-                    tm.tm_min, tm.tm_sec);
+        response_format_date(now, date_text);
         date_sec = now;
     }
     memcpy(out, date_text, sizeof(date_text));
@@ -99,17 +105,25 @@ response_reset(struct qln_response *r)
 }
 
 size_t
+response_error_body(char *buf, size_t len, int status)
+{
+    const char *reason = http_reason(status);
+
+    util_format(buf, len,
+                "<html>\n  <head>\n    <title>%s</title>\n  </head>\n"
+                "  <body>\n    <h1><p>%s</p></h1>\n  </body>\n</html>\n",
+                reason, reason);
+    return strlen(buf);
+}
+
+size_t
 response_error_page(char *buf, size_t len, int status, size_t *body_len)
 {
     const char *reason = http_reason(status);
     char body[256];
     int n;
 
-    util_format(body, sizeof(body),
-                "<html>\n  <head>\n    <title>%s</title>\n  </head>\n"
-                "  <body>\n    <h1><p>%s</p></h1>\n  </body>\n</html>\n",
-                reason, reason);
-    *body_len = strlen(body);
+    *body_len = response_error_body(body, sizeof(body), status);
     n = snprintf(buf, len,
                  "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
                  "Content-Length: %zu\r\n\r\n%s",

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <qilin/common.h>
 
@@ -71,6 +72,16 @@ int response_finish(struct qln_response *r);
  * length in *BODY_LEN. Thread-safe.
  */
 size_t response_error_page(char *buf, size_t len, int status, size_t *body_len);
+
+/*
+ * Formats STATUS's small html error page (the one response_error_page()
+ * sends) into BUF (LEN bytes; 256 is plenty). Returns its length.
+ * Thread-safe.
+ */
+size_t response_error_body(char *buf, size_t len, int status);
+
+/* Formats T as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into OUT. Thread-safe. */
+void response_format_date(time_t t, char out[30]);
 
 /*
  * Writes the current Date value ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "listener.h"
 #include "proxy.h" /* issue 3: struct proxy_allow in struct conn_settings */
+#include "static.h" /* issue 8: struct static_map in struct conn_settings */
 
 /* Connection settings read once from the configuration (conn.c fills them). */
 struct conn_settings {
@@ -34,11 +35,12 @@ struct conn_settings {
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
+    struct static_map statics;          /* issue 8: --static-map */
 };
 
 /* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
    header_timeout, body_timeout, limit_request_body, forwarded_allow_ips,
-   proxy_protocol, proxy_allow_from). */
+   proxy_protocol, proxy_allow_from, static_map). */
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
 struct scoreboard_slot;

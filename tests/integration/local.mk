@@ -37,3 +37,4 @@ AM_TESTS_ENVIRONMENT = \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
 	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/plugins/python-wsgi/lsan.supp:print_suppressions=0'; \
 	export LSAN_OPTIONS;
+integration_tests += tests/integration/test_static.py

@@ -7,5 +7,6 @@ include tests/unit/config.mk
 include tests/unit/http.mk
 include tests/unit/loader.mk
 include tests/unit/proc.mk
+include tests/unit/static.mk
 endif
 EXTRA_DIST += tests/unit/fixtures
