@@ -294,6 +294,7 @@ handle_modes(struct startup *s)
     /* Issue 8: after --chdir, which relative directories are taken from. */
     if (static_map_load(&statics, s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
+    static_map_release(&statics);
     return -1;
 }
 

@@ -29,9 +29,11 @@ struct static_mount {
     size_t prefix_len;
     char root[PATH_MAX]; /* realpath(3) of DIR */
     size_t root_len;
+    int root_fd; /* O_PATH descriptor of root for openat2(2); -1 without one */
 };
 
-/* Fixed-size, so a worker's settings need no allocation and no cleanup. */
+/* Fixed-size, so a worker's settings need no allocation; static_map_release
+   closes the directory descriptors. */
 struct static_map {
     struct static_mount mounts[STATIC_MAX_MOUNTS];
     size_t n;
@@ -49,9 +51,13 @@ int static_mount_parse(const char *spec, struct static_mount *m, char *err, size
 /*
  * Fills MAP from the static_map option of CFG (empty when unset). Returns 0
  * or the first item's error (see static_mount_parse; -E2BIG beyond
- * STATIC_MAX_MOUNTS). MAP is left empty on error.
+ * STATIC_MAX_MOUNTS). MAP is left empty on error; one loaded before must
+ * have been released.
  */
 int static_map_load(struct static_map *map, const struct config *cfg, char *err, size_t errlen);
+
+/* Closes the descriptors MAP holds and empties it. */
+void static_map_release(struct static_map *map);
 
 /*
  * The mount whose prefix PATH (raw, still percent-encoded) falls under: the

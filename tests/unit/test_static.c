@@ -37,10 +37,13 @@ START_TEST(test_mount_parse)
     ck_assert_str_eq(m.prefix, "/assets");
     ck_assert_uint_eq(m.prefix_len, 7);
     ck_assert_str_eq(m.root, dir);
+    ck_assert_int_ge(m.root_fd, 0); /* for openat2(2) */
+    close(m.root_fd);
 
     util_format(spec, sizeof(spec), "/=%s", dir);
     ck_assert_int_eq(static_mount_parse(spec, &m, err, sizeof(err)), 0);
     ck_assert_uint_eq(m.prefix_len, 0);
+    close(m.root_fd);
 
     ck_assert_int_eq(static_mount_parse("/static", &m, err, sizeof(err)), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "--static-map '/static': expected URL_PREFIX=DIR"));
@@ -81,6 +84,8 @@ START_TEST(test_map_load)
     ck_assert_uint_eq(map.n, 2);
     ck_assert_str_eq(map.mounts[1].prefix, "/media");
     ck_assert_str_eq(map.mounts[1].root, "/");
+    static_map_release(&map);
+    ck_assert_uint_eq(map.n, 0);
     for (i = 0; i < STATIC_MAX_MOUNTS; i++) {
         util_format(spec, sizeof(spec), "/s%d=/tmp", i);
         config_set(cfg, "static_map", spec, CONFIG_SRC_CLI, "--static-map", err, sizeof(err));
