@@ -87,11 +87,11 @@ END_TEST
 
 START_TEST(staged_hooks_run_only_after_commit)
 {
-    const struct hook_field sf[] = {{.key = "pid", .i = 42}, {.key = "name", .s = "site"}};
-    const struct hook_table server = {.f = sf, .n = 2};
-    const struct hook_field nf[] = {{.key = NULL, .i = 3}};
-    const struct hook_field of[] = {{.key = NULL, .i = 2}};
-    const struct hook_table counts[] = {server, {.f = nf, .n = 1}, {.f = of, .n = 1}};
+    const struct qln_hook_field sf[] = {{.key = "pid", .i = 42}, {.key = "name", .s = "site"}};
+    const struct qln_hook_arg server = {.f = sf, .n = 2};
+    const struct qln_hook_field nf[] = {{.key = NULL, .i = 3}};
+    const struct qln_hook_field of[] = {{.key = NULL, .i = 2}};
+    const struct qln_hook_arg counts[] = {server, {.f = nf, .n = 1}, {.f = of, .n = 1}};
     char text[2048];
 
     write_hooks(text, sizeof(text));
