@@ -51,6 +51,8 @@ static const char helper_source[] =
     "def load(location, fresh):\n"
     "    if location.startswith('python:'):\n"
     "        name = location[7:]\n"
+    "        if os.getcwd() not in sys.path:\n"
+    "            sys.path.insert(0, os.getcwd())\n"
     "        if fresh:\n"
     "            sys.modules.pop(name, None)\n"
     "        mod = importlib.import_module(name)\n"
@@ -76,13 +78,15 @@ static const char helper_source[] =
     "                                  type(exc).__name__, exc.msg)\n"
     "    where, inner, tb = None, None, exc.__traceback__\n"
     "    while tb is not None:\n"
-    "        inner = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)\n"
-    "        if inner[0] == path:\n"
-    "            where = inner\n"
+    "        f = tb.tb_frame.f_code.co_filename\n"
+    "        if not f.startswith(('<frozen ', '<qilin ', os.path.dirname(importlib.__file__))):\n"
+    "            inner = (f, tb.tb_lineno)\n"
+    "            if f == path:\n"
+    "                where = inner\n"
     "        tb = tb.tb_next\n"
     "    where = where or inner\n"
     "    text = '%s: %s' % (type(exc).__name__, exc) if str(exc) else type(exc).__name__\n"
-    "    return '%s:%d: %s' % (where[0], where[1], text) if where else text\n"
+    "    return '%s:%d: %s' % (where[0], where[1], text) if where else '%s: %s' % (path, text)\n"
     "\n"
     "def sync_environ(entries):\n"
     "    data = os.environ._data\n"
@@ -457,7 +461,7 @@ hook_call(void *data, const struct qln_hook_call *call)
                                                            env ? env : Py_None))
                        : NULL;
     if (res == NULL) {
-        describe_exception("", line, sizeof(line));
+        describe_exception(call->name, line, sizeof(line));
         pyw_log_exception(conf_state, QLN_LOG_ERROR, "Hook %s failed: %s", call->name, line);
     }
     Py_XDECREF(res);
@@ -545,10 +549,21 @@ convert(PyObject *value, enum qln_opt_type type, struct qln_cfg_value *v, const 
                                     .i = PyLong_AsLongLongAndOverflow(value, &overflow)};
         return overflow == 0 && !PyErr_Occurred() ? 0 : (PyErr_Clear(), -1);
     case QLN_OPT_STRING:
-        /* umask = 0o022 and the like: an int is its decimal text. */
-        if (!PyLong_Check(value) || PyBool_Check(value))
+        /* umask = 0o022 and the like: an int is its decimal text; a list of str
+           (forwarded_allow_ips = ["10.0.0.1", ...]) its comma-separated items. */
+        if (PyList_Check(value) || PyTuple_Check(value)) {
+            PyObject *comma;
+
+            if (list_items(value, items, &v->n) < 0)
+                return PyErr_Clear(), -1;
+            comma = PyUnicode_FromString(",");
+            *text = comma != NULL ? PyUnicode_Join(comma, value) : NULL;
+            Py_XDECREF(comma);
+        } else if (PyLong_Check(value) && !PyBool_Check(value)) {
+            *text = PyObject_Str(value);
+        } else {
             return -1;
-        *text = PyObject_Str(value);
+        }
         *v = (struct qln_cfg_value){.type = QLN_OPT_STRING,
                                     .s = *text != NULL ? PyUnicode_AsUTF8(*text) : NULL};
         return v->s != NULL ? 0 : (PyErr_Clear(), -1);
@@ -571,7 +586,7 @@ type_words(enum qln_opt_type type)
     case QLN_OPT_INT:
         return "an int";
     case QLN_OPT_STRING:
-        return "a str";
+        return "a str (or an int, or a list of str joined by commas)";
     case QLN_OPT_LIST:
         return "a str or a list of str";
     }

@@ -68,6 +68,7 @@ def _clean_env(env):
     merged = dict(os.environ)
     # A developer's own settings must not leak into the server under test.
     merged.pop("QILIN_CMD_ARGS", None)
+    merged.pop("GUNICORN_CMD_ARGS", None)
     merged.pop("WEB_CONCURRENCY", None)
     merged.pop("PORT", None)
     if env:
