@@ -732,8 +732,8 @@ config_set_value(struct config *cfg, const char *name, const struct qln_cfg_valu
         rc = config_set_list(cfg, name, v->items, v->n, src, origin, err, errlen);
         break;
     default:
-        return util_err(err, errlen, -EINVAL, "%s: setting '%s': bad value type %d", origin,
-                        name, (int)v->type);
+        return util_err(err, errlen, -EINVAL, "%s: setting '%s': bad value type %d", origin, name,
+                        (int)v->type);
     }
     if (rc == 0 && cfg->npend > npend)
         cfg->pend[npend].optional = (flags & QLN_CFG_OPTIONAL) != 0;

@@ -122,9 +122,8 @@ parse_env(const struct startup *s, struct config *cfg, char *err, size_t errlen)
     char inner[1024];
 
     for (size_t i = 0; i < NENV; i++) {
-        if (s->env[i].argv != NULL &&
-            cli_parse(cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV, inner,
-                      sizeof(inner)) != 0)
+        if (s->env[i].argv != NULL && cli_parse(cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV,
+                                                inner, sizeof(inner)) != 0)
             return util_err(err, errlen, -EINVAL, "$%s: %s", env_vars[i], inner);
     }
     return 0;
@@ -180,8 +179,7 @@ gunicorn_config(const char *path)
  * (-ENOENT only when PATH does not exist).
  */
 static int
-load_config_file(struct startup *s, struct config *cfg, const char *path, char *err,
-                 size_t errlen)
+load_config_file(struct startup *s, struct config *cfg, const char *path, char *err, size_t errlen)
 {
     struct qln_ctx ctx = {.cfg = cfg, .argc = s->argc, .argv = s->argv};
 

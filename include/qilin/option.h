@@ -52,11 +52,11 @@ QLN_API const struct qln_option *qln_cfg_option(const struct qln_ctx *ctx, const
 
 /** A value for qln_cfg_set(), of one TYPE. */
 struct qln_cfg_value {
-    enum qln_opt_type type; /**< which member below holds the value */
-    bool b;                 /**< QLN_OPT_BOOL */
-    int64_t i;              /**< QLN_OPT_INT */
-    const char *s;          /**< QLN_OPT_STRING: text parsed as on the command line, so
-                                 "4" is fine for an INT option and "true" for a BOOL one */
+    enum qln_opt_type type;   /**< which member below holds the value */
+    bool b;                   /**< QLN_OPT_BOOL */
+    int64_t i;                /**< QLN_OPT_INT */
+    const char *s;            /**< QLN_OPT_STRING: text parsed as on the command line, so
+                                   "4" is fine for an INT option and "true" for a BOOL one */
     const char *const *items; /**< QLN_OPT_LIST: N strings, replacing the list */
     size_t n;
 };

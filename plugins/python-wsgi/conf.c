@@ -167,15 +167,44 @@ static const char helper_source[] =
  * setting (imports, helpers) is ignored silently, as gunicorn does.
  */
 static const char *const gunicorn_settings[] = {
-    "ca_certs", "casefold_http_method", "cert_reqs", "certfile", "ciphers", "default_proc_name",
-    "disable_redirect_access_to_syslog", "do_handshake_on_connect", "dogstatsd_tags",
-    "forwarder_headers", "header_map", "is_ssl", "keyfile", "logconfig", "logconfig_dict",
-    "logconfig_json", "logger_class", "paste", "permit_obsolete_folding",
-    "permit_unconventional_http_method", "permit_unconventional_http_version", "pythonpath",
-    "raw_paste_global_conf", "reload_engine", "secure_scheme_headers", "sendfile", "spew",
-    "ssl_context", "ssl_version", "statsd_host", "statsd_prefix", "strip_header_spaces",
-    "suppress_ragged_eofs", "syslog", "syslog_addr", "syslog_facility", "syslog_prefix",
-    "tmp_upload_dir", "tolerate_dangerous_framing", "wsgi_app",
+    "ca_certs",
+    "casefold_http_method",
+    "cert_reqs",
+    "certfile",
+    "ciphers",
+    "default_proc_name",
+    "disable_redirect_access_to_syslog",
+    "do_handshake_on_connect",
+    "dogstatsd_tags",
+    "forwarder_headers",
+    "header_map",
+    "is_ssl",
+    "keyfile",
+    "logconfig",
+    "logconfig_dict",
+    "logconfig_json",
+    "logger_class",
+    "paste",
+    "permit_obsolete_folding",
+    "permit_unconventional_http_method",
+    "permit_unconventional_http_version",
+    "raw_paste_global_conf",
+    "reload_engine",
+    "secure_scheme_headers",
+    "sendfile",
+    "spew",
+    "ssl_context",
+    "ssl_version",
+    "statsd_host",
+    "statsd_prefix",
+    "strip_header_spaces",
+    "suppress_ragged_eofs",
+    "syslog",
+    "syslog_addr",
+    "syslog_facility",
+    "syslog_prefix",
+    "tmp_upload_dir",
+    "tolerate_dangerous_framing",
 };
 
 /* gunicorn names whose qilin option is spelled differently. */
@@ -379,9 +408,9 @@ arg_object(const struct qln_hook_arg *a)
         return PyLong_FromLongLong(a->f[0].i);
     d = PyDict_New();
     for (size_t i = 0; d != NULL && i < a->n; i++) {
-        PyObject *v = a->f[i].s != NULL ? PyUnicode_DecodeLatin1(a->f[i].s, strlen(a->f[i].s),
-                                                                 "strict")
-                                        : PyLong_FromLongLong(a->f[i].i);
+        PyObject *v = a->f[i].s != NULL
+                          ? PyUnicode_DecodeLatin1(a->f[i].s, strlen(a->f[i].s), "strict")
+                          : PyLong_FromLongLong(a->f[i].i);
 
         if (v == NULL || PyDict_SetItemString(d, a->f[i].key, v) < 0)
             Py_CLEAR(d);
@@ -420,8 +449,8 @@ request_head(const struct qln_request *req)
     }
     if (headers == NULL)
         return NULL;
-    return Py_BuildValue("(N(ii)N)", slice_str(qln_req_target(req)), 1,
-                         qln_req_version_minor(req), headers);
+    return Py_BuildValue("(N(ii)N)", slice_str(qln_req_target(req)), 1, qln_req_version_minor(req),
+                         headers);
 }
 
 /* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input is None). */
@@ -456,10 +485,10 @@ hook_call(void *data, const struct qln_hook_call *call)
         head = request_head(call->req);
         env = strcmp(call->name, "post_request") == 0 ? request_environ(call->req) : NULL;
     }
-    res = args != NULL ? helper_call("call", Py_BuildValue("(OsOOO)", h->fn, call->name, args,
-                                                           head ? head : Py_None,
-                                                           env ? env : Py_None))
-                       : NULL;
+    res = args != NULL
+              ? helper_call("call", Py_BuildValue("(OsOOO)", h->fn, call->name, args,
+                                                  head ? head : Py_None, env ? env : Py_None))
+              : NULL;
     if (res == NULL) {
         describe_exception(call->name, line, sizeof(line));
         pyw_log_exception(conf_state, QLN_LOG_ERROR, "Hook %s failed: %s", call->name, line);
@@ -526,11 +555,11 @@ convert(PyObject *value, enum qln_opt_type type, struct qln_cfg_value *v, const 
     if (value == Py_None)
         return 1;
     if (type == 0)
-        type = PyBool_Check(value)                              ? QLN_OPT_BOOL
-               : PyLong_Check(value)                            ? QLN_OPT_INT
-               : PyUnicode_Check(value)                         ? QLN_OPT_STRING
+        type = PyBool_Check(value)                           ? QLN_OPT_BOOL
+               : PyLong_Check(value)                         ? QLN_OPT_INT
+               : PyUnicode_Check(value)                      ? QLN_OPT_STRING
                : PyList_Check(value) || PyTuple_Check(value) ? QLN_OPT_LIST
-                                                                : 0;
+                                                             : 0;
     /* As gunicorn's validators: a str is parsed like the command line for every type. */
     if (PyUnicode_Check(value) && type != QLN_OPT_LIST) {
         *v = (struct qln_cfg_value){.type = QLN_OPT_STRING, .s = PyUnicode_AsUTF8(value)};
@@ -595,8 +624,8 @@ type_words(enum qln_opt_type type)
 
 /* One module global NAME = VALUE (assigned at ORIGIN): a setting, a hook, or ignored. */
 static int
-apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char *origin,
-             char *err, size_t errlen)
+apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char *origin, char *err,
+             size_t errlen)
 {
     const struct qln_option *o;
     const char **items = NULL;

@@ -1233,10 +1233,11 @@ START_TEST(conf_settings_and_hooks)
     FILE *f;
 
     ck_assert_msg(load_conf("gunicorn.conf.py", src, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_str_eq(set_buf, "workers=3;bind=[127.0.0.1:8000];raw_env=[A=1,B=2];"
-                              "preload_app=true;worker_class='gunicorn.workers.gthread.ThreadWorker';"
-                              "umask='18';proxy_allow_from=[10.0.0.1];"
-                              "statsd_host='localhost:8125'?;");
+    ck_assert_str_eq(set_buf,
+                     "workers=3;bind=[127.0.0.1:8000];raw_env=[A=1,B=2];"
+                     "preload_app=true;worker_class='gunicorn.workers.gthread.ThreadWorker';"
+                     "umask='18';proxy_allow_from=[10.0.0.1];"
+                     "statsd_host='localhost:8125'?;");
     ck_assert_ptr_nonnull(
         strstr(log_buf, "gunicorn.conf.py:10: setting 'ssl_context' is not supported by qilin"));
     ck_assert_uint_eq(mock_nhooks, 2);
@@ -1244,17 +1245,17 @@ START_TEST(conf_settings_and_hooks)
     ck_assert_str_eq(mock_hooks[1].name, "post_fork");
     /* The master's init() adopts the interpreter the file started. */
     ck_assert_int_eq(ops->init(&ctx, &state, err, sizeof(err)), 0);
-    mock_hooks[0].fn(mock_hooks[0].data,
-                     &(struct qln_hook_call){.name = "on_starting", .ctx = &ctx, .args = args,
-                                             .nargs = 1});
+    mock_hooks[0].fn(
+        mock_hooks[0].data,
+        &(struct qln_hook_call){.name = "on_starting", .ctx = &ctx, .args = args, .nargs = 1});
     f = fopen("mark", "r");
     ck_assert_ptr_nonnull(f);
     ck_assert_ptr_nonnull(fgets(mark, sizeof(mark), f));
     fclose(f);
     ck_assert_str_eq(mark, "42 web 3");
-    mock_hooks[1].fn(mock_hooks[1].data,
-                     &(struct qln_hook_call){.name = "post_fork", .ctx = &ctx, .args = args,
-                                             .nargs = 2});
+    mock_hooks[1].fn(
+        mock_hooks[1].data,
+        &(struct qln_hook_call){.name = "post_fork", .ctx = &ctx, .args = args, .nargs = 2});
     ck_assert_ptr_nonnull(strstr(log_buf, "Hook post_fork failed: gunicorn.conf.py:18: "
                                           "RuntimeError: hook broke"));
     for (size_t i = 0; i < mock_nhooks; i++)
