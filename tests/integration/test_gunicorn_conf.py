@@ -10,7 +10,7 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import Server, free_port, run_qilin, wait_for
+from qilintest import HookNotes, Server, free_port, run_qilin, wait_for
 
 # Like the example in gunicorn's documentation, made small for a shared machine.
 DOCS_CONF = '''\
@@ -213,15 +213,6 @@ class CmdArgsTest(ConfTest):
         self.assertEqual(r.returncode, 1, r)
         self.assertTrue(r.stderr.startswith("Error: $GUNICORN_CMD_ARGS: "), r.stderr)
 
-    def test_gunicorn_cmd_args_starts_server(self):
-        port = free_port()
-        env = {"GUNICORN_CMD_ARGS": "-b 127.0.0.1:%d -w 2" % port}
-        with Server(bind=False, port=port, workers=None, env=env, wait=False) as srv:
-            srv.workers = 2
-            srv.wait_ready()
-            self.assertEqual(len(srv.wait_workers(2)), 2)
-            self.assertEqual(srv.get("/say?w=env").body, b"env")
-
 
 class HooksTest(ConfTest):
     def setUp(self):
@@ -230,18 +221,10 @@ class HooksTest(ConfTest):
         self.conf = self.write("hooks.conf.py", HOOKS_CONF % {"out": self.out})
 
     def notes(self):
-        try:
-            with open(self.out) as f:
-                return [line.split() for line in f]
-        except FileNotFoundError:
-            return []
+        return HookNotes(self.out).all()
 
     def wait_note(self, *want):
-        want = [str(w) for w in want]
-
-        def found():
-            return [n for n in self.notes() if n[:len(want)] == want]
-        return wait_for(found, 20, what="hook note %r" % (want,))
+        return HookNotes(self.out).wait(*want)
 
     def test_python_hooks(self):
         with Server(["-c", self.conf], workers=None) as srv:
