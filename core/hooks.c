@@ -183,10 +183,15 @@ traceback(lua_State *L)
     return 1;
 }
 
-/* Calls hook ID of a set, C or Lua, with the lock held. */
+/*
+ * Calls hook ID, C or Lua. Only a Lua call takes call_lock: a C hook does its
+ * own locking (Python's is the GIL), and under a green worker a Python hook
+ * may switch to another greenlet on the same thread, which would then block
+ * on the mutex its own thread already holds.
+ */
 static void
-call_locked(enum hook_id id, const struct qln_hook_arg *args, size_t nargs,
-            const struct qln_request *req)
+call_hook(enum hook_id id, const struct qln_hook_arg *args, size_t nargs,
+          const struct qln_request *req)
 {
     lua_State *L = current.L;
     size_t i;
@@ -204,6 +209,7 @@ call_locked(enum hook_id id, const struct qln_hook_arg *args, size_t nargs,
         current.c[id].fn(current.c[id].data, &call);
         return;
     }
+    pthread_mutex_lock(&call_lock);
     base = lua_gettop(L);
     lua_pushcfunction(L, traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, current.ref[id]);
@@ -212,16 +218,14 @@ call_locked(enum hook_id id, const struct qln_hook_arg *args, size_t nargs,
     if (lua_pcall(L, (int)nargs, 0, base + 1) != LUA_OK)
         qln_log(QLN_LOG_ERROR, "Hook %s failed: %s", hook_names[id], lua_tostring(L, -1));
     lua_settop(L, base);
+    pthread_mutex_unlock(&call_lock);
 }
 
 void
 hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs)
 {
-    if (!hooks_have(id))
-        return;
-    pthread_mutex_lock(&call_lock);
-    call_locked(id, args, nargs, NULL);
-    pthread_mutex_unlock(&call_lock);
+    if (hooks_have(id))
+        call_hook(id, args, nargs, NULL);
 }
 
 void
@@ -254,9 +258,7 @@ hooks_request(struct qln_worker *w, const struct qln_request *req, enum hook_id 
             {.f = rf, .n = id == HOOK_PRE_REQUEST ? ARRAY_SIZE(rf) - 1 : ARRAY_SIZE(rf)},
         };
 
-        pthread_mutex_lock(&call_lock);
-        call_locked(id, args, ARRAY_SIZE(args), req);
-        pthread_mutex_unlock(&call_lock);
+        call_hook(id, args, ARRAY_SIZE(args), req);
     }
     free(method);
     free(path);

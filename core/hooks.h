@@ -65,9 +65,9 @@ int hooks_have(enum hook_id id);
  * passes the arbiter and the worker object; we pass tables describing them:
  * pid, age, ...); a C hook gets them as they are (qln_hook_call). An error
  * raised by a Lua hook is logged with its file:line and a traceback, and
- * otherwise ignored: a hook never stops the server. Serialised by a mutex
- * (gthread workers run requests on many threads). Does nothing when the hook
- * is not defined.
+ * otherwise ignored: a hook never stops the server. Lua calls are serialised
+ * by a mutex (gthread workers run requests on many threads); C hooks lock for
+ * themselves. Does nothing when the hook is not defined.
  */
 void hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs);
 

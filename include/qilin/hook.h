@@ -40,9 +40,10 @@ struct qln_hook_call {
 };
 
 /**
- * A hook. May run in the master or in a worker, on any serving thread (calls are
- * serialised by the core), and must not raise into the core: it logs its own
- * failures and returns.
+ * A hook. May run in the master or in a worker, on any serving thread at once
+ * (gthread): the core does not serialise C hooks, the plugin locks what it needs
+ * (Python: the GIL). It must not fail into the core: it logs its own failures and
+ * returns.
  */
 typedef void qln_hook_fn(void *data, const struct qln_hook_call *call);
 

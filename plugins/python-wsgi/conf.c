@@ -222,8 +222,8 @@ static const struct {
 static struct pyw_state *conf_state;
 /* The helper module's namespace (new), once the interpreter exists. */
 static PyObject *helper;
-/* The configuration hooks read server.cfg through; set around each hook call,
-   which the core serialises. */
+/* The configuration hooks read server.cfg through: the live one the core
+   hands to every hook call (always the same pointer in a process), kept. */
 static struct qln_ctx *hook_ctx;
 
 struct pyw_state *
@@ -258,7 +258,7 @@ helper_cfg(PyObject *self, PyObject *arg)
     if (name == NULL)
         return PyErr_Format(PyExc_TypeError, "setting names are str");
     if (hook_ctx == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "server.cfg is readable inside a hook only");
+        return PyErr_Format(PyExc_RuntimeError, "server.cfg is readable from a hook only");
     o = qln_cfg_option(hook_ctx, name);
     if (o == NULL)
         return PyErr_Format(PyExc_AttributeError, "no setting named '%s'", name);
@@ -497,7 +497,6 @@ hook_call(void *data, const struct qln_hook_call *call)
     Py_XDECREF(args);
     Py_XDECREF(head);
     Py_XDECREF(env);
-    hook_ctx = NULL;
     PyGILState_Release(gil);
 }
 
