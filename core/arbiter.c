@@ -215,12 +215,12 @@ free_specs(char **specs, size_t n)
 static void
 server_hook(const struct arbiter *a, enum hook_id id)
 {
-    const struct hook_field sf[] = {
+    const struct qln_hook_field sf[] = {
         {.key = "pid", .i = a->pid},
         {.key = "workers", .i = a->num_workers},
         {.key = "name", .s = a->proc_name != NULL ? a->proc_name : ""},
     };
-    const struct hook_table args[] = {{.f = sf, .n = ARRAY_SIZE(sf)}};
+    const struct qln_hook_arg args[] = {{.f = sf, .n = ARRAY_SIZE(sf)}};
 
     hooks_call(id, args, ARRAY_SIZE(args));
 }
@@ -229,17 +229,17 @@ server_hook(const struct arbiter *a, enum hook_id id)
 static void
 worker_hook(const struct arbiter *a, enum hook_id id, pid_t pid, int age, int exit_code)
 {
-    const struct hook_field sf[] = {
+    const struct qln_hook_field sf[] = {
         {.key = "pid", .i = a->pid},
         {.key = "workers", .i = a->num_workers},
         {.key = "name", .s = a->proc_name != NULL ? a->proc_name : ""},
     };
-    const struct hook_field wf[] = {
+    const struct qln_hook_field wf[] = {
         {.key = "pid", .i = pid},
         {.key = "age", .i = age},
         {.key = "exit_code", .i = exit_code},
     };
-    const struct hook_table args[] = {
+    const struct qln_hook_arg args[] = {
         {.f = sf, .n = ARRAY_SIZE(sf)},
         {.f = wf, .n = id == HOOK_CHILD_EXIT ? ARRAY_SIZE(wf) : ARRAY_SIZE(wf) - 1},
     };
@@ -251,14 +251,14 @@ worker_hook(const struct arbiter *a, enum hook_id id, pid_t pid, int age, int ex
 static void
 nworkers_hook(const struct arbiter *a, int old)
 {
-    const struct hook_field sf[] = {
+    const struct qln_hook_field sf[] = {
         {.key = "pid", .i = a->pid},
         {.key = "workers", .i = a->num_workers},
         {.key = "name", .s = a->proc_name != NULL ? a->proc_name : ""},
     };
-    const struct hook_field nf[] = {{.key = NULL, .i = a->num_workers}};
-    const struct hook_field of[] = {{.key = NULL, .i = old}};
-    const struct hook_table args[] = {
+    const struct qln_hook_field nf[] = {{.key = NULL, .i = a->num_workers}};
+    const struct qln_hook_field of[] = {{.key = NULL, .i = old}};
+    const struct qln_hook_arg args[] = {
         {.f = sf, .n = ARRAY_SIZE(sf)},
         {.f = nf, .n = 1},
         {.f = of, .n = 1},

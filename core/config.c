@@ -46,6 +46,7 @@ struct pending {
     size_t n;
     enum config_source src;
     char *origin;
+    bool optional; /* QLN_CFG_OPTIONAL: still unknown on resolve is a warning */
 };
 
 struct config {
@@ -569,6 +570,14 @@ config_set_lenient(struct config *cfg, bool on)
     cfg->lenient = on;
 }
 
+/* A QLN_CFG_OPTIONAL setting nobody registered: one warning, then it is ignored. */
+static void
+unsupported_setting(const char *name, const char *origin)
+{
+    qln_log(QLN_LOG_WARNING, "%s%ssetting '%s' is not supported by qilin; ignored",
+            origin ? origin : "", origin ? ": " : "", name);
+}
+
 /*
  * Applies pending items in the order they were set, so a LIST repeated in
  * one source still appends, and the source rules decide as if the item had
@@ -584,6 +593,10 @@ config_resolve_pending(struct config *cfg, char *err, size_t errlen)
     for (size_t k = 0; k < cfg->npend && rc == 0; k++) {
         struct pending *p = &cfg->pend[k];
 
+        if (p->optional && find_entry(cfg, p->name) == NULL) {
+            unsupported_setting(p->name, p->origin);
+            continue;
+        }
         switch (p->kind) {
         case PEND_TEXT:
             rc = config_set(cfg, p->name, p->text, p->src, p->origin, err, errlen);
@@ -691,6 +704,40 @@ config_set_list(struct config *cfg, const char *name, const char *const *items, 
     for (size_t k = 0; k < n; k++)
         list_append(e, items[k]);
     return 0;
+}
+
+int
+config_set_value(struct config *cfg, const char *name, const struct qln_cfg_value *v,
+                 uint32_t flags, enum config_source src, const char *origin, char *err,
+                 size_t errlen)
+{
+    size_t npend = cfg->npend;
+    int rc;
+
+    if ((flags & QLN_CFG_OPTIONAL) && !cfg->lenient && find_entry(cfg, name) == NULL) {
+        unsupported_setting(name, origin);
+        return 0;
+    }
+    switch (v->type) {
+    case QLN_OPT_BOOL:
+        rc = config_set_bool(cfg, name, v->b, src, origin, err, errlen);
+        break;
+    case QLN_OPT_INT:
+        rc = config_set_int(cfg, name, v->i, src, origin, err, errlen);
+        break;
+    case QLN_OPT_STRING:
+        rc = config_set(cfg, name, v->s, src, origin, err, errlen);
+        break;
+    case QLN_OPT_LIST:
+        rc = config_set_list(cfg, name, v->items, v->n, src, origin, err, errlen);
+        break;
+    default:
+        return util_err(err, errlen, -EINVAL, "%s: setting '%s': bad value type %d", origin, name,
+                        (int)v->type);
+    }
+    if (rc == 0 && cfg->npend > npend)
+        cfg->pend[npend].optional = (flags & QLN_CFG_OPTIONAL) != 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -971,6 +1018,19 @@ bool
 qln_cfg_bool(const struct qln_ctx *ctx, const char *name)
 {
     return config_bool(ctx->cfg, name);
+}
+
+const struct qln_option *
+qln_cfg_option(const struct qln_ctx *ctx, const char *name)
+{
+    return config_find(ctx->cfg, name);
+}
+
+int
+qln_cfg_set(struct qln_ctx *ctx, const char *name, const struct qln_cfg_value *v, uint32_t flags,
+            const char *origin, char *err, size_t errlen)
+{
+    return config_set_value(ctx->cfg, name, v, flags, CONFIG_SRC_FILE, origin, err, errlen);
 }
 
 int64_t

@@ -80,6 +80,16 @@ int config_set_int(struct config *cfg, const char *name, int64_t v, enum config_
 int config_set_list(struct config *cfg, const char *name, const char *const *items, size_t n,
                     enum config_source src, const char *origin, char *err, size_t errlen);
 
+/*
+ * qln_cfg_set(): V through the typed setter of its type. With FLAGS
+ * QLN_CFG_OPTIONAL, a NAME that is unknown (now, or on resolve when lenient)
+ * logs one warning "ORIGIN: setting 'x' is not supported by qilin; ignored"
+ * and is not an error.
+ */
+int config_set_value(struct config *cfg, const char *name, const struct qln_cfg_value *v,
+                     uint32_t flags, enum config_source src, const char *origin, char *err,
+                     size_t errlen);
+
 /* While on, unknown names are kept pending instead of failing. */
 void config_set_lenient(struct config *cfg, bool on);
 /*

@@ -1,11 +1,13 @@
 /*
- * Server hooks in the Lua config file: the state that ran the file is kept
- * (staged, then committed when the whole configuration is valid), and hooks
- * are called by name with tables describing the server, the worker or the
- * request. Master and workers (which inherit the state across fork).
+ * Server hooks: those of the Lua config file (the state that ran the file is
+ * kept) and C callbacks plugins register for their own config files. Both
+ * are staged, then committed when the whole configuration is valid, and
+ * called by name with records describing the server, the worker or the
+ * request. Master and workers (which inherit them across fork).
  */
 #include "qlnconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +34,27 @@ static const char *const hook_names[HOOK_COUNT] = {
     [HOOK_ON_EXIT] = "on_exit",
 };
 
-/* One loaded config file's hooks: its state and a registry ref per hook. */
+/* A hook a plugin registered (qln_hook_register). */
+struct c_hook {
+    qln_hook_fn *fn; /* NULL: not defined */
+    void *data;
+    void (*release)(void *data);
+};
+
+/* One loaded config file's hooks: its Lua state and a registry ref per hook,
+   or the C callbacks its plugin registered. */
 struct hook_set {
     lua_State *L;
-    int ref[HOOK_COUNT]; /* LUA_NOREF: not defined */
+    int ref[HOOK_COUNT]; /* LUA_NOREF: not defined (also when L is NULL) */
+    struct c_hook c[HOOK_COUNT];
 };
 
 /* The current and the staged sets. Written by the master's main thread only
    (at startup and on HUP); workers inherit them and only call. */
 static struct hook_set current = {.L = NULL};
 static struct hook_set staged = {.L = NULL};
+/* What C hooks get as qln_hook_call.ctx; set by the master, inherited. */
+static struct qln_ctx *hook_ctx;
 /* Lua states are not thread-safe: gthread workers call request hooks from
    several threads. Used in workers. */
 static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,12 +71,38 @@ hooks_lookup(const char *name)
     return -1;
 }
 
+/* Drops a set's Lua state and releases its C hooks, leaving it empty. */
 static void
 set_close(struct hook_set *s)
 {
     if (s->L != NULL)
         lua_close(s->L);
     s->L = NULL;
+    for (int i = 0; i < HOOK_COUNT; i++) {
+        if (s->c[i].fn != NULL && s->c[i].release != NULL)
+            s->c[i].release(s->c[i].data);
+        s->c[i] = (struct c_hook){.fn = NULL};
+    }
+}
+
+void
+hooks_set_ctx(struct qln_ctx *ctx)
+{
+    hook_ctx = ctx;
+}
+
+int
+qln_hook_register(struct qln_ctx *ctx, const char *name, qln_hook_fn *fn, void *data,
+                  void (*release)(void *data))
+{
+    int id = hooks_lookup(name);
+
+    if (id < 0)
+        return -ENOENT;
+    if (staged.c[id].fn != NULL && staged.c[id].release != NULL)
+        staged.c[id].release(staged.c[id].data);
+    staged.c[id] = (struct c_hook){.fn = fn, .data = data, .release = release};
+    return 0;
 }
 
 void
@@ -93,7 +132,7 @@ hooks_commit(void)
 {
     set_close(&current);
     current = staged;
-    staged.L = NULL;
+    memset(&staged, 0, sizeof(staged));
 }
 
 void
@@ -112,11 +151,11 @@ hooks_free(void)
 int
 hooks_have(enum hook_id id)
 {
-    return current.L != NULL && current.ref[id] != LUA_NOREF;
+    return (current.L != NULL && current.ref[id] != LUA_NOREF) || current.c[id].fn != NULL;
 }
 
 static void
-push_table(lua_State *L, const struct hook_table *t)
+push_table(lua_State *L, const struct qln_hook_arg *t)
 {
     size_t i;
 
@@ -144,15 +183,32 @@ traceback(lua_State *L)
     return 1;
 }
 
-void
-hooks_call(enum hook_id id, const struct hook_table *args, size_t nargs)
+/*
+ * Calls hook ID, C or Lua. Only a Lua call takes call_lock: a C hook does its
+ * own locking (Python's is the GIL), and under a green worker a Python hook
+ * may switch to another greenlet on the same thread, which would then block
+ * on the mutex its own thread already holds.
+ */
+static void
+call_hook(enum hook_id id, const struct qln_hook_arg *args, size_t nargs,
+          const struct qln_request *req)
 {
     lua_State *L = current.L;
     size_t i;
     int base;
 
-    if (!hooks_have(id))
+    if (current.c[id].fn != NULL) {
+        const struct qln_hook_call call = {
+            .name = hook_names[id],
+            .ctx = hook_ctx,
+            .args = args,
+            .nargs = nargs,
+            .req = req,
+        };
+
+        current.c[id].fn(current.c[id].data, &call);
         return;
+    }
     pthread_mutex_lock(&call_lock);
     base = lua_gettop(L);
     lua_pushcfunction(L, traceback);
@@ -163,6 +219,13 @@ hooks_call(enum hook_id id, const struct hook_table *args, size_t nargs)
         qln_log(QLN_LOG_ERROR, "Hook %s failed: %s", hook_names[id], lua_tostring(L, -1));
     lua_settop(L, base);
     pthread_mutex_unlock(&call_lock);
+}
+
+void
+hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs)
+{
+    if (hooks_have(id))
+        call_hook(id, args, nargs, NULL);
 }
 
 void
@@ -180,22 +243,22 @@ hooks_request(struct qln_worker *w, const struct qln_request *req, enum hook_id 
     path = xstrndup(p.p != NULL ? p.p : "", p.len);
     query = xstrndup(q.p != NULL ? q.p : "", q.len);
     {
-        const struct hook_field wf[] = {
+        const struct qln_hook_field wf[] = {
             {.key = "pid", .i = w->pid},
             {.key = "age", .i = w->age},
         };
-        const struct hook_field rf[] = {
+        const struct qln_hook_field rf[] = {
             {.key = "method", .s = method},
             {.key = "path", .s = path},
             {.key = "query", .s = query},
             {.key = "status", .i = status},
         };
-        const struct hook_table args[] = {
+        const struct qln_hook_arg args[] = {
             {.f = wf, .n = ARRAY_SIZE(wf)},
             {.f = rf, .n = id == HOOK_PRE_REQUEST ? ARRAY_SIZE(rf) - 1 : ARRAY_SIZE(rf)},
         };
 
-        hooks_call(id, args, ARRAY_SIZE(args));
+        call_hook(id, args, ARRAY_SIZE(args), req);
     }
     free(method);
     free(path);

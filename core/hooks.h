@@ -1,14 +1,17 @@
 /*
- * Server hooks: Lua functions assigned in the config file under gunicorn's
- * hook names (on_starting, pre_fork, post_request...). The Lua state that
- * loaded the file stays alive for them; workers inherit it across fork.
- * Master and workers.
+ * Server hooks under gunicorn's names (on_starting, pre_fork, post_request...):
+ * Lua functions assigned in the Lua config file, whose state stays alive for
+ * them, or C callbacks a plugin registered while reading its own config file
+ * (qln_hook_register: gunicorn.conf.py's Python functions). Workers inherit
+ * them across fork. Master and workers.
  */
 #ifndef QILIN_CORE_HOOKS_H
 #define QILIN_CORE_HOOKS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <qilin/hook.h>
 
 struct lua_State;
 struct qln_request;
@@ -39,9 +42,10 @@ int hooks_lookup(const char *name);
 /*
  * lua_config.c, after a config file ran: takes ownership of L and keeps,
  * from the table at stack index STORE (name -> assigned value), every
- * function assigned to a hook name. The result is staged: hooks_commit()
- * makes it current (closing the previous state), hooks_discard() drops it.
- * Master only.
+ * function assigned to a hook name. The result is staged (with whatever
+ * qln_hook_register() staged for the same file): hooks_commit() makes it
+ * current (closing the previous state and releasing the previous C hooks),
+ * hooks_discard() drops it. Master only.
  */
 void hooks_stage(struct lua_State *L, int store);
 void hooks_commit(void);
@@ -49,33 +53,23 @@ void hooks_discard(void);
 /* Closes every state (master exit). */
 void hooks_free(void);
 
+/* The configuration handed to C hooks (qln_hook_call.ctx). Set by the master
+   before the first call; CTX must outlive every call. */
+void hooks_set_ctx(struct qln_ctx *ctx);
+
 /* True when the current configuration defines hook ID. Any process. */
 int hooks_have(enum hook_id id);
 
 /*
- * One named field of a table argument; S == NULL means the integer I. A
- * struct hook_table with KEY == NULL in its only field is passed as a bare
- * integer instead of a table (nworkers_changed's counts).
- */
-struct hook_field {
-    const char *key;
-    const char *s;
-    int64_t i;
-};
-struct hook_table {
-    const struct hook_field *f;
-    size_t n;
-};
-
-/*
  * Calls hook ID with NARGS arguments, each a table built from ARGS (gunicorn
  * passes the arbiter and the worker object; we pass tables describing them:
- * pid, age, ...). An error raised by the hook is logged with its file:line
- * and a traceback, and otherwise ignored: a hook never stops the server.
- * Serialised by a mutex (gthread workers run requests on many threads).
- * Does nothing when the hook is not defined.
+ * pid, age, ...); a C hook gets them as they are (qln_hook_call). An error
+ * raised by a Lua hook is logged with its file:line and a traceback, and
+ * otherwise ignored: a hook never stops the server. Lua calls are serialised
+ * by a mutex (gthread workers run requests on many threads); C hooks lock for
+ * themselves. Does nothing when the hook is not defined.
  */
-void hooks_call(enum hook_id id, const struct hook_table *args, size_t nargs);
+void hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs);
 
 /*
  * ID is HOOK_PRE_REQUEST or HOOK_POST_REQUEST: called by conn.c around each

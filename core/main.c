@@ -27,8 +27,22 @@
 #include "util.h"
 #include "worker.h"
 
-#define ENV_ARGS "QILIN_CMD_ARGS"
 #define DEFAULT_APP_PLUGIN "python3"
+
+/*
+ * Extra arguments from the environment, applied after the config file and
+ * before the command line, in this order: gunicorn's variable first, so that
+ * when both are set qilin's own wins for a single-valued option (repeatable
+ * ones such as --bind collect the items of both).
+ */
+static const char *const env_vars[] = {"GUNICORN_CMD_ARGS", "QILIN_CMD_ARGS"};
+#define NENV (sizeof(env_vars) / sizeof(env_vars[0]))
+
+/* One of env_vars split like a shell command line; ARGV NULL when unset. */
+struct env_args {
+    int argc;
+    char **argv;
+};
 
 /* Everything main builds, freed in one place. */
 struct startup {
@@ -36,8 +50,7 @@ struct startup {
     struct plugin_set plugins;
     int argc;
     char **argv; /* a private copy: the original strings become the process title */
-    int env_argc;
-    char **env_argv; /* $QILIN_CMD_ARGS split like a shell; NULL when unset */
+    struct env_args env[NENV]; /* env_vars[i], split */
     struct cli_early early;
     const struct qln_plugin *app;
     const struct qln_plugin *worker;
@@ -100,19 +113,45 @@ opt_bool(const struct config *cfg, const char *name)
     return have_option(cfg, name, QLN_OPT_BOOL) && config_bool(cfg, name);
 }
 
-/* Step 2: what must be known before plugins load ($QILIN_CMD_ARGS, then argv). */
+/*
+ * Parses the environment's arguments into CFG (every env_vars entry that is
+ * set, in order). Returns 0 or -errno with ERR "$NAME: reason".
+ */
+static int
+parse_env(const struct startup *s, struct config *cfg, char *err, size_t errlen)
+{
+    char inner[1024];
+
+    for (size_t i = 0; i < NENV; i++) {
+        if (s->env[i].argv != NULL && cli_parse(cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV,
+                                                inner, sizeof(inner)) != 0)
+            return util_err(err, errlen, -EINVAL, "$%s: %s", env_vars[i], inner);
+    }
+    return 0;
+}
+
+/* Step 2: what must be known before plugins load (the environment's arguments, then argv). */
 static void
 scan_early(struct startup *s)
 {
-    const char *env = getenv(ENV_ARGS);
     struct cli_early from_env = {0}, from_cli = {0};
     char err[512];
 
-    if (env != NULL && cli_split(env, &s->env_argc, &s->env_argv, err, sizeof(err)) != 0)
-        die("$%s: %s", ENV_ARGS, err);
-    if (s->env_argv != NULL && cli_scan_early(s->cfg, s->env_argc, s->env_argv, CONFIG_SRC_ENV,
-                                              &from_env, err, sizeof(err)) != 0)
-        die("$%s: %s", ENV_ARGS, err);
+    for (size_t i = 0; i < NENV; i++) {
+        const char *text = getenv(env_vars[i]);
+        struct cli_early e = {0};
+
+        if (text == NULL)
+            continue;
+        if (cli_split(text, &s->env[i].argc, &s->env[i].argv, err, sizeof(err)) != 0 ||
+            cli_scan_early(s->cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV, &e, err,
+                           sizeof(err)) != 0)
+            die("$%s: %s", env_vars[i], err);
+        from_env.help |= e.help;
+        from_env.version |= e.version;
+        if (e.config_file != NULL)
+            from_env.config_file = e.config_file;
+    }
     if (cli_scan_early(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, &from_cli, err, sizeof(err)) != 0)
         die("%s", err);
     s->early.help = from_env.help || from_cli.help;
@@ -120,29 +159,92 @@ scan_early(struct startup *s)
     s->early.config_file = from_cli.config_file ? from_cli.config_file : from_env.config_file;
 }
 
-/* Step 3: the Lua config file, read leniently: plugin options are not known yet. */
+/*
+ * gunicorn's spellings of its config file (gunicorn.conf.py, file:PATH,
+ * python:MODULE): with no app plugin named, they mean the default one, whose
+ * language they are written in.
+ */
+static bool
+gunicorn_config(const char *path)
+{
+    size_t len = strlen(path);
+
+    return (len > 3 && strcmp(path + len - 3, ".py") == 0) || strncmp(path, "python:", 7) == 0 ||
+           strncmp(path, "file:", 5) == 0;
+}
+
+/*
+ * Reads the config file PATH into CFG: the first loaded app plugin whose
+ * load_config() claims it reads it in its language (gunicorn.conf.py for
+ * python3), else it is Lua. Returns 0 or -errno with ERR one line
+ * (-ENOENT only when PATH does not exist).
+ */
+static int
+load_config_file(struct startup *s, struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct qln_ctx ctx = {.cfg = cfg, .argc = s->argc, .argv = s->argv};
+
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        const struct qln_app_ops *app = s->plugins.items[i].desc->app;
+        int (*load_config)(struct qln_ctx *, const char *, char *, size_t) =
+            app != NULL ? APP_HOOK(app, load_config) : NULL;
+        int rc = load_config != NULL ? load_config(&ctx, path, err, errlen) : -ENOTSUP;
+
+        if (rc != -ENOTSUP)
+            return rc;
+    }
+    return lua_config_load(cfg, path, err, errlen);
+}
+
+/*
+ * Before a config file that is not Lua: the app plugins named with --plugin,
+ * or the default one for gunicorn's spellings, so that one of them can read it.
+ */
+static void
+load_config_plugins(struct startup *s, const char *path)
+{
+    size_t n = config_find(s->cfg, "plugin") != NULL ? config_list_len(s->cfg, "plugin") : 0;
+    char err[1024];
+
+    for (size_t i = 0; i < n; i++) {
+        if (plugin_load(&s->plugins, s->cfg, config_list_get(s->cfg, "plugin", i), err,
+                        sizeof(err)) != 0)
+            die("%s", err);
+    }
+    if (gunicorn_config(path) && plugin_first_of_kind(&s->plugins, QLN_KIND_APP) == NULL &&
+        plugin_load(&s->plugins, s->cfg, DEFAULT_APP_PLUGIN, err, sizeof(err)) != 0)
+        die("config file '%s' is Python and needs the %s plugin: %s", path, DEFAULT_APP_PLUGIN,
+            err);
+}
+
+/*
+ * Step 3: the config file, read leniently: plugin options are not known yet.
+ * With no -c, ./gunicorn.conf.py is read when it exists, as gunicorn does.
+ */
 static void
 read_config_file(struct startup *s)
 {
     const char *path = s->early.config_file;
-    bool by_default = false;
+    size_t len;
     char err[1024];
     int rc;
 
-    if (path == NULL) {
+    if (path == NULL)
         path = opt_str(s->cfg, "config");
-        by_default = config_find(s->cfg, "config") != NULL &&
-                     config_source_of(s->cfg, "config") == CONFIG_SRC_DEFAULT;
-    }
+    if (path == NULL && access("gunicorn.conf.py", F_OK) == 0)
+        path = "gunicorn.conf.py";
     if (path == NULL)
         return;
-    rc = lua_config_load(s->cfg, path, err, sizeof(err));
-    /* A default config file is optional (gunicorn's ./gunicorn.conf.py); a named one is not. */
-    if (rc == -ENOENT && by_default)
-        return;
+    len = strlen(path);
+    if (len < 4 || strcmp(path + len - 4, ".lua") != 0)
+        load_config_plugins(s, path);
+    rc = load_config_file(s, s->cfg, path, err, sizeof(err));
     if (rc != 0)
         die("%s", err);
-    s->config_path = realpath(path, NULL);
+    /* HUP reads it again after --chdir: a file by its absolute path. */
+    s->config_path = strncmp(path, "python:", 7) == 0 ? NULL : realpath(path, NULL);
+    if (s->config_path == NULL)
+        s->config_path = xstrdup(path);
 }
 
 /* Step 4, worker part: -k NAME (or a gunicorn class path) names a worker plugin. */
@@ -216,9 +318,8 @@ parse_fully(struct startup *s)
     config_set_lenient(s->cfg, false);
     if (config_resolve_pending(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
-    if (s->env_argv != NULL &&
-        cli_parse(s->cfg, s->env_argc, s->env_argv, CONFIG_SRC_ENV, err, sizeof(err)) != 0)
-        die("$%s: %s", ENV_ARGS, err);
+    if (parse_env(s, s->cfg, err, sizeof(err)) != 0)
+        die("%s", err);
     if (cli_parse(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, err, sizeof(err)) != 0)
         die("%s", err);
 }
@@ -322,14 +423,11 @@ reload_config(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen)
             rc = config_register(cfg, d->options, d->name, inner, sizeof(inner));
     }
     if (rc == 0 && path != NULL)
-        rc = lua_config_load(cfg, path, inner, sizeof(inner));
-    if (rc == 0 && s->env_argv != NULL) {
-        rc = cli_parse(cfg, s->env_argc, s->env_argv, CONFIG_SRC_ENV, inner, sizeof(inner));
-        if (rc != 0)
-            util_format(err, errlen, "$%s: %s", ENV_ARGS, inner);
-    } else if (rc != 0) {
+        rc = load_config_file(s, cfg, path, inner, sizeof(inner));
+    if (rc == 0)
+        rc = parse_env(s, cfg, err, errlen);
+    else
         util_format(err, errlen, "%s", inner);
-    }
     if (rc == 0) {
         rc = cli_parse(cfg, s->argc, s->argv, CONFIG_SRC_CLI, inner, sizeof(inner));
         if (rc != 0)
@@ -374,6 +472,7 @@ run(struct startup *s)
         return rc;
 
     ctx = (struct qln_ctx){.cfg = s->cfg, .argc = s->argc, .argv = s->argv};
+    hooks_set_ctx(&ctx); /* lives until arbiter_run returns; HUP swaps ctx.cfg */
     if (opt_bool(s->cfg, "check_config"))
         return check_config(s, &ctx);
     arbiter_set_reload(reload_config, s);
@@ -420,8 +519,9 @@ main(int argc, char **argv)
         config_free(s.retired[--s.nretired]);
     free(s.retired);
     free(s.config_path);
-    if (s.env_argv != NULL)
-        cli_argv_free(s.env_argv);
+    for (size_t i = 0; i < NENV; i++)
+        if (s.env[i].argv != NULL)
+            cli_argv_free(s.env[i].argv);
     free_argv(s.argc, s.argv);
     return rc;
 }

@@ -21,7 +21,7 @@ const struct qln_option core_options[] = {
         .type = QLN_OPT_STRING,
         .metavar = "CONFIG",
         .section = "Config File",
-        .help = "The Lua configuration file to load.",
+        .help = "The configuration file: Lua, or gunicorn's Python (FILE.py, python:MODULE).",
         .flags = QLN_OPT_EARLY,
     },
     {

@@ -44,9 +44,9 @@ static struct qln_worker the_worker;
 static void
 worker_hook(const struct qln_worker *w, enum hook_id id, bool with_server)
 {
-    const struct hook_field sf[] = {{.key = "pid", .i = w->ppid}};
-    const struct hook_field wf[] = {{.key = "pid", .i = w->pid}, {.key = "age", .i = w->age}};
-    const struct hook_table both[] = {{.f = sf, .n = 1}, {.f = wf, .n = ARRAY_SIZE(wf)}};
+    const struct qln_hook_field sf[] = {{.key = "pid", .i = w->ppid}};
+    const struct qln_hook_field wf[] = {{.key = "pid", .i = w->pid}, {.key = "age", .i = w->age}};
+    const struct qln_hook_arg both[] = {{.f = sf, .n = 1}, {.f = wf, .n = ARRAY_SIZE(wf)}};
 
     if (with_server)
         hooks_call(id, both, 2);
@@ -295,6 +295,10 @@ boot_app(struct qln_worker *w, const struct worker_boot *b)
             boot_failed(EXIT_BOOT_ERROR);
         }
     }
+    /* gunicorn's post_fork runs before the worker initialises. It comes after the
+       app plugin's post_fork_child so that a hook written in the app's language
+       (gunicorn.conf.py) finds its interpreter already fixed up for the child. */
+    worker_hook(w, HOOK_POST_FORK, true);
     /* Issue 6: the worker plugin readies the process before the app import
        (gevent monkey-patches here, or re-inits its hub after a preload). */
     if (WORKER_HOOK(w->ops, prepare) != NULL) {
@@ -328,7 +332,6 @@ worker_main(const struct worker_boot *b)
     setup_process(w, b);
     qln_log(QLN_LOG_INFO, "Booting worker with pid: %d", (int)w->pid);
     qln_worker_heartbeat(w);
-    worker_hook(w, HOOK_POST_FORK, true);
     switch_owner(b);
     boot_app(w, b);
     qln_worker_heartbeat(w);
@@ -345,10 +348,12 @@ worker_main(const struct worker_boot *b)
        pool holds nothing live; freeing it keeps leak checkers meaningful. */
     conn_pool_free(w);
 
+    /* The hook first: one written in the app's language needs the interpreter
+       that the app plugin's worker_exit finalises. */
+    worker_hook(w, HOOK_WORKER_EXIT, true);
     worker_exit = APP_HOOK(w->app, worker_exit);
     if (worker_exit != NULL)
         worker_exit(w->app_state);
-    worker_hook(w, HOOK_WORKER_EXIT, true);
     qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
     exit(status);
 }

@@ -47,6 +47,39 @@ QLN_API const char *qln_cfg_str(const struct qln_ctx *ctx, const char *name);
 QLN_API size_t qln_cfg_list_len(const struct qln_ctx *ctx, const char *name);
 QLN_API const char *qln_cfg_list_get(const struct qln_ctx *ctx, const char *name, size_t i);
 
+/** The registered option NAME, or NULL when no loaded table has it. */
+QLN_API const struct qln_option *qln_cfg_option(const struct qln_ctx *ctx, const char *name);
+
+/** A value for qln_cfg_set(), of one TYPE. */
+struct qln_cfg_value {
+    enum qln_opt_type type;   /**< which member below holds the value */
+    bool b;                   /**< QLN_OPT_BOOL */
+    int64_t i;                /**< QLN_OPT_INT */
+    const char *s;            /**< QLN_OPT_STRING: text parsed as on the command line, so
+                                   "4" is fine for an INT option and "true" for a BOOL one */
+    const char *const *items; /**< QLN_OPT_LIST: N strings, replacing the list */
+    size_t n;
+};
+
+enum qln_cfg_set_flags {
+    /** NAME may be a setting no loaded table knows (another server's setting, or
+        one a worker plugin not yet loaded adds): if it is still unknown once every
+        plugin is loaded, the core logs one warning naming it instead of failing. */
+    QLN_CFG_OPTIONAL = 1u << 0,
+};
+
+/**
+ * Sets NAME from a configuration file that an app plugin's load_config() reads
+ * (config-file precedence: below $GUNICORN_CMD_ARGS, $QILIN_CMD_ARGS and the
+ * command line), as the Lua config file does. A value of the wrong type or out of
+ * range is -EINVAL; an unknown NAME is -ENOENT unless FLAGS has QLN_CFG_OPTIONAL
+ * (or plugins are still loading, when the check waits until they are). ORIGIN
+ * ("FILE:LINE") starts ERR, one line naming the setting and the fix. Only during
+ * load_config(); master only. Returns 0 or -errno.
+ */
+QLN_API int qln_cfg_set(struct qln_ctx *ctx, const char *name, const struct qln_cfg_value *v,
+                        uint32_t flags, const char *origin, char *err, size_t errlen);
+
 /** The command line qilin was started with (for the app's sys.argv). */
 QLN_API int qln_ctx_argc(const struct qln_ctx *ctx);
 QLN_API char *const *qln_ctx_argv(const struct qln_ctx *ctx);

@@ -14,6 +14,7 @@
 
 #include <qilin/common.h>
 #include <qilin/errno.h>
+#include <qilin/hook.h>
 #include <qilin/log.h>
 #include <qilin/option.h>
 #include <qilin/request.h>
@@ -83,6 +84,18 @@ struct qln_app_ops {
         called it: calls ADD(CTX, path) for each source file the loaded application
         came from (Python: every module's __file__), so the core can watch them. */
     void (*module_files)(void *state, void (*add)(void *ctx, const char *path), void *ctx);
+
+    /* ABI 1.1 */
+
+    /** Optional. Master, before init() and before the worker plugin loads (and again
+        on HUP, with a fresh CTX): reads the configuration file PATH written in the
+        plugin's language, e.g. "gunicorn.conf.py" or "python:pkg.conf". It sets
+        settings with qln_cfg_set() and may register server hooks with
+        qln_hook_register(); CTX is valid during the call only. Returns 0;
+        -ENOTSUP when PATH is not a file this plugin reads (the core tries the next
+        app plugin, then Lua); -ENOENT when PATH does not exist; else -errno with
+        ERR one line "FILE:LINE: message". */
+    int (*load_config)(struct qln_ctx *ctx, const char *path, char *err, size_t errlen);
 };
 
 /** Worker plugin hooks. */

@@ -75,6 +75,7 @@ struct pyw_state {
     bool multiprocess;   /* workers > 1: wsgi.multiprocess */
     bool multithread;    /* a thread other than the main one serves: wsgi.multithread */
     bool initialised;    /* the interpreter exists in this process */
+    bool conf_started;   /* it was started in the master for gunicorn.conf.py (conf.c) */
 
     /* The main thread's interpreter state while it is detached (load_app and
        the fork hooks leave it so), and that thread; a thread token may own it. */
@@ -120,6 +121,25 @@ struct pyw_request {
 
 /* calloc that aborts (through qln_assert) when memory is exhausted. */
 void *pyw_calloc(size_t n, size_t size);
+
+/* ------------------------------------------------------------------- conf.c */
+
+/*
+ * load_config (ABI 1.1): runs the Python config file LOCATION (PATH.py,
+ * file:PATH, python:MODULE), starting the interpreter in the master if need
+ * be, and sets its settings and hooks through CTX. Returns 0, -ENOTSUP (not
+ * Python), -ENOENT (no such file) or -EINVAL with ERR "FILE:LINE: message".
+ * Master only; the main thread ends detached (st->main_ts), as after load_app.
+ */
+int pyw_load_config(struct qln_ctx *ctx, const char *location, char *err, size_t errlen);
+/*
+ * os.environ made anew from the C environment: an interpreter started for the
+ * config file predates the core's --env (raw_env) and HUP's changes. 0 or -1
+ * (exception set).
+ */
+int pyw_conf_sync_environ(void);
+/* The state the config file's interpreter lives in, for init() to adopt; NULL if none. */
+struct pyw_state *pyw_conf_take_state(void);
 
 /* ---------------------------------------------------------------- service.c */
 

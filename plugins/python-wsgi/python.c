@@ -31,8 +31,11 @@ pyw_calloc(size_t n, size_t size)
 static int
 py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
 {
-    struct pyw_state *st = pyw_calloc(1, sizeof(*st));
+    /* A gunicorn.conf.py started the interpreter in this master already: adopt it. */
+    struct pyw_state *st = pyw_conf_take_state();
 
+    if (st == NULL)
+        st = pyw_calloc(1, sizeof(*st));
     st->ctx = ctx;
     st->master_pid = getpid();
     st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
@@ -77,6 +80,12 @@ py_load_app(void *state, const char *spec, char *err, size_t errlen)
     } else {
         PyEval_RestoreThread(st->main_ts);
         rc = 0;
+        /* The interpreter predates --env when gunicorn.conf.py started it. */
+        if (st->conf_started && pyw_conf_sync_environ() < 0) {
+            pyw_exception_line(err, errlen);
+            PyErr_Clear();
+            rc = -EINVAL;
+        }
     }
     if (rc == 0)
         rc = pyw_app_load(st, spec, err, errlen);
@@ -435,6 +444,7 @@ static const struct qln_app_ops py_ops = {
     .worker_exit = py_worker_exit,
     .shutdown = py_shutdown,
     .module_files = py_module_files, /* issue 4: --reload */
+    .load_config = pyw_load_config,  /* issue 8: gunicorn.conf.py */
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,

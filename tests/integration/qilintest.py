@@ -64,10 +64,34 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+class HookNotes:
+    """The lines hooks append to the file PATH, each split into words: the hook
+    tests' config files write one line per call (`note("pre_fork", ...)`)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def all(self):
+        try:
+            with open(self.path) as f:
+                return [line.split() for line in f]
+        except FileNotFoundError:
+            return []
+
+    def wait(self, *want):
+        """Waits for lines starting with the words WANT; returns them."""
+        want = [str(w) for w in want]
+
+        def found():
+            return [n for n in self.all() if n[:len(want)] == want]
+        return wait_for(found, 20, what="hook note %r" % (want,))
+
+
 def _clean_env(env):
     merged = dict(os.environ)
     # A developer's own settings must not leak into the server under test.
     merged.pop("QILIN_CMD_ARGS", None)
+    merged.pop("GUNICORN_CMD_ARGS", None)
     merged.pop("WEB_CONCURRENCY", None)
     merged.pop("PORT", None)
     if env:

@@ -203,13 +203,15 @@ class ConfigTest(TempDirTest):
                 socket.create_connection(("127.0.0.1", file_port), timeout=2).close()
 
     def test_cmd_args_env_starts_server(self):
-        port = free_port()
-        env = {"QILIN_CMD_ARGS": "-b 127.0.0.1:%d -w 2" % port}
-        with Server(bind=False, port=port, workers=None, env=env, wait=False) as srv:
-            srv.workers = 2
-            srv.wait_ready()
-            self.assertEqual(len(srv.wait_workers(2)), 2)
-            self.assertEqual(srv.get("/say?w=env").body, b"env")
+        # Issue 8: gunicorn's variable works the same way.
+        for var in ("QILIN_CMD_ARGS", "GUNICORN_CMD_ARGS"):
+            port = free_port()
+            env = {var: "-b 127.0.0.1:%d -w 2" % port}
+            with Server(bind=False, port=port, workers=None, env=env, wait=False) as srv:
+                srv.workers = 2
+                srv.wait_ready()
+                self.assertEqual(len(srv.wait_workers(2)), 2)
+                self.assertEqual(srv.get("/say?w=env").body, b"env")
 
     def test_lua_helpers(self):
         path = self.write("cpu.lua", "workers = qilin.cpu_count()\n")

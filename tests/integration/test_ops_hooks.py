@@ -7,7 +7,7 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import Server, per_worker_class, wait_for, worker_class
+from qilintest import HookNotes, Server, per_worker_class, wait_for, worker_class
 
 HOOKS = r'''
 local out = %r
@@ -50,18 +50,10 @@ class HooksTest(unittest.TestCase):
             f.write(HOOKS % self.out)
 
     def notes(self):
-        try:
-            with open(self.out) as f:
-                return [line.split() for line in f]
-        except FileNotFoundError:
-            return []
+        return HookNotes(self.out).all()
 
     def wait_note(self, *want):
-        want = [str(w) for w in want]
-
-        def found():
-            return [n for n in self.notes() if n[:len(want)] == want]
-        return wait_for(found, 20, what="hook note %r" % (want,))
+        return HookNotes(self.out).wait(*want)
 
     def test_lifecycle_hooks(self):
         with Server(["-c", self.conf], workers=None) as srv:

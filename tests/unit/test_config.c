@@ -6,10 +6,12 @@
 #include "qlnconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -390,6 +392,64 @@ START_TEST(pending_respects_precedence_and_reports_unknown)
 }
 END_TEST
 
+/* Runs config_set_value(NAME, V, FLAGS) with stderr (the log before log_open) captured in OUT. */
+static int
+set_value_logged(struct config *cfg, const char *name, const struct qln_cfg_value *v,
+                 uint32_t flags, char *out, size_t outlen)
+{
+    char path[64], err[256] = "";
+    int saved = dup(2), fd, rc;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/tmp/qilin-ut-config-%d.err", (int)getpid());
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    dup2(fd, 2);
+    rc = config_set_value(cfg, name, v, flags, CONFIG_SRC_FILE, "g.py:4", err, sizeof(err));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    n = pread(fd, out, outlen - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+START_TEST(optional_settings_warn_instead_of_failing)
+{
+    struct config *cfg = core_config();
+    const struct qln_cfg_value four = {.type = QLN_OPT_INT, .i = 4};
+    const struct qln_cfg_value text = {.type = QLN_OPT_STRING, .s = "localhost:8125"};
+    char out[512], err[256] = "";
+
+    /* Known: set like any file value, no warning. */
+    ck_assert_int_eq(set_value_logged(cfg, "workers", &four, QLN_CFG_OPTIONAL, out, sizeof(out)),
+                     0);
+    ck_assert_int_eq(config_int(cfg, "workers"), 4);
+    ck_assert_str_eq(out, "");
+    /* Unknown and not optional: the usual error. */
+    ck_assert_int_eq(set_value_logged(cfg, "statsd_host", &text, 0, out, sizeof(out)), -ENOENT);
+    /* Unknown and optional: one warning naming it, and no error. */
+    ck_assert_int_eq(
+        set_value_logged(cfg, "statsd_host", &text, QLN_CFG_OPTIONAL, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(
+        strstr(out, "g.py:4: setting 'statsd_host' is not supported by qilin; ignored\n"));
+    /* While plugins load, an optional item waits; a plugin may still add it. */
+    config_set_lenient(cfg, true);
+    ck_assert_int_eq(set_value_logged(cfg, "strands", &four, QLN_CFG_OPTIONAL, out, sizeof(out)),
+                     0);
+    ck_assert_int_eq(
+        set_value_logged(cfg, "statsd_host", &text, QLN_CFG_OPTIONAL, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "");
+    config_set_lenient(cfg, false);
+    ck_assert_int_eq(config_register(cfg, plugin_options, "gthread", err, sizeof(err)), 0);
+    ck_assert_int_eq(config_resolve_pending(cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(config_int(cfg, "strands"), 4);
+    config_free(cfg);
+}
+END_TEST
+
 START_TEST(pending_wrong_type_fails_on_resolve)
 {
     struct config *cfg = core_config();
@@ -634,6 +694,7 @@ config_suite(void)
     tcase_add_test(tc, lookup_and_iteration);
     tcase_add_test(tc, print_config_like_gunicorn);
     tcase_add_test(tc, plugin_readers_go_through_ctx);
+    tcase_add_test(tc, optional_settings_warn_instead_of_failing);
     tcase_add_test_raise_signal(tc, reader_of_wrong_type_aborts, SIGABRT);
     tcase_add_test_raise_signal(tc, reader_of_unknown_name_aborts, SIGABRT);
     suite_add_tcase(s, tc);

@@ -1,7 +1,7 @@
 /*
  * Unit tests for core/hooks.c: hook names, staging and committing the Lua
- * state a config file ran in, the arguments hooks receive, and that a
- * failing hook is contained.
+ * state a config file ran in, the arguments hooks receive, that a
+ * failing hook is contained, and hooks a plugin registers in C.
  */
 #include "qlnconfig.h"
 
@@ -87,11 +87,11 @@ END_TEST
 
 START_TEST(staged_hooks_run_only_after_commit)
 {
-    const struct hook_field sf[] = {{.key = "pid", .i = 42}, {.key = "name", .s = "site"}};
-    const struct hook_table server = {.f = sf, .n = 2};
-    const struct hook_field nf[] = {{.key = NULL, .i = 3}};
-    const struct hook_field of[] = {{.key = NULL, .i = 2}};
-    const struct hook_table counts[] = {server, {.f = nf, .n = 1}, {.f = of, .n = 1}};
+    const struct qln_hook_field sf[] = {{.key = "pid", .i = 42}, {.key = "name", .s = "site"}};
+    const struct qln_hook_arg server = {.f = sf, .n = 2};
+    const struct qln_hook_field nf[] = {{.key = NULL, .i = 3}};
+    const struct qln_hook_field of[] = {{.key = NULL, .i = 2}};
+    const struct qln_hook_arg counts[] = {server, {.f = nf, .n = 1}, {.f = of, .n = 1}};
     char text[2048];
 
     write_hooks(text, sizeof(text));
@@ -130,6 +130,57 @@ START_TEST(staged_hooks_run_only_after_commit)
 }
 END_TEST
 
+/* A C hook (qln_hook_register): what it saw, and how often it was released. */
+static char c_seen[256];
+static int c_released;
+
+static void
+c_hook(void *data, const struct qln_hook_call *call)
+{
+    snprintf(c_seen + strlen(c_seen), sizeof(c_seen) - strlen(c_seen), "%s %s %s %lld %s;",
+             (const char *)data, call->name, call->args[0].f[0].key,
+             (long long)call->args[0].f[0].i, call->req == NULL ? "noreq" : "req");
+}
+
+static void
+c_release(void *data)
+{
+    c_released++;
+}
+
+START_TEST(c_hooks_are_staged_called_and_released)
+{
+    const struct qln_hook_field sf[] = {{.key = "pid", .i = 7}};
+    const struct qln_hook_arg server = {.f = sf, .n = 1};
+
+    ck_assert_int_eq(qln_hook_register(NULL, "no_such_hook", c_hook, "x", c_release), -ENOENT);
+    ck_assert_int_eq(qln_hook_register(NULL, "on_starting", c_hook, "first", c_release), 0);
+    /* Registered twice for one file: the later wins, the earlier is released. */
+    ck_assert_int_eq(qln_hook_register(NULL, "on_starting", c_hook, "a", c_release), 0);
+    ck_assert_int_eq(c_released, 1);
+    ck_assert(!hooks_have(HOOK_ON_STARTING));
+    hooks_commit();
+    ck_assert(hooks_have(HOOK_ON_STARTING));
+    hooks_call(HOOK_ON_STARTING, &server, 1);
+    ck_assert_str_eq(c_seen, "a on_starting pid 7 noreq;");
+
+    /* A failed reload drops what it staged; the current hook stays. */
+    ck_assert_int_eq(qln_hook_register(NULL, "on_starting", c_hook, "b", c_release), 0);
+    hooks_discard();
+    ck_assert_int_eq(c_released, 2);
+    hooks_call(HOOK_ON_STARTING, &server, 1);
+    ck_assert_str_eq(c_seen, "a on_starting pid 7 noreq;a on_starting pid 7 noreq;");
+
+    /* A Lua file replacing a Python one: the C hook is released, Lua's called. */
+    ck_assert_int_eq(load("function on_exit(s) end\n"), 0);
+    hooks_commit();
+    ck_assert_int_eq(c_released, 3);
+    ck_assert(!hooks_have(HOOK_ON_STARTING));
+    ck_assert(hooks_have(HOOK_ON_EXIT));
+    hooks_free();
+}
+END_TEST
+
 static Suite *
 hooks_suite(void)
 {
@@ -138,6 +189,7 @@ hooks_suite(void)
 
     tcase_add_test(tc, names);
     tcase_add_test(tc, staged_hooks_run_only_after_commit);
+    tcase_add_test(tc, c_hooks_are_staged_called_and_released);
     tcase_set_timeout(tc, 5);
     suite_add_tcase(s, tc);
     return s;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -124,6 +125,77 @@ const char *
 qln_cfg_list_get(const struct qln_ctx *ctx, const char *name, size_t i)
 {
     return NULL;
+}
+
+/* The options gunicorn.conf.py tests set; what qln_cfg_set received, one "name=value;" each. */
+static const struct qln_option mock_options[] = {
+    {.name = "workers", .type = QLN_OPT_INT},
+    {.name = "bind", .type = QLN_OPT_LIST},
+    {.name = "raw_env", .type = QLN_OPT_LIST},
+    {.name = "preload_app", .type = QLN_OPT_BOOL},
+    {.name = "worker_class", .type = QLN_OPT_STRING},
+    {.name = "umask", .type = QLN_OPT_STRING},
+    {.name = "proxy_allow_from", .type = QLN_OPT_LIST},
+};
+static char set_buf[4096]; /* per test process */
+
+const struct qln_option *
+qln_cfg_option(const struct qln_ctx *ctx, const char *name)
+{
+    for (size_t i = 0; i < sizeof(mock_options) / sizeof(mock_options[0]); i++)
+        if (strcmp(mock_options[i].name, name) == 0)
+            return &mock_options[i];
+    return NULL;
+}
+
+int
+qln_cfg_set(struct qln_ctx *ctx, const char *name, const struct qln_cfg_value *v, uint32_t flags,
+            const char *origin, char *err, size_t errlen)
+{
+    char *p = set_buf + strlen(set_buf);
+    size_t room = sizeof(set_buf) - (size_t)(p - set_buf);
+
+    switch (v->type) {
+    case QLN_OPT_BOOL:
+        snprintf(p, room, "%s=%s;", name, v->b ? "true" : "false");
+        break;
+    case QLN_OPT_INT:
+        snprintf(p, room, "%s=%lld;", name, (long long)v->i);
+        break;
+    case QLN_OPT_STRING:
+        snprintf(p, room, "%s='%s'%s;", name, v->s, flags & QLN_CFG_OPTIONAL ? "?" : "");
+        break;
+    case QLN_OPT_LIST:
+        snprintf(p, room, "%s=[", name);
+        for (size_t i = 0; i < v->n; i++)
+            snprintf(p + strlen(p), room - strlen(p), "%s%s", i ? "," : "", v->items[i]);
+        snprintf(p + strlen(p), room - strlen(p), "];");
+        break;
+    }
+    return 0;
+}
+
+/* The hooks qln_hook_register received, by name. */
+static struct {
+    char name[32];
+    qln_hook_fn *fn;
+    void *data;
+    void (*release)(void *);
+} mock_hooks[8];
+static size_t mock_nhooks;
+
+int
+qln_hook_register(struct qln_ctx *ctx, const char *name, qln_hook_fn *fn, void *data,
+                  void (*release)(void *data))
+{
+    if (strcmp(name, "on_starting") != 0 && strcmp(name, "post_fork") != 0)
+        return -ENOENT;
+    ck_assert_uint_lt(mock_nhooks, 8);
+    snprintf(mock_hooks[mock_nhooks].name, sizeof(mock_hooks[0].name), "%s", name);
+    mock_hooks[mock_nhooks].fn = fn;
+    mock_hooks[mock_nhooks].data = data;
+    mock_hooks[mock_nhooks++].release = release;
+    return 0;
 }
 
 int
@@ -1115,6 +1187,122 @@ START_TEST(threads_serve_concurrently)
 }
 END_TEST
 
+/* ------------------------------------------------------------ gunicorn.conf.py */
+
+/* Writes SRC as NAME in a fresh directory (the working directory) and runs load_config. */
+static int
+load_conf(const char *name, const char *src, char *err, size_t errlen)
+{
+    FILE *f;
+
+    write_app("");
+    f = fopen(name, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(src, f);
+    fclose(f);
+    ops = qilin_plugin.app;
+    ctx = (struct qln_ctx){.workers = 2, .argc = 1, .argv = argv_};
+    return ops->load_config(&ctx, name, err, errlen);
+}
+
+START_TEST(conf_settings_and_hooks)
+{
+    static const char src[] = "import multiprocessing, os\n"
+                              "workers = multiprocessing.cpu_count() * 0 + 3\n"
+                              "bind = '127.0.0.1:8000'\n"
+                              "raw_env = ['A=1', 'B=2']\n"
+                              "preload_app = True\n"
+                              "worker_class = 'gunicorn.workers.gthread.ThreadWorker'\n"
+                              "umask = 0o22\n"
+                              "proxy_allow_ips = ('10.0.0.1',)\n"
+                              "statsd_host = 'localhost:8125'\n"
+                              "ssl_context = lambda conf, factory: None\n"
+                              "helper_value = 17\n"
+                              "loglevel = None\n"
+                              "def on_starting(server):\n"
+                              "    with open('mark', 'w') as f:\n"
+                              "        f.write('%s %s %s' % (server.pid, server.proc_name,\n"
+                              "                              server.num_workers))\n"
+                              "def post_fork(server, worker):\n"
+                              "    raise RuntimeError('hook broke')\n";
+    const struct qln_hook_field sf[] = {
+        {.key = "pid", .i = 42}, {.key = "workers", .i = 3}, {.key = "name", .s = "web"}};
+    const struct qln_hook_field wf[] = {{.key = "pid", .i = 43}, {.key = "age", .i = 1}};
+    const struct qln_hook_arg args[] = {{.f = sf, .n = 3}, {.f = wf, .n = 2}};
+    char err[512] = "", mark[64] = "";
+    FILE *f;
+
+    ck_assert_msg(load_conf("gunicorn.conf.py", src, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(set_buf,
+                     "workers=3;bind=[127.0.0.1:8000];raw_env=[A=1,B=2];"
+                     "preload_app=true;worker_class='gunicorn.workers.gthread.ThreadWorker';"
+                     "umask='18';proxy_allow_from=[10.0.0.1];"
+                     "statsd_host='localhost:8125'?;");
+    ck_assert_ptr_nonnull(
+        strstr(log_buf, "gunicorn.conf.py:10: setting 'ssl_context' is not supported by qilin"));
+    ck_assert_uint_eq(mock_nhooks, 2);
+    ck_assert_str_eq(mock_hooks[0].name, "on_starting");
+    ck_assert_str_eq(mock_hooks[1].name, "post_fork");
+    /* The master's init() adopts the interpreter the file started. */
+    ck_assert_int_eq(ops->init(&ctx, &state, err, sizeof(err)), 0);
+    mock_hooks[0].fn(
+        mock_hooks[0].data,
+        &(struct qln_hook_call){.name = "on_starting", .ctx = &ctx, .args = args, .nargs = 1});
+    f = fopen("mark", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(mark, sizeof(mark), f));
+    fclose(f);
+    ck_assert_str_eq(mark, "42 web 3");
+    mock_hooks[1].fn(
+        mock_hooks[1].data,
+        &(struct qln_hook_call){.name = "post_fork", .ctx = &ctx, .args = args, .nargs = 2});
+    ck_assert_ptr_nonnull(strstr(log_buf, "Hook post_fork failed: gunicorn.conf.py:18: "
+                                          "RuntimeError: hook broke"));
+    for (size_t i = 0; i < mock_nhooks; i++)
+        mock_hooks[i].release(mock_hooks[i].data);
+    unload(NULL);
+}
+END_TEST
+
+START_TEST(conf_errors)
+{
+    static const struct {
+        const char *name, *src;
+        int rc;
+        const char *err;
+    } cases[] = {
+        {"c.py", "workers = 2\nif True\n", -EINVAL, "c.py:2: SyntaxError: expected ':'"},
+        {"c.py", "x = 1\n\nraise KeyError('k')\n", -EINVAL, "c.py:3: KeyError: 'k'"},
+        {"c.py", "workers = [2]\n", -EINVAL, "c.py:1: setting 'workers' must be an int, got list"},
+        {"c.py", "preload_app = 1\n", -EINVAL,
+         "c.py:1: setting 'preload_app' must be True or False, got int"},
+        {"c.conf", "workers = 2\n", -ENOTSUP, ""},
+        {"python:no_such_conf_module", "", -EINVAL,
+         "python:no_such_conf_module: ModuleNotFoundError: No module named 'no_such_conf_module'"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pid_t pid = fork();
+        int status;
+
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            char err[512] = "";
+            int rc = load_conf(strncmp(cases[i].name, "python:", 7) == 0 ? "x.py" : cases[i].name,
+                               cases[i].src, err, sizeof(err));
+
+            if (strncmp(cases[i].name, "python:", 7) == 0)
+                rc = ops->load_config(&ctx, cases[i].name, err, sizeof(err));
+            ck_assert_msg(rc == cases[i].rc, "case %zu: rc %d (%s)", i, rc, err);
+            ck_assert_msg(strcmp(err, cases[i].err) == 0, "case %zu: '%s'", i, err);
+            _exit(0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "case %zu failed", i);
+    }
+}
+END_TEST
+
 static Suite *
 python_suite(void)
 {
@@ -1137,6 +1325,8 @@ python_suite(void)
     tcase_add_test(tc, load_import_error_inside_app);
     tcase_add_test(tc, load_pythonpath_and_argv);
     tcase_add_test(tc, threads_serve_concurrently);
+    tcase_add_test(tc, conf_settings_and_hooks);
+    tcase_add_test(tc, conf_errors);
     suite_add_tcase(s, tc);
     return s;
 }

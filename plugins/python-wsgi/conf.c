@@ -1,0 +1,754 @@
+/*
+ * gunicorn.conf.py: the python3 plugin's load_config hook runs a Python
+ * configuration file (a path, file:PATH or python:MODULE) as a module and
+ * turns its globals into qilin settings and its functions into server hooks.
+ * Master (the interpreter starts there only for such a file); hooks run in
+ * the master and the workers.
+ */
+#include "qlnconfig.h"
+
+/* Python.h first among the rest: it sets feature macros the C library reads. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <qilin/plugin.h>
+
+#include "py.h"
+
+/*
+ * The Python half: loading the file (the module's globals with the line each
+ * was last assigned at, from the file's syntax tree, so a bad value is
+ * reported as FILE:LINE), the one-line description of an exception, and the
+ * server/worker/req/resp objects the hooks receive. _log and _cfg are the C
+ * functions below.
+ */
+static const char helper_source[] =
+    "import ast, importlib, importlib.machinery, importlib.util, os, sys, http\n"
+    "\n"
+    "def _lines(tree):\n"
+    "    found = {}\n"
+    "    def visit(node):\n"
+    "        for child in ast.iter_child_nodes(node):\n"
+    "            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,\n"
+    "                                  ast.ClassDef)):\n"
+    "                found[getattr(child, 'name', '')] = child.lineno\n"
+    "                continue\n"
+    "            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):\n"
+    "                found[child.id] = child.lineno\n"
+    "            elif isinstance(child, (ast.Import, ast.ImportFrom)):\n"
+    "                for a in child.names:\n"
+    "                    found[(a.asname or a.name).split('.')[0]] = child.lineno\n"
+    "            visit(child)\n"
+    "    visit(tree)\n"
+    "    return found\n"
+    "\n"
+    "def load(location, fresh):\n"
+    "    if location.startswith('python:'):\n"
+    "        name = location[7:]\n"
+    "        if os.getcwd() not in sys.path:\n"
+    "            sys.path.insert(0, os.getcwd())\n"
+    "        if fresh:\n"
+    "            sys.modules.pop(name, None)\n"
+    "        mod = importlib.import_module(name)\n"
+    "        path = getattr(mod, '__file__', None) or location\n"
+    "    else:\n"
+    "        path = location\n"
+    "        loader = importlib.machinery.SourceFileLoader('__config__', path)\n"
+    "        spec = importlib.util.spec_from_file_location('__config__', path, loader=loader)\n"
+    "        mod = importlib.util.module_from_spec(spec)\n"
+    "        sys.modules['__config__'] = mod\n"
+    "        spec.loader.exec_module(mod)\n"
+    "    try:\n"
+    "        with open(path, 'rb') as f:\n"
+    "            lines = _lines(ast.parse(f.read(), path))\n"
+    "    except (OSError, SyntaxError, ValueError):\n"
+    "        lines = {}\n"
+    "    return path, [(k, v, lines.get(k, 0)) for k, v in vars(mod).items()\n"
+    "                  if not k.startswith('_')]\n"
+    "\n"
+    "def describe(exc, path):\n"
+    "    if isinstance(exc, SyntaxError):\n"
+    "        return '%s:%s: %s: %s' % (exc.filename or path, exc.lineno or 0,\n"
+    "                                  type(exc).__name__, exc.msg)\n"
+    "    where, inner, tb = None, None, exc.__traceback__\n"
+    "    while tb is not None:\n"
+    "        f = tb.tb_frame.f_code.co_filename\n"
+    "        if not f.startswith(('<frozen ', '<qilin ', os.path.dirname(importlib.__file__))):\n"
+    "            inner = (f, tb.tb_lineno)\n"
+    "            if f == path:\n"
+    "                where = inner\n"
+    "        tb = tb.tb_next\n"
+    "    where = where or inner\n"
+    "    text = '%s: %s' % (type(exc).__name__, exc) if str(exc) else type(exc).__name__\n"
+    "    return '%s:%d: %s' % (where[0], where[1], text) if where else '%s: %s' % (path, text)\n"
+    "\n"
+    "def sync_environ(entries):\n"
+    "    data = os.environ._data\n"
+    "    data.clear()\n"
+    "    for e in entries:\n"
+    "        k, _, v = e.partition(b'=')\n"
+    "        data[k] = v\n"
+    "\n"
+    "class Log:\n"
+    "    def _emit(self, level, msg, args):\n"
+    "        _log(level, str(msg) % args if args else str(msg))\n"
+    "    def debug(self, msg, *args, **kw): self._emit(10, msg, args)\n"
+    "    def info(self, msg, *args, **kw): self._emit(20, msg, args)\n"
+    "    def warning(self, msg, *args, **kw): self._emit(30, msg, args)\n"
+    "    warn = warning\n"
+    "    def error(self, msg, *args, **kw): self._emit(40, msg, args)\n"
+    "    def critical(self, msg, *args, **kw): self._emit(50, msg, args)\n"
+    "    def exception(self, msg, *args, **kw):\n"
+    "        import traceback\n"
+    "        self._emit(40, msg, args)\n"
+    "        _log(40, traceback.format_exc().rstrip('\\n'))\n"
+    "    def log(self, lvl, msg, *args, **kw): self._emit(lvl, msg, args)\n"
+    "\n"
+    "class Config:\n"
+    "    def __getattr__(self, name):\n"
+    "        if name.startswith('_'):\n"
+    "            raise AttributeError(name)\n"
+    "        return _cfg(name)\n"
+    "\n"
+    "LOG, CFG = Log(), Config()\n"
+    "\n"
+    "class Server:\n"
+    "    def __init__(self, rec):\n"
+    "        self.pid = rec['pid']\n"
+    "        self.num_workers = rec.get('workers')\n"
+    "        self.proc_name = rec.get('name')\n"
+    "        self.cfg, self.log = CFG, LOG\n"
+    "\n"
+    "class Worker:\n"
+    "    def __init__(self, rec):\n"
+    "        self.pid = rec['pid'] or None\n"
+    "        self.ppid = os.getppid() if self.pid == os.getpid() else os.getpid()\n"
+    "        self.age = rec['age']\n"
+    "        self.exitcode = rec.get('exit_code')\n"
+    "        self.cfg, self.log = CFG, LOG\n"
+    "\n"
+    "class Request:\n"
+    "    def __init__(self, rec, head):\n"
+    "        self.method, self.path, self.query = rec['method'], rec['path'], rec['query']\n"
+    "        self.uri, self.version, self.headers = head\n"
+    "\n"
+    "class Response:\n"
+    "    def __init__(self, code):\n"
+    "        self.status_code = code\n"
+    "        try:\n"
+    "            self.status = '%d %s' % (code, http.HTTPStatus(code).phrase)\n"
+    "        except ValueError:\n"
+    "            self.status = str(code)\n"
+    "\n"
+    "def call(fn, name, args, head, environ):\n"
+    "    if name == 'nworkers_changed':\n"
+    "        a = (Server(args[0]), args[1], args[2])\n"
+    "    elif name in ('pre_request', 'post_request'):\n"
+    "        a = (Worker(args[0]), Request(args[1], head))\n"
+    "        if name == 'post_request':\n"
+    "            a += (environ, Response(args[1]['status']))\n"
+    "    elif name in ('post_worker_init', 'worker_int', 'worker_abort'):\n"
+    "        a = (Worker(args[0]),)\n"
+    "    elif len(args) == 2:\n"
+    "        a = (Server(args[0]), Worker(args[1]))\n"
+    "    else:\n"
+    "        a = (Server(args[0]),)\n"
+    "    fn(*a)\n";
+
+/*
+ * gunicorn's setting names (20.1 and later) that qilin has no option for:
+ * one warning each when a file sets them. Any other global that is not a
+ * setting (imports, helpers) is ignored silently, as gunicorn does.
+ */
+static const char *const gunicorn_settings[] = {
+    "ca_certs",
+    "casefold_http_method",
+    "cert_reqs",
+    "certfile",
+    "ciphers",
+    "default_proc_name",
+    "disable_redirect_access_to_syslog",
+    "do_handshake_on_connect",
+    "dogstatsd_tags",
+    "forwarder_headers",
+    "header_map",
+    "is_ssl",
+    "keyfile",
+    "logconfig",
+    "logconfig_dict",
+    "logconfig_json",
+    "logger_class",
+    "paste",
+    "permit_obsolete_folding",
+    "permit_unconventional_http_method",
+    "permit_unconventional_http_version",
+    "raw_paste_global_conf",
+    "reload_engine",
+    "secure_scheme_headers",
+    "sendfile",
+    "spew",
+    "ssl_context",
+    "ssl_version",
+    "statsd_host",
+    "statsd_prefix",
+    "strip_header_spaces",
+    "suppress_ragged_eofs",
+    "syslog",
+    "syslog_addr",
+    "syslog_facility",
+    "syslog_prefix",
+    "tmp_upload_dir",
+    "tolerate_dangerous_framing",
+};
+
+/* gunicorn names whose qilin option is spelled differently. */
+static const struct {
+    const char *gunicorn, *qilin;
+} renamed[] = {
+    {"proxy_allow_ips", "proxy_allow_from"},
+};
+
+/*
+ * The plugin state made for the file, handed to init() (master only): the
+ * interpreter started here lives on in it. NULL until a Python config file is
+ * read. Hooks reach it in every process (workers inherit it).
+ */
+static struct pyw_state *conf_state;
+/* The helper module's namespace (new), once the interpreter exists. */
+static PyObject *helper;
+/* The configuration hooks read server.cfg through: the live one the core
+   hands to every hook call (always the same pointer in a process), kept. */
+static struct qln_ctx *hook_ctx;
+
+struct pyw_state *
+pyw_conf_take_state(void)
+{
+    return conf_state;
+}
+
+/* _log(level, text): one line (or a traceback's lines) in qilin's error log. */
+static PyObject *
+helper_log(PyObject *self, PyObject *args)
+{
+    const char *text;
+    int level;
+
+    if (!PyArg_ParseTuple(args, "is", &level, &text))
+        return NULL;
+    if (level >= qln_log_level())
+        qln_log_write(level, "%s", text);
+    Py_RETURN_NONE;
+}
+
+/* _cfg(name): server.cfg.NAME, the effective value of a qilin setting. */
+static PyObject *
+helper_cfg(PyObject *self, PyObject *arg)
+{
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    const struct qln_option *o;
+    PyObject *list;
+    const char *s;
+
+    if (name == NULL)
+        return PyErr_Format(PyExc_TypeError, "setting names are str");
+    if (hook_ctx == NULL)
+        return PyErr_Format(PyExc_RuntimeError, "server.cfg is readable from a hook only");
+    o = qln_cfg_option(hook_ctx, name);
+    if (o == NULL)
+        return PyErr_Format(PyExc_AttributeError, "no setting named '%s'", name);
+    switch (o->type) {
+    case QLN_OPT_BOOL:
+        return PyBool_FromLong(qln_cfg_bool(hook_ctx, name));
+    case QLN_OPT_INT:
+        return PyLong_FromLongLong(qln_cfg_int(hook_ctx, name));
+    case QLN_OPT_STRING:
+        s = qln_cfg_str(hook_ctx, name);
+        return s != NULL ? PyUnicode_DecodeFSDefault(s) : Py_NewRef(Py_None);
+    case QLN_OPT_LIST:
+        list = PyList_New(0);
+        for (size_t i = 0; list != NULL && i < qln_cfg_list_len(hook_ctx, name); i++) {
+            PyObject *item = PyUnicode_DecodeFSDefault(qln_cfg_list_get(hook_ctx, name, i));
+
+            if (item == NULL || PyList_Append(list, item) < 0)
+                Py_CLEAR(list);
+            Py_XDECREF(item);
+        }
+        return list;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef helper_methods[] = {
+    {"_log", helper_log, METH_VARARGS, NULL},
+    {"_cfg", helper_cfg, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* Runs helper_source into a fresh namespace with the C functions in it. 0 or -1. */
+static int
+helper_init(void)
+{
+    PyObject *ns, *code, *res;
+
+    if (helper != NULL)
+        return 0;
+    ns = PyDict_New();
+    if (ns == NULL || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0)
+        goto fail;
+    for (PyMethodDef *m = helper_methods; m->ml_name != NULL; m++) {
+        PyObject *f = PyCFunction_New(m, NULL);
+
+        if (f == NULL || PyDict_SetItemString(ns, m->ml_name, f) < 0) {
+            Py_XDECREF(f);
+            goto fail;
+        }
+        Py_DECREF(f);
+    }
+    code = Py_CompileString(helper_source, "<qilin gunicorn.conf.py support>", Py_file_input);
+    res = code != NULL ? PyEval_EvalCode(code, ns, ns) : NULL;
+    Py_XDECREF(code);
+    if (res == NULL)
+        goto fail;
+    Py_DECREF(res);
+    helper = ns;
+    return 0;
+fail:
+    Py_XDECREF(ns);
+    return -1;
+}
+
+/* helper.NAME(*args) with a tuple built by Py_BuildValue(FMT, ...): new or NULL. */
+static PyObject *
+helper_call(const char *name, PyObject *args)
+{
+    PyObject *fn = PyDict_GetItemString(helper, name); /* borrowed */
+    PyObject *res;
+
+    if (args == NULL)
+        return NULL;
+    res = PyObject_CallObject(fn, args);
+    Py_DECREF(args);
+    return res;
+}
+
+int
+pyw_conf_sync_environ(void)
+{
+    PyObject *entries = PyList_New(0), *res;
+
+    for (char **e = environ; entries != NULL && *e != NULL; e++) {
+        PyObject *b = PyBytes_FromString(*e);
+
+        if (b == NULL || PyList_Append(entries, b) < 0)
+            Py_CLEAR(entries);
+        Py_XDECREF(b);
+    }
+    /* os.environ keeps bytes on POSIX (its _data); rebuilding that keeps every
+       reference to os.environ valid, unlike assigning a new mapping. */
+    res = entries != NULL ? helper_call("sync_environ", Py_BuildValue("(N)", entries)) : NULL;
+    Py_XDECREF(res);
+    return res != NULL ? 0 : -1;
+}
+
+/* The current exception as "FILE:LINE: Type: message" into ERR (PATH: the config file);
+   the exception stays set. */
+static void
+describe_exception(const char *path, char *err, size_t errlen)
+{
+    PyObject *exc = pyw_err_fetch();
+    PyObject *line = helper_call("describe", Py_BuildValue("(Os)", exc, path));
+    const char *text = line != NULL ? PyUnicode_AsUTF8(line) : NULL;
+
+    if (text != NULL) {
+        snprintf(err, errlen, "%s", text);
+    } else {
+        PyErr_Clear();
+        pyw_err_restore(Py_NewRef(exc));
+        pyw_exception_line(err, errlen);
+    }
+    Py_XDECREF(line);
+    pyw_err_restore(exc);
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+/* One registered hook: the Python callable (new) and the hook's name. */
+struct conf_hook {
+    PyObject *fn;
+};
+
+static void
+hook_release(void *data)
+{
+    struct conf_hook *h = data;
+
+    /* At master exit the interpreter may be finalised already: nothing to drop then. */
+    if (Py_IsInitialized()) {
+        PyGILState_STATE gil = PyGILState_Ensure();
+
+        Py_CLEAR(h->fn);
+        PyGILState_Release(gil);
+    }
+    free(h);
+}
+
+/* A hook argument record as a dict, or a bare int (nworkers_changed's counts). */
+static PyObject *
+arg_object(const struct qln_hook_arg *a)
+{
+    PyObject *d;
+
+    if (a->n == 1 && a->f[0].key == NULL)
+        return PyLong_FromLongLong(a->f[0].i);
+    d = PyDict_New();
+    for (size_t i = 0; d != NULL && i < a->n; i++) {
+        PyObject *v = a->f[i].s != NULL
+                          ? PyUnicode_DecodeLatin1(a->f[i].s, strlen(a->f[i].s), "strict")
+                          : PyLong_FromLongLong(a->f[i].i);
+
+        if (v == NULL || PyDict_SetItemString(d, a->f[i].key, v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
+static PyObject *
+slice_str(struct qln_slice s)
+{
+    return PyUnicode_DecodeLatin1(s.p != NULL ? s.p : "", (Py_ssize_t)s.len, "strict");
+}
+
+/* (uri, version, headers) of REQ as gunicorn's Request has them: header names upper-cased. */
+static PyObject *
+request_head(const struct qln_request *req)
+{
+    const struct qln_header *h = qln_req_headers(req);
+    size_t n = qln_req_nheaders(req);
+    PyObject *headers = PyList_New((Py_ssize_t)n);
+
+    for (size_t i = 0; headers != NULL && i < n; i++) {
+        PyObject *name = slice_str(h[i].name), *upper = NULL, *t = NULL;
+
+        if (name != NULL)
+            upper = PyObject_CallMethod(name, "upper", NULL);
+        if (upper != NULL)
+            t = Py_BuildValue("(NN)", upper, slice_str(h[i].value));
+        Py_XDECREF(name);
+        if (t == NULL) {
+            Py_CLEAR(headers);
+            break;
+        }
+        PyList_SET_ITEM(headers, (Py_ssize_t)i, t);
+    }
+    if (headers == NULL)
+        return NULL;
+    return Py_BuildValue("(N(ii)N)", slice_str(qln_req_target(req)), 1, qln_req_version_minor(req),
+                         headers);
+}
+
+/* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input is None). */
+static PyObject *
+request_environ(const struct qln_request *req)
+{
+    if (conf_state == NULL || conf_state->env.tmpl == NULL)
+        return PyDict_New();
+    /* Only reads the head; the cast drops a const the builder's signature lacks. */
+    return pyw_environ_build(conf_state, (struct qln_request *)req, Py_None);
+}
+
+/* Calls the Python hook of CALL; its exceptions are logged with FILE:LINE, never raised. */
+static void
+hook_call(void *data, const struct qln_hook_call *call)
+{
+    struct conf_hook *h = data;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *args = PyTuple_New((Py_ssize_t)call->nargs), *head = NULL, *env = NULL, *res;
+    char line[1024];
+
+    hook_ctx = call->ctx;
+    for (size_t i = 0; args != NULL && i < call->nargs; i++) {
+        PyObject *a = arg_object(&call->args[i]);
+
+        if (a == NULL)
+            Py_CLEAR(args);
+        else
+            PyTuple_SET_ITEM(args, (Py_ssize_t)i, a);
+    }
+    if (call->req != NULL) {
+        head = request_head(call->req);
+        env = strcmp(call->name, "post_request") == 0 ? request_environ(call->req) : NULL;
+    }
+    res = args != NULL
+              ? helper_call("call", Py_BuildValue("(OsOOO)", h->fn, call->name, args,
+                                                  head ? head : Py_None, env ? env : Py_None))
+              : NULL;
+    if (res == NULL) {
+        describe_exception(call->name, line, sizeof(line));
+        pyw_log_exception(conf_state, QLN_LOG_ERROR, "Hook %s failed: %s", call->name, line);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(args);
+    Py_XDECREF(head);
+    Py_XDECREF(env);
+    PyGILState_Release(gil);
+}
+
+/* ---------------------------------------------------------------- settings */
+
+static bool
+in_list(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The strings of a str, list or tuple VALUE into *ITEMS (borrowed UTF-8). -1 if not strings. */
+static int
+list_items(PyObject *value, const char ***items, size_t *n)
+{
+    Py_ssize_t len;
+
+    if (PyUnicode_Check(value)) {
+        *items = malloc(sizeof(**items));
+        qln_assert(*items != NULL);
+        (*items)[0] = PyUnicode_AsUTF8(value);
+        *n = 1;
+        return (*items)[0] != NULL ? 0 : -1;
+    }
+    if (!PyList_Check(value) && !PyTuple_Check(value))
+        return -1;
+    len = PySequence_Fast_GET_SIZE(value);
+    *items = pyw_calloc(len > 0 ? (size_t)len : 1, sizeof(**items));
+    *n = (size_t)len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(value, i);
+
+        (*items)[i] = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+        if ((*items)[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * VALUE as a qln_cfg_value of TYPE (0: whatever VALUE's Python type maps to).
+ * Returns 0, 1 when VALUE is None (not set, as gunicorn keeps the default) or
+ * -1 when the type does not fit (no exception). *ITEMS and *TEXT are for the
+ * caller to free.
+ */
+static int
+convert(PyObject *value, enum qln_opt_type type, struct qln_cfg_value *v, const char ***items,
+        PyObject **text)
+{
+    int overflow = 0;
+
+    if (value == Py_None)
+        return 1;
+    if (type == 0)
+        type = PyBool_Check(value)                           ? QLN_OPT_BOOL
+               : PyLong_Check(value)                         ? QLN_OPT_INT
+               : PyUnicode_Check(value)                      ? QLN_OPT_STRING
+               : PyList_Check(value) || PyTuple_Check(value) ? QLN_OPT_LIST
+                                                             : 0;
+    /* As gunicorn's validators: a str is parsed like the command line for every type. */
+    if (PyUnicode_Check(value) && type != QLN_OPT_LIST) {
+        *v = (struct qln_cfg_value){.type = QLN_OPT_STRING, .s = PyUnicode_AsUTF8(value)};
+        return v->s != NULL ? 0 : (PyErr_Clear(), -1);
+    }
+    switch (type) {
+    case QLN_OPT_BOOL:
+        if (!PyBool_Check(value))
+            return -1;
+        *v = (struct qln_cfg_value){.type = QLN_OPT_BOOL, .b = value == Py_True};
+        return 0;
+    case QLN_OPT_INT:
+        if (!PyLong_Check(value) || PyBool_Check(value))
+            return -1;
+        *v = (struct qln_cfg_value){.type = QLN_OPT_INT,
+                                    .i = PyLong_AsLongLongAndOverflow(value, &overflow)};
+        return overflow == 0 && !PyErr_Occurred() ? 0 : (PyErr_Clear(), -1);
+    case QLN_OPT_STRING:
+        /* umask = 0o022 and the like: an int is its decimal text; a list of str
+           (forwarded_allow_ips = ["10.0.0.1", ...]) its comma-separated items. */
+        if (PyList_Check(value) || PyTuple_Check(value)) {
+            PyObject *comma;
+
+            if (list_items(value, items, &v->n) < 0)
+                return PyErr_Clear(), -1;
+            comma = PyUnicode_FromString(",");
+            *text = comma != NULL ? PyUnicode_Join(comma, value) : NULL;
+            Py_XDECREF(comma);
+        } else if (PyLong_Check(value) && !PyBool_Check(value)) {
+            *text = PyObject_Str(value);
+        } else {
+            return -1;
+        }
+        *v = (struct qln_cfg_value){.type = QLN_OPT_STRING,
+                                    .s = *text != NULL ? PyUnicode_AsUTF8(*text) : NULL};
+        return v->s != NULL ? 0 : (PyErr_Clear(), -1);
+    case QLN_OPT_LIST:
+        *v = (struct qln_cfg_value){.type = QLN_OPT_LIST};
+        if (list_items(value, items, &v->n) < 0)
+            return PyErr_Clear(), -1;
+        v->items = *items;
+        return 0;
+    }
+    return -1;
+}
+
+static const char *
+type_words(enum qln_opt_type type)
+{
+    switch (type) {
+    case QLN_OPT_BOOL:
+        return "True or False";
+    case QLN_OPT_INT:
+        return "an int";
+    case QLN_OPT_STRING:
+        return "a str (or an int, or a list of str joined by commas)";
+    case QLN_OPT_LIST:
+        return "a str or a list of str";
+    }
+    return "a bool, int, str or list of str";
+}
+
+/* One module global NAME = VALUE (assigned at ORIGIN): a setting, a hook, or ignored. */
+static int
+apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char *origin, char *err,
+             size_t errlen)
+{
+    const struct qln_option *o;
+    const char **items = NULL;
+    PyObject *text = NULL;
+    struct qln_cfg_value v;
+    uint32_t flags = 0;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++)
+        if (strcmp(name, renamed[i].gunicorn) == 0)
+            name = renamed[i].qilin;
+    o = qln_cfg_option(ctx, name);
+    if (o == NULL && PyCallable_Check(value)) {
+        struct conf_hook *h = pyw_calloc(1, sizeof(*h));
+
+        h->fn = Py_NewRef(value);
+        if (qln_hook_register(ctx, name, hook_call, h, hook_release) == 0)
+            return 0;
+        Py_DECREF(h->fn);
+        free(h);
+    }
+    if (o == NULL) {
+        /* Another plugin may add it (loaded after this file); if none does, one warning. */
+        if (!in_list(name, gunicorn_settings,
+                     sizeof(gunicorn_settings) / sizeof(gunicorn_settings[0])))
+            return 0; /* imports, helpers: ignored, as gunicorn does */
+        flags = QLN_CFG_OPTIONAL;
+    }
+    rc = convert(value, o != NULL ? o->type : 0, &v, &items, &text);
+    if (rc == 1) {
+        rc = 0;
+    } else if (rc < 0 && o == NULL) {
+        qln_log(QLN_LOG_WARNING, "%s: setting '%s' is not supported by qilin; ignored", origin,
+                name);
+        rc = 0;
+    } else if (rc < 0) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: setting '%s' must be %s, got %s", origin, name,
+                 type_words(o->type), Py_TYPE(value)->tp_name);
+    } else {
+        rc = qln_cfg_set(ctx, name, &v, flags, origin, err, errlen);
+    }
+    free(items);
+    Py_XDECREF(text);
+    return rc;
+}
+
+/* Runs LOCATION and applies its globals in order. Under the GIL. */
+static int
+run_file(struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
+{
+    static bool loaded; /* master: a second load is a HUP, which re-imports a module */
+    PyObject *res, *path, *globals;
+    int rc = 0;
+
+    if (helper_init() < 0) {
+        pyw_exception_line(err, errlen);
+        PyErr_Clear();
+        return -EINVAL;
+    }
+    res = helper_call("load", Py_BuildValue("(sO)", location, loaded ? Py_True : Py_False));
+    loaded = true;
+    if (res == NULL) {
+        describe_exception(location, err, errlen);
+        PyErr_Clear();
+        return -EINVAL;
+    }
+    path = PyTuple_GET_ITEM(res, 0);
+    globals = PyTuple_GET_ITEM(res, 1);
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(globals); i++) {
+        PyObject *t = PyList_GET_ITEM(globals, i);
+        const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(t, 0));
+        char origin[1024];
+
+        snprintf(origin, sizeof(origin), "%s:%ld", PyUnicode_AsUTF8(path),
+                 PyLong_AsLong(PyTuple_GET_ITEM(t, 2)));
+        if (name != NULL)
+            rc = apply_global(ctx, name, PyTuple_GET_ITEM(t, 1), origin, err, errlen);
+    }
+    PyErr_Clear();
+    Py_DECREF(res);
+    return rc;
+}
+
+/* The file part of LOCATION (gunicorn's PATH, file:PATH), or NULL for python:MODULE. */
+static const char *
+file_of(const char *location)
+{
+    if (strncmp(location, "python:", 7) == 0)
+        return NULL;
+    return strncmp(location, "file:", 5) == 0 ? location + 5 : location;
+}
+
+int
+pyw_load_config(struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
+{
+    const char *file = file_of(location);
+    size_t len = file != NULL ? strlen(file) : 0;
+    PyGILState_STATE gil;
+    int rc;
+
+    /* gunicorn reads any file given as file:PATH as Python; a bare path only as *.py. */
+    if (file == location && (len < 3 || strcmp(file + len - 3, ".py") != 0))
+        return -ENOTSUP;
+    if (file != NULL && access(file, F_OK) != 0)
+        return snprintf(err, errlen, "config file '%s' not found", file), -ENOENT;
+    if (conf_state == NULL) {
+        conf_state = pyw_calloc(1, sizeof(*conf_state));
+        conf_state->ctx = ctx; /* for sys.argv; init() sets the lasting one */
+    }
+    if (!conf_state->initialised) {
+        rc = pyw_interp_init(conf_state, err, errlen);
+        if (!conf_state->initialised)
+            return rc;
+        conf_state->conf_started = true;
+        if (rc == 0)
+            rc = run_file(ctx, file != NULL ? file : location, err, errlen);
+        /* Detached, as load_app leaves the main thread: the fork hooks retake it. */
+        conf_state->main_thread = pthread_self();
+        conf_state->main_ts = PyEval_SaveThread();
+        return rc;
+    }
+    gil = PyGILState_Ensure();
+    rc = run_file(ctx, file != NULL ? file : location, err, errlen);
+    PyGILState_Release(gil);
+    return rc;
+}
