@@ -21,8 +21,7 @@ PATTERN = bytes(range(256)) * 256  # 64 KiB
 
 def pattern_bytes(n):
     """The body of .../bytes?n=N: PATTERN repeated, cut at N bytes."""
-    whole, rest = divmod(n, len(PATTERN))
-    return PATTERN * whole + PATTERN[:rest]
+    return b"".join(_pattern(n))
 
 
 def _listening_inodes():
@@ -66,6 +65,7 @@ def _json(start_response, obj):
 
 
 def _pattern(n):
+    """pattern_bytes(N) in 64 KiB pieces, as the app sends it."""
     whole, rest = divmod(n, len(PATTERN))
     for _ in range(whole):
         yield PATTERN
