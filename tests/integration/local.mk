@@ -16,7 +16,8 @@ integration_tests += \
 	tests/integration/test_ops_process.py \
 	tests/integration/test_ops_hooks.py \
 	tests/integration/test_ops_stop.py \
-	tests/integration/test_gunicorn_conf.py
+	tests/integration/test_gunicorn_conf.py \
+	tests/integration/test_nginx.py
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON_BIN)

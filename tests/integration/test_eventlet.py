@@ -2,10 +2,12 @@
 worker (the shared tests live in test_gevent.py)."""
 import unittest
 
-from qilintest import Server
+from qilintest import Server, worker_built
 from test_gevent import GreenWorkerTests, asan_env, installed
 
 
+@unittest.skipUnless(worker_built("eventlet"),
+                     "the eventlet plugin is not built (configure --disable-eventlet)")
 @unittest.skipUnless(installed("eventlet"), "eventlet is not installed (Debian: python3-eventlet)")
 class EventletWorkerTest(GreenWorkerTests, unittest.TestCase):
     WORKER = "eventlet"

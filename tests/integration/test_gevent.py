@@ -10,7 +10,7 @@ import time
 import unittest
 
 from qilintest import (IO_TIMEOUT, Conn, IncompleteResponse, Server, build_request, free_port,
-                       run_qilin, wait_for)
+                       run_qilin, wait_for, worker_built)
 
 
 def installed(module):
@@ -243,6 +243,8 @@ class GreenWorkerTests:
         self.assertEqual(bodies, [b"released"] * 9)
 
 
+@unittest.skipUnless(worker_built("gevent"),
+                     "the gevent plugin is not built (configure --disable-gevent)")
 @unittest.skipUnless(installed("gevent"), "gevent is not installed (Debian: python3-gevent)")
 class GeventWorkerTest(GreenWorkerTests, unittest.TestCase):
     WORKER = "gevent"

@@ -1,6 +1,7 @@
 # Worker plugin gevent (issue 6): green threads on gevent's hub over the core's
-# C connection loop. Needs the python3 app plugin (and its libpython).
-if BUILD_PYTHON
+# C connection loop. Needs the python3 app plugin (and its libpython);
+# configure --disable-gevent leaves it out.
+if BUILD_GEVENT
 pkglib_LTLIBRARIES += plugins/workers/gevent/gevent.la
 plugins_workers_gevent_gevent_la_SOURCES = plugins/workers/gevent/gevent.c \
 	plugins/workers/gevent/green.c plugins/workers/gevent/green.h
@@ -11,6 +12,8 @@ plugins_workers_gevent_gevent_la_LIBADD = $(PYTHON_LIBS) $(EV_LIBS)
 
 integration_tests += tests/integration/test_gevent.py
 endif
+# Distributed whatever this build leaves out.
+EXTRA_DIST += tests/integration/test_gevent.py
 
 # The service registry the green workers find python3's embedding through.
 if HAVE_CHECK
