@@ -600,18 +600,6 @@ class Conn:
             pass
         return self._take(len(self.buf))
 
-    def closed_by_peer(self, timeout=5.0):
-        """True when the server closes this idle connection within TIMEOUT
-        seconds without sending anything; False when it stays open."""
-        old = self.sock.gettimeout()
-        self.sock.settimeout(timeout)
-        try:
-            return not self._fill() and not self.buf
-        except IncompleteResponse:
-            return False
-        finally:
-            self.sock.settimeout(old)
-
     def read_head(self):
         """Status line and headers: (version, status, reason, [(name, value)], raw)."""
         while True:
