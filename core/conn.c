@@ -493,8 +493,10 @@ poll_wait(void *ctx, int fd, unsigned events, int64_t deadline)
 
         if (qln_worker_stopping(pw->worker) == QLN_STOP_NOW)
             return QLN_WAIT_STOP;
+        /* Past the deadline, one look without waiting: a worker that got
+           no CPU until now must not call data that did arrive a timeout. */
         if (left <= 0)
-            return QLN_WAIT_TIMEOUT;
+            return poll(&pfd, 1, 0) > 0 ? QLN_WAIT_READY : QLN_WAIT_TIMEOUT;
         /* The interpreter lock is released only around a wait that really
            blocks; the fast path (data already there) never gets here. */
         blocking(pw, true);
