@@ -18,13 +18,9 @@
  * under preload_app the hub (its epoll fd, its timers) belongs to the
  * master, so the child drops it and eventlet makes a fresh one. A semaphore
  * of worker_connections slots is taken before each accept and given back
- * when the connection's serve() returns.
- *
- * Connections run on a Crew of green threads that outlive them, as in the
- * gevent worker (gevent.c says why): a finished one parks in hub.switch()
- * and the accept loop hands it the next connection through a hub callback,
- * spawning only when none is parked. At a stop the parked ones are woken to
- * exit; only connections in service are waited for.
+ * when the connection's serve() returns. The connection green threads are
+ * a Crew (green.c): a parked one waits in hub.switch(), and the accept loop
+ * hands it a connection through a hub timer of 0 s.
  */
 static const char eventlet_bootstrap[] =
     "import eventlet\n"
@@ -80,54 +76,24 @@ static const char eventlet_bootstrap[] =
     "    def close(self):\n"
     "        notify_close(self.fd)\n"
     "\n"
-    "class Crew(object):\n"
-    "    __slots__ = ('hub', 'serve', 'slots', 'parked', 'members', 'busy', 'stopping')\n"
+    "class EventletCrew(Crew):\n"
+    "    spawn = staticmethod(greenthread.spawn)\n"
+    "    current = token = staticmethod(greenlet.getcurrent)\n"
     "\n"
     "    def __init__(self, hub, serve, max_conns):\n"
+    "        Crew.__init__(self, serve, Semaphore(max_conns))\n"
     "        self.hub = hub\n"
-    "        self.serve = serve\n"
-    "        self.slots = Semaphore(max_conns)\n"
-    "        self.parked = []\n"
-    "        self.members = set()\n"
-    "        self.busy = 0\n"
-    "        self.stopping = False\n"
     "\n"
-    "    def start(self, c):\n"
-    "        self.busy += 1\n"
-    "        if self.parked:\n"
-    "            self.hub.schedule_call_global(0, self.parked.pop().switch, c)\n"
-    "        else:\n"
-    "            self.members.add(greenthread.spawn(self.main, c))\n"
+    "    def park(self, me):\n"
+    "        return self.hub.switch()\n"
     "\n"
-    "    def main(self, c):\n"
-    "        me = greenlet.getcurrent()\n"
-    "        try:\n"
-    "            while c is not None:\n"
-    "                try:\n"
-    "                    self.serve(c)\n"
-    "                finally:\n"
-    "                    c = None\n"
-    "                    self.busy -= 1\n"
-    "                    self.slots.release()\n"
-    "                if self.stopping:\n"
-    "                    break\n"
-    "                self.parked.append(me)\n"
-    "                c = self.hub.switch()\n"
-    "        finally:\n"
-    "            if me in self.parked:\n"
-    "                self.parked.remove(me)\n"
-    "            self.members.discard(me)\n"
-    "\n"
-    "    def stop(self):\n"
-    "        self.stopping = True\n"
-    "        for gt in self.parked:\n"
-    "            self.hub.schedule_call_global(0, gt.switch, None)\n"
-    "        del self.parked[:]\n"
+    "    def wake(self, gt, c):\n"
+    "        self.hub.schedule_call_global(0, gt.switch, c)\n"
     "\n"
     "def run(fds, accept, serve, tick, max_conns, graceful_timeout):\n"
     "    hub = get_hub()\n"
     "    stop = Event()\n"
-    "    crew = Crew(hub, serve, max_conns)\n"
+    "    crew = EventletCrew(hub, serve, max_conns)\n"
     "    ticking = [True]\n"
     "\n"
     "    def on_tick():\n"

@@ -15,25 +15,11 @@
 /*
  * Waits use io watchers made once per connection (hub.loop.io) and
  * hub.wait() under a gevent.Timeout, the way gevent's own sockets wait.
- *
- * Connections run on a Crew of greenlets that outlive them: a greenlet that
- * finished a connection parks (a gevent Waiter on the `parked` stack) and
- * the accept loop hands it the next connection through a hub callback,
- * spawning a greenlet only when none is parked. A fresh greenlet costs a
- * Greenlet object, its start and, under CPython 3.11, a 16 KiB frame chunk
- * that is mmapped and munmapped with it: about 20 us on the bench VM, more
- * than a whole hello request. A parked greenlet keeps all that. The crew never grows beyond the
- * peak number of connections served at once (at most worker_connections)
- * and does not shrink: a parked greenlet holds less than it did while it
- * served, so keeping it raises no high-water mark, and a worker that saw a
- * burst sees the next one with its greenlets ready.
- *
- * worker_connections counts connections in service, not greenlets: a
- * semaphore slot is taken per connection and given back when its serve()
- * returns, and the accept loop waits for a free slot before it accepts, so
- * a full worker leaves new connections to the kernel queue (and to other
- * workers). At a stop the parked greenlets are woken to exit, and only the
- * connections in service are waited for (graceful_timeout) and then killed.
+ * The connection greenlets are a Crew (green.c): a parked one waits on a
+ * gevent Waiter, which the accept loop fills through a hub callback.
+ * Before it accepts, the accept loop waits for a free worker_connections
+ * slot, so a full worker leaves new connections to the kernel queue (and
+ * to other workers).
  */
 static const char gevent_bootstrap[] =
     "import gevent\n"
@@ -100,52 +86,23 @@ static const char gevent_bootstrap[] =
     "                _hub.cancel_wait(w, Closed(), True)\n"
     "        self.rd = self.wr = None\n"
     "\n"
-    "class Crew(object):\n"
-    "    __slots__ = ('serve', 'slots', 'parked', 'members', 'busy', 'stopping', 'quiet')\n"
+    "class GeventCrew(Crew):\n"
+    "    spawn = staticmethod(gevent.spawn)\n"
+    "    current = staticmethod(gevent.getcurrent)\n"
+    "    token = HubWaiter\n"
     "\n"
     "    def __init__(self, serve, max_conns):\n"
-    "        self.serve = serve\n"
-    "        self.slots = Semaphore(max_conns)\n"
-    "        self.parked = []\n"
-    "        self.members = set()\n"
-    "        self.busy = 0\n"
-    "        self.stopping = False\n"
+    "        Crew.__init__(self, serve, Semaphore(max_conns))\n"
     "        self.quiet = Event()\n"
     "\n"
-    "    def start(self, c):\n"
-    "        self.slots.acquire()\n"
-    "        self.busy += 1\n"
-    "        if self.parked:\n"
-    "            _loop.run_callback(self.parked.pop().switch, c)\n"
-    "        else:\n"
-    "            self.members.add(gevent.spawn(self.main, c))\n"
+    "    def park(self, waiter):\n"
+    "        return waiter.get()\n"
     "\n"
-    "    def main(self, c):\n"
-    "        waiter = HubWaiter()\n"
-    "        try:\n"
-    "            while c is not None:\n"
-    "                try:\n"
-    "                    self.serve(c)\n"
-    "                finally:\n"
-    "                    c = None\n"
-    "                    self.busy -= 1\n"
-    "                    self.slots.release()\n"
-    "                    if self.stopping and not self.busy:\n"
-    "                        self.quiet.set()\n"
-    "                if self.stopping:\n"
-    "                    break\n"
-    "                self.parked.append(waiter)\n"
-    "                c = waiter.get()\n"
-    "        finally:\n"
-    "            if waiter in self.parked:\n"
-    "                self.parked.remove(waiter)\n"
-    "            self.members.discard(gevent.getcurrent())\n"
+    "    def wake(self, waiter, c):\n"
+    "        _loop.run_callback(waiter.switch, c)\n"
     "\n"
-    "    def stop(self):\n"
-    "        self.stopping = True\n"
-    "        for waiter in self.parked:\n"
-    "            _loop.run_callback(waiter.switch, None)\n"
-    "        del self.parked[:]\n"
+    "    def drained(self):\n"
+    "        self.quiet.set()\n"
     "\n"
     "def _accept_loop(fd, accept, crew):\n"
     "    io = _loop.io(fd, 1)\n"
@@ -158,6 +115,7 @@ static const char gevent_bootstrap[] =
     "            elif c is False:\n"
     "                gevent.sleep(0.5)\n"
     "            else:\n"
+    "                crew.slots.acquire()\n"
     "                crew.start(c)\n"
     "    finally:\n"
     "        io.close()\n"
@@ -167,7 +125,7 @@ static const char gevent_bootstrap[] =
     "    _hub = get_hub()\n"
     "    _loop = _hub.loop\n"
     "    stop = Event()\n"
-    "    crew = Crew(serve, max_conns)\n"
+    "    crew = GeventCrew(serve, max_conns)\n"
     "\n"
     "    def on_tick():\n"
     "        if tick() and not stop.is_set():\n"
