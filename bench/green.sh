@@ -8,13 +8,21 @@
 #     with -k gevent and -k eventlet; the qilin/gunicorn ratio.
 #  2. blocking: time.sleep(0.05) (monkey-patched), 2 workers, wrk -c200. The
 #     bound is 200 connections / 0.05 s = 4,000 req/s; each server's share.
+#  3. close: hello with Connection: close, pinned as in 1: one connection,
+#     and so one green thread start or reuse, per request.
 #
 #   bench/green.sh [BUILD_DIR]     (default: _build; BENCH_DURATION=5s)
+# BENCH_CASES picks cases (default "hello blocking close"); BENCH_PEERS=no
+# leaves gunicorn out (before/after runs of qilin alone).
 # Each server runs in the background and is stopped by its pid.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/_build}
 duration=${BENCH_DURATION:-5s}
+cases=${BENCH_CASES:-hello blocking close}
+peers=${BENCH_PEERS:-yes}
+wrk_header=
+bound=
 py=/usr/bin/python3
 apps=$(mktemp -d /tmp/qilin-bench-green.XXXXXX)
 spid=
@@ -52,10 +60,12 @@ p=$build/plugins
 export QILIN_PLUGIN_PATH="$p/workers/gevent/.libs:$p/workers/eventlet/.libs:$p/python-wsgi/.libs"
 
 # CPU time (clock ticks, user + system) used so far by process $1 and its children.
+# Fields are counted after the ")" that ends the command name, which may hold
+# spaces ("qilin: worker"): utime and stime are then the 12th and 13th.
 cpu_ticks() {
     for pid in $1 $(pgrep -P "$1"); do
-        awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null
-    done | awk '{ t += $1 } END { print t + 0 }'
+        sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null
+    done | awk '{ t += $12 + $13 } END { print t + 0 }'
 }
 
 # $1 label, $2 port, $3 connections, $4 wrk cpu list, $5 server pid. Prints req/s, p50, p99,
@@ -63,7 +73,8 @@ cpu_ticks() {
 # CPU time from the server, that figure still says what one core can do.
 run_wrk() {
     t0=$(cpu_ticks "$5")
-    out=$(taskset -c "$4" wrk -t1 -c"$3" -d"$duration" --latency "http://127.0.0.1:$2/" 2>&1)
+    out=$(taskset -c "$4" wrk -t1 -c"$3" -d"$duration" --latency ${wrk_header:+-H "$wrk_header"} \
+        "http://127.0.0.1:$2/" 2>&1)
     t1=$(cpu_ticks "$5")
     rps=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
     p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
@@ -73,8 +84,11 @@ run_wrk() {
     cpu=$(awk -v t="$((t1 - t0))" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { if (n > 0 && t > 0) printf "%.1f us/req (%.0f req/s per core)", \
                  t * 1e6 / hz / n, n * hz / t; else print "?" }')
-    printf '%-22s %9s req/s  p50 %-8s p99 %-8s cpu %s %s\n' "$1" "${rps:-?}" "${p50:-?}" \
-        "${p99:-?}" "$cpu" "$errs"
+    share=
+    [ -n "$bound" ] && share=$(awk -v r="${rps:-0}" -v b="$bound" \
+        'BEGIN { printf "(%.1f%% of %d) ", r * 100 / b, b }')
+    printf '%-22s %9s req/s %sp50 %-8s p99 %-8s cpu %s %s\n' "$1" "${rps:-?}" "$share" \
+        "${p50:-?}" "${p99:-?}" "$cpu" "$errs"
 }
 
 # A port nobody listens on right now (the machine is shared: fixed ports collide).
@@ -97,30 +111,60 @@ bench() {
     # The servers' own output (gunicorn's shutdown tracebacks) stays out of the table.
     taskset -c "$scpu" "$@" >>"$apps/servers.log" 2>&1 &
     spid=$!
-    sleep 1.5
-    if ! kill -0 $spid 2>/dev/null; then
-        printf '%-22s did not start:\n' "$label"
-        tail -3 "$apps/servers.log"
-        return
-    fi
+    # Until it answers (importing eventlet alone can take a second on a busy
+    # machine), then a second more for its sibling workers and a warm-up run:
+    # connections queued behind a booting worker are no measure of serving.
+    tries=0
+    until curl -sf -o /dev/null "http://127.0.0.1:$bport/"; do
+        tries=$((tries + 1))
+        if ! kill -0 $spid 2>/dev/null || [ $tries -ge 300 ]; then
+            printf '%-22s did not start:\n' "$label"
+            tail -3 "$apps/servers.log"
+            return
+        fi
+        sleep 0.1
+    done
+    sleep 1
+    taskset -c "$wcpu" wrk -t1 -c"$conns" -d1s ${wrk_header:+-H "$wrk_header"} \
+        "http://127.0.0.1:$bport/" >/dev/null 2>&1
     run_wrk "$label" "$bport" "$conns" "$wcpu" $spid
     kill -TERM $spid
     wait $spid 2>/dev/null
     spid=
 }
 
-echo "== hello, keep-alive: 1 worker on CPU 0, wrk -t1 -c50 -d$duration on CPU 1"
-for k in gevent eventlet; do
-    bench "qilin -k $k" 50 1 0 "$build/qilin" -k $k -w 1 -b 127.0.0.1:PORT \
-        --chdir "$apps" --log-level warning benchhello:app
-    bench "gunicorn -k $k" 50 1 0 $py -m gunicorn -k $k -w 1 -b 127.0.0.1:PORT \
-        --chdir "$apps" --log-level warning benchhello:app
-done
+# $1 case, $2 app, $3 workers, $4 connections, $5 server cpus.
+bench_case() {
+    for k in gevent eventlet; do
+        bench "qilin -k $k" "$4" 1 "$5" "$build/qilin" -k $k -w "$3" -b 127.0.0.1:PORT \
+            --chdir "$apps" --log-level warning "$2"
+        [ "$peers" = no ] && continue
+        bench "gunicorn -k $k" "$4" 1 "$5" $py -m gunicorn -k $k -w "$3" -b 127.0.0.1:PORT \
+            --chdir "$apps" --log-level warning "$2"
+    done
+}
 
-echo "== blocking: sleep 50 ms, 2 workers, wrk -t1 -c200 -d$duration (bound 4,000 req/s)"
-for k in gevent eventlet; do
-    bench "qilin -k $k" 200 1 0 "$build/qilin" -k $k -w 2 -b 127.0.0.1:PORT \
-        --chdir "$apps" --log-level warning benchsleepy:app
-    bench "gunicorn -k $k" 200 1 0 $py -m gunicorn -k $k -w 2 -b 127.0.0.1:PORT \
-        --chdir "$apps" --log-level warning benchsleepy:app
+for c in $cases; do
+    case $c in
+    hello)
+        echo "== hello, keep-alive: 1 worker on CPU 0, wrk -t1 -c50 -d$duration on CPU 1"
+        bench_case hello benchhello:app 1 50 0
+        ;;
+    blocking)
+        echo "== blocking: sleep 50 ms, 2 workers, wrk -t1 -c200 -d$duration (bound 4,000 req/s)"
+        bound=4000
+        bench_case blocking benchsleepy:app 2 200 0
+        bound=
+        ;;
+    close)
+        echo "== hello, Connection: close: 1 worker on CPU 0, wrk -t1 -c50 -d$duration on CPU 1"
+        wrk_header="Connection: close"
+        bench_case close benchhello:app 1 50 0
+        wrk_header=
+        ;;
+    *)
+        echo "unknown case $c in BENCH_CASES (use hello, blocking or close)" >&2
+        exit 2
+        ;;
+    esac
 done

@@ -72,6 +72,28 @@ def concurrent_get(port, path, n, timeout=30.0):
         sel.close()
 
 
+# Names each connection green thread by a serial number kept on the green
+# thread object itself (an id() could be reused by a new greenlet at the
+# address of a dead one), so the responses show which connections shared one.
+SERIAL_APP = """
+import itertools
+import greenlet
+
+_serials = itertools.count(1)
+
+
+def app(environ, start_response):
+    g = greenlet.getcurrent()
+    serial = getattr(g, "qilin_test_serial", None)
+    if serial is None:
+        serial = g.qilin_test_serial = next(_serials)
+    body = str(serial).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
 class GreenWorkerTests:
     """Behaviour both green workers must show; WORKER names the -k class."""
 
@@ -106,6 +128,16 @@ class GreenWorkerTests:
     def release(self, name):
         with open(self.flag_path(name), "w"):
             pass
+
+    def serial_server(self, args=()):
+        """A server of SERIAL_APP: each response is its green thread's serial."""
+        with open(os.path.join(self.tmp.name, "greenserial.py"), "w") as f:
+            f.write(SERIAL_APP)
+        return self.server(args, app="greenserial:app", chdir=self.tmp.name)
+
+    def close_serials(self, srv, n):
+        """Serials of N sequential Connection: close requests."""
+        return [int(srv.get("/", headers=[("Connection", "close")]).body) for _ in range(n)]
 
     def test_missing_library_is_one_clear_error(self):
         # A package of that name that fails to import hides the real one.
@@ -191,6 +223,37 @@ class GreenWorkerTests:
             self.assertEqual(srv.wait(), 0)
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.body, b"released")
+
+    def test_connection_green_threads_are_reused(self):
+        # Each connection ends before the next is opened: a finished green
+        # thread waits for the next connection instead of a fresh one being
+        # spawned per connection.
+        with self.serial_server() as srv:
+            serials = self.close_serials(srv, 8)
+            # A burst needs more green threads; afterwards they serve again.
+            burst = [int(r.rsplit(b"\r\n", 1)[-1]) for r in concurrent_get(srv.port, "/", 6)]
+            after = self.close_serials(srv, 8)
+        self.assertLess(len(set(serials)), len(serials), serials)
+        self.assertLess(len(set(after)), len(after), after)
+        self.assertTrue(set(after) <= set(serials) | set(burst), (serials, burst, after))
+
+    def test_term_with_parked_green_threads_exits_at_once(self):
+        # Green threads parked for the next connection are no connections in
+        # service: TERM must not wait the graceful timeout for them (the
+        # master would then SIGKILL the worker and say so).
+        with self.serial_server(["--graceful-timeout", "60"]) as srv:
+            concurrent_get(srv.port, "/", 6)
+            serials = self.close_serials(srv, 4)
+            idle = srv.connect()
+            self.assertTrue(idle.request("GET", "/").body.isdigit())
+            srv.send_signal(signal.SIGTERM)
+            # Well under the 60 s graceful timeout.
+            self.assertEqual(srv.wait(timeout=20), 0)
+            log = srv.log_text()
+            idle.close()
+        self.assertLess(len(set(serials)), len(serials), serials)
+        self.assertIn("Worker exiting", log)
+        self.assertNotIn("killed after graceful_timeout", log)
 
     def test_long_request_keeps_the_heartbeat(self):
         # The hub's timer beats while a request waits: a request longer than

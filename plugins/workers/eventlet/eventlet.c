@@ -17,7 +17,10 @@
  * an app's own eventlet.Timeout can never be mistaken for ours. After a fork
  * under preload_app the hub (its epoll fd, its timers) belongs to the
  * master, so the child drops it and eventlet makes a fresh one. A semaphore
- * of worker_connections slots is taken before each accept.
+ * of worker_connections slots is taken before each accept and given back
+ * when the connection's serve() returns. The connection green threads are
+ * a Crew (green.c): a parked one waits in hub.switch(), and the accept loop
+ * hands it a connection through a hub timer of 0 s.
  */
 static const char eventlet_bootstrap[] =
     "import eventlet\n"
@@ -73,11 +76,24 @@ static const char eventlet_bootstrap[] =
     "    def close(self):\n"
     "        notify_close(self.fd)\n"
     "\n"
+    "class EventletCrew(Crew):\n"
+    "    spawn = staticmethod(greenthread.spawn)\n"
+    "    current = token = staticmethod(greenlet.getcurrent)\n"
+    "\n"
+    "    def __init__(self, hub, serve, max_conns):\n"
+    "        Crew.__init__(self, serve, Semaphore(max_conns))\n"
+    "        self.hub = hub\n"
+    "\n"
+    "    def park(self, me):\n"
+    "        return self.hub.switch()\n"
+    "\n"
+    "    def wake(self, gt, c):\n"
+    "        self.hub.schedule_call_global(0, gt.switch, c)\n"
+    "\n"
     "def run(fds, accept, serve, tick, max_conns, graceful_timeout):\n"
     "    hub = get_hub()\n"
     "    stop = Event()\n"
-    "    slots = Semaphore(max_conns)\n"
-    "    live = set()\n"
+    "    crew = EventletCrew(hub, serve, max_conns)\n"
     "    ticking = [True]\n"
     "\n"
     "    def on_tick():\n"
@@ -87,16 +103,9 @@ static const char eventlet_bootstrap[] =
     "            stop.send()\n"
     "        hub.schedule_call_global(TICK, on_tick)\n"
     "\n"
-    "    def conn_main(c):\n"
-    "        try:\n"
-    "            serve(c)\n"
-    "        finally:\n"
-    "            live.discard(greenlet.getcurrent())\n"
-    "            slots.release()\n"
-    "\n"
     "    def accept_loop(fd):\n"
     "        while True:\n"
-    "            slots.acquire()\n"
+    "            crew.slots.acquire()\n"
     "            while True:\n"
     "                c = accept(fd)\n"
     "                if c is None:\n"
@@ -105,7 +114,7 @@ static const char eventlet_bootstrap[] =
     "                    eventlet.sleep(0.5)\n"
     "                else:\n"
     "                    break\n"
-    "            live.add(greenthread.spawn(conn_main, c))\n"
+    "            crew.start(c)\n"
     "\n"
     "    hub.schedule_call_global(TICK, on_tick)\n"
     "    acceptors = [greenthread.spawn(accept_loop, fd) for fd in fds]\n"
@@ -114,13 +123,14 @@ static const char eventlet_bootstrap[] =
     "    finally:\n"
     "        for gt in acceptors:\n"
     "            gt.kill()\n"
+    "        crew.stop()\n"
     "        for w in list(_idle):\n"
     "            w.cancel()\n"
     "        if tick() == 1:\n"
     "            with eventlet.Timeout(graceful_timeout, False):\n"
-    "                while live:\n"
+    "                while crew.busy:\n"
     "                    eventlet.sleep(0.05)\n"
-    "        for gt in list(live):\n"
+    "        for gt in list(crew.members):\n"
     "            gt.kill()\n"
     "        ticking[0] = False\n";
 

@@ -15,16 +15,18 @@
 /*
  * Waits use io watchers made once per connection (hub.loop.io) and
  * hub.wait() under a gevent.Timeout, the way gevent's own sockets wait.
- * Connections run in a gevent Pool of worker_connections greenlets; the
- * accept loop waits for a free slot before it accepts, so a full worker
- * leaves new connections to the kernel queue (and to other workers).
+ * The connection greenlets are a Crew (green.c): a parked one waits on a
+ * gevent Waiter, which the accept loop fills through a hub callback.
+ * Before it accepts, the accept loop waits for a free worker_connections
+ * slot, so a full worker leaves new connections to the kernel queue (and
+ * to other workers).
  */
 static const char gevent_bootstrap[] =
     "import gevent\n"
     "from gevent import Timeout\n"
     "from gevent.event import Event\n"
-    "from gevent.hub import get_hub\n"
-    "from gevent.pool import Pool\n"
+    "from gevent.hub import Waiter as HubWaiter, get_hub\n"
+    "from gevent.lock import Semaphore\n"
     "\n"
     "TICK = 0.25\n"
     "_hub = _loop = None\n"
@@ -84,18 +86,37 @@ static const char gevent_bootstrap[] =
     "                _hub.cancel_wait(w, Closed(), True)\n"
     "        self.rd = self.wr = None\n"
     "\n"
-    "def _accept_loop(fd, accept, serve, pool):\n"
+    "class GeventCrew(Crew):\n"
+    "    spawn = staticmethod(gevent.spawn)\n"
+    "    current = staticmethod(gevent.getcurrent)\n"
+    "    token = HubWaiter\n"
+    "\n"
+    "    def __init__(self, serve, max_conns):\n"
+    "        Crew.__init__(self, serve, Semaphore(max_conns))\n"
+    "        self.quiet = Event()\n"
+    "\n"
+    "    def park(self, waiter):\n"
+    "        return waiter.get()\n"
+    "\n"
+    "    def wake(self, waiter, c):\n"
+    "        _loop.run_callback(waiter.switch, c)\n"
+    "\n"
+    "    def drained(self):\n"
+    "        self.quiet.set()\n"
+    "\n"
+    "def _accept_loop(fd, accept, crew):\n"
     "    io = _loop.io(fd, 1)\n"
     "    try:\n"
     "        while True:\n"
-    "            pool.wait_available()\n"
+    "            crew.slots.wait()\n"
     "            c = accept(fd)\n"
     "            if c is None:\n"
     "                _hub.wait(io)\n"
     "            elif c is False:\n"
     "                gevent.sleep(0.5)\n"
     "            else:\n"
-    "                pool.spawn(serve, c)\n"
+    "                crew.slots.acquire()\n"
+    "                crew.start(c)\n"
     "    finally:\n"
     "        io.close()\n"
     "\n"
@@ -104,7 +125,7 @@ static const char gevent_bootstrap[] =
     "    _hub = get_hub()\n"
     "    _loop = _hub.loop\n"
     "    stop = Event()\n"
-    "    pool = Pool(max_conns)\n"
+    "    crew = GeventCrew(serve, max_conns)\n"
     "\n"
     "    def on_tick():\n"
     "        if tick() and not stop.is_set():\n"
@@ -112,16 +133,17 @@ static const char gevent_bootstrap[] =
     "\n"
     "    timer = _loop.timer(TICK, TICK)\n"
     "    timer.start(on_tick)\n"
-    "    acceptors = [gevent.spawn(_accept_loop, fd, accept, serve, pool) for fd in fds]\n"
+    "    acceptors = [gevent.spawn(_accept_loop, fd, accept, crew) for fd in fds]\n"
     "    try:\n"
     "        stop.wait()\n"
     "    finally:\n"
     "        gevent.killall(acceptors)\n"
+    "        crew.stop()\n"
     "        for w in list(_idle):\n"
     "            _hub.cancel_wait(w, Stopping())\n"
-    "        if tick() == 1:\n"
-    "            pool.join(timeout=graceful_timeout)\n"
-    "        pool.kill(timeout=1)\n"
+    "        if tick() == 1 and crew.busy:\n"
+    "            crew.quiet.wait(graceful_timeout)\n"
+    "        gevent.killall(list(crew.members), timeout=1)\n"
     "        timer.close()\n";
 
 static const struct green_flavor gevent_flavor = {

@@ -13,7 +13,8 @@
 struct qln_worker;
 
 /*
- * One green library. BOOTSTRAP is Python source that defines:
+ * One green library. BOOTSTRAP is Python source, run where green.c's Crew
+ * (the connection green threads, reused) is already defined, that defines:
  *   prepare()   monkey-patch this process, or, when the master already did
  *               (preload_app), give the forked child a fresh hub;
  *   Waiter(fd)  per-connection waits: .wait(events, seconds|None, idle) returns
