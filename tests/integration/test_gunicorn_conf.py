@@ -25,6 +25,64 @@ loglevel = "warning"
 raw_env = ["QILIN_CONF_TEST=from-conf"]
 '''
 
+# The whole of gunicorn's documented example config, in its shape: every
+# setting it lists (several left None, one qilin lacks) and its hooks, which
+# log through server.log / worker.log with %-style arguments and dump the
+# stacks of every thread on INT or QUIT. It must run unchanged.
+EXAMPLE_CONF = '''\
+import sys
+
+bind = "127.0.0.1:%(port)d"
+backlog = 2048
+workers = 2
+worker_class = "sync"
+worker_connections = 1000
+timeout = 30
+keepalive = 2
+spew = False
+daemon = False
+raw_env = ["DJANGO_SETTINGS_MODULE=mysite.settings"]
+pidfile = None
+umask = 0
+user = None
+group = None
+tmp_upload_dir = None
+errorlog = "-"
+loglevel = "info"
+accesslog = "-"
+access_log_format = '%%(h)s %%(l)s %%(u)s %%(t)s "%%(r)s" %%(s)s %%(b)s "%%(f)s" "%%(a)s"'
+proc_name = None
+
+
+def post_fork(server, worker):
+    server.log.info("Worker spawned (pid: %%s)", worker.pid)
+
+def pre_fork(server, worker):
+    pass
+
+def pre_exec(server):
+    server.log.info("Forked child, re-executing.")
+
+def when_ready(server):
+    server.log.info("Server is ready. Spawning workers")
+
+def worker_int(worker):
+    worker.log.info("worker received INT or QUIT signal")
+    import threading, traceback
+    id2name = {th.ident: th.name for th in threading.enumerate()}
+    code = []
+    for thread_id, stack in sys._current_frames().items():
+        code.append("\\n# Thread: %%s(%%d)" %% (id2name.get(thread_id, ""), thread_id))
+        for filename, lineno, name, line in traceback.extract_stack(stack):
+            code.append('File: "%%s", line %%d, in %%s' %% (filename, lineno, name))
+            if line:
+                code.append("  %%s" %% (line.strip()))
+    worker.log.info("stacks: %%d lines", len(code))
+
+def worker_abort(worker):
+    worker.log.info("worker received SIGABRT signal")
+'''
+
 HOOKS_CONF = '''\
 import os
 
@@ -131,6 +189,31 @@ class SettingsTest(ConfTest):
             self.assertNotIn("[INFO]", srv.log_text())       # loglevel
             wait_for(lambda: os.path.exists(access) and '"GET /conf HTTP/1.1" 200' in
                      open(access).read(), 10, what="the access log line")
+
+    def test_documented_example_runs_unchanged(self):
+        port = free_port()
+        conf = self.write("gunicorn.conf.py", EXAMPLE_CONF % {"port": port})
+        with Server(["-c", conf], app="confapp:app", bind=False, port=port,
+                    workers=None, boot_log=False) as srv:
+            srv.workers = 2
+            srv.wait_ready()
+            pids = srv.wait_workers(2)
+            got = json.loads(srv.get("/conf").body)
+            self.assertFalse(got["multithread"])                # worker_class = "sync"
+            for pid in pids:                                    # post_fork, %-style args
+                srv.wait_log(r"\[%d\] \[INFO\] Worker spawned \(pid: %d\)" % (pid, pid))
+            log = srv.log_text()
+            self.assertIn("Server is ready. Spawning workers", log)          # when_ready
+            self.assertNotIn("Traceback", log)
+            # Before the error log opens, and accesslog = "-": standard output.
+            wait_for(lambda: '"GET /conf HTTP/1.1" 200 ' in srv.output_text(), 10,
+                     what="the access log line on stdout")
+            self.assertIn("gunicorn.conf.py:10: setting 'spew' is not supported by qilin;"
+                          " ignored", srv.output_text())
+            srv.send_signal(signal.SIGQUIT)                     # worker_int in each worker
+            for pid in pids:
+                srv.wait_log(r"\[%d\] \[INFO\] worker received INT or QUIT signal" % pid)
+                srv.wait_log(r"\[%d\] \[INFO\] stacks: [1-9]\d* lines" % pid)
 
     def test_print_config_and_module_form(self):
         conf = self.write("g.conf.py", "workers = 3\ntimeout = 44\nbind = ['127.0.0.1:9101',"
