@@ -59,6 +59,34 @@ class InfoTest(unittest.TestCase):
         self.assertIn("--pythonpath", r.stdout)
 
 
+class ManPageTest(unittest.TestCase):
+    """Issue 8: qilin.1 covers every option, signal and hook."""
+
+    @classmethod
+    def setUpClass(cls):
+        path = os.path.normpath(os.path.join(APPS, "..", "..", "docs", "qilin.1"))
+        with open(path) as f:
+            # roff escapes a literal minus as \-.
+            cls.man = f.read().replace("\\-", "-")
+
+    def test_every_option_in_help_is_in_the_man_page(self):
+        r = run_qilin(["--help"])
+        self.assertEqual(r.returncode, 0, r)
+        flags = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", r.stdout)) - {"--help"}
+        self.assertGreater(len(flags), 40, r.stdout)
+        missing = sorted(f for f in flags if not re.search(re.escape(f) + r"(?![a-z0-9-])",
+                                                              self.man))
+        self.assertEqual(missing, [], "options missing from docs/qilin.1")
+
+    def test_every_signal_and_hook_is_in_the_man_page(self):
+        names = ["HUP", "TTIN", "TTOU", "USR1", "USR2", "WINCH", "QUIT", "INT", "TERM",
+                 "on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
+                 "post_worker_init", "worker_int", "worker_abort", "pre_exec", "pre_request",
+                 "post_request", "child_exit", "worker_exit", "nworkers_changed", "on_exit"]
+        missing = [n for n in names if not re.search(r"(?<![a-z_])%s(?![a-z_])" % n, self.man)]
+        self.assertEqual(missing, [], "signals or hooks missing from docs/qilin.1")
+
+
 class UserErrorTest(TempDirTest):
     def test_unknown_flag(self):
         r = run_qilin(["--no-such-flag", "testapp:app"])
