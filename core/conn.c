@@ -1058,6 +1058,24 @@ body_over_limit(struct qln_conn *c)
 }
 
 /*
+ * RFC 9112 §3.2: an HTTP/1.1 request without a Host field MUST be answered
+ * 400 (nginx does; gunicorn serves it with SERVER_NAME for the host). The
+ * parser already refuses a second Host field.
+ */
+static bool
+host_missing(struct qln_conn *c)
+{
+    if (c->req.version_minor == 0 || c->parser.host_seen)
+        return false;
+    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: Missing Host header (HTTP/1.1)",
+            c->peer_addr);
+    answer_error(c, 400);
+    if (!c->stop_now)
+        linger_away(c);
+    return true;
+}
+
+/*
  * What a trusted proxy says about the request: wsgi.url_scheme from its
  * scheme headers (gunicorn's rules) and REMOTE_ADDR from Forwarded or
  * X-Forwarded-For (beyond gunicorn, which ignores them). Scheme headers that
@@ -1100,7 +1118,7 @@ serve_request(struct qln_conn *c)
     int stop, rc;
 
     prepare_request(c);
-    if (body_over_limit(c) || scheme_refused(c))
+    if (host_missing(c) || body_over_limit(c) || scheme_refused(c))
         return STEP_CLOSED;
     if (logging) {
         clock_gettime(CLOCK_REALTIME, &start);

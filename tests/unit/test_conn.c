@@ -443,11 +443,11 @@ START_TEST(test_chunked_request_echo)
 
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "5\r\nhello\r\n");
     usleep(20000); /* the rest arrives later: the reader waits for it */
     send_str(fd, "B;ext=1\r\n, world ok!\r\n0\r\nX-Trailer: 1\r\n\r\n"
-                 "GET /q?next HTTP/1.1\r\n\r\n");
+                 "GET /q?next HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("16", "keep-alive") "hello, world ok!");
     expect_response(fd, OK_HEAD("4", "keep-alive") "next");
     close(fd);
@@ -462,7 +462,7 @@ START_TEST(test_large_body_echo)
 
     start_server();
     fd = client();
-    n = snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n", 1 << 20);
+    n = snprintf(req, sizeof(req), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 1 << 20);
     memset(req + n, 'z', 1 << 20);
     req[n + (1 << 20)] = '\0';
     send_str(fd, req);
@@ -482,7 +482,7 @@ START_TEST(test_expect_continue)
 
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     /* The body is sent only after the interim response, as a client would. */
     ck_assert_uint_eq(read_n(fd, buf, 25), 25);
     ck_assert_int_eq(memcmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25), 0);
@@ -500,7 +500,7 @@ START_TEST(test_expect_continue_unread)
 
     start_server();
     fd = client();
-    send_str(fd, "POST /q?x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    send_str(fd, "POST /q?x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     mask_date(buf, strlen(buf));
     ck_assert_str_eq(buf, OK_HEAD("1", "close") "x");
@@ -514,8 +514,8 @@ START_TEST(test_head_without_body)
 
     start_server();
     fd = client();
-    send_str(fd, "HEAD /q?body HTTP/1.1\r\n\r\nHEAD /chunked HTTP/1.1\r\n\r\n"
-                 "GET /q?after HTTP/1.1\r\n\r\n");
+    send_str(fd, "HEAD /q?body HTTP/1.1\r\nHost: x\r\n\r\nHEAD /chunked HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /q?after HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("4", "keep-alive"));
     /* No Content-Length and no body allowed: neither chunked nor close-delimited. */
     expect_response(
@@ -565,7 +565,7 @@ START_TEST(test_chunked_response)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /chunked HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 200 OK\r\nDate: X\r\nServer: qilin\r\nConnection: keep-alive\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n17\r\n"
                         "defghijklmnopqrstuvwxyz\r\n0\r\n\r\n");
@@ -580,7 +580,7 @@ START_TEST(test_app_error_500_then_new_connection)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /fail HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /fail HTTP/1.1\r\nHost: x\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf,
                           "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n"
@@ -591,7 +591,7 @@ START_TEST(test_app_error_500_then_new_connection)
     close(fd);
 
     fd = client();
-    send_str(fd, "GET /q?alive HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /q?alive HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("5", "keep-alive") "alive");
     close(fd);
 }
@@ -604,7 +604,7 @@ START_TEST(test_no_response_is_500)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /noresp HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /noresp HTTP/1.1\r\nHost: x\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 500 ", 13) == 0, "%s", buf);
     close(fd);
@@ -621,7 +621,7 @@ START_TEST(test_bad_app_header_is_500)
     start_server();
     for (i = 0; i < ARRAY_SIZE(paths); i++) {
         fd = client();
-        snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\n\r\n", paths[i]);
+        snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i]);
         send_str(fd, buf);
         read_all(fd, buf, sizeof(buf));
         ck_assert_msg(strncmp(buf, "HTTP/1.1 500 ", 13) == 0, "%s: %s", paths[i], buf);
@@ -638,7 +638,7 @@ START_TEST(test_fail_after_head_closes)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /fail-late HTTP/1.1\r\n\r\nGET /q?x HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /fail-late HTTP/1.1\r\nHost: x\r\n\r\nGET /q?x HTTP/1.1\r\nHost: x\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     mask_date(buf, strlen(buf));
     /* The chunked body is left unterminated and the second request is not answered. */
@@ -656,7 +656,7 @@ START_TEST(test_short_content_length_closes)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /short HTTP/1.1\r\n\r\nGET /q?x HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /short HTTP/1.1\r\nHost: x\r\n\r\nGET /q?x HTTP/1.1\r\nHost: x\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     mask_date(buf, strlen(buf));
     /* The head promised 10 bytes: only the close can tell the client it got 3. */
@@ -672,7 +672,7 @@ START_TEST(test_long_body_cut)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /long HTTP/1.1\r\n\r\nGET /q?next HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /long HTTP/1.1\r\nHost: x\r\n\r\nGET /q?next HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: X\r\nServer: qilin\r\n"
                         "Connection: keep-alive\r\n\r\nabc");
     expect_response(fd, OK_HEAD("4", "keep-alive") "next");
@@ -686,7 +686,7 @@ START_TEST(test_hop_by_hop_dropped)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /hop HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /hop HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 200 OK\r\nX-Ok: 1\r\nContent-Length: 2\r\nDate: X\r\n"
                         "Server: qilin\r\nConnection: keep-alive\r\n\r\nok");
     close(fd);
@@ -699,7 +699,7 @@ START_TEST(test_204_has_no_body)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /empty HTTP/1.1\r\n\r\nGET /q?z HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /empty HTTP/1.1\r\nHost: x\r\n\r\nGET /q?z HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 204 No Content\r\nDate: X\r\nServer: qilin\r\n"
                         "Connection: keep-alive\r\n\r\n");
     expect_response(fd, OK_HEAD("1", "keep-alive") "z");
@@ -713,7 +713,7 @@ START_TEST(test_restart_and_already_sent)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /restart HTTP/1.1\r\n\r\nGET /twice HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /restart HTTP/1.1\r\nHost: x\r\n\r\nGET /twice HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\nContent-Length: 1\r\n"
                         "Date: X\r\nServer: qilin\r\nConnection: keep-alive\r\n\r\ne");
     expect_response(fd, OK_HEAD("1", "keep-alive") "x");
@@ -730,7 +730,7 @@ START_TEST(test_big_response_waits_for_client)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /big HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     usleep(50000); /* let the server fill the socket buffers and wait */
     n = read_n(fd, buf, 4096);
     body = memmem(buf, n, "\r\n\r\n", 4) + 4;
@@ -749,7 +749,7 @@ START_TEST(test_sendfile)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /file HTTP/1.1\r\n\r\nGET /file-len HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /file-len HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, "HTTP/1.1 200 OK\r\nDate: X\r\nServer: qilin\r\nConnection: keep-alive\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n8\r\n23456789\r\n0\r\n\r\n");
     expect_response(fd, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nDate: X\r\nServer: qilin\r\n"
@@ -765,7 +765,7 @@ START_TEST(test_peer_and_server_names)
 
     start_server();
     fd = client();
-    send_str(fd, "GET /peer HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
     snprintf(want, sizeof(want), "127.0.0.1 127.0.0.1:%s http", lst.port);
     {
         char head[512];
@@ -788,8 +788,8 @@ START_TEST(test_bad_requests_answered)
     } cases[] = {
         {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400 Bad Request"},
         {"GET / HTTP/2.0\r\n\r\n", "505 HTTP Version Not Supported"},
-        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "501 Not Implemented"},
-        {"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400 Bad Request"},
+        {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "501 Not Implemented"},
+        {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400 Bad Request"},
     };
     char buf[1024], want[128];
     size_t i;
@@ -824,14 +824,14 @@ START_TEST(test_limits_on_the_wire)
     fd = client();
     n = snprintf(req, sizeof(req), "GET /");
     memset(req + n, 'a', 200);
-    snprintf(req + n + 200, sizeof(req) - (size_t)n - 200, " HTTP/1.1\r\n\r\n");
+    snprintf(req + n + 200, sizeof(req) - (size_t)n - 200, " HTTP/1.1\r\nHost: x\r\n\r\n");
     send_str(fd, req);
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 414 URI Too Long\r\n", 27) == 0, "%s", buf);
     close(fd);
 
     fd = client();
-    n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\n");
+    n = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: x\r\n");
     for (i = 0; i < 6; i++)
         n += snprintf(req + n, sizeof(req) - (size_t)n, "X-%d: v\r\n", i);
     snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
@@ -849,7 +849,7 @@ START_TEST(test_stopping_closes_after_response)
     worker.stop = QLN_STOP_GRACEFUL;
     start_server();
     fd = client();
-    send_str(fd, "GET /q?bye HTTP/1.1\r\n\r\nGET /q?never HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /q?bye HTTP/1.1\r\nHost: x\r\n\r\nGET /q?never HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("3", "close") "bye");
     expect_eof(fd);
     close(fd);
@@ -867,7 +867,7 @@ START_TEST(test_keepalive_zero_closes)
     worker.conn.keepalive_ms = 0;
     start_server();
     fd = client();
-    send_str(fd, "GET /q?one HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /q?one HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("3", "close") "one");
     expect_eof(fd);
     close(fd);
@@ -884,7 +884,7 @@ START_TEST(test_body_timeout)
     start_server();
     fd = client();
     /* Chunked: a Content-Length body this small would be pre-read instead. */
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 408 ", 13) == 0, "%s", buf);
     close(fd);
@@ -899,7 +899,7 @@ START_TEST(test_bad_chunk_while_reading)
 
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", buf);
     close(fd);
@@ -914,8 +914,8 @@ START_TEST(test_unread_body_drained)
     start_server();
     fd = client();
     send_str(fd,
-             "POST /q?a HTTP/1.1\r\nContent-Length: 6\r\n\r\nGET /xPOST /q?b HTTP/1.1\r\n"
-             "Transfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\nGET /q?c HTTP/1.1\r\n\r\n");
+             "POST /q?a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nGET /xPOST /q?b HTTP/1.1\r\nHost: x\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\nGET /q?c HTTP/1.1\r\nHost: x\r\n\r\n");
     expect_response(fd, OK_HEAD("1", "keep-alive") "a");
     expect_response(fd, OK_HEAD("1", "keep-alive") "b");
     expect_response(fd, OK_HEAD("1", "keep-alive") "c");
@@ -960,7 +960,7 @@ START_TEST(test_idle_and_deadlines)
     /* Part of a head: the head budget (timeout), not the keep-alive one. */
     ck_assert_int_gt(qln_conn_deadline(c), qln_now_ms() + 1000);
 
-    send_str(fd, "ial HTTP/1.1\r\n\r\n");
+    send_str(fd, "ial HTTP/1.1\r\nHost: x\r\n\r\n");
     wait_readable(qln_conn_fd(c));
     ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_IDLE);
     ck_assert_int_le(qln_conn_deadline(c), qln_now_ms() + 1000);
@@ -985,7 +985,7 @@ START_TEST(test_small_body_preread)
     qln_poll_waiter_init(&pw, &worker, NULL);
     fd = client();
     ck_assert_int_eq(qln_conn_accept(&worker, lst.fd, &c), 0);
-    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
     wait_readable(qln_conn_fd(c));
     ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_IDLE);
     /* Still the request's budget (header_timeout), not keep-alive. */
@@ -1015,7 +1015,7 @@ START_TEST(test_stop_now)
     fd = client();
     ck_assert_int_eq(qln_conn_accept(&worker, lst.fd, &c), 0);
     worker.stop = QLN_STOP_NOW;
-    send_str(fd, "GET /q?x HTTP/1.1\r\n\r\n");
+    send_str(fd, "GET /q?x HTTP/1.1\r\nHost: x\r\n\r\n");
     ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_STOP);
     ck_assert_int_eq(pw.waiter.wait(pw.waiter.ctx, fd, QLN_EV_READ, -1), QLN_WAIT_STOP);
     qln_conn_close(c, &pw.waiter);
@@ -1120,7 +1120,7 @@ START_TEST(test_head_timeout_trickle)
     worker.conn.header_timeout_ms = 400;
     start_server();
     fd = client();
-    send_str(fd, "GET /q?trickle HTTP/1.1\r\n");
+    send_str(fd, "GET /q?trickle HTTP/1.1\r\nHost: x\r\n");
     for (i = 0; i < 8; i++) {
         if (send(fd, "X-A: b\r\n", 8, MSG_NOSIGNAL) < 0)
             break;
@@ -1141,14 +1141,14 @@ START_TEST(test_limit_body_content_length)
     worker.conn.limit_request_body = 5;
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabcdef");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 413 ", 13) == 0, "%s", buf);
     ck_assert_ptr_nonnull(strstr(buf, "Connection: close\r\n"));
     close(fd);
 
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde");
     expect_response(fd, OK_HEAD("5", "close") "abcde");
     close(fd);
 }
@@ -1163,14 +1163,14 @@ START_TEST(test_limit_body_chunked)
     worker.conn.limit_request_body = 5;
     start_server();
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
     read_all(fd, buf, sizeof(buf));
     ck_assert_msg(strncmp(buf, "HTTP/1.1 413 ", 13) == 0, "%s", buf);
     close(fd);
 
     fd = client();
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
                  "\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
     expect_response(fd, OK_HEAD("5", "close") "abcde");
     close(fd);
