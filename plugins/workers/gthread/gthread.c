@@ -433,26 +433,35 @@ make_room(struct gt_worker *gw)
 }
 
 /*
- * (Re)arms GC's deadline: the connection's own, and during a graceful stop
- * no later than a short linger. Closing an idle connection the moment the
- * stop begins would drop a request already on its way: a client that has
- * just connected (accept(2) returns before its first bytes arrive) or a
+ * GC's deadline: the connection's own, and during a graceful stop no later
+ * than a short linger. Closing an idle connection the moment the stop
+ * begins would drop a request already on its way: a client that has just
+ * connected (accept(2) returns before its first bytes arrive) or a
  * keep-alive client that has just sent its next request. With the linger
  * those are served (and answered Connection: close); the rest close.
  */
-static void
-arm_deadline(struct gt_worker *gw, struct gt_conn *gc)
+static int64_t
+conn_deadline(struct gt_worker *gw, const struct gt_conn *gc)
 {
     int64_t deadline = qln_conn_deadline(gc->conn);
-    double after;
 
-    ev_timer_stop(gw->loop, &gc->deadline);
     if (qln_worker_stopping(gw->w) != QLN_STOP_NONE) {
         if (gw->linger_end == 0)
             gw->linger_end = qln_now_ms() + STOP_LINGER_MS;
         if (deadline < 0 || deadline > gw->linger_end)
             deadline = gw->linger_end;
     }
+    return deadline;
+}
+
+/* (Re)arms GC's deadline timer. */
+static void
+arm_deadline(struct gt_worker *gw, struct gt_conn *gc)
+{
+    int64_t deadline = conn_deadline(gw, gc);
+    double after;
+
+    ev_timer_stop(gw->loop, &gc->deadline);
     if (deadline < 0)
         return;
     after = (double)(deadline - qln_now_ms()) / 1000.0;
@@ -499,6 +508,12 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
+    /* Early by our clock (libev counts from its loop's last clock reading):
+       wait for the rest, so a stalled head still gets its 408. */
+    if (conn_deadline(gw, gc) > qln_now_ms()) {
+        arm_deadline(gw, gc);
+        return;
+    }
     conn_release(gw, gc);
     update_accepting(gw);
 }

@@ -93,6 +93,9 @@ on_conn_readable(struct ev_loop *loop, ev_io *io, int revents)
     sync_serve(sc->sw, sc->conn, sc);
 }
 
+static int64_t conn_deadline(const struct sync_worker *sw, const struct sync_conn *sc);
+static void arm_deadline(struct sync_worker *sw, struct sync_conn *sc);
+
 static void
 on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -102,18 +105,34 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
+    /* libev counts from the time its loop last read the clock, which lags
+       ours by however long the worker was busy or descheduled since: early
+       by our clock, wait for the rest (a 408 needs the deadline passed). */
+    if (conn_deadline(sw, sc) > qln_now_ms()) {
+        arm_deadline(sw, sc);
+        return;
+    }
     unpark(sw, sc);
     qln_conn_close(c, &sw->pw.waiter);
+}
+
+/* When SC must be closed: its own deadline, or the graceful stop's if sooner. -1: never. */
+static int64_t
+conn_deadline(const struct sync_worker *sw, const struct sync_conn *sc)
+{
+    int64_t deadline = qln_conn_deadline(sc->conn);
+
+    if (sw->stop_deadline != 0 && (deadline < 0 || deadline > sw->stop_deadline))
+        deadline = sw->stop_deadline;
+    return deadline;
 }
 
 static void
 arm_deadline(struct sync_worker *sw, struct sync_conn *sc)
 {
-    int64_t deadline = qln_conn_deadline(sc->conn);
+    int64_t deadline = conn_deadline(sw, sc);
     double after;
 
-    if (sw->stop_deadline != 0 && (deadline < 0 || deadline > sw->stop_deadline))
-        deadline = sw->stop_deadline;
     if (deadline < 0)
         return;
     after = (double)(deadline - qln_now_ms()) / 1000.0;
