@@ -88,7 +88,7 @@ static const struct {
 static const struct {
     const char *option;
     const char *words[8];
-    const char *bare;              /* NULL: the flag needs a value */
+    const char *bare;               /* NULL: the flag needs a value */
     const char *if_true, *if_false; /* NULL: no booleans */
 } choices[] = {
     {"loglevel", {"debug", "info", "warning", "error", "critical", NULL}, NULL, NULL, NULL},
@@ -440,8 +440,8 @@ check_choice(const struct qln_option *o, const char *text, const char *pfx, cons
     if (*out != NULL)
         return 0;
     for (size_t j = 0; choices[k].words[j] != NULL; j++)
-        used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0,
-                                 "%s%s", j > 0 ? ", " : "", choices[k].words[j]);
+        used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0, "%s%s",
+                                 j > 0 ? ", " : "", choices[k].words[j]);
     return util_err(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s%s)", pfx,
                     text, want, choices[k].if_true != NULL ? "; or true, false" : "");
 }

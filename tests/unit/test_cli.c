@@ -52,7 +52,7 @@ static const struct qln_option plugin_options[] = {
 
 /* Parses a NULL-terminated argv (argv[0] added) at SRC; returns cli_parse's result. */
 static int
-parse(struct config *cfg, enum config_source src, char *err, size_t errlen, const char **args)
+parse(struct config *cfg, enum config_source src, char *err, size_t errlen, const char *const *args)
 {
     char *argv[MAX_ARGS + 2] = {"qilin"};
     int argc = 1;
@@ -353,14 +353,14 @@ END_TEST
 /* ---- a flag whose value may be left out (--proxy-protocol) ---------------- */
 
 static const struct {
-    const char *args[4];
+    const char *args[4];    /* NULL-terminated */
     const char *mode, *app; /* expected proxy_protocol and wsgi_app (NULL: unset) */
     int64_t workers;
 } bare_cases[] = {
-    {{"--proxy-protocol", "app:app"}, "auto", "app:app", 1},   /* before the app spec */
-    {{"--proxy-protocol", "myapp"}, "auto", "myapp", 1},       /* a module without a colon */
-    {{"--proxy-protocol", "-w", "3"}, "auto", NULL, 3},        /* before another flag */
-    {{"-w", "2", "--proxy-protocol"}, "auto", NULL, 2},        /* the last word */
+    {{"--proxy-protocol", "app:app"}, "auto", "app:app", 1}, /* before the app spec */
+    {{"--proxy-protocol", "myapp"}, "auto", "myapp", 1},     /* a module without a colon */
+    {{"--proxy-protocol", "-w", "3"}, "auto", NULL, 3},      /* before another flag */
+    {{"-w", "2", "--proxy-protocol"}, "auto", NULL, 2},      /* the last word */
     {{"--proxy-protocol", "v2", "app:app"}, "v2", "app:app", 1},
     {{"--proxy-protocol", "OFF", "app:app"}, "off", "app:app", 1},
     {{"--proxy-protocol=v1", "app:app"}, "v1", "app:app", 1},
@@ -372,13 +372,9 @@ static const struct {
 START_TEST(parse_bare_optional_value)
 {
     struct config *cfg = core_config();
-    char *argv[6] = {"qilin"};
     char err[256] = "";
-    int argc = 1;
 
-    while (argc < 5 && bare_cases[_i].args[argc - 1] != NULL)
-        argv[argc] = (char *)bare_cases[_i].args[argc - 1], argc++;
-    ck_assert_int_eq(cli_parse(cfg, argc, argv, CONFIG_SRC_CLI, err, sizeof(err)), 0);
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), bare_cases[_i].args), 0);
     ck_assert_str_eq(config_str(cfg, "proxy_protocol"), bare_cases[_i].mode);
     ck_assert_pstr_eq(config_str(cfg, "wsgi_app"), bare_cases[_i].app);
     ck_assert_int_eq(config_int(cfg, "workers"), bare_cases[_i].workers);
@@ -392,9 +388,9 @@ START_TEST(parse_bare_flag_errors)
     char err[256] = "";
 
     /* The word after the bare flag was no app after all: it was a bad mode. */
-    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err),
-                           ARGS("--proxy-protocol", "v3", "app:app")),
-                     -EINVAL);
+    ck_assert_int_eq(
+        parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "v3", "app:app")),
+        -EINVAL);
     ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2,"
                           " auto; or true, false)");
     ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol=v9")),
@@ -402,9 +398,9 @@ START_TEST(parse_bare_flag_errors)
     ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v9' (expected one of: off, v1, v2,"
                           " auto; or true, false)");
     /* An app spec is never a mode: two of them is the usual error. */
-    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err),
-                           ARGS("--proxy-protocol", "a:app", "b:app")),
-                     -EINVAL);
+    ck_assert_int_eq(
+        parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "a:app", "b:app")),
+        -EINVAL);
     ck_assert_str_eq(err, "unexpected extra argument 'b:app' after APP_MODULE 'a:app' (give one"
                           " application)");
     config_free(cfg);
@@ -416,11 +412,12 @@ START_TEST(env_bare_optional_value)
 {
     static const struct {
         const char *text, *mode;
+        int64_t workers;
     } cases[] = {
-        {"--proxy-protocol", "auto"},
-        {"--proxy-protocol --workers 2", "auto"},
-        {"--proxy-protocol v1 -w 2", "v1"},
-        {"--proxy-protocol=v2", "v2"},
+        {"--proxy-protocol", "auto", 1},
+        {"--proxy-protocol --workers 2", "auto", 2},
+        {"--proxy-protocol v1 -w 3", "v1", 3},
+        {"--proxy-protocol=v2", "v2", 1},
     };
 
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
@@ -434,6 +431,7 @@ START_TEST(env_bare_optional_value)
                          0);
         ck_assert_int_eq(cli_parse(cfg, envc, env, CONFIG_SRC_ENV, err, sizeof(err)), 0);
         ck_assert_str_eq(config_str(cfg, "proxy_protocol"), cases[k].mode);
+        ck_assert_int_eq(config_int(cfg, "workers"), cases[k].workers);
         ck_assert_ptr_null(config_str(cfg, "wsgi_app"));
         cli_argv_free(env);
         config_free(cfg);

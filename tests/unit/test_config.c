@@ -227,9 +227,9 @@ START_TEST(typed_setters_check_type_and_range)
         config_set_bool(cfg, "proxy_protocol", true, CONFIG_SRC_FILE, "a.lua:6", err, sizeof(err)),
         0);
     ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "auto");
-    ck_assert_int_eq(config_set_bool(cfg, "proxy_protocol", false, CONFIG_SRC_FILE, "a.lua:7", err,
-                                     sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        config_set_bool(cfg, "proxy_protocol", false, CONFIG_SRC_FILE, "a.lua:7", err, sizeof(err)),
+        0);
     ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "off");
     ck_assert_int_eq(
         config_set_bool(cfg, "loglevel", true, CONFIG_SRC_FILE, "a.lua:8", err, sizeof(err)),
