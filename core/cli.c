@@ -42,6 +42,12 @@ struct pass {
     bool early;
     struct cli_early *out; /* early scan only */
     const char *app;       /* the positional APP_MODULE seen in this pass */
+    /* The word after the last flag given alone that could have a value
+       (--proxy-protocol app:app), and that flag: if that word turns out not to
+       be the APP_MODULE, it was a bad value for the flag. */
+    const char *after_bare;
+    const struct qln_option *bare_opt;
+    char bare_flag[128];
     struct list_acc *lists;
     size_t nlists;
     char *err;
@@ -117,6 +123,11 @@ positional(struct pass *ps, const char *arg)
 {
     if (ps->early)
         return 0;
+    /* "--proxy-protocol v3 app:app": v3 was meant as the flag's value (but not
+       "--proxy-protocol app:app extra": MODULE:CALLABLE is no value). */
+    if (ps->app != NULL && ps->app == ps->after_bare && strchr(ps->app, ':') == NULL)
+        return config_set(ps->cfg, ps->bare_opt->name, ps->app, ps->src, ps->bare_flag, ps->err,
+                          ps->errlen);
     if (ps->app != NULL)
         return util_err(
             ps->err, ps->errlen, -EINVAL,
@@ -157,12 +168,14 @@ apply(struct pass *ps, const struct qln_option *opt, const char *flag, const cha
 
 /*
  * Handles ARGV[*I], a flag: "--name=value", "--name value", "-xVALUE" or
- * "-x VALUE"; a BOOL takes no value (except "--name=yes" spelled out).
+ * "-x VALUE"; a BOOL takes no value (except "--name=yes" spelled out). A
+ * flag that may stand alone (config_bare_value) takes the next word only
+ * when it is one of its words: "--proxy-protocol app:app" serves app:app.
  */
 static int
 one_flag(struct pass *ps, int argc, char *const *argv, int *i)
 {
-    const char *arg = argv[*i], *attached = NULL, *value;
+    const char *arg = argv[*i], *attached = NULL, *value, *bare;
     const struct qln_option *opt;
     char flag[128];
 
@@ -188,8 +201,14 @@ one_flag(struct pass *ps, int argc, char *const *argv, int *i)
         value = attached != NULL ? attached : (opt->flags & QLN_OPT_NEGATE) ? "false" : "true";
         return apply(ps, opt, flag, value);
     }
+    bare = config_bare_value(opt);
     if (attached != NULL) {
         value = attached;
+    } else if (bare != NULL && (*i + 1 == argc || !config_is_choice(opt, argv[*i + 1]))) {
+        value = bare;
+        ps->after_bare = *i + 1 < argc ? argv[*i + 1] : NULL;
+        ps->bare_opt = opt;
+        snprintf(ps->bare_flag, sizeof(ps->bare_flag), "%s", flag);
     } else if (*i + 1 < argc) {
         value = argv[++*i];
     } else {
@@ -389,11 +408,13 @@ format_default(const struct qln_option *o, char *buf, size_t len)
     }
 }
 
-/* "-b ADDRESS, --bind ADDRESS" (argparse's spelling); a BOOL has no metavar. */
+/* "-b ADDRESS, --bind ADDRESS" (argparse's spelling); a BOOL has no metavar, and a
+   flag that may stand alone shows it in brackets: "--proxy-protocol [MODE]". */
 static void
 format_flags(const struct qln_option *o, char *buf, size_t len)
 {
     const char *p = o->cli;
+    bool bare = config_bare_value(o) != NULL;
     size_t used = 0;
 
     buf[0] = '\0';
@@ -404,7 +425,8 @@ format_flags(const struct qln_option *o, char *buf, size_t len)
         if (o->type == QLN_OPT_BOOL)
             used += (size_t)snprintf(buf + used, len - used, "%s%.*s", used ? ", " : "", flen, p);
         else
-            used += (size_t)snprintf(buf + used, len - used, "%s%.*s %s", used ? ", " : "", flen, p,
+            used += (size_t)snprintf(buf + used, len - used, bare ? "%s%.*s [%s]" : "%s%.*s %s",
+                                     used ? ", " : "", flen, p,
                                      o->metavar != NULL ? o->metavar : "VALUE");
         p = comma != NULL ? comma + 1 : NULL;
     }

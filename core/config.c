@@ -72,12 +72,30 @@ static const struct {
     {"workers", "WEB_CONCURRENCY", "%s"},
 };
 
-/* STRING options of the core restricted to a set of words (matched without case). */
+/*
+ * STRING options of the core restricted to a set of words (matched without
+ * case). Kept here rather than in struct qln_option: plugins hand their
+ * option tables over as bare arrays built against the installed header, so
+ * that struct cannot grow (DESIGN.md, Plugin ABI).
+ *
+ * BARE lets the CLI flag stand alone: the flag by itself means BARE, and the
+ * next word is its value only when it is one of WORDS (or a boolean word
+ * where booleans are allowed); anything else stays the APP_MODULE or the next
+ * flag. IF_TRUE/IF_FALSE let a boolean set the option: a config file's
+ * true/false (Lua) or True/False (gunicorn.conf.py), or the words
+ * true/yes/on/1 and false/no/off/0 as typed.
+ */
 static const struct {
     const char *option;
     const char *words[8];
+    const char *bare;               /* NULL: the flag needs a value */
+    const char *if_true, *if_false; /* NULL: no booleans */
 } choices[] = {
-    {"loglevel", {"debug", "info", "warning", "error", "critical", NULL}},
+    {"loglevel", {"debug", "info", "warning", "error", "critical", NULL}, NULL, NULL, NULL},
+    /* gunicorn's --proxy-protocol is a switch: a v1 header when one comes from an
+       allowed peer, plain HTTP otherwise. That is "auto" (which also knows v2);
+       "v1" would refuse the plain requests gunicorn serves, health checks included. */
+    {"proxy_protocol", {"off", "v1", "v2", "auto", NULL}, "auto", "auto", "off"},
 };
 
 /* Flags the command line handles itself; no option may claim them. */
@@ -379,32 +397,77 @@ check_int(const struct qln_option *o, int64_t v, const char *pfx, char *err, siz
                     want);
 }
 
+/* O's row in choices[], or -1 when O takes any text. */
+static int
+choice_index(const struct qln_option *o)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(choices); k++) {
+        if (o->type == QLN_OPT_STRING && strcmp(choices[k].option, o->name) == 0)
+            return (int)k;
+    }
+    return -1;
+}
+
+/* The canonical word TEXT stands for in word list K (a boolean word too), or NULL. */
+static const char *
+choice_match(size_t k, const char *text)
+{
+    const char *const *w = choices[k].words;
+    bool b;
+
+    for (size_t j = 0; w[j] != NULL; j++) {
+        if (strcasecmp(w[j], text) == 0)
+            return w[j];
+    }
+    if (choices[k].if_true != NULL && parse_bool(text, &b) == 0)
+        return b ? choices[k].if_true : choices[k].if_false;
+    return NULL;
+}
+
 /* Checks a STRING against its word list, if it has one; returns the canonical word or TEXT. */
 static int
 check_choice(const struct qln_option *o, const char *text, const char *pfx, const char **out,
              char *err, size_t errlen)
 {
+    int k = choice_index(o);
     char want[160];
     size_t used = 0;
 
     *out = text;
-    for (size_t k = 0; k < ARRAY_SIZE(choices); k++) {
-        const char *const *w = choices[k].words;
+    if (k < 0)
+        return 0;
+    *out = choice_match((size_t)k, text);
+    if (*out != NULL)
+        return 0;
+    for (size_t j = 0; choices[k].words[j] != NULL; j++)
+        used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0, "%s%s",
+                                 j > 0 ? ", " : "", choices[k].words[j]);
+    return util_err(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s%s)", pfx,
+                    text, want, choices[k].if_true != NULL ? "; or true, false" : "");
+}
 
-        if (strcmp(choices[k].option, o->name) != 0)
-            continue;
-        for (size_t j = 0; w[j] != NULL; j++) {
-            if (strcasecmp(w[j], text) == 0) {
-                *out = w[j];
-                return 0;
-            }
-            used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0,
-                                     "%s%s", j > 0 ? ", " : "", w[j]);
-        }
-        return util_err(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s)", pfx,
-                        text, want);
-    }
-    return 0;
+const char *
+config_bare_value(const struct qln_option *o)
+{
+    int k = choice_index(o);
+
+    return k >= 0 ? choices[k].bare : NULL;
+}
+
+bool
+config_accepts_bool(const struct qln_option *o)
+{
+    int k = choice_index(o);
+
+    return k >= 0 && choices[k].if_true != NULL;
+}
+
+bool
+config_is_choice(const struct qln_option *o, const char *word)
+{
+    int k = choice_index(o);
+
+    return k >= 0 && choice_match((size_t)k, word) != NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -648,6 +711,8 @@ config_set_bool(struct config *cfg, const char *name, bool v, enum config_source
         pending_add(cfg, name, PEND_BOOL, src, origin)->b = v;
         return 0;
     }
+    if (e->opt->type == QLN_OPT_STRING && config_accepts_bool(e->opt))
+        return entry_set_text(e, v ? "true" : "false", src, origin, err, errlen);
     if (e->opt->type != QLN_OPT_BOOL)
         return wrong_type(e, "a boolean", origin, err, errlen);
     if (source_wins(e, src))

@@ -121,6 +121,17 @@ void config_print(const struct config *cfg, FILE *out);
 size_t config_suggest(const struct config *cfg, const char *word, bool flags, char *buf,
                       size_t len);
 
+/*
+ * Core STRING options with a word list (config.c's choices[]). A flag that
+ * may stand alone on the command line: config_bare_value() is what it means
+ * alone (NULL: it needs a value), and the next word is its value only when
+ * config_is_choice() says so. config_accepts_bool(): a boolean (a config
+ * file's true/false, or true/yes/on/1, false/no/off/0) sets it too, as a word.
+ */
+const char *config_bare_value(const struct qln_option *o);
+bool config_is_choice(const struct qln_option *o, const char *word);
+bool config_accepts_bool(const struct qln_option *o);
+
 /* Iterates registered options in registration order: I from 0 until NULL. */
 const struct qln_option *config_option_at(const struct config *cfg, size_t i, const char **owner);
 

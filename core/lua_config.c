@@ -301,7 +301,8 @@ apply_value(lua_State *L, struct config *cfg, const char *name, const char *orig
     case LUA_TNIL:
         return 0; /* assigned nil: as if never set */
     case LUA_TBOOLEAN:
-        if (o != NULL && o->type != QLN_OPT_BOOL)
+        /* proxy_protocol = true: a STRING with a word for each boolean (config.h). */
+        if (o != NULL && o->type != QLN_OPT_BOOL && !config_accepts_bool(o))
             return type_error(L, -1, o, origin, err, errlen);
         return config_set_bool(cfg, name, lua_toboolean(L, -1), CONFIG_SRC_FILE, origin, err,
                                errlen);

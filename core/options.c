@@ -498,8 +498,7 @@ const struct qln_option core_options[] = {
         .metavar = "MODE",
         .section = "Server Mechanics",
         .help = "Read a PROXY protocol header before a connection's first request: off, v1, v2,"
-                " or auto (v1, v2 or none). A value is required: gunicorn's bare"
-                " --proxy-protocol is --proxy-protocol auto.",
+                " or auto (v1, v2 or none). The flag alone, as gunicorn's, means auto.",
     },
     {
         .name = "proxy_allow_from",

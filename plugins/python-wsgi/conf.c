@@ -564,6 +564,10 @@ convert(PyObject *value, enum qln_opt_type type, struct qln_cfg_value *v, const 
         *v = (struct qln_cfg_value){.type = QLN_OPT_STRING, .s = PyUnicode_AsUTF8(value)};
         return v->s != NULL ? 0 : (PyErr_Clear(), -1);
     }
+    /* A bool for a str setting goes to the core as a bool: the string settings
+       that are gunicorn switches (proxy_protocol = True) take it, others refuse it. */
+    if (type == QLN_OPT_STRING && PyBool_Check(value))
+        type = QLN_OPT_BOOL;
     switch (type) {
     case QLN_OPT_BOOL:
         if (!PyBool_Check(value))

@@ -10,7 +10,7 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import HookNotes, Server, free_port, run_qilin, wait_for
+from qilintest import Conn, HookNotes, Server, free_port, run_qilin, wait_for
 
 # Like the example in gunicorn's documentation, made small for a shared machine.
 DOCS_CONF = '''\
@@ -231,6 +231,25 @@ class SettingsTest(ConfTest):
         values, _ = self.print_config(["-c", "python:confpkg.prod", "testapp:app"], cwd=self.tmp)
         self.assertEqual((values["workers"], values["keepalive"]), ("4", "9"))
 
+    def test_proxy_protocol_true_is_gunicorns_switch(self):
+        # gunicorn's boolean: True is auto (a v1 header when one comes, plain
+        # HTTP otherwise), False is off.
+        conf = self.write("gunicorn.conf.py", "proxy_protocol = True\n")
+        values, _ = self.print_config(["-c", conf, "testapp:app"])
+        self.assertEqual(values["proxy_protocol"], "auto")
+        with Server(["-c", conf], app="echoapp:app", workers=1) as srv:
+            with Conn(srv.port) as c:
+                c.send(b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n")
+                resp = c.request("GET", "/")
+                self.assertEqual(resp.status, 200, resp.body[:300])
+                self.assertEqual(json.loads(resp.body)["REMOTE_ADDR"], "192.0.2.1")
+            with Conn(srv.port) as c:
+                resp = c.request("GET", "/")
+                self.assertEqual(json.loads(resp.body)["REMOTE_ADDR"], "127.0.0.1")
+        conf = self.write("off.conf.py", "proxy_protocol = False\n")
+        values, _ = self.print_config(["-c", conf, "testapp:app"])
+        self.assertEqual(values["proxy_protocol"], "off")
+
     def test_default_gunicorn_conf_py_in_working_directory(self):
         self.write("gunicorn.conf.py", "workers = 5\n")
         values, _ = self.print_config(["testapp:app"], cwd=self.tmp)
@@ -261,6 +280,12 @@ class SettingsTest(ConfTest):
                          "(expected a number >= 1)" % path)
         path, line = self.fails("timeout = 3\n\nworkers = [2]\n")
         self.assertEqual(line, "Error: %s:3: setting 'workers' must be an int, got list" % path)
+        path, line = self.fails("server_header = True\n")
+        self.assertEqual(line, "Error: %s:1: setting 'server_header' must be a string, got a"
+                         " boolean" % path)
+        path, line = self.fails("proxy_protocol = 'v3'\n")
+        self.assertEqual(line, "Error: %s:1: setting 'proxy_protocol': invalid value 'v3'"
+                         " (expected one of: off, v1, v2, auto; or true, false)" % path)
         path, line = self.fails("preload_app = 'maybe'\n")
         self.assertIn("%s:1: setting 'preload_app'" % path, line)
 

@@ -11,6 +11,7 @@ REMOTE_ADDR/REMOTE_PORT (and the access log as %(h)s) for every request on
 that connection; `auto` also takes plain HTTP. A header from a peer not
 allowed is answered 403, a malformed one 400, both with one log line, a
 closed connection and the worker unharmed. Run for every built worker class.
+The flag alone is gunicorn's switch, auto (ProxySettings).
 """
 import json
 import os
@@ -295,23 +296,44 @@ del _worker
 
 
 class ProxySettings(unittest.TestCase):
+    def test_bare_flag_before_the_app_is_gunicorns_switch(self):
+        # "qilin --proxy-protocol echoapp:app": the flag alone is auto, the
+        # app spec stays the app; a v1 header and plain HTTP are both served.
+        with Server(["--proxy-protocol"], app="echoapp:app", workers=1) as srv:
+            with Conn(srv.port) as c:
+                c.send(V1)
+                self.assertEqual(get(c)["REMOTE_ADDR"], "192.0.2.1")
+            with Conn(srv.port) as c:
+                self.assertEqual(get(c)["REMOTE_ADDR"], "127.0.0.1")
+
+    def test_print_config_shows_the_mode(self):
+        for args, env, mode in (
+                (["testapp:app", "--proxy-protocol"], None, "auto"),
+                (["--proxy-protocol", "-w", "2", "testapp:app"], None, "auto"),
+                (["--proxy-protocol", "v2", "testapp:app"], None, "v2"),
+                (["--proxy-protocol=v1", "testapp:app"], None, "v1"),
+                (["testapp:app"], {"GUNICORN_CMD_ARGS": "--proxy-protocol"}, "auto"),
+                (["testapp:app"], {"QILIN_CMD_ARGS": "--proxy-protocol off"}, "off")):
+            res = run_qilin(["--print-config"] + args, env=env)
+            self.assertEqual(res.returncode, 0, res)
+            self.assertRegex(res.stdout, r"(?m)^proxy_protocol +=  ?'?%s'?$" % mode, args)
+            self.assertRegex(res.stdout, r"(?m)^wsgi_app +=  ?'?testapp:app'?$", args)
+
     def test_bad_mode_is_one_error_line(self):
-        res = run_qilin(["-b", "127.0.0.1:0", "--chdir", "/", "--proxy-protocol", "v3",
-                         "testapp:app"])
-        self.assertNotEqual(res.returncode, 0)
-        self.assertIn("--proxy-protocol: invalid mode 'v3'; use off, v1, v2 or auto", res.output)
-        self.assertEqual(res.output.count("invalid mode"), 1)
+        want = ("--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2, auto;"
+                " or true, false)")
+        for args in (["--proxy-protocol", "v3", "testapp:app"],
+                     ["--proxy-protocol=v3", "testapp:app"]):
+            res = run_qilin(["-b", "127.0.0.1:0", "--chdir", "/"] + args)
+            self.assertNotEqual(res.returncode, 0)
+            self.assertIn(want, res.output)
+            self.assertEqual(res.output.count("invalid value"), 1)
 
     def test_bad_allow_from_is_one_error_line(self):
         res = run_qilin(["-b", "127.0.0.1:0", "--chdir", "/", "--proxy-protocol", "v1",
                          "--proxy-allow-from", "10.0.0.1,bogus", "testapp:app"])
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("--proxy-allow-from: 'bogus' is not an IP address or network", res.output)
-
-    def test_value_required(self):
-        res = run_qilin(["--proxy-protocol"])
-        self.assertNotEqual(res.returncode, 0)
-        self.assertIn("option '--proxy-protocol' requires a value", res.output)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ static const struct qln_option plugin_options[] = {
 
 /* Parses a NULL-terminated argv (argv[0] added) at SRC; returns cli_parse's result. */
 static int
-parse(struct config *cfg, enum config_source src, char *err, size_t errlen, const char **args)
+parse(struct config *cfg, enum config_source src, char *err, size_t errlen, const char *const *args)
 {
     char *argv[MAX_ARGS + 2] = {"qilin"};
     int argc = 1;
@@ -350,6 +350,95 @@ START_TEST(precedence_through_startup)
 }
 END_TEST
 
+/* ---- a flag whose value may be left out (--proxy-protocol) ---------------- */
+
+static const struct {
+    const char *args[4];    /* NULL-terminated */
+    const char *mode, *app; /* expected proxy_protocol and wsgi_app (NULL: unset) */
+    int64_t workers;
+} bare_cases[] = {
+    {{"--proxy-protocol", "app:app"}, "auto", "app:app", 1}, /* before the app spec */
+    {{"--proxy-protocol", "myapp"}, "auto", "myapp", 1},     /* a module without a colon */
+    {{"--proxy-protocol", "-w", "3"}, "auto", NULL, 3},      /* before another flag */
+    {{"-w", "2", "--proxy-protocol"}, "auto", NULL, 2},      /* the last word */
+    {{"--proxy-protocol", "v2", "app:app"}, "v2", "app:app", 1},
+    {{"--proxy-protocol", "OFF", "app:app"}, "off", "app:app", 1},
+    {{"--proxy-protocol=v1", "app:app"}, "v1", "app:app", 1},
+    {{"--proxy-protocol=true"}, "auto", NULL, 1},
+    {{"--proxy-protocol=no", "app:app"}, "off", "app:app", 1},
+    {{"--proxy-protocol", "--", "v1"}, "auto", "v1", 1}, /* "--": only positionals follow */
+};
+
+START_TEST(parse_bare_optional_value)
+{
+    struct config *cfg = core_config();
+    char err[256] = "";
+
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), bare_cases[_i].args), 0);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), bare_cases[_i].mode);
+    ck_assert_pstr_eq(config_str(cfg, "wsgi_app"), bare_cases[_i].app);
+    ck_assert_int_eq(config_int(cfg, "workers"), bare_cases[_i].workers);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(parse_bare_flag_errors)
+{
+    struct config *cfg = core_config();
+    char err[256] = "";
+
+    /* The word after the bare flag was no app after all: it was a bad mode. */
+    ck_assert_int_eq(
+        parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "v3", "app:app")),
+        -EINVAL);
+    ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2,"
+                          " auto; or true, false)");
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol=v9")),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v9' (expected one of: off, v1, v2,"
+                          " auto; or true, false)");
+    /* An app spec is never a mode: two of them is the usual error. */
+    ck_assert_int_eq(
+        parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "a:app", "b:app")),
+        -EINVAL);
+    ck_assert_str_eq(err, "unexpected extra argument 'b:app' after APP_MODULE 'a:app' (give one"
+                          " application)");
+    config_free(cfg);
+}
+END_TEST
+
+/* $QILIN_CMD_ARGS and $GUNICORN_CMD_ARGS go through the same parser, with the early scan first. */
+START_TEST(env_bare_optional_value)
+{
+    static const struct {
+        const char *text, *mode;
+        int64_t workers;
+    } cases[] = {
+        {"--proxy-protocol", "auto", 1},
+        {"--proxy-protocol --workers 2", "auto", 2},
+        {"--proxy-protocol v1 -w 3", "v1", 3},
+        {"--proxy-protocol=v2", "v2", 1},
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct config *cfg = core_config();
+        struct cli_early early = {0};
+        char err[256] = "", **env = NULL;
+        int envc = 0;
+
+        ck_assert_int_eq(cli_split(cases[k].text, &envc, &env, err, sizeof(err)), 0);
+        ck_assert_int_eq(cli_scan_early(cfg, envc, env, CONFIG_SRC_ENV, &early, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(cli_parse(cfg, envc, env, CONFIG_SRC_ENV, err, sizeof(err)), 0);
+        ck_assert_str_eq(config_str(cfg, "proxy_protocol"), cases[k].mode);
+        ck_assert_int_eq(config_int(cfg, "workers"), cases[k].workers);
+        ck_assert_ptr_null(config_str(cfg, "wsgi_app"));
+        cli_argv_free(env);
+        config_free(cfg);
+    }
+}
+END_TEST
+
 /* ---- --help ------------------------------------------------------------- */
 
 START_TEST(help_groups_by_section)
@@ -383,6 +472,8 @@ START_TEST(help_groups_by_section)
     ck_assert_ptr_nonnull(strstr(out, "--limit-request-field_size INT, --limit-request-field-size"
                                       " INT"));
     ck_assert_ptr_null(strstr(out, "wsgi_app"));
+    /* A value that may be left out is in brackets. */
+    ck_assert_ptr_nonnull(strstr(out, "\n  --proxy-protocol [MODE]\n"));
     /* Every line fits the terminal. */
     for (const char *p = out; *p != '\0';) {
         size_t n = strcspn(p, "\n");
@@ -412,6 +503,10 @@ cli_suite(void)
                         (int)(sizeof(parse_errors) / sizeof(parse_errors[0])));
     tcase_add_test(tc, parse_ignores_help_and_version);
     tcase_add_test(tc, parse_bool_flags);
+    tcase_add_loop_test(tc, parse_bare_optional_value, 0,
+                        sizeof(bare_cases) / sizeof(bare_cases[0]));
+    tcase_add_test(tc, parse_bare_flag_errors);
+    tcase_add_test(tc, env_bare_optional_value);
     tcase_add_test(tc, early_scan_finds_plugins_and_config);
     tcase_add_test(tc, early_scan_needs_values);
     tcase_add_test(tc, precedence_through_startup);

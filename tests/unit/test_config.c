@@ -149,6 +149,12 @@ static const struct {
     {"loglevel", "verbose", -EINVAL, NULL,
      "--log-level: invalid value 'verbose' (expected one of: debug, info, warning, error,"
      " critical)"},
+    {"proxy_protocol", "V2", 0, "v2", NULL},
+    {"proxy_protocol", "yes", 0, "auto", NULL}, /* gunicorn's switch, spelled as a word */
+    {"proxy_protocol", "1", 0, "auto", NULL},
+    {"proxy_protocol", "false", 0, "off", NULL},
+    {"proxy_protocol", "v3", -EINVAL, NULL,
+     "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2, auto; or true, false)"},
     {"server_header", "", 0, "", NULL},
     {"proc_name", "my app", 0, "my app", NULL},
 };
@@ -216,6 +222,19 @@ START_TEST(typed_setters_check_type_and_range)
         config_set_bool(cfg, "preload_app", true, CONFIG_SRC_FILE, "a.lua:5", err, sizeof(err)), 0);
     ck_assert(config_bool(cfg, "preload_app"));
     ck_assert_int_eq(config_int(cfg, "workers"), 7);
+    /* A string setting that is a gunicorn switch takes a boolean as its word; others do not. */
+    ck_assert_int_eq(
+        config_set_bool(cfg, "proxy_protocol", true, CONFIG_SRC_FILE, "a.lua:6", err, sizeof(err)),
+        0);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "auto");
+    ck_assert_int_eq(
+        config_set_bool(cfg, "proxy_protocol", false, CONFIG_SRC_FILE, "a.lua:7", err, sizeof(err)),
+        0);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "off");
+    ck_assert_int_eq(
+        config_set_bool(cfg, "loglevel", true, CONFIG_SRC_FILE, "a.lua:8", err, sizeof(err)),
+        -EINVAL);
+    ck_assert_str_eq(err, "a.lua:8: setting 'loglevel' must be a string, got a boolean");
     config_free(cfg);
 }
 END_TEST

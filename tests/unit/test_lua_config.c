@@ -145,6 +145,22 @@ START_TEST(globals_read_back_and_helpers)
 }
 END_TEST
 
+/* gunicorn's switch proxy_protocol = True reads as true in Lua, and means auto. */
+START_TEST(proxy_protocol_takes_a_boolean)
+{
+    struct config *cfg = core_config();
+    char err[512] = "";
+
+    ck_assert_msg(load_text(cfg, "proxy_protocol = true\n", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "auto");
+    ck_assert_msg(load_text(cfg, "proxy_protocol = false\n", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "off");
+    ck_assert_msg(load_text(cfg, "proxy_protocol = 'v1'\n", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(config_str(cfg, "proxy_protocol"), "v1");
+    config_free(cfg);
+}
+END_TEST
+
 /* A config text, and the error line it must give (the file's path shown as F). */
 static const struct {
     const char *text;
@@ -298,6 +314,7 @@ lua_config_suite(void)
     tcase_set_timeout(tc, 5);
     tcase_add_test(tc, fixture_applies_every_type);
     tcase_add_test(tc, globals_read_back_and_helpers);
+    tcase_add_test(tc, proxy_protocol_takes_a_boolean);
     tcase_add_loop_test(tc, errors_name_file_and_line, 0,
                         (int)(sizeof(error_cases) / sizeof(error_cases[0])));
     tcase_add_test(tc, long_path_is_shown_whole);

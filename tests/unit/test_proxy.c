@@ -477,9 +477,12 @@ START_TEST(test_settings)
     ck_assert_int_eq(proxy_check_config(cfg, err, sizeof(err)), 0);
 
     /* One line naming the option and the fix. */
-    config_set(cfg, "proxy_protocol", "v3", CONFIG_SRC_CLI, "--proxy-protocol", err, sizeof(err));
-    ck_assert_int_eq(proxy_check_config(cfg, err, sizeof(err)), -EINVAL);
-    ck_assert_str_eq(err, "--proxy-protocol: invalid mode 'v3'; use off, v1, v2 or auto");
+    ck_assert_int_eq(config_set(cfg, "proxy_protocol", "v3", CONFIG_SRC_CLI, "--proxy-protocol",
+                                err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2,"
+                          " auto; or true, false)");
+    ck_assert_int_eq(proxy_check_config(cfg, err, sizeof(err)), 0);
     config_set(cfg, "proxy_protocol", "AUTO", CONFIG_SRC_CLI, "--proxy-protocol", err, sizeof(err));
     config_set(cfg, "proxy_allow_from", "10.0.0.1,nope", CONFIG_SRC_CLI, "--proxy-allow-from", err,
                sizeof(err));
