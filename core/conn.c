@@ -282,7 +282,7 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     struct qln_conn *c;
-    int fd, one = 1;
+    int fd;
 
     /* EMFILE/ENFILE go back to the worker plugin, which stops accepting for a
        moment: retrying at once would spin, since the pending connection stays
@@ -291,8 +291,8 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY comes from the listener (listener.c sets it on every TCP
+       listener, ours or inherited): Linux copies it to accepted sockets. */
     c = conn_get(w);
     conn_start(c, fd);
     c->listener = listener_for(w, lfd);

@@ -220,7 +220,8 @@ open_tcp(struct listener *l, const struct listener_spec *ls, int backlog, bool r
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (reuse_port)
             setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-        /* Accepted sockets inherit TCP_NODELAY on Linux. */
+        /* Accepted sockets inherit TCP_NODELAY on Linux, so connections
+           need no setsockopt of their own (qln_conn_accept). */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
             break;
@@ -325,6 +326,13 @@ adopt_fd(struct listener *l, const struct listener_spec *ls, int backlog, char *
     fcntl(ls->fd, F_SETFD, FD_CLOEXEC);
     l->fd = ls->fd;
     l->inherited = true;
+    /* As open_tcp: connections accepted from it inherit the option, so
+       qln_conn_accept need not set it on each (a syscall per connection). */
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        int one = 1;
+
+        setsockopt(ls->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     if (ss.ss_family == AF_UNIX) {
         struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -126,24 +127,38 @@ START_TEST(tcp_ephemeral_port_is_reported)
 }
 END_TEST
 
-START_TEST(tcp_accepts_connections)
+/* Connects to the TCP listener LFD and returns TCP_NODELAY of the accepted socket. */
+static int
+accepted_nodelay(int lfd)
 {
-    struct listener l;
     struct sockaddr_in sin;
-    char err[256] = "";
-    int c, s;
+    socklen_t ol;
+    int c, s, on = -1;
 
-    ck_assert_int_eq(listener_open(&l, "127.0.0.1:0", 16, false, err, sizeof(err)), 0);
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)bound_port(l.fd));
+    sin.sin_port = htons((uint16_t)bound_port(lfd));
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     c = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_eq(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    s = accept(l.fd, NULL, NULL);
+    s = accept(lfd, NULL, NULL);
     ck_assert_int_ge(s, 0);
+    ol = sizeof(on);
+    ck_assert_int_eq(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, &ol), 0);
     close(s);
     close(c);
+    return on;
+}
+
+/* Accepted connections inherit TCP_NODELAY from the listener, which is
+   why qln_conn_accept sets nothing per connection. */
+START_TEST(tcp_accepts_connections)
+{
+    struct listener l;
+    char err[256] = "";
+
+    ck_assert_int_eq(listener_open(&l, "127.0.0.1:0", 16, false, err, sizeof(err)), 0);
+    ck_assert_int_eq(accepted_nodelay(l.fd), 1);
     listener_close(&l, true);
 }
 END_TEST
@@ -288,6 +303,26 @@ START_TEST(fd_inherited_tcp)
 }
 END_TEST
 
+/* A socket from systemd or a parent need not have TCP_NODELAY: adopting it sets it. */
+START_TEST(fd_inherited_tcp_gets_nodelay)
+{
+    struct listener l;
+    struct sockaddr_in sin;
+    char err[256] = "", spec[32];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(fd, 16), 0);
+    snprintf(spec, sizeof(spec), "fd://%d", fd);
+    ck_assert_msg(listener_open(&l, spec, 16, false, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(accepted_nodelay(l.fd), 1);
+    listener_close(&l, true);
+}
+END_TEST
+
 START_TEST(fd_inherited_unix_is_not_unlinked)
 {
     struct listener owner, l;
@@ -333,6 +368,7 @@ listener_suite(void)
     tc = tcase_create("open");
     tcase_add_test(tc, tcp_ephemeral_port_is_reported);
     tcase_add_test(tc, tcp_accepts_connections);
+    tcase_add_test(tc, fd_inherited_tcp_gets_nodelay);
     tcase_add_test(tc, tcp_address_in_use);
     tcase_add_test(tc, tcp_reuse_port_allows_two);
     tcase_add_test(tc, ipv6_url_has_brackets);
