@@ -36,10 +36,11 @@ def worker_pid(master, timeout=60.0):
     return None
 
 
-def wrk(port, seconds, conns):
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds,
-                          "http://127.0.0.1:%d/" % port], capture_output=True, text=True,
-                         timeout=seconds + 30).stdout
+def wrk(port, seconds, conns, close=False):
+    headers = ["-H", "Connection: close"] if close else []
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds]
+                         + headers + ["http://127.0.0.1:%d/" % port], capture_output=True,
+                         text=True, timeout=seconds + 30).stdout
     m = re.search(r"(\d+) requests in", out)
     errs = re.search(r"Socket errors: .*", out)
     return int(m.group(1)) if m else 0, errs.group(0) if errs else ""
@@ -94,6 +95,8 @@ def main():
     ap.add_argument("--conns", type=int, default=50, help="wrk connections [50]")
     ap.add_argument("--top", type=int, default=30, help="functions to list [30]")
     ap.add_argument("--keep", metavar="FILE", help="copy the raw callgrind/perf data to FILE")
+    ap.add_argument("--close", action="store_true",
+                    help="the client sends Connection: close (a connection per request)")
     ap.add_argument("--qilin-args", default="", metavar="ARGS",
                     help="more qilin arguments, e.g. '-k gthread --threads 4'")
     opts = ap.parse_args()
@@ -116,9 +119,9 @@ def main():
         worker = worker_pid(server.pid)
         if opts.tool == "callgrind":
             subprocess.run(["callgrind_control", "-i", "on", str(worker)], capture_output=True)
-            wrk(port, 2, opts.conns)
+            wrk(port, 2, opts.conns, opts.close)
             subprocess.run(["callgrind_control", "-z", str(worker)], capture_output=True)
-            requests, errs = wrk(port, opts.seconds, opts.conns)
+            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close)
             subprocess.run(["callgrind_control", "-d", "profiled", str(worker)],
                            capture_output=True)
             subprocess.run(["callgrind_control", "-i", "off", str(worker)], capture_output=True)
@@ -128,13 +131,13 @@ def main():
                 shutil.copy(os.path.join(tmp, dumps[-1]), opts.keep)
             report_callgrind(os.path.join(tmp, dumps[-1]), requests, opts.top)
         else:
-            wrk(port, 2, opts.conns)
+            wrk(port, 2, opts.conns, opts.close)
             data = os.path.join(tmp, "perf.data")
             rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-o", data, "-p",
                                     str(worker)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
             run.STARTED_WRK.append(rec)
-            requests, errs = wrk(port, opts.seconds, opts.conns)
+            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close)
             rec.send_signal(2)
             rec.wait(timeout=30)
             run.STARTED_WRK.remove(rec)

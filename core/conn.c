@@ -248,13 +248,13 @@ peer_text(struct qln_conn *c, const struct sockaddr_storage *ss)
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
 
-        inet_ntop(AF_INET, &in->sin_addr, c->peer_addr, sizeof(c->peer_addr));
-        util_format(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in->sin_port));
+        util_format_ipv4(c->peer_addr, &in->sin_addr);
+        util_format_u64(c->peer_port, ntohs(in->sin_port));
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
 
         inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_addr, sizeof(c->peer_addr));
-        util_format(c->peer_port, sizeof(c->peer_port), "%u", ntohs(in6->sin6_port));
+        util_format_u64(c->peer_port, ntohs(in6->sin6_port));
     }
 }
 

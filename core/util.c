@@ -102,22 +102,6 @@ qln_now_ms(void)
     return util_now_ms();
 }
 
-bool
-slice_eq(struct qln_slice s, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    return s.len == n && memcmp(s.p, lit, n) == 0;
-}
-
-bool
-slice_caseeq(struct qln_slice s, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    return s.len == n && strncasecmp(s.p, lit, n) == 0;
-}
-
 int
 util_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -129,6 +113,37 @@ util_err(char *err, size_t errlen, int rc, const char *fmt, ...)
         va_end(ap);
     }
     return rc;
+}
+
+size_t
+util_format_u64(char *out, uint64_t v)
+{
+    char tmp[UTIL_U64_LEN];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t
+util_format_ipv4(char *out, const void *addr)
+{
+    const uint8_t *b = addr;
+    size_t n = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        if (i > 0)
+            out[n++] = '.';
+        n += util_format_u64(out + n, b[i]);
+    }
+    return n;
 }
 
 int

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <qilin/common.h>
 
@@ -28,9 +29,26 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic milliseconds (CLOCK_MONOTONIC); same clock as qln_now_ms(). */
 int64_t util_now_ms(void);
 
-/* ASCII case-insensitive comparisons of a slice with a C string. */
-bool slice_eq(struct qln_slice s, const char *lit);
-bool slice_caseeq(struct qln_slice s, const char *lit);
+/*
+ * Comparisons of a slice with a C string, exact and ASCII case-insensitive.
+ * Inline so that with a literal the compiler folds strlen() to a constant
+ * and a length mismatch costs one comparison (they run per header field).
+ */
+static inline bool
+slice_eq(struct qln_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
+static inline bool
+slice_caseeq(struct qln_slice s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && strncasecmp(s.p, lit, n) == 0;
+}
 
 /*
  * Formats a reason for humans into ERR (ERRLEN bytes, always NUL-terminated;
@@ -42,5 +60,17 @@ int util_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 /* snprintf that always NUL-terminates and never overflows; returns 0 or -ENOSPC. */
 int util_format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Without printf, for the per-connection path (printf's machinery cost more
+ * than the rest of accepting a connection): the decimal digits of V into
+ * OUT (room for them and the NUL: UTIL_U64_LEN bytes for any V), and the dotted quad of the IPv4 address
+ * at ADDR (4 bytes, network order, as in struct in_addr) into OUT
+ * (UTIL_IPV4_LEN bytes or more). Both NUL-terminate and return the length.
+ */
+#define UTIL_U64_LEN 21
+#define UTIL_IPV4_LEN 16
+size_t util_format_u64(char *out, uint64_t v);
+size_t util_format_ipv4(char *out, const void *addr);
 
 #endif

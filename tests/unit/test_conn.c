@@ -1202,6 +1202,30 @@ START_TEST(test_settings_timeouts)
 }
 END_TEST
 
+/* The per-connection formatters agree with inet_ntop(3) and printf. */
+START_TEST(test_peer_formatting)
+{
+    static const char *addrs[] = {"0.0.0.0", "127.0.0.1", "10.20.30.40", "192.168.100.9",
+                                  "255.255.255.255", "1.2.3.4", "203.0.113.250"};
+    static const uint64_t nums[] = {0, 7, 9, 10, 99, 100, 8000, 65535, 4294967296ULL,
+                                    UINT64_MAX};
+    char ours[UTIL_U64_LEN], want[32];
+    struct in_addr in;
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(addrs); i++) {
+        ck_assert_int_eq(inet_pton(AF_INET, addrs[i], &in), 1);
+        ck_assert_uint_eq(util_format_ipv4(ours, &in), strlen(addrs[i]));
+        ck_assert_str_eq(ours, addrs[i]);
+    }
+    for (i = 0; i < ARRAY_SIZE(nums); i++) {
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)nums[i]);
+        ck_assert_uint_eq(util_format_u64(ours, nums[i]), strlen(want));
+        ck_assert_str_eq(ours, want);
+    }
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -1210,6 +1234,7 @@ conn_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, test_peer_formatting);
     tcase_add_test(tc, test_simple_keepalive);
     tcase_add_test(tc, test_pipelined_in_order);
     tcase_add_test(tc, test_chunked_request_echo);
