@@ -7,7 +7,8 @@ core_config_sources = core/config.c core/config.h core/options.c core/cli.c core
 core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h
 core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/response.c core/response.h \
 	core/proxy.c core/proxy.h core/static.c core/static.h
-core_proc_sources = core/arbiter.c core/arbiter.h core/worker.c core/worker.h \
+core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/binding.c \
+	core/reexec.c core/reload.c core/worker.c core/worker.h \
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h \
 	core/listener.c core/listener.h core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h core/notify.c core/notify.h \
