@@ -183,6 +183,14 @@ def worker_built(name):
     return any(os.path.exists(os.path.join(d, name + ".so")) for d in dirs)
 
 
+WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
+
+
+def built_worker_classes():
+    """The worker classes whose plugin is on $QILIN_PLUGIN_PATH, in WORKER_CLASSES' order."""
+    return [w for w in WORKER_CLASSES if worker_built(w)]
+
+
 def _set_env(name, value):
     if value is None:
         os.environ.pop(name, None)

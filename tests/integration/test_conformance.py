@@ -8,21 +8,13 @@ import re
 import sys
 import unittest
 
-from qilintest import APPS, Server
+from qilintest import APPS, Server, built_worker_classes
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import corpus  # noqa: E402
 import runner  # noqa: E402
 
-WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
 INVALID_RX = re.compile(r"Invalid request from ip=127\.0\.0\.1: ")
-
-
-def built_workers():
-    """The worker classes whose plugin is on $QILIN_PLUGIN_PATH."""
-    dirs = [d for d in os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d]
-    return [w for w in WORKER_CLASSES
-            if any(os.path.exists(os.path.join(d, w + ".so")) for d in dirs)]
 
 
 class CorpusShape(unittest.TestCase):
@@ -34,7 +26,7 @@ class CorpusShape(unittest.TestCase):
         self.assertTrue(any(not c.invalid for c in corpus.CASES))
 
     def test_some_worker_is_built(self):
-        self.assertIn("sync", built_workers())
+        self.assertIn("sync", built_worker_classes())
 
 
 class _CorpusBase(unittest.TestCase):
@@ -113,7 +105,7 @@ def _make_test(case):
     return test
 
 
-for _worker in built_workers():
+for _worker in built_worker_classes():
     _attrs = {"worker": _worker}
     for _i, _case in enumerate(corpus.CASES):
         _attrs["test_%03d_%s" % (_i, _case.name.replace("-", "_"))] = _make_test(_case)

@@ -11,7 +11,7 @@ import threading
 import unittest
 
 from opsload import get_once
-from qilintest import Server, children_of, wait_for
+from qilintest import Server, children_of, wait_for, worker_built
 
 
 class StopTest(unittest.TestCase):
@@ -65,9 +65,7 @@ class StopTest(unittest.TestCase):
             self.assertEqual(srv.get("/hello").body, b"hello")
             self.assertNotIn("WORKER TIMEOUT (pid", srv.log_text())
 
-    @unittest.skipUnless(any(os.path.exists(os.path.join(d, "gthread.so")) for d in
-                             os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d),
-                         "the gthread worker plugin is not built")
+    @unittest.skipUnless(worker_built("gthread"), "the gthread worker plugin is not built")
     def test_request_timeout_with_threads(self):
         # gthread's heartbeat goes on while one thread is stuck: only the
         # per-request check can see it, and other threads keep serving.

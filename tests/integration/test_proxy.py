@@ -22,7 +22,7 @@ import sys
 import time
 import unittest
 
-from qilintest import APPS, Conn, Server, run_qilin, wait_for
+from qilintest import APPS, Conn, Server, built_worker_classes, run_qilin, wait_for
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
@@ -102,17 +102,9 @@ class ForwardedAllowIps(unittest.TestCase):
 
 # -- PROXY protocol ----------------------------------------------------------
 
-WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
 INVALID_RX = r"Invalid request from ip=127\.0\.0\.1: "
 V1 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-def built_workers():
-    """The worker classes whose plugin is on $QILIN_PLUGIN_PATH."""
-    dirs = [d for d in os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d]
-    return [w for w in WORKER_CLASSES
-            if any(os.path.exists(os.path.join(d, w + ".so")) for d in dirs)]
 
 
 def v2_header(src="2001:db8::7", dst="::1", sport=4242, dport=443, command=1, tlvs=b""):
@@ -289,7 +281,7 @@ class _ProxyTests:
             refused(self, srv, V1 + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", (400, 501))
 
 
-for _worker in built_workers():
+for _worker in built_worker_classes():
     globals()["Proxy_%s" % _worker] = type("Proxy_%s" % _worker, (_ProxyTests, unittest.TestCase),
                                            {"worker": _worker})
 del _worker

@@ -8,18 +8,11 @@ import os
 import sys
 import unittest
 
-from qilintest import APPS, Server
+from qilintest import APPS, Server, built_worker_classes
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
 
-WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
-
-
-def built_workers():
-    dirs = [d for d in os.environ.get("QILIN_PLUGIN_PATH", "").split(":") if d]
-    return [w for w in WORKER_CLASSES
-            if any(os.path.exists(os.path.join(d, w + ".so")) for d in dirs)]
 
 
 class _TimeoutBase:
@@ -91,7 +84,7 @@ class _TimeoutBase:
                 self.assertEqual(c.request("GET", "/hello").body, b"hello")
 
 
-for _worker in built_workers():
+for _worker in built_worker_classes():
     globals()["Timeouts_%s" % _worker] = type("Timeouts_%s" % _worker, (_TimeoutBase, unittest.TestCase),
                                              {"worker": _worker})
 del _worker
