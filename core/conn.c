@@ -454,6 +454,12 @@ conn_writev(struct qln_conn *c, struct iovec *iov, int n, bool more)
     return 0;
 }
 
+void
+conn_end_output(struct qln_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+}
+
 static int
 conn_write_all(struct qln_conn *c, const void *buf, size_t len)
 {

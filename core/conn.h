@@ -89,6 +89,13 @@ int conn_wait(struct qln_conn *c, unsigned events, int64_t deadline);
  * connection is marked to close.
  */
 int conn_writev(struct qln_conn *c, struct iovec *iov, int n, bool more);
+/*
+ * Ends C's output after the last response bytes, which were written with
+ * MORE: shutdown(SHUT_WR) sends them and the FIN in one segment, at once,
+ * whatever work (the app's close(), hooks, logging) comes before close(2).
+ * Reading stays possible (lingering).
+ */
+void conn_end_output(struct qln_conn *c);
 
 /*
  * Frees the worker's connection pool and the idle connections in it (at
