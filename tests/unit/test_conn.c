@@ -844,7 +844,7 @@ END_TEST
 
 START_TEST(test_stopping_closes_after_response)
 {
-    int fd;
+    int fd, i;
 
     worker.stop = QLN_STOP_GRACEFUL;
     start_server();
@@ -853,6 +853,10 @@ START_TEST(test_stopping_closes_after_response)
     expect_response(fd, OK_HEAD("3", "close") "bye");
     expect_eof(fd);
     close(fd);
+    /* The FIN leaves with the response (conn_end_output), before
+       qln_conn_serve returns: wait for the server thread to record it. */
+    for (i = 0; i < 500 && nserve == 0; i++)
+        usleep(10000);
     /* The connection was closed because of the stop, not parked (IDLE comes first
        only when the request had not arrived yet). */
     ck_assert_int_gt(nserve, 0);
