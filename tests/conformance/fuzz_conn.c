@@ -144,15 +144,23 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The first byte picks limits, so that the small-limit paths run as well. */
+/*
+ * The first byte picks limits, so that the small-limit paths run as well,
+ * and (bits 5-6) the PROXY protocol mode: off, v1, v2, auto. The client is
+ * a unix socket, which --proxy-allow-from always lets send a PROXY header.
+ */
 static void
 pick_settings(uint8_t b)
 {
+    static const enum proxy_mode modes[] = {PROXY_MODE_OFF, PROXY_MODE_V1, PROXY_MODE_V2,
+                                            PROXY_MODE_AUTO};
+
     worker.conn.limit_request_line = (b & 1) ? 64 : 4094;
     worker.conn.limit_request_fields = (b & 2) ? 4 : 100;
     worker.conn.limit_request_field_size = (b & 4) ? 64 : 8190;
     worker.conn.limit_request_body = (b & 8) ? 16 : 0;
     worker.conn.keepalive_ms = (b & 16) ? 0 : 2000;
+    worker.conn.proxy.mode = modes[(b >> 5) & 3];
 }
 
 int

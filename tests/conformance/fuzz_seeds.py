@@ -2,7 +2,8 @@
 
 Usage: python3 fuzz_seeds.py DIR
 The fuzz target reads the first byte as its settings (0: gunicorn's default
-limits), so each seed is that byte followed by the row's raw request.
+limits, no PROXY header), so each seed is that byte followed by the row's raw
+request; a few more seeds start with a PROXY v1 or v2 header.
 """
 import os
 import sys
@@ -11,13 +12,30 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import corpus  # noqa: E402
 
 
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+# The settings byte's bits 5-6 pick the PROXY mode: 1 v1, 2 v2, 3 auto.
+PROXY_SEEDS = {
+    "proxy-v1-tcp4": b"\x20PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n" + GET,
+    "proxy-v1-tcp6": b"\x20PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n" + GET,
+    "proxy-v1-unknown": b"\x60PROXY UNKNOWN\r\n" + GET,
+    "proxy-v2-tcp4": b"\x40" + V2_SIG + b"\x21\x11\x00\x0c" + bytes([192, 0, 2, 1, 198, 51, 100, 2])
+                     + (56324).to_bytes(2, "big") + (443).to_bytes(2, "big") + GET,
+    "proxy-v2-local": b"\x60" + V2_SIG + b"\x20\x00\x00\x00" + GET,
+    "proxy-auto-none": b"\x60" + GET,
+}
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for case in corpus.CASES:
         with open(os.path.join(out, case.name), "wb") as f:
             f.write(b"\x00" + case.raw)
-    print("%d seeds in %s" % (len(corpus.CASES), out))
+    for name, raw in PROXY_SEEDS.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(raw)
+    print("%d seeds in %s" % (len(corpus.CASES) + len(PROXY_SEEDS), out))
 
 
 if __name__ == "__main__":
