@@ -106,6 +106,22 @@ def _file(environ, start_response, q):
     return environ["wsgi.file_wrapper"](fileobj, 8192)
 
 
+class _GatedClose:
+    """A body whose close() waits until the file GATE exists (at most 20 s):
+    app work that runs after the last byte was handed to the server."""
+
+    def __init__(self, body, gate):
+        self.body, self.gate = body, gate
+
+    def __iter__(self):
+        return iter([self.body])
+
+    def close(self):
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.gate) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     q = _query(environ)
@@ -158,6 +174,11 @@ def app(environ, start_response):
         _mark(q)
         while True:
             time.sleep(3600)
+    if path == "/slow-close":
+        body = b"closing"
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return _GatedClose(body, q["gate"])
     if path == "/file":
         return _file(environ, start_response, q)
     return _plain(start_response, b"not found", "404 Not Found")

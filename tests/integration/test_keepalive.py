@@ -1,5 +1,6 @@
 """Keep-alive and pipelining on the default (sync) worker, and that an idle
 or slow connection never blocks a single worker from serving others."""
+import os
 import unittest
 
 from qilintest import Server, build_request
@@ -48,6 +49,17 @@ class KeepAliveTest(unittest.TestCase):
         with self.srv.connect() as c:
             resp = c.request("GET", "/hello", headers=[("Connection", "close")])
             self.assertEqual(resp.body, b"hello")
+            self.assertTrue(c.closed_by_peer())
+
+    def test_closing_response_ends_before_the_apps_close(self):
+        # The last bytes leave with the FIN (conn_end_output): the client has
+        # the whole response and its end while the app's close() still runs.
+        gate = os.path.join(self.srv.tmpdir, "close-gate")
+        self.addCleanup(lambda: open(gate, "w").close())
+        with self.srv.connect(timeout=10) as c:
+            resp = c.request("GET", "/slow-close?gate=" + gate,
+                             headers=[("Connection", "close")])
+            self.assertEqual(resp.body, b"closing")
             self.assertTrue(c.closed_by_peer())
 
     def test_idle_keepalive_connection_does_not_block_others(self):
