@@ -595,6 +595,27 @@ def ratio(all_results, case, a, b, key):
     return ra[key] / rb[key]
 
 
+# Issues 5-7's ratio targets: (what, case, qilin server, peer, figure, at least).
+RATIO_TARGETS = [
+    ("hello keep-alive, qilin-sync / nginx per srv CPU-s",
+     "hello", "qilin-sync", "nginx", "per_cpu", 0.85),
+    ("hello keep-alive, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
+     "hello", "qilin-sync", "gunicorn-sync", "per_cpu", 7),
+    ("hello keep-alive, qilin-null (C plugin) / nginx per srv CPU-s",
+     "hello", "qilin-null", "nginx", "per_cpu", 0.95),
+    ("Connection: close, qilin-sync / nginx per srv CPU-s",
+     "close", "qilin-sync", "nginx", "per_cpu", 0.9),
+    ("Flask, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
+     "flask", "qilin-sync", "gunicorn-sync", "per_cpu", 3),
+    ("1 MiB big, qilin-sync / nginx MiB/s", "big", "qilin-sync", "nginx", "rps", 0.9),
+    ("1 MiB bigfile, qilin-sync / nginx MiB/s", "bigfile", "qilin-sync", "nginx", "rps", 0.9),
+    ("hello keep-alive, qilin-gthread / gunicorn-gthread per core (per srv CPU-s)",
+     "hello", "qilin-gthread", "gunicorn-gthread", "per_cpu", 5),
+    ("hello keep-alive, qilin-gevent / gunicorn-gevent per core (per srv CPU-s)",
+     "hello", "qilin-gevent", "gunicorn-gevent", "per_cpu", 3),
+]
+
+
 def targets_table(all_results):
     """Issues 5-7's targets, each as measured in this run (skipped when a case did not run)."""
     rows = []
@@ -604,27 +625,12 @@ def targets_table(all_results):
             rows.append("| %s | %s | %s | %s |" % (what, spec % value, goal,
                                                     "met" if ok(value) else "NOT met"))
 
-    add("hello keep-alive, qilin-sync / nginx per srv CPU-s",
-        ratio(all_results, "hello", "qilin-sync", "nginx", "per_cpu"), ">= 0.85x",
-        lambda v: v >= 0.85)
     # "Per core" is req/s per server CPU-second: the server is pinned to one
     # core, and a loaded machine or a saturated wrk keeps it below 100 %.
-    add("hello keep-alive, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
-        ratio(all_results, "hello", "qilin-sync", "gunicorn-sync", "per_cpu"), ">= 7x",
-        lambda v: v >= 7)
-    add("hello keep-alive, qilin-null (C plugin) / nginx per srv CPU-s",
-        ratio(all_results, "hello", "qilin-null", "nginx", "per_cpu"), ">= 0.95x",
-        lambda v: v >= 0.95)
-    add("Connection: close, qilin-sync / nginx per srv CPU-s",
-        ratio(all_results, "close", "qilin-sync", "nginx", "per_cpu"), ">= 0.9x",
-        lambda v: v >= 0.9)
-    add("Flask, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
-        ratio(all_results, "flask", "qilin-sync", "gunicorn-sync", "per_cpu"), ">= 3x",
-        lambda v: v >= 3)
+    for what, case, a, b, key, least in RATIO_TARGETS:
+        add(what, ratio(all_results, case, a, b, key), ">= %gx" % least,
+            lambda v, least=least: v >= least)
     for case in ("big", "bigfile"):
-        add("1 MiB %s, qilin-sync / nginx MiB/s" % case,
-            ratio(all_results, case, "qilin-sync", "nginx", "rps"), ">= 0.9x",
-            lambda v: v >= 0.9)
         r = pick(all_results, case, "qilin-sync")
         if r is not None and r.get("flt_req") is not None:
             add("1 MiB %s, qilin-sync worker minor faults per request" % case, r["flt_req"],
@@ -637,11 +643,6 @@ def targets_table(all_results):
                 lambda v: v <= 12, "%.1f MiB")
         add("idle RSS, qilin master (no --preload)", master, "<= 6 MiB", lambda v: v <= 6,
             "%.1f MiB")
-    # Issues 5 and 6: the other worker classes against gunicorn's.
-    for klass, goal in (("gthread", 5), ("gevent", 3)):
-        add("hello keep-alive, qilin-%s / gunicorn-%s per core (per srv CPU-s)" % (klass, klass),
-            ratio(all_results, "hello", "qilin-" + klass, "gunicorn-" + klass, "per_cpu"),
-            ">= %dx" % goal, lambda v, goal=goal: v >= goal)
     r = pick(all_results, "hello", "qilin-gevent")
     if r is not None and r.get("p50") and r.get("p99") is not None:
         add("hello keep-alive, qilin-gevent p99 / p50", r["p99"] / r["p50"], "<= 5x",
