@@ -7,6 +7,8 @@
 /prim?lib=  uses gevent or eventlet primitives directly: spawns green
             threads that pass values through an event/queue
 /socket     the class of socket.socket (shows the monkey-patching)
+/hub        eventlet only: the hub's class, and the result of a round of
+            sub-millisecond and far-off eventlet timers on it
 /hello      hello
 """
 import os
@@ -74,6 +76,19 @@ def _prim_eventlet():
     return "eventlet %r" % (done.wait(),)
 
 
+def _hub_eventlet():
+    import eventlet
+    import eventlet.hubs
+
+    hub = eventlet.hubs.get_hub()
+    fired = []
+    for delay in (0.0002, 0.0005, 0.0011):
+        eventlet.spawn_after(delay, fired.append, delay)
+    with eventlet.Timeout(1e12):
+        eventlet.sleep(0.002)
+    return "%s.%s %r" % (type(hub).__module__, type(hub).__name__, sorted(fired))
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -98,6 +113,8 @@ def app(environ, start_response):
     elif path == "/prim":
         lib = query.get("lib", ["gevent"])[0]
         body = _prim_gevent() if lib == "gevent" else _prim_eventlet()
+    elif path == "/hub":
+        body = _hub_eventlet()
     elif path == "/socket":
         body = "%s.%s" % (socket.socket.__module__, socket.socket.__name__)
     else:

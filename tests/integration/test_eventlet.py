@@ -29,6 +29,23 @@ class EventletWorkerTest(GreenWorkerTests, unittest.TestCase):
             self.assertIn("Using worker: eventlet", srv.log_text())
         self.assertIn("eventlet", body)
 
+    def test_precise_hub_by_default(self):
+        # eventlet's epoll hub wakes for timers in whole milliseconds; the
+        # worker's hub ends each wait on a timerfd instead. Its timers all
+        # fire, in order, and a far-off one is accepted.
+        for extra in ([], ["--preload"]):
+            with self.subTest(extra=extra), \
+                    self.server(extra) as srv:
+                body = srv.get("/hub").body.decode()
+            self.assertEqual(body, "qilin.eventlet.PreciseHub [0.0002, 0.0005, 0.0011]")
+
+    def test_users_hub_choice_is_kept(self):
+        env = self.env()
+        env["EVENTLET_HUB"] = "poll"
+        with Server(["-k", self.WORKER], app="greenapp:app", env=env) as srv:
+            body = srv.get("/hub").body.decode()
+        self.assertEqual(body, "eventlet.hubs.poll.Hub [0.0002, 0.0005, 0.0011]")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -21,10 +21,18 @@
  * when the connection's serve() returns. The connection green threads are
  * a Crew (green.c): a parked one waits in hub.switch(), and the accept loop
  * hands it a connection through a hub timer of 0 s.
+ *
+ * Unless EVENTLET_HUB names a hub, the worker runs PreciseHub: eventlet's
+ * epoll hub whose waits end on a timerfd (green.c) instead of epoll's
+ * whole-ms timeout, so eventlet.sleep() and eventlet.Timeout fire on time rather
+ * than up to 1 ms late. An app that calls eventlet.hubs.use_hub() when it
+ * is imported (after prepare) still gets its own hub.
  */
 static const char eventlet_bootstrap[] =
+    "import os\n"
     "import eventlet\n"
     "import eventlet.hubs\n"
+    "from eventlet.hubs import epolls\n"
     "import greenlet\n"
     "from eventlet import greenthread\n"
     "from eventlet.event import Event\n"
@@ -40,12 +48,31 @@ static const char eventlet_bootstrap[] =
     "class Stopping(Exception):\n"
     "    pass\n"
     "\n"
+    "class PreciseHub(epolls.Hub):\n"
+    "    __module__ = 'qilin.eventlet'\n"
+    "    is_available = staticmethod(epolls.is_available)\n"
+    "\n"
+    "    def __init__(self, clock=None):\n"
+    "        epolls.Hub.__init__(self, clock)\n"
+    "        self.timer_fd = timerfd_open()\n"
+    "        self.poll.register(self.timer_fd, epolls.select.EPOLLIN)\n"
+    "\n"
+    "    def do_poll(self, seconds):\n"
+    "        fd = self.timer_fd\n"
+    "        if seconds > 0:\n"
+    "            timerfd_arm(fd, seconds)\n"
+    "            seconds = -1\n"
+    "        return [ev for ev in self.poll.poll(seconds) if ev[0] != fd]\n"
+    "\n"
     "def prepare():\n"
     "    from eventlet import patcher\n"
     "    if patcher.is_monkey_patched('socket'):\n"
     "        eventlet.hubs._threadlocal.__dict__.pop('hub', None)\n"
-    "    else:\n"
-    "        eventlet.monkey_patch()\n"
+    "        return\n"
+    "    tl = eventlet.hubs._threadlocal\n"
+    "    if not (hasattr(tl, 'Hub') or hasattr(tl, 'hub') or os.environ.get('EVENTLET_HUB')):\n"
+    "        eventlet.hubs.use_hub(PreciseHub)\n"
+    "    eventlet.monkey_patch()\n"
     "\n"
     "class Waiter(object):\n"
     "    __slots__ = ('fd', 'gt')\n"

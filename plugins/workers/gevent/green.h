@@ -14,7 +14,9 @@ struct qln_worker;
 
 /*
  * One green library. BOOTSTRAP is Python source, run where green.c's Crew
- * (the connection green threads, reused) is already defined, that defines:
+ * (the connection green threads, reused) and timerfd_open() and
+ * timerfd_arm(fd, seconds) (for a hub with precise timers) are already
+ * defined, that defines:
  *   prepare()   monkey-patch this process, or, when the master already did
  *               (preload_app), give the forked child a fresh hub;
  *   Waiter(fd)  per-connection waits: .wait(events, seconds|None, idle) returns
