@@ -11,6 +11,8 @@ library only; every wait is bounded so a broken server cannot hang a test.
                         until file P exists and answers "released"
   /local?v=V&n=N        stores V in a threading.local, meets N-1 others, and
                         answers what the local holds afterwards
+  /meet?n=N             waits until N requests are inside this process's app
+                        at once and answers the worker's pid; 409 when N never met
   /info                 JSON: wsgi.multithread, wsgi.multiprocess, thread id
   /hello                "hello"
 """
@@ -104,6 +106,10 @@ def app(environ, start_response):
         if not met:
             return _plain(start_response, "peak %d" % peak, "409 Conflict")
         return _plain(start_response, str(peak))
+    if path == "/meet":
+        if not _meet(int(q["n"])):
+            return _plain(start_response, "never met", "409 Conflict")
+        return _plain(start_response, str(os.getpid()))
     if path == "/gate":
         if not _gate(q):
             return _plain(start_response, "gate never opened", "504 Gateway Timeout")

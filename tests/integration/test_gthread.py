@@ -159,6 +159,37 @@ class WorkerConnectionsTest(unittest.TestCase):
         self.assertEqual(len(self.srv.booted_pids()), 1)
 
 
+class BurstBalanceTest(unittest.TestCase):
+    """Two workers with two threads each: a burst of four new connections,
+    whose requests arrive just after they are accepted, is split two and
+    two, so each worker can run both of its requests at once. A worker that
+    took a silent new connection as free capacity could take all four."""
+
+    def test_burst_of_new_connections_is_shared_by_the_workers(self):
+        with Server(["-k", "gthread", "--threads", "2", "--keep-alive", "30"],
+                    app="threadapp:app", workers=2) as srv:
+            booted = set(srv.wait_workers(2))
+            seen = set()
+
+            def both_accepting():
+                seen.add(int(srv.get("/meet?n=1").body))
+                return seen >= booted
+
+            wait_for(both_accepting, 10.0, what="both workers answering")
+            conns = [srv.connect(timeout=20.0) for _ in range(4)]
+            try:
+                for c in conns:
+                    c.send_request("GET", "/meet?n=2")
+                answers = [c.read_response() for c in conns]
+            finally:
+                for c in conns:
+                    c.close()
+        self.assertEqual([r.status for r in answers], [200] * 4,
+                         [r.body for r in answers])
+        pids = [int(r.body) for r in answers]
+        self.assertEqual(sorted(pids.count(p) for p in set(pids)), [2, 2], pids)
+
+
 class KeepAliveSlotsTest(unittest.TestCase):
     """--worker-connections 2, one worker, keep-alive 30 s: a new client at a
     worker full of idle keep-alive connections is served at once, and the
