@@ -8,11 +8,10 @@ library only; every wait is bounded so a broken server cannot hang a test.
                         when N never met (the server did not run them at once)
   /block?ms=M           sleeps M ms; answers the peak concurrency seen
   /gate?path=P&mark=Q   creates Q (the request is in flight), then waits
-                        until file P exists and answers "released"
+                        until file P exists and answers "released" (with
+                        &pid=1: the worker's pid)
   /local?v=V&n=N        stores V in a threading.local, meets N-1 others, and
                         answers what the local holds afterwards
-  /meet?n=N             waits until N requests are inside this process's app
-                        at once and answers the worker's pid; 409 when N never met
   /info                 JSON: wsgi.multithread, wsgi.multiprocess, thread id
   /hello                "hello"
 """
@@ -106,14 +105,10 @@ def app(environ, start_response):
         if not met:
             return _plain(start_response, "peak %d" % peak, "409 Conflict")
         return _plain(start_response, str(peak))
-    if path == "/meet":
-        if not _meet(int(q["n"])):
-            return _plain(start_response, "never met", "409 Conflict")
-        return _plain(start_response, str(os.getpid()))
     if path == "/gate":
         if not _gate(q):
             return _plain(start_response, "gate never opened", "504 Gateway Timeout")
-        return _plain(start_response, "released")
+        return _plain(start_response, str(os.getpid()) if q.get("pid") else "released")
     if path == "/local":
         _local.value = q["v"]
         met = _meet(int(q["n"]))

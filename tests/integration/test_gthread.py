@@ -162,8 +162,8 @@ class WorkerConnectionsTest(unittest.TestCase):
 class BurstBalanceTest(unittest.TestCase):
     """Two workers with two threads each: a burst of four new connections,
     whose requests arrive just after they are accepted, is split two and
-    two, so each worker can run both of its requests at once. A worker that
-    took a silent new connection as free capacity could take all four."""
+    two, so all four requests run at once. A worker that took a silent new
+    connection as free capacity could take all four and run only two."""
 
     def test_burst_of_new_connections_is_shared_by_the_workers(self):
         with Server(["-k", "gthread", "--threads", "2", "--keep-alive", "30"],
@@ -172,20 +172,26 @@ class BurstBalanceTest(unittest.TestCase):
             seen = set()
 
             def both_accepting():
-                seen.add(int(srv.get("/meet?n=1").body))
+                seen.add(int(srv.get("/gate?path=/&pid=1").body))
                 return seen >= booted
 
             wait_for(both_accepting, 10.0, what="both workers answering")
-            conns = [srv.connect(timeout=20.0) for _ in range(4)]
+            gate = os.path.join(srv.tmpdir, "gate")
+            marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(4)]
+            # All four connect before any sends, so the workers see them silent.
+            conns = [srv.connect(timeout=20.0) for _ in marks]
             try:
-                for c in conns:
-                    c.send_request("GET", "/meet?n=2")
+                for c, m in zip(conns, marks):
+                    c.send_request("GET", "/gate?path=%s&mark=%s&pid=1" % (gate, m))
+                wait_for(lambda: all(os.path.exists(m) for m in marks), 10.0,
+                         what="all four requests inside the app at once")
+                with open(gate, "w"):
+                    pass
                 answers = [c.read_response() for c in conns]
             finally:
                 for c in conns:
                     c.close()
-        self.assertEqual([r.status for r in answers], [200] * 4,
-                         [r.body for r in answers])
+        self.assertEqual([r.status for r in answers], [200] * 4, [r.body for r in answers])
         pids = [int(r.body) for r in answers]
         self.assertEqual(sorted(pids.count(p) for p in set(pids)), [2, 2], pids)
 
