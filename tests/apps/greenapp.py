@@ -9,6 +9,7 @@
 /socket     the class of socket.socket (shows the monkey-patching)
 /hub        eventlet only: the hub's class, and the result of a round of
             sub-millisecond and far-off eventlet timers on it
+/timerfds   how many timerfds this process holds
 /hello      hello
 """
 import os
@@ -89,6 +90,13 @@ def _hub_eventlet():
     return "%s.%s %r" % (type(hub).__module__, type(hub).__name__, sorted(fired))
 
 
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -115,6 +123,10 @@ def app(environ, start_response):
         body = _prim_gevent() if lib == "gevent" else _prim_eventlet()
     elif path == "/hub":
         body = _hub_eventlet()
+    elif path == "/timerfds":
+        fds = os.listdir("/proc/self/fd")
+        body = str(sum(1 for fd in fds
+                       if _readlink("/proc/self/fd/" + fd) == "anon_inode:[timerfd]"))
     elif path == "/socket":
         body = "%s.%s" % (socket.socket.__module__, socket.socket.__name__)
     else:

@@ -33,11 +33,17 @@ class EventletWorkerTest(GreenWorkerTests, unittest.TestCase):
         # eventlet's epoll hub wakes for timers in whole milliseconds; the
         # worker's hub ends each wait on a timerfd instead. Its timers all
         # fire, in order, and a far-off one is accepted.
+        # Under --preload the master's hub is dropped in the worker, and its
+        # timerfd closed: the worker holds as many timerfds either way.
+        timerfds = []
         for extra in ([], ["--preload"]):
             with self.subTest(extra=extra), \
                     self.server(extra) as srv:
                 body = srv.get("/hub").body.decode()
+                timerfds.append(int(srv.get("/timerfds").body))
             self.assertEqual(body, "qilin.eventlet.PreciseHub [0.0002, 0.0005, 0.0011]")
+        self.assertEqual(timerfds[0], timerfds[1])
+        self.assertGreaterEqual(timerfds[0], 1)
 
     def test_users_hub_choice_is_kept(self):
         env = self.env()

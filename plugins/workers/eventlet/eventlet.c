@@ -16,7 +16,8 @@
  * Waits are eventlet.hubs.trampoline() with a private timeout exception, so
  * an app's own eventlet.Timeout can never be mistaken for ours. After a fork
  * under preload_app the hub (its epoll fd, its timers) belongs to the
- * master, so the child drops it and eventlet makes a fresh one. A semaphore
+ * master, so the child drops it (closing its timerfd) and eventlet makes a
+ * fresh one. A semaphore
  * of worker_connections slots is taken before each accept and given back
  * when the connection's serve() returns. The connection green threads are
  * a Crew (green.c): a parked one waits in hub.switch(), and the accept loop
@@ -67,7 +68,9 @@ static const char eventlet_bootstrap[] =
     "def prepare():\n"
     "    from eventlet import patcher\n"
     "    if patcher.is_monkey_patched('socket'):\n"
-    "        eventlet.hubs._threadlocal.__dict__.pop('hub', None)\n"
+    "        old = eventlet.hubs._threadlocal.__dict__.pop('hub', None)\n"
+    "        if getattr(old, 'timer_fd', None) is not None:\n"
+    "            os.close(old.timer_fd)\n"
     "        return\n"
     "    tl = eventlet.hubs._threadlocal\n"
     "    if not (hasattr(tl, 'Hub') or hasattr(tl, 'hub') or os.environ.get('EVENTLET_HUB')):\n"
