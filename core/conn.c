@@ -274,6 +274,7 @@ conn_start(struct qln_conn *c, int fd)
     c->must_close = false;
     c->stop_now = false;
     c->proxy_pending = c->w->conn.proxy.mode != PROXY_MODE_OFF;
+    c->proxy_proto[0] = '\0';
 }
 
 int
@@ -754,6 +755,24 @@ qln_req_url_scheme(const struct qln_request *r)
     return r->conn->https ? "https" : "http";
 }
 
+const char *
+qln_req_proxy_protocol(const struct qln_request *r)
+{
+    return r->conn->proxy_proto[0] != '\0' ? r->conn->proxy_proto : NULL;
+}
+
+const char *
+qln_req_proxy_addr(const struct qln_request *r)
+{
+    return r->conn->proxy_proto[0] != '\0' ? r->conn->proxy_addr : NULL;
+}
+
+const char *
+qln_req_proxy_port(const struct qln_request *r)
+{
+    return r->conn->proxy_proto[0] != '\0' ? r->conn->proxy_port : NULL;
+}
+
 /* ------------------------------------------------------------ errors */
 
 /*
@@ -878,6 +897,9 @@ read_proxy_header(struct qln_conn *c)
         if (!h.local) {
             memcpy(c->peer_addr, h.addr, sizeof(c->peer_addr));
             memcpy(c->peer_port, h.port, sizeof(c->peer_port));
+            memcpy(c->proxy_proto, h.proto, sizeof(c->proxy_proto));
+            memcpy(c->proxy_addr, h.dst_addr, sizeof(c->proxy_addr));
+            memcpy(c->proxy_port, h.dst_port, sizeof(c->proxy_port));
         }
         /* The request's head must start at offset 0 (http_parser_next). */
         memmove(c->buf, c->buf + h.len, c->len - h.len);

@@ -63,6 +63,11 @@ struct qln_conn {
        PROXY protocol header named, for every request on the connection. */
     char peer_addr[INET6_ADDRSTRLEN];
     char peer_port[8];
+    /* What that PROXY header said besides: "TCP4" or "TCP6" ("" without
+       one), and the address and port the client connected to. */
+    char proxy_proto[5];
+    char proxy_addr[INET6_ADDRSTRLEN];
+    char proxy_port[8];
     bool peer_trusted;  /* the peer is in --forwarded-allow-ips */
     bool proxy_pending; /* a PROXY protocol header may or must still come (first request) */
     bool proxy_allowed; /* the peer is in --proxy-allow-from */

@@ -443,7 +443,7 @@ static enum proxy_rc
 v1_line(const char *buf, size_t len, struct proxy_header *h)
 {
     const char *p = buf + V1_SIG_LEN, *end = buf + len - 2;
-    char proto[8], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], sport[8], dport[8], unused[8];
+    char proto[8], src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN], sport[8], dport[8];
     unsigned char src_bin[16], dst_bin[16];
     int family;
 
@@ -468,9 +468,12 @@ v1_line(const char *buf, size_t len, struct proxy_header *h)
         goto bad;
     if (inet_pton(family, src, src_bin) != 1 || inet_pton(family, dst, dst_bin) != 1)
         goto bad;
-    if (!v1_port(sport, h->port, sizeof(h->port)) || !v1_port(dport, unused, sizeof(unused)))
+    if (!v1_port(sport, h->port, sizeof(h->port)) ||
+        !v1_port(dport, h->dst_port, sizeof(h->dst_port)))
         goto bad;
+    memcpy(h->proto, proto, sizeof(h->proto)); /* "TCP4" or "TCP6" and its NUL */
     inet_ntop(family, src_bin, h->addr, sizeof(h->addr));
+    inet_ntop(family, dst_bin, h->dst_addr, sizeof(h->dst_addr));
     return PROXY_DONE;
 bad:
     h->reason = "Invalid PROXY line (want PROXY TCP4|TCP6 SRC DST SPORT DPORT)";
@@ -528,14 +531,21 @@ v2_parse(const unsigned char *b, size_t len, struct proxy_header *h)
         h->local = true;
         return PROXY_DONE;
     }
+    /* Source address, destination address, source port, destination port. */
     if (b[13] == 0x11 && block >= 12) {
+        memcpy(h->proto, "TCP4", 5);
         inet_ntop(AF_INET, b + 16, h->addr, sizeof(h->addr));
+        inet_ntop(AF_INET, b + 20, h->dst_addr, sizeof(h->dst_addr));
         snprintf(h->port, sizeof(h->port), "%u", be16(b + 24));
+        snprintf(h->dst_port, sizeof(h->dst_port), "%u", be16(b + 26));
         return PROXY_DONE;
     }
     if (b[13] == 0x21 && block >= 36) {
+        memcpy(h->proto, "TCP6", 5);
         inet_ntop(AF_INET6, b + 16, h->addr, sizeof(h->addr));
+        inet_ntop(AF_INET6, b + 32, h->dst_addr, sizeof(h->dst_addr));
         snprintf(h->port, sizeof(h->port), "%u", be16(b + 48));
+        snprintf(h->dst_port, sizeof(h->dst_port), "%u", be16(b + 50));
         return PROXY_DONE;
     }
     h->reason = (b[13] == 0x11 || b[13] == 0x21)

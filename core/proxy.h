@@ -133,8 +133,11 @@ struct proxy_header {
     int version; /* 1 or 2 once the signature was seen (even if malformed); else 0 */
     size_t len;  /* PROXY_DONE: bytes the header takes at the start of the buffer */
     bool local;  /* PROXY_DONE: v2 LOCAL or UNSPEC, v1 UNKNOWN: keep the socket's peer */
+    char proto[5];               /* PROXY_DONE, !local: "TCP4" or "TCP6" */
     char addr[INET6_ADDRSTRLEN]; /* PROXY_DONE, !local: the client's (source) address */
     char port[8];                /* ... and port, in decimal */
+    char dst_addr[INET6_ADDRSTRLEN]; /* PROXY_DONE, !local: the address the client reached */
+    char dst_port[8];                /* ... and port, in decimal */
     const char *reason;          /* PROXY_BAD: one line for the log (static text) */
 };
 

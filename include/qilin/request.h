@@ -48,4 +48,16 @@ QLN_API const char *qln_req_server_port(const struct qln_request *r);
 /** "http" (or "https" once TLS or trusted proxies say so). */
 QLN_API const char *qln_req_url_scheme(const struct qln_request *r);
 
+/*
+ * ABI 1.2. When the connection began with a PROXY protocol header naming a
+ * client (--proxy-protocol), remote_addr/remote_port above are that client,
+ * and these say the rest: the protocol, "TCP4" or "TCP6", and the address
+ * and port the client connected to (the proxy's). NULL otherwise, also for
+ * v1 UNKNOWN and v2 LOCAL headers. gunicorn's PROXY_PROTOCOL, PROXY_ADDR,
+ * PROXY_PORT.
+ */
+QLN_API const char *qln_req_proxy_protocol(const struct qln_request *r);
+QLN_API const char *qln_req_proxy_addr(const struct qln_request *r);
+QLN_API const char *qln_req_proxy_port(const struct qln_request *r);
+
 #endif

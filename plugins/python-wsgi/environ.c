@@ -460,6 +460,24 @@ scheme_object(struct pyw_environ *e, const char *s)
     return PyUnicode_FromString(s);
 }
 
+/*
+ * gunicorn's PROXY_PROTOCOL, PROXY_ADDR and PROXY_PORT, on every request of
+ * a connection that began with a PROXY protocol header naming a client.
+ */
+static int
+put_proxy(const struct pyw_keys *k, PyObject *env, struct qln_request *req)
+{
+    const char *proto = qln_req_proxy_protocol(req);
+
+    if (proto == NULL)
+        return 0;
+    if (put(env, k->proxy_protocol, PyUnicode_FromString(proto)) < 0 ||
+        put(env, k->proxy_addr, PyUnicode_FromString(qln_req_proxy_addr(req))) < 0 ||
+        put(env, k->proxy_port, PyUnicode_FromString(qln_req_proxy_port(req))) < 0)
+        return -1;
+    return 0;
+}
+
 PyObject *
 pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input)
 {
@@ -487,7 +505,7 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
         (*rport != '\0' &&
          put(env, k->remote_port, strcache_get(&e->remote_port, rport, strlen(rport))) < 0) ||
         PyDict_SetItem(env, k->input, input) < 0 || put_headers(e, env, h, nh) < 0 ||
-        put_server(e, env, req, scheme, h, nh) < 0)
+        put_server(e, env, req, scheme, h, nh) < 0 || put_proxy(k, env, req) < 0)
         goto fail;
     Py_DECREF(scheme);
     return env;

@@ -41,6 +41,9 @@ struct pyw_strcache {
     X(server_protocol, "SERVER_PROTOCOL")                                                          \
     X(remote_addr, "REMOTE_ADDR")                                                                  \
     X(remote_port, "REMOTE_PORT")                                                                  \
+    X(proxy_protocol, "PROXY_PROTOCOL")                                                            \
+    X(proxy_addr, "PROXY_ADDR")                                                                    \
+    X(proxy_port, "PROXY_PORT")                                                                    \
     X(url_scheme, "wsgi.url_scheme")                                                               \
     X(input, "wsgi.input")                                                                         \
     X(multithread, "wsgi.multithread")

@@ -186,6 +186,32 @@ class _ProxyTests:
                          what="an access log line for %s" % client)
             self.assertNotIn("\n127.0.0.1 - - [", "\n" + srv.output_text())
 
+    def test_proxy_environ_keys(self):
+        # gunicorn's PROXY_PROTOCOL, PROXY_ADDR, PROXY_PORT: the protocol and
+        # the address the client reached, for every request on the connection.
+        keys = ("PROXY_PROTOCOL", "PROXY_ADDR", "PROXY_PORT")
+        with self.server(["--proxy-protocol", "auto"], app="testapp:app") as srv:
+            with Conn(srv.port) as c:
+                c.send(V1)
+                for path in ("/environ/1", "/environ/2"):
+                    env = get(c, path)
+                    self.assertEqual([env.get(k) for k in keys],
+                                     ["TCP4", "198.51.100.7", "443"])
+            with Conn(srv.port) as c:
+                c.send(v2_header("203.0.113.5", "10.0.0.1", 1234, 8080))
+                env = get(c, "/environ")
+                self.assertEqual([env.get(k) for k in keys], ["TCP4", "10.0.0.1", "8080"])
+            with Conn(srv.port) as c:
+                c.send(v2_header())
+                env = get(c, "/environ")
+                self.assertEqual([env.get(k) for k in keys], ["TCP6", "::1", "443"])
+            # No header, and headers that name no client: none of the keys.
+            for data in (b"", b"PROXY UNKNOWN\r\n", v2_header(command=0)):
+                with Conn(srv.port) as c:
+                    c.send(data)
+                    env = get(c, "/environ")
+                    self.assertEqual([k for k in keys if k in env], [], data)
+
     def test_v2(self):
         with self.server(["--proxy-protocol", "v2"]) as srv:
             with Conn(srv.port) as c:

@@ -154,31 +154,35 @@ static const struct v1_row {
     enum proxy_rc rc;
     const char *addr; /* PROXY_DONE: the client, or NULL when local */
     const char *port;
+    const char *dst; /* ... and "PROTO DST_ADDR DST_PORT" */
 } v1_rows[] = {
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n", PROXY_DONE, "192.0.2.1", "56324"},
-    {"PROXY TCP6 2001:db8::1 2001:db8::2 1 65535\r\n", PROXY_DONE, "2001:db8::1", "1"},
-    {"PROXY TCP6 2001:0db8:0:0:0:0:0:1 ::1 80 80\r\n", PROXY_DONE, "2001:db8::1", "80"},
-    {"PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n", PROXY_DONE, "0.0.0.0", "0"},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n", PROXY_DONE, "192.0.2.1", "56324",
+     "TCP4 198.51.100.7 443"},
+    {"PROXY TCP6 2001:db8::1 2001:db8::2 1 65535\r\n", PROXY_DONE, "2001:db8::1", "1",
+     "TCP6 2001:db8::2 65535"},
+    {"PROXY TCP6 2001:0db8:0:0:0:0:0:1 ::1 80 80\r\n", PROXY_DONE, "2001:db8::1", "80",
+     "TCP6 ::1 80"},
+    {"PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n", PROXY_DONE, "0.0.0.0", "0", "TCP4 0.0.0.0 0"},
     /* Accepted and ignored (the spec's health checks; newer gunicorn). */
-    {"PROXY UNKNOWN\r\n", PROXY_DONE, NULL, NULL},
-    {"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", PROXY_DONE, NULL, NULL},
+    {"PROXY UNKNOWN\r\n", PROXY_DONE, NULL, NULL, NULL},
+    {"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n", PROXY_DONE, NULL, NULL, NULL},
     /* Malformed. */
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443 9\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443 \r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4  192.0.2.1 198.51.100.7 56324 443\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 2001:db8::1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP6 192.0.2.1 2001:db8::2 1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.256 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 65536 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 123456\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 -1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 0x2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY UDP4 192.0.2.1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY tcp4 192.0.2.1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY \r\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 2\n", PROXY_BAD, NULL, NULL},
-    {"PROXY TCP4 192.0.2.1\t198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443 9\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443 \r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4  192.0.2.1 198.51.100.7 56324 443\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 2001:db8::1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP6 192.0.2.1 2001:db8::2 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.256 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 65536 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 123456\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 -1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 0x2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY UDP4 192.0.2.1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY tcp4 192.0.2.1 198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY \r\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1 198.51.100.7 1 2\n", PROXY_BAD, NULL, NULL, NULL},
+    {"PROXY TCP4 192.0.2.1\t198.51.100.7 1 2\r\n", PROXY_BAD, NULL, NULL, NULL},
 };
 
 START_TEST(test_v1_rows)
@@ -203,8 +207,12 @@ START_TEST(test_v1_rows)
     ck_assert_uint_eq(h.len, len);
     ck_assert(h.local == (row->addr == NULL));
     if (row->addr != NULL) {
+        char dst[128];
+
         ck_assert_str_eq(h.addr, row->addr);
         ck_assert_str_eq(h.port, row->port);
+        snprintf(dst, sizeof(dst), "%s %s %s", h.proto, h.dst_addr, h.dst_port);
+        ck_assert_str_eq(dst, row->dst);
     }
     /* auto takes the same header the same way. */
     ck_assert_int_eq(proxy_header_parse(PROXY_MODE_AUTO, buf, (size_t)n, &h), row->rc);
@@ -244,6 +252,9 @@ START_TEST(test_v2_inet)
     ck_assert(!h.local);
     ck_assert_str_eq(h.addr, "192.0.2.1");
     ck_assert_str_eq(h.port, "56324");
+    ck_assert_str_eq(h.proto, "TCP4");
+    ck_assert_str_eq(h.dst_addr, "198.51.100.7");
+    ck_assert_str_eq(h.dst_port, "443");
     ck_assert_int_eq(proxy_header_parse(PROXY_MODE_AUTO, buf, n + 3, &h), PROXY_DONE);
 }
 END_TEST
@@ -265,6 +276,9 @@ START_TEST(test_v2_inet6)
     ck_assert_int_eq(proxy_header_parse(PROXY_MODE_V2, buf, n, &h), PROXY_DONE);
     ck_assert_str_eq(h.addr, "2001:db8::7");
     ck_assert_str_eq(h.port, "4242");
+    ck_assert_str_eq(h.proto, "TCP6");
+    ck_assert_str_eq(h.dst_addr, "::1");
+    ck_assert_str_eq(h.dst_port, "80");
     /* Too short for two IPv6 addresses and ports. */
     n = v2(buf, 0x21, 0x21, block, 35);
     ck_assert_int_eq(proxy_header_parse(PROXY_MODE_V2, buf, n, &h), PROXY_BAD);

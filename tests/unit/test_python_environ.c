@@ -59,6 +59,7 @@ struct qln_request {
     int fail_at;  /* > 0: reads fail with QLN_EBADBODY once body_pos reaches it */
     bool chunked;
     const char *server_port;
+    const char *proxy_proto; /* what a PROXY header said ("TCP6"), NULL: none */
     /* Simulates a blocking wait inside a read, as the core's poll waiter does. */
     const struct qln_app_ops *ops;
     void *token;
@@ -393,6 +394,24 @@ qln_req_url_scheme(const struct qln_request *r)
     return "http";
 }
 
+const char *
+qln_req_proxy_protocol(const struct qln_request *r)
+{
+    return r->proxy_proto;
+}
+
+const char *
+qln_req_proxy_addr(const struct qln_request *r)
+{
+    return r->proxy_proto ? "2001:db8::1" : NULL;
+}
+
+const char *
+qln_req_proxy_port(const struct qln_request *r)
+{
+    return r->proxy_proto ? "443" : NULL;
+}
+
 int
 qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct qln_header *headers,
                size_t nheaders)
@@ -618,6 +637,9 @@ START_TEST(environ_request_line)
     ASSERT_ENV(resp, "all_str", "true");
     ck_assert_ptr_null(environ_value(&resp, "CONTENT_LENGTH"));
     ck_assert_ptr_null(environ_value(&resp, "CONTENT_TYPE"));
+    ck_assert_ptr_null(environ_value(&resp, "PROXY_PROTOCOL"));
+    ck_assert_ptr_null(environ_value(&resp, "PROXY_ADDR"));
+    ck_assert_ptr_null(environ_value(&resp, "PROXY_PORT"));
 
     /* A second request on the same thread reuses the cached objects safely. */
     req = get("/", "/");
@@ -627,6 +649,13 @@ START_TEST(environ_request_line)
     ASSERT_ENV(resp, "REQUEST_METHOD", "\"BREW\"");
     ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.0\"");
     ASSERT_ENV(resp, "QUERY_STRING", "\"\"");
+
+    /* After a PROXY protocol header: gunicorn's three keys. */
+    req.proxy_proto = "TCP6";
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "PROXY_PROTOCOL", "\"TCP6\"");
+    ASSERT_ENV(resp, "PROXY_ADDR", "\"2001:db8::1\"");
+    ASSERT_ENV(resp, "PROXY_PORT", "\"443\"");
     free(resp.body);
     unload(t);
 }
