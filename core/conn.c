@@ -837,6 +837,21 @@ answer_error(struct qln_conn *c, int status)
         r->body_bytes = (int64_t)body_len;
 }
 
+/*
+ * Refuses the request in hand before the app runs: logs REASON as gunicorn's
+ * "Invalid request" line, answers STATUS and closes. Returns true, for the
+ * checks below.
+ */
+static bool
+refuse_request(struct qln_conn *c, int status, const char *reason)
+{
+    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr, reason);
+    answer_error(c, status);
+    if (!c->stop_now)
+        linger_away(c);
+    return true;
+}
+
 /* ------------------------------------------------------------ serving */
 
 /*
@@ -1072,17 +1087,15 @@ static bool
 body_over_limit(struct qln_conn *c)
 {
     int64_t limit = c->w->conn.limit_request_body;
+    char reason[160];
 
     if (limit <= 0 || c->req.content_length <= limit)
         return false;
-    qln_log(QLN_LOG_WARNING,
-            "Invalid request from ip=%s: Request body too large (%lld > %lld bytes):"
-            " raise --limit-request-body if it is legitimate",
-            c->peer_addr, (long long)c->req.content_length, (long long)limit);
-    answer_error(c, 413);
-    if (!c->stop_now)
-        linger_away(c);
-    return true;
+    util_format(reason, sizeof(reason),
+                "Request body too large (%lld > %lld bytes): raise --limit-request-body if it"
+                " is legitimate",
+                (long long)c->req.content_length, (long long)limit);
+    return refuse_request(c, 413, reason);
 }
 
 /*
@@ -1095,12 +1108,7 @@ host_missing(struct qln_conn *c)
 {
     if (c->req.version_minor == 0 || c->parser.host_seen)
         return false;
-    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: Missing Host header (HTTP/1.1)",
-            c->peer_addr);
-    answer_error(c, 400);
-    if (!c->stop_now)
-        linger_away(c);
-    return true;
+    return refuse_request(c, 400, "Missing Host header (HTTP/1.1)");
 }
 
 /*
@@ -1127,12 +1135,7 @@ scheme_refused(struct qln_conn *c)
         c->https = s == PROXY_SCHEME_HTTPS;
         return false;
     }
-    qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: Contains contradictory scheme headers",
-            c->peer_addr);
-    answer_error(c, 400);
-    if (!c->stop_now)
-        linger_away(c);
-    return true;
+    return refuse_request(c, 400, "Contains contradictory scheme headers");
 }
 
 static enum serve_step

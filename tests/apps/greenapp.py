@@ -87,7 +87,7 @@ def _hub_eventlet():
         eventlet.spawn_after(delay, fired.append, delay)
     with eventlet.Timeout(1e12):
         eventlet.sleep(0.002)
-    return "%s.%s %r" % (type(hub).__module__, type(hub).__name__, sorted(fired))
+    return "%s.%s %r" % (type(hub).__module__, type(hub).__name__, fired)
 
 
 def _readlink(path):

@@ -159,6 +159,18 @@ class WorkerConnectionsTest(unittest.TestCase):
         self.assertEqual(len(self.srv.booted_pids()), 1)
 
 
+def gated_requests(srv, n, query=""):
+    """Opens N connections at once, then sends on each a request that waits in
+    the app for SRV's gate file (threadapp's /gate), each with its own mark
+    file. Returns (gate, marks, conns); the caller closes the connections."""
+    gate = os.path.join(srv.tmpdir, "gate")
+    marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(n)]
+    conns = [srv.connect(timeout=20.0) for _ in marks]
+    for c, m in zip(conns, marks):
+        c.send_request("GET", "/gate?path=%s&mark=%s%s" % (gate, m, query))
+    return gate, marks, conns
+
+
 class BurstBalanceTest(unittest.TestCase):
     """Two workers with two threads each: a burst of four new connections,
     whose requests arrive just after they are accepted, is split two and
@@ -172,17 +184,14 @@ class BurstBalanceTest(unittest.TestCase):
             seen = set()
 
             def both_accepting():
+                # A gate that is open already ("/" exists): just the pid.
                 seen.add(int(srv.get("/gate?path=/&pid=1").body))
                 return seen >= booted
 
             wait_for(both_accepting, 10.0, what="both workers answering")
-            gate = os.path.join(srv.tmpdir, "gate")
-            marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(4)]
             # All four connect before any sends, so the workers see them silent.
-            conns = [srv.connect(timeout=20.0) for _ in marks]
+            gate, marks, conns = gated_requests(srv, 4, "&pid=1")
             try:
-                for c, m in zip(conns, marks):
-                    c.send_request("GET", "/gate?path=%s&mark=%s&pid=1" % (gate, m))
                 wait_for(lambda: all(os.path.exists(m) for m in marks), 10.0,
                          what="all four requests inside the app at once")
                 with open(gate, "w"):
@@ -254,12 +263,8 @@ class GracefulStopTest(unittest.TestCase):
     def test_term_finishes_requests_in_flight_on_every_thread(self):
         with Server(["-k", "gthread", "--threads", "4"], app="threadapp:app",
                     workers=1) as srv:
-            gate = os.path.join(srv.tmpdir, "gate")
-            marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(4)]
-            conns = [srv.connect(timeout=20.0) for _ in marks]
+            gate, marks, conns = gated_requests(srv, 4)
             try:
-                for c, m in zip(conns, marks):
-                    c.send_request("GET", "/gate?path=%s&mark=%s" % (gate, m))
                 wait_for(lambda: all(os.path.exists(m) for m in marks), 20.0,
                          what="four requests inside the app")
                 # Four distinct threads hold them.
