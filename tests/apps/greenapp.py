@@ -7,8 +7,10 @@
 /prim?lib=  uses gevent or eventlet primitives directly: spawns green
             threads that pass values through an event/queue
 /socket     the class of socket.socket (shows the monkey-patching)
-/hub        eventlet only: the hub's class, and the result of a round of
-            sub-millisecond and far-off eventlet timers on it
+/hub?lib=   the class of the eventlet hub or the gevent loop, and the
+            result of a round of sub-millisecond and far-off timers on it
+/longtimers gevent only: how many timers the precise loop still tracks
+            after 1,000 timeouts of 5 s ran for a moment and were cancelled
 /timerfds   how many timerfds this process holds
 /hello      hello
 """
@@ -77,17 +79,41 @@ def _prim_eventlet():
     return "eventlet %r" % (done.wait(),)
 
 
-def _hub_eventlet():
-    import eventlet
-    import eventlet.hubs
-
-    hub = eventlet.hubs.get_hub()
+def _timer_round(clock, spawn_after, timeout, sleep):
+    """CLOCK's class (the hub or loop), and which of three sub-millisecond
+    timers fired, in order, during a sleep under a far-off timeout."""
     fired = []
     for delay in (0.0002, 0.0005, 0.0011):
-        eventlet.spawn_after(delay, fired.append, delay)
-    with eventlet.Timeout(1e12):
-        eventlet.sleep(0.002)
-    return "%s.%s %r" % (type(hub).__module__, type(hub).__name__, fired)
+        spawn_after(delay, fired.append, delay)
+    with timeout(1e12):
+        sleep(0.002)
+    return "%s.%s %r" % (type(clock).__module__, type(clock).__name__, fired)
+
+
+def _hub(lib):
+    if lib == "gevent":
+        import gevent
+        from gevent.hub import get_hub
+        return _timer_round(get_hub().loop, gevent.spawn_later, gevent.Timeout, gevent.sleep)
+    import eventlet
+    import eventlet.hubs
+    return _timer_round(eventlet.hubs.get_hub(), eventlet.spawn_after, eventlet.Timeout,
+                        eventlet.sleep)
+
+
+def _long_timers_gevent():
+    import gevent
+    from gevent.hub import get_hub
+
+    # Started, seen by the loop's prepare watcher while they run, cancelled.
+    timeouts = [gevent.Timeout(5) for _ in range(1000)]
+    for t in timeouts:
+        t.start()
+    gevent.sleep(0.001)
+    for t in timeouts:
+        t.close()
+    gevent.sleep(0.001)
+    return str(len(get_hub().loop._due))
 
 
 def _readlink(path):
@@ -122,7 +148,9 @@ def app(environ, start_response):
         lib = query.get("lib", ["gevent"])[0]
         body = _prim_gevent() if lib == "gevent" else _prim_eventlet()
     elif path == "/hub":
-        body = _hub_eventlet()
+        body = _hub(query.get("lib", ["eventlet"])[0])
+    elif path == "/longtimers":
+        body = _long_timers_gevent()
     elif path == "/timerfds":
         fds = os.listdir("/proc/self/fd")
         body = str(sum(1 for fd in fds

@@ -95,10 +95,14 @@ def app(environ, start_response):
 
 
 class GreenWorkerTests:
-    """Behaviour both green workers must show; WORKER names the -k class."""
+    """Behaviour both green workers must show; WORKER names the -k class,
+    PRECISE_CLOCK the class of its timerfd-driven hub (or loop), and
+    USERS_CLOCK (variable, value, class) the user's own choice of one."""
 
     WORKER = None
     ARGS = ()
+    PRECISE_CLOCK = None
+    USERS_CLOCK = None
 
     @staticmethod
     def env():
@@ -286,6 +290,30 @@ class GreenWorkerTests:
                      and "after" in open(access).read(), what="an access line in the new file")
         self.assertIn("before", open(access + ".1").read())
 
+    def test_precise_clock_by_default(self):
+        # The library's epoll waits count whole milliseconds, rounded up; the
+        # worker's hub ends each wait on a timerfd instead. Its timers all
+        # fire, in order, and a far-off one is accepted.
+        # Under --preload the master's timerfd is closed in the worker: the
+        # worker holds as many timerfds either way.
+        timerfds = []
+        for extra in ([], ["--preload"]):
+            with self.subTest(extra=extra), \
+                    self.server(extra) as srv:
+                body = srv.get("/hub?lib=" + self.WORKER).body.decode()
+                timerfds.append(int(srv.get("/timerfds").body))
+            self.assertEqual(body, self.PRECISE_CLOCK + " [0.0002, 0.0005, 0.0011]")
+        self.assertEqual(timerfds[0], timerfds[1])
+        self.assertGreaterEqual(timerfds[0], 1)
+
+    def test_users_clock_choice_is_kept(self):
+        var, value, clock = self.USERS_CLOCK
+        env = self.env()
+        env[var] = value
+        with Server(["-k", self.WORKER], app="greenapp:app", env=env) as srv:
+            body = srv.get("/hub?lib=" + self.WORKER).body.decode()
+        self.assertEqual(body, clock + " [0.0002, 0.0005, 0.0011]")
+
     def test_worker_connections_limit(self):
         with self.server(["--worker-connections", "10"]) as srv:
             held = [self.start_hold(srv.port, "h%d" % i) for i in range(10)]
@@ -311,6 +339,16 @@ class GreenWorkerTests:
 @unittest.skipUnless(installed("gevent"), "gevent is not installed (Debian: python3-gevent)")
 class GeventWorkerTest(GreenWorkerTests, unittest.TestCase):
     WORKER = "gevent"
+    PRECISE_CLOCK = "qilin.gevent.PreciseLoop"
+    USERS_CLOCK = ("GEVENT_LOOP", "libev-cext", "gevent.libev.corecext.loop")
+
+    def test_long_timeouts_stay_off_the_precise_loops_heap(self):
+        # Timeouts of a second or more (the worker's own per-wait ones among
+        # them) keep libev's millisecond; were they tracked, the cancelled
+        # ones would pile up on the loop's heap behind its 0.25 s tick.
+        with self.server() as srv:
+            tracked = int(srv.get("/longtimers").body)
+        self.assertLess(tracked, 10)
 
     def test_gunicorn_class_path_alias(self):
         with Server(["-k", "gunicorn.workers.ggevent.GeventWorker"], app="greenapp:app",

@@ -193,12 +193,12 @@ eval_source(const char *src, const char *filename, PyObject *ns)
 }
 
 /*
- * A hub's precise clock (eventlet's, see eventlet.c). select.epoll.poll()
- * takes its timeout in whole milliseconds, rounded up, so a hub that sleeps
- * through it wakes up to 1 ms late for every timer: 0.5 ms on average, 1 %
- * of a 50 ms sleep. A timerfd in the hub's epoll set, armed to the
- * nanosecond before each wait, wakes it on time. Python 3.11's os module has
- * no timerfd, hence these two.
+ * A hub's precise clock (eventlet's PreciseHub, gevent's PreciseLoop).
+ * select.epoll.poll() and libev's epoll backend take their timeout in whole
+ * milliseconds, rounded up, so a hub that sleeps through it wakes up to 1 ms
+ * late for every timer: 0.5 ms on average, 1 % of a 50 ms sleep. A timerfd
+ * in the hub's epoll set, armed to the nanosecond before each wait, wakes it
+ * on time. Python 3.11's os module has no timerfd, hence these two.
  *
  * timerfd_open() -> fd (non-blocking, close-on-exec, CLOCK_MONOTONIC).
  */
@@ -213,17 +213,18 @@ green_timerfd_open(PyObject *self, PyObject *unused)
 }
 
 /*
- * timerfd_arm(fd, seconds): one expiry SECONDS (> 0; more than 1e9 counts
- * as 1e9) from now; re-arming also clears a past expiry.
+ * timerfd_arm(fd, seconds[, absolute]): one expiry SECONDS (> 0; more than
+ * 1e9 counts as 1e9) from now, or at SECONDS on CLOCK_MONOTONIC (libev's
+ * clock) if ABSOLUTE is true; re-arming also clears a past expiry.
  */
 static PyObject *
 green_timerfd_arm(PyObject *self, PyObject *args)
 {
     struct itimerspec its = {{0, 0}, {0, 0}};
     double seconds;
-    int fd;
+    int fd, absolute = 0;
 
-    if (!PyArg_ParseTuple(args, "id:timerfd_arm", &fd, &seconds))
+    if (!PyArg_ParseTuple(args, "id|p:timerfd_arm", &fd, &seconds, &absolute))
         return NULL;
     if (!(seconds > 0.0)) {
         PyErr_SetString(PyExc_ValueError, "timerfd_arm: seconds must be positive");
@@ -235,7 +236,7 @@ green_timerfd_arm(PyObject *self, PyObject *args)
     its.it_value.tv_nsec = (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1; /* all zero would disarm it */
-    if (timerfd_settime(fd, 0, &its, NULL) != 0)
+    if (timerfd_settime(fd, absolute ? TFD_TIMER_ABSTIME : 0, &its, NULL) != 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     Py_RETURN_NONE;
 }
