@@ -12,6 +12,7 @@
 /longtimers gevent only: how many timers the precise loop still tracks
             after 1,000 timeouts of 5 s ran for a moment and were cancelled
 /timerfds   how many timerfds this process holds
+/timers     eventlet only: how many timers the hub holds, cancelled ones too
 /hello      hello
 """
 import os
@@ -149,6 +150,10 @@ def app(environ, start_response):
         body = _prim_gevent() if lib == "gevent" else _prim_eventlet()
     elif path == "/hub":
         body = _hub(query.get("lib", ["eventlet"])[0])
+    elif path == "/timers":
+        from eventlet.hubs import get_hub
+        hub = get_hub()
+        body = str(len(hub.timers) + len(hub.next_timers))
     elif path == "/longtimers":
         body = _long_timers_gevent()
     elif path == "/timerfds":

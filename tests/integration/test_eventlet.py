@@ -31,6 +31,17 @@ class EventletWorkerTest(GreenWorkerTests, unittest.TestCase):
             self.assertIn("Using worker: eventlet", srv.log_text())
         self.assertIn("eventlet", body)
 
+    def test_a_busy_connection_does_not_pile_up_timers(self):
+        # eventlet keeps a cancelled timer on its heap until half the heap is
+        # cancelled; a timer per wait left one per request there, and their
+        # garbage set off CPython's full collections. A connection's waits
+        # share one timer.
+        with self.server(["--keep-alive", "30"]) as srv, srv.connect() as c:
+            for _ in range(300):
+                self.assertEqual(c.request("GET", "/hello").body, b"hello")
+            timers = int(c.request("GET", "/timers").body)
+        self.assertLess(timers, 20)
+
 
 if __name__ == "__main__":
     unittest.main()

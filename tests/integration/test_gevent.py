@@ -211,6 +211,18 @@ class GreenWorkerTests:
             c.settimeout(10)
             self.assertTrue(c.closed_by_peer())
 
+    def test_keepalive_timeout_counts_from_the_last_request(self):
+        # Requests 1.2 s apart on a connection with --keep-alive 2: the
+        # timeout set while waiting after the first request must not end the
+        # connection at 2 s, while the third request is still to come.
+        with self.server(["--keep-alive", "2"]) as srv, srv.connect() as c:
+            for _ in range(3):
+                self.assertEqual(c.request("GET", "/hello").body, b"hello")
+                time.sleep(1.2)
+            self.assertEqual(c.request("GET", "/hello").body, b"hello")
+            c.settimeout(10)
+            self.assertTrue(c.closed_by_peer())
+
     def test_term_finishes_in_flight_requests(self):
         with self.server(["--graceful-timeout", "20"]) as srv:
             held = self.start_hold(srv.port, "a")

@@ -13,8 +13,17 @@
 #include "../gevent/green.h"
 
 /*
- * Waits are eventlet.hubs.trampoline() with a private timeout exception, so
- * an app's own eventlet.Timeout can never be mistaken for ours. After a fork
+ * A wait is a hub listener, as in eventlet.hubs.trampoline(), with a
+ * private timeout exception, so an app's own eventlet.Timeout can never be
+ * mistaken for ours. Its timeout is not a timer per wait, as trampoline's:
+ * eventlet leaves a cancelled timer on its heap until the heap is half
+ * cancelled, so a timer per wait on a busy keep-alive connection kept
+ * about a thousand dead ones alive, whose garbage made CPython run full
+ * collections that stalled every connection for 10-30 ms. A connection
+ * has one timer instead, due no later than its current wait's deadline;
+ * when it fires early (the wait it was made for ended), it re-arms itself
+ * for what is left of the current deadline, so a new timer is made about
+ * once per timeout rather than once per request. After a fork
  * under preload_app the hub (its epoll fd, its timers) belongs to the
  * master, so the child drops it (closing its timerfd) and eventlet makes a
  * fresh one. A semaphore
@@ -38,9 +47,11 @@ static const char eventlet_bootstrap[] =
     "from eventlet import greenthread\n"
     "from eventlet.event import Event\n"
     "from eventlet.hubs import get_hub, notify_close, trampoline\n"
+    "from eventlet.hubs.timer import Timer\n"
     "from eventlet.semaphore import Semaphore\n"
     "\n"
     "TICK = 0.25\n"
+    "_hub = None\n"
     "_idle = set()\n"
     "\n"
     "class Expired(Exception):\n"
@@ -78,32 +89,60 @@ static const char eventlet_bootstrap[] =
     "    eventlet.monkey_patch()\n"
     "\n"
     "class Waiter(object):\n"
-    "    __slots__ = ('fd', 'gt')\n"
+    "    __slots__ = ('fd', 'gt', 'deadline', 'timer', 'timer_at')\n"
     "\n"
     "    def __init__(self, fd):\n"
     "        self.fd = fd\n"
-    "        self.gt = None\n"
+    "        self.gt = self.deadline = self.timer = None\n"
+    "        self.timer_at = 0.0\n"
     "\n"
     "    def wait(self, events, seconds, idle):\n"
+    "        hub = _hub\n"
+    "        gt = greenlet.getcurrent()\n"
+    "        if seconds is not None:\n"
+    "            self.deadline = deadline = hub.clock() + seconds\n"
+    "            if self.timer is None or self.timer_at > deadline:\n"
+    "                self._schedule(seconds)\n"
+    "        self.gt = gt\n"
     "        if idle:\n"
-    "            self.gt = greenlet.getcurrent()\n"
     "            _idle.add(self)\n"
+    "        listener = hub.add(hub.READ if events & 1 else hub.WRITE, self.fd,\n"
+    "                           gt.switch, gt.throw, None)\n"
     "        try:\n"
-    "            trampoline(self.fd, read=bool(events & 1), write=bool(events & 2),\n"
-    "                       timeout=seconds, timeout_exc=Expired)\n"
+    "            hub.switch()\n"
     "            return 0\n"
     "        except Expired:\n"
     "            return 1\n"
     "        finally:\n"
+    "            hub.remove(listener)\n"
+    "            self.gt = self.deadline = None\n"
     "            if idle:\n"
     "                _idle.discard(self)\n"
-    "                self.gt = None\n"
+    "\n"
+    "    def _schedule(self, seconds):\n"
+    "        if self.timer is not None:\n"
+    "            self.timer.cancel()\n"
+    "        self.timer = Timer(seconds, self._expired)\n"
+    "        self.timer_at = _hub.add_timer(self.timer)\n"
+    "\n"
+    "    def _expired(self):\n"
+    "        self.timer = None\n"
+    "        if self.deadline is None:\n"
+    "            return\n"
+    "        left = self.deadline - _hub.clock()\n"
+    "        if left > 0:\n"
+    "            self._schedule(left)\n"
+    "        else:\n"
+    "            self.gt.throw(Expired())\n"
     "\n"
     "    def cancel(self):\n"
     "        if self.gt is not None:\n"
-    "            get_hub().schedule_call_global(0, self.gt.throw, Stopping())\n"
+    "            _hub.schedule_call_global(0, self.gt.throw, Stopping())\n"
     "\n"
     "    def close(self):\n"
+    "        if self.timer is not None:\n"
+    "            self.timer.cancel()\n"
+    "            self.timer = None\n"
     "        notify_close(self.fd)\n"
     "\n"
     "class EventletCrew(Crew):\n"
@@ -121,7 +160,8 @@ static const char eventlet_bootstrap[] =
     "        self.hub.schedule_call_global(0, gt.switch, c)\n"
     "\n"
     "def run(fds, accept, serve, tick, max_conns, graceful_timeout):\n"
-    "    hub = get_hub()\n"
+    "    global _hub\n"
+    "    _hub = hub = get_hub()\n"
     "    stop = Event()\n"
     "    crew = EventletCrew(hub, serve, max_conns)\n"
     "    ticking = [True]\n"
