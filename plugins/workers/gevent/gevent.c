@@ -31,8 +31,8 @@
  * PreciseTimer, which goes on that heap each time it starts, and a prepare
  * watcher, run after gevent's own, arms the timerfd to the earliest timer
  * still running. A longer timer keeps libev's millisecond, at most 0.1 % of
- * its length, and stays off the heap, where the per-wait timeouts of
- * seconds, mostly cancelled, would pile up.
+ * its length, and stays off the heap, where timeouts of seconds, mostly
+ * cancelled long before they are due, would pile up.
  */
 static const char gevent_bootstrap[] =
     "import os\n"

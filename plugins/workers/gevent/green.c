@@ -111,9 +111,10 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
 
 /*
  * Python run in each flavor's namespace before its bootstrap: the Crew of
- * green threads that serve connections, and TimedWaiter (below). A green thread outlives its
- * connection: once serve() returns it parks, and the accept loop hands the
- * next connection to the last one parked, spawning only when none is. A
+ * green threads that serve connections, and TimedWaiter (below). A green
+ * thread outlives its connection: once serve() returns it parks, and the
+ * accept loop hands the next connection to the last one parked, spawning
+ * only when none is. A
  * fresh green thread costs its object, its start and, under CPython 3.11, a
  * 16 KiB frame chunk mmapped with it and munmapped when it dies (one page
  * fault and about 20 us on the bench VM, more than a hello request); a
@@ -140,13 +141,12 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
  * thousand, whose garbage set off CPython's full collections, 10-30 ms
  * stalls of every connection. A connection has one timer instead, due no
  * later than its current wait's deadline: begin(seconds) makes one only if
- * there is none or it is due too late (a wait ends by clearing gl and
- * deadline), and when it fires for a wait that
- * has ended, it re-arms for what is left of the current deadline, or throws
- * Expired into the waiting green thread once that has passed. A timer is
- * then made about once per timeout rather than once per request. A flavor
- * gives arm(seconds) (a started timer that calls expired()) and
- * disarm(timer).
+ * there is none or it is due too late. A wait ends by clearing gl and
+ * deadline; when the timer fires after that, it re-arms for what is left of
+ * the wait now under way, if any, or throws Expired into the waiting green
+ * thread once its deadline has passed. A timer is then made about once per
+ * timeout rather than once per request. A flavor gives arm(seconds) (a
+ * started timer that calls expired()) and disarm(timer).
  */
 static const char crew_source[] =
     "class Crew(object):\n"
