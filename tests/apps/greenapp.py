@@ -7,8 +7,9 @@
 /prim?lib=  uses gevent or eventlet primitives directly: spawns green
             threads that pass values through an event/queue
 /socket     the class of socket.socket (shows the monkey-patching)
-/hub?lib=   the class of the eventlet hub or the gevent loop, and the
-            result of a round of sub-millisecond and far-off timers on it
+/hub?lib=   the class of the eventlet hub or the gevent loop, the result of
+            a round of sub-millisecond and far-off timers on it, and whether
+            its timerfd is armed while it waits ("-" without one)
 /longtimers gevent only: how many timers the precise loop still tracks
             after 1,000 timeouts of 5 s ran for a moment and were cancelled
 /timerfds   how many timerfds this process holds
@@ -80,6 +81,37 @@ def _prim_eventlet():
     return "eventlet %r" % (done.wait(),)
 
 
+def _it_value(fd):
+    """Seconds left before timerfd FD expires; 0.0 when it is not armed."""
+    with open("/proc/self/fdinfo/%d" % fd) as f:
+        for line in f:
+            if line.startswith("it_value:"):
+                sec, nsec = line.split("(", 1)[1].rstrip(")\n").split(",")
+                return int(sec) + int(nsec) / 1e9
+    return 0.0
+
+
+def _clock_armed(fd, start_thread, real_sleep, sleep):
+    """Whether the hub's timerfd FD, looked at from a native thread while the
+    hub waits out green sleeps of 50 ms, is ever armed to expire within
+    those 50 ms (it must be, for the sleep to end on it); "-" without one."""
+    if fd is None:
+        return "-"
+    seen = []
+
+    def watch():
+        for _ in range(5):
+            real_sleep(0.007)
+            seen.append(_it_value(fd))
+
+    start_thread(watch, ())
+    for _ in range(200):
+        if len(seen) == 5:
+            break
+        sleep(0.05)
+    return "armed" if any(0.0 < v <= 0.05 for v in seen) else "not armed %r" % (seen,)
+
+
 def _timer_round(clock, spawn_after, timeout, sleep):
     """CLOCK's class (the hub or loop), and which of three sub-millisecond
     timers fired, in order, during a sleep under a far-off timeout."""
@@ -94,12 +126,22 @@ def _timer_round(clock, spawn_after, timeout, sleep):
 def _hub(lib):
     if lib == "gevent":
         import gevent
+        from gevent import monkey
         from gevent.hub import get_hub
-        return _timer_round(get_hub().loop, gevent.spawn_later, gevent.Timeout, gevent.sleep)
+        loop = get_hub().loop
+        return "%s %s" % (
+            _timer_round(loop, gevent.spawn_later, gevent.Timeout, gevent.sleep),
+            _clock_armed(getattr(loop, "_clock_fd", None),
+                         monkey.get_original("_thread", "start_new_thread"),
+                         monkey.get_original("time", "sleep"), gevent.sleep))
     import eventlet
     import eventlet.hubs
-    return _timer_round(eventlet.hubs.get_hub(), eventlet.spawn_after, eventlet.Timeout,
-                        eventlet.sleep)
+    from eventlet import patcher
+    hub = eventlet.hubs.get_hub()
+    return "%s %s" % (
+        _timer_round(hub, eventlet.spawn_after, eventlet.Timeout, eventlet.sleep),
+        _clock_armed(getattr(hub, "timer_fd", None), patcher.original("_thread").start_new_thread,
+                     patcher.original("time").sleep, eventlet.sleep))
 
 
 def _long_timers_gevent():

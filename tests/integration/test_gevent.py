@@ -304,8 +304,9 @@ class GreenWorkerTests:
 
     def test_precise_clock_by_default(self):
         # The library's epoll waits count whole milliseconds, rounded up; the
-        # worker's hub ends each wait on a timerfd instead. Its timers all
-        # fire, in order, and a far-off one is accepted.
+        # worker's hub ends each wait on a timerfd instead: while it waits for
+        # a timer, its timerfd is armed no later than that timer. Its timers
+        # all fire, in order, and a far-off one is accepted.
         # Under --preload the master's timerfd is closed in the worker: the
         # worker holds as many timerfds either way.
         timerfds = []
@@ -314,7 +315,7 @@ class GreenWorkerTests:
                     self.server(extra) as srv:
                 body = srv.get("/hub?lib=" + self.WORKER).body.decode()
                 timerfds.append(int(srv.get("/timerfds").body))
-            self.assertEqual(body, self.PRECISE_CLOCK + " [0.0002, 0.0005, 0.0011]")
+            self.assertEqual(body, self.PRECISE_CLOCK + " [0.0002, 0.0005, 0.0011] armed")
         self.assertEqual(timerfds[0], timerfds[1])
         self.assertGreaterEqual(timerfds[0], 1)
 
@@ -324,7 +325,7 @@ class GreenWorkerTests:
         env[var] = value
         with Server(["-k", self.WORKER], app="greenapp:app", env=env) as srv:
             body = srv.get("/hub?lib=" + self.WORKER).body.decode()
-        self.assertEqual(body, clock + " [0.0002, 0.0005, 0.0011]")
+        self.assertEqual(body, clock + " [0.0002, 0.0005, 0.0011] -")
 
     def test_worker_connections_limit(self):
         with self.server(["--worker-connections", "10"]) as srv:

@@ -159,16 +159,34 @@ class WorkerConnectionsTest(unittest.TestCase):
         self.assertEqual(len(self.srv.booted_pids()), 1)
 
 
-def gated_requests(srv, n, query=""):
-    """Opens N connections at once, then sends on each a request that waits in
-    the app for SRV's gate file (threadapp's /gate), each with its own mark
-    file. Returns (gate, marks, conns); the caller closes the connections."""
-    gate = os.path.join(srv.tmpdir, "gate")
-    marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(n)]
-    conns = [srv.connect(timeout=20.0) for _ in marks]
-    for c, m in zip(conns, marks):
-        c.send_request("GET", "/gate?path=%s&mark=%s%s" % (gate, m, query))
-    return gate, marks, conns
+class GatedRequests:
+    """N connections opened at once, then on each a request that waits in the
+    app (threadapp's /gate) until release(), each with its own mark file.
+    A context manager: the connections close on exit."""
+
+    def __init__(self, srv, n, query=""):
+        self.gate = os.path.join(srv.tmpdir, "gate")
+        self.marks = [os.path.join(srv.tmpdir, "in%d" % i) for i in range(n)]
+        self.conns = [srv.connect(timeout=20.0) for _ in self.marks]
+        for c, m in zip(self.conns, self.marks):
+            c.send_request("GET", "/gate?path=%s&mark=%s%s" % (self.gate, m, query))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for c in self.conns:
+            c.close()
+
+    def wait_inside(self, timeout, what):
+        """Waits until every request has reached the app."""
+        wait_for(lambda: all(os.path.exists(m) for m in self.marks), timeout, what=what)
+
+    def release(self):
+        """Opens the gate; the responses, in connection order."""
+        with open(self.gate, "w"):
+            pass
+        return [c.read_response() for c in self.conns]
 
 
 class BurstBalanceTest(unittest.TestCase):
@@ -190,16 +208,9 @@ class BurstBalanceTest(unittest.TestCase):
 
             wait_for(both_accepting, 10.0, what="both workers answering")
             # All four connect before any sends, so the workers see them silent.
-            gate, marks, conns = gated_requests(srv, 4, "&pid=1")
-            try:
-                wait_for(lambda: all(os.path.exists(m) for m in marks), 10.0,
-                         what="all four requests inside the app at once")
-                with open(gate, "w"):
-                    pass
-                answers = [c.read_response() for c in conns]
-            finally:
-                for c in conns:
-                    c.close()
+            with GatedRequests(srv, 4, "&pid=1") as gated:
+                gated.wait_inside(10.0, "all four requests inside the app at once")
+                answers = gated.release()
         self.assertEqual([r.status for r in answers], [200] * 4, [r.body for r in answers])
         pids = [int(r.body) for r in answers]
         self.assertEqual(sorted(pids.count(p) for p in set(pids)), [2, 2], pids)
@@ -263,24 +274,17 @@ class GracefulStopTest(unittest.TestCase):
     def test_term_finishes_requests_in_flight_on_every_thread(self):
         with Server(["-k", "gthread", "--threads", "4"], app="threadapp:app",
                     workers=1) as srv:
-            gate, marks, conns = gated_requests(srv, 4)
-            try:
-                wait_for(lambda: all(os.path.exists(m) for m in marks), 20.0,
-                         what="four requests inside the app")
+            with GatedRequests(srv, 4) as gated:
+                gated.wait_inside(20.0, "four requests inside the app")
                 # Four distinct threads hold them.
                 tids = set()
-                for m in marks:
+                for m in gated.marks:
                     with open(m) as f:
                         tids.add(f.read())
                 self.assertEqual(len(tids), 4)
                 srv.send_signal(signal.SIGTERM)
                 srv.wait_log(r"Handling signal: term")
-                with open(gate, "w"):
-                    pass
-                resps = [c.read_response() for c in conns]
-            finally:
-                for c in conns:
-                    c.close()
+                resps = gated.release()
             self.assertEqual([(r.status, r.body) for r in resps], [(200, b"released")] * 4)
             self.assertEqual(srv.wait(), 0)
             self.assertIn("Worker exiting", srv.log_text())

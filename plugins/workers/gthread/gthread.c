@@ -46,9 +46,10 @@ struct gt_conn {
     struct gt_conn *prev, *next; /* the parked list (main thread), or the spare list */
     struct gt_conn *qnext;       /* the work or done queue */
     enum qln_conn_status status; /* what the pool thread's serve returned */
-    int64_t fresh_until;         /* while fresh: when it stops counting as busy */
+    /* Accepted before its first bytes arrived, and parked: when it stops
+       counting as busy (see has_capacity); 0 once it is not fresh. */
+    int64_t fresh_until;
     bool parked;
-    bool fresh; /* accepted before its first bytes arrived; parked (see has_capacity) */
 };
 
 struct gt_queue {
@@ -259,8 +260,8 @@ has_capacity(const struct gt_worker *gw)
 static void
 fresh_end(struct gt_worker *gw, struct gt_conn *gc)
 {
-    if (gc->fresh) {
-        gc->fresh = false;
+    if (gc->fresh_until != 0) {
+        gc->fresh_until = 0;
         gw->fresh--;
     }
 }
@@ -400,7 +401,6 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
            With other workers on the listeners, a silent one waits here as
            fresh instead (see has_capacity). */
         if (gw->balance && silent_yet(qln_conn_fd(c))) {
-            gc->fresh = true;
             gc->fresh_until = qln_now_ms() + FRESH_GRACE_MS;
             gw->fresh++;
             park(gw, gc);
@@ -508,7 +508,7 @@ arm_deadline(struct gt_worker *gw, struct gt_conn *gc)
     double after;
 
     ev_timer_stop(gw->loop, &gc->deadline);
-    if (gc->fresh && (deadline < 0 || deadline > gc->fresh_until))
+    if (gc->fresh_until != 0 && (deadline < 0 || deadline > gc->fresh_until))
         deadline = gc->fresh_until;
     if (deadline < 0)
         return;
@@ -557,7 +557,7 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)loop;
     (void)revents;
-    if (gc->fresh && now >= gc->fresh_until) {
+    if (gc->fresh_until != 0 && now >= gc->fresh_until) {
         fresh_end(gw, gc);
         update_accepting(gw);
     }
@@ -565,7 +565,7 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
        wait for the rest, so a stalled head still gets its 408. Or the fresh
        grace ended first. */
     deadline = conn_deadline(gw, gc);
-    if (gc->fresh || deadline < 0 || deadline > now) {
+    if (gc->fresh_until != 0 || deadline < 0 || deadline > now) {
         arm_deadline(gw, gc);
         return;
     }
