@@ -1176,7 +1176,11 @@ serve_request(struct qln_conn *c)
     stop = qln_worker_stopping(w);
     if (stop == QLN_STOP_NOW)
         return STEP_STOP;
-    if (!c->resp.keep_alive || c->must_close || stop != QLN_STOP_NONE)
+    /* A response that went out with keep-alive before a graceful stop began
+       lets the client send its next request at once: closing now could
+       reset it. The connection stays, and the worker gives it a short
+       linger to deliver one (answered with Connection: close). */
+    if (!c->resp.keep_alive || c->must_close)
         return STEP_CLOSED;
     if (drain_body(c) < 0)
         return c->stop_now ? STEP_STOP : STEP_CLOSED;

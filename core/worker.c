@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,9 +56,23 @@ worker_hook(const struct qln_worker *w, enum hook_id id, bool with_server)
 }
 
 /*
- * Stop signals. The handler only records the request and pokes the loop:
- * ev_async_send() is async-signal-safe (libev documents it so), and the
- * wake callback breaks the loop from normal context. SA_RESTART is off, so
+ * Makes the worker's wake_fd readable, so whichever loop watches it (the
+ * core's, or a green hub through qln_worker_wake_fd) runs on_wake soon.
+ * write(2) to an eventfd is async-signal-safe and thread-safe, hence usable
+ * from the signal handlers and from gthread's pool threads alike.
+ */
+static void
+poke(struct qln_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->wake_fd, &one, sizeof(one));
+
+    (void)n; /* only fails when the counter is full: the fd is readable then anyway */
+}
+
+/*
+ * Stop signals. The handler only records the request and pokes the loop;
+ * the wake callback breaks the loop from normal context. SA_RESTART is off, so
  * a poll(2) in the connection code returns EINTR and sees the flag at once.
  * A second TERM never downgrades an INT/QUIT already seen.
  */
@@ -72,7 +87,7 @@ on_stop_signal(int signo)
     } else {
         the_worker.stop = QLN_STOP_NOW;
     }
-    ev_async_send(the_worker.loop, &the_worker.wake);
+    poke(&the_worker);
     errno = saved;
 }
 
@@ -83,7 +98,7 @@ on_usr1_signal(int signo)
 
     (void)signo;
     the_worker.reopen_logs = 1;
-    ev_async_send(the_worker.loop, &the_worker.wake);
+    poke(&the_worker);
     errno = saved;
 }
 
@@ -147,13 +162,18 @@ install_handlers(void)
     sigaction(SIGABRT, &sa, NULL);
 }
 
-/* Runs in the loop after a handler's ev_async_send: the non-signal-safe half. */
+/* Runs in the loop after a poke(): the non-signal-safe half of the handlers. */
 static void
-on_wake(struct ev_loop *loop, ev_async *a, int revents)
+on_wake(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct qln_worker *w = container_of(a, struct qln_worker, wake);
+    struct qln_worker *w = container_of(io, struct qln_worker, wake);
+    uint64_t count;
+    ssize_t n;
 
     (void)revents;
+    do
+        n = read(w->wake_fd, &count, sizeof(count)); /* resets the eventfd */
+    while (n < 0 && errno == EINTR);
     if (w->reopen_logs) {
         w->reopen_logs = 0;
         log_reopen();
@@ -253,8 +273,13 @@ setup_process(struct qln_worker *w, const struct worker_boot *b)
     }
     /* The core's watchers do not keep ev_run() alive by themselves: the
        plugin's (listeners, connections) decide when the loop has work. */
-    ev_async_init(&w->wake, on_wake);
-    ev_async_start(w->loop, &w->wake);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        qln_log_errno(QLN_LOG_CRITICAL, errno, "Worker failed to boot: eventfd()");
+        boot_failed(EXIT_BOOT_ERROR);
+    }
+    ev_io_init(&w->wake, on_wake, w->wake_fd, EV_READ);
+    ev_io_start(w->loop, &w->wake);
     ev_unref(w->loop);
     ev_timer_init(&w->heartbeat, on_heartbeat, HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
     ev_timer_start(w->loop, &w->heartbeat);
@@ -398,7 +423,7 @@ worker_request_end(struct qln_worker *w)
         qln_log(QLN_LOG_INFO, "Autorestarting worker after current request.");
         if (w->stop == QLN_STOP_NONE)
             w->stop = QLN_STOP_GRACEFUL;
-        ev_async_send(w->loop, &w->wake);
+        poke(w);
     }
 }
 
@@ -433,6 +458,12 @@ int
 qln_worker_stopping(const struct qln_worker *w)
 {
     return w->stop;
+}
+
+int
+qln_worker_wake_fd(const struct qln_worker *w)
+{
+    return w->wake_fd;
 }
 
 void

@@ -61,7 +61,8 @@ struct qln_worker {
     struct scoreboard_slot *slot; /* this worker's slot in the shared scoreboard */
     struct conn_settings conn;
     struct conn_pool *pool; /* conn.c's free lists, created lazily */
-    ev_async wake;          /* signal handlers poke the loop through this */
+    ev_io wake;             /* on wake_fd: signal handlers poke the loop through it */
+    int wake_fd;            /* an eventfd; qln_worker_wake_fd() */
     ev_timer heartbeat;
     volatile sig_atomic_t reopen_logs; /* SIGUSR1 seen; the wake callback reopens the logs */
     pid_t ppid;                        /* the master; when getppid() differs, it died */

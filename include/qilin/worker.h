@@ -81,6 +81,17 @@ QLN_API struct qln_ctx *qln_worker_ctx(struct qln_worker *w);
 QLN_API int qln_worker_stopping(const struct qln_worker *w);
 
 /**
+ * A descriptor that turns readable as soon as the worker has something to
+ * do on qln_worker_loop(): a stop was asked (signal, max_requests), or the
+ * logs are to be reopened. A worker that runs another loop (a green hub)
+ * watches it and then runs one non-blocking pass of qln_worker_loop()
+ * (ev_run with EVRUN_NOWAIT), which reads it and handles the request;
+ * without it, such a worker notices a stop only at its next periodic pass.
+ * The core owns and closes it. Since ABI 1.3.
+ */
+QLN_API int qln_worker_wake_fd(const struct qln_worker *w);
+
+/**
  * Tells the master this worker is alive. The core's timer on the worker loop
  * does this while the loop runs; a worker that runs another loop (green
  * hubs) calls it at least once a second. Thread-safe.

@@ -3,11 +3,14 @@ behaviour a test needs. Plain PEP 3333, standard library only.
 
 Query parameters are read with parse_qs; `mark=PATH` on the slow routes
 creates PATH once the request reached the app, so a test knows the request
-is in flight before it signals the server.
+is in flight before it signals the server. `real=1` on /sleep and /hang
+blocks the whole process, as code stuck outside a green worker's hub does,
+where a plain sleep yields to the other green threads.
 """
 import io
 import json
 import os
+import sys
 import time
 from urllib.parse import parse_qs
 
@@ -22,6 +25,17 @@ def _mark(q):
     if path:
         with open(path, "w") as f:
             f.write(str(os.getpid()))
+
+
+def _sleep(q, seconds):
+    """Sleeps SECONDS: with real=1 in Q, with the time.sleep of before any
+    monkey-patching (gevent, eventlet), which blocks the whole process."""
+    sleep = time.sleep
+    if q.get("real") == "1" and "gevent.monkey" in sys.modules:
+        sleep = sys.modules["gevent.monkey"].get_original("time", "sleep")
+    elif q.get("real") == "1" and "eventlet.patcher" in sys.modules:
+        sleep = sys.modules["eventlet.patcher"].original("time").sleep
+    sleep(seconds)
 
 
 def _plain(start_response, body, status="200 OK", extra=()):
@@ -168,12 +182,12 @@ def app(environ, start_response):
         return [b"should not be sent"]
     if path == "/sleep":
         _mark(q)
-        time.sleep(float(q.get("s", "1")))
+        _sleep(q, float(q.get("s", "1")))
         return _plain(start_response, b"slept")
     if path == "/hang":
         _mark(q)
         while True:
-            time.sleep(3600)
+            _sleep(q, 3600)
     if path == "/slow-close":
         body = b"closing"
         start_response("200 OK", [("Content-Type", "text/plain"),

@@ -1,6 +1,12 @@
 """A bounded load generator for the operations tests: client threads send
-GET requests on fresh connections to 127.0.0.1 while a test signals the
-server, and count every failure (connection error, timeout, non-2xx).
+GET requests to 127.0.0.1 while a test signals the server, and count every
+failure (connection error, timeout, non-2xx). Half the threads open a fresh
+connection per request (Connection: close); the others keep theirs alive as
+wrk and a proxy's upstream pool do, sending the next request as soon as the
+last response arrived, and reconnect only after a response that said
+Connection: close. A request that was sent on a connection the server had
+announced as kept alive and got no response is a failure too: that is the
+reset a recycling worker must never cause.
 
     with Load(port, threads=4) as load:
         ...            # HUP, TTIN, USR2 ...
@@ -12,6 +18,8 @@ block; nothing here measures or asserts timings.
 import socket
 import threading
 import time
+
+from qilintest import Conn, IncompleteResponse
 
 REQUEST_TIMEOUT = 10.0
 
@@ -37,8 +45,35 @@ def get_once(port, path, timeout=REQUEST_TIMEOUT):
     return status, body
 
 
+class _KeptAlive:
+    """One client's kept-alive connection; get() sends GET PATH on it."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = None
+
+    def get(self, path):
+        if self.conn is None:
+            self.conn = Conn(self.port, REQUEST_TIMEOUT)
+        try:
+            self.conn.send_request("GET", path, headers=[("Host", "127.0.0.1")])
+            resp = self.conn.read_response()
+        except (OSError, IncompleteResponse):
+            self.close()
+            raise
+        if (resp.header("Connection") or "").lower() == "close":
+            self.close()
+        return resp.status, resp.body
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 class Load:
-    """THREADS clients looping over GET PATH until the block ends."""
+    """THREADS clients looping over GET PATH until the block ends, every
+    other one on a kept-alive connection."""
 
     def __init__(self, port, threads=4, path="/pid"):
         self.port = port
@@ -52,14 +87,18 @@ class Load:
         self._stop = threading.Event()
         self._threads = []
 
-    def _run(self):
+    def _run(self, kept):
         while not self._stop.is_set():
             try:
-                status, body = get_once(self.port, self.path)
+                if kept is not None:
+                    status, body = kept.get(self.path)
+                else:
+                    status, body = get_once(self.port, self.path)
                 good = 200 <= status < 300
                 err = None if good else "status %d" % status
-            except (OSError, ValueError, IndexError) as e:
-                good, body, err = False, b"", "%s: %s" % (type(e).__name__, e)
+            except (OSError, ValueError, IndexError, IncompleteResponse) as e:
+                good, body, err = False, b"", "%s%s: %s" % (
+                    "kept-alive " if kept is not None else "", type(e).__name__, e)
             with self._lock:
                 if good:
                     self.ok += 1
@@ -68,10 +107,13 @@ class Load:
                     self.failed += 1
                     if len(self.errors) < 20:
                         self.errors.append(err)
+        if kept is not None:
+            kept.close()
 
     def __enter__(self):
-        for _ in range(self.nthreads):
-            t = threading.Thread(target=self._run, daemon=True)
+        for i in range(self.nthreads):
+            kept = _KeptAlive(self.port) if i % 2 else None
+            t = threading.Thread(target=self._run, args=(kept,), daemon=True)
             t.start()
             self._threads.append(t)
         return self

@@ -186,6 +186,15 @@ def worker_built(name):
 WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
 
 
+def hang_timeout(seconds):
+    """A --timeout of SECONDS for a test that makes a worker hang, or longer
+    where booting alone may take about that long: a green worker imports its
+    library and monkey-patches (eventlet's collects garbage once per lock it
+    greens, about a second on a slow machine), and as in gunicorn a worker's
+    boot counts against its timeout."""
+    return str(max(seconds, 4) if worker_class() in ("gevent", "eventlet") else seconds)
+
+
 def built_worker_classes():
     """The worker classes whose plugin is on $QILIN_PLUGIN_PATH, in WORKER_CLASSES' order."""
     return [w for w in WORKER_CLASSES if worker_built(w)]
@@ -198,9 +207,10 @@ def _set_env(name, value):
         os.environ[name] = value
 
 
-def per_worker_class(namespace, *bases, classes=("gthread",)):
+def per_worker_class(namespace, *bases, classes=WORKER_CLASSES):
     """Runs the tests of each TestCase in BASES once more per worker class in
-    CLASSES whose plugin is built: as <Base>_<class> in NAMESPACE (a test
+    CLASSES (every one, unless a test says otherwise) whose plugin is built,
+    other than worker_class(): as <Base>_<class> in NAMESPACE (a test
     module's globals()), whose servers run that class. The originals run on
     worker_class(). When $QILIN_TEST_WORKER_CLASS already names a class for
     the whole suite (`make check-gthread`), no copies are made."""
@@ -208,7 +218,7 @@ def per_worker_class(namespace, *bases, classes=("gthread",)):
         return
     for base in bases:
         for name in classes:
-            if not worker_built(name):
+            if name == worker_class() or not worker_built(name):
                 continue
             copy_name = "%s_%s" % (base.__name__, name)
             namespace[copy_name] = type(copy_name, (base,), {

@@ -7,7 +7,7 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import HookNotes, Server, per_worker_class, wait_for, worker_class
+from qilintest import HookNotes, Server, hang_timeout, per_worker_class, wait_for, worker_class
 
 HOOKS = r'''
 local out = %r
@@ -102,7 +102,7 @@ class HooksTest(unittest.TestCase):
             self.assertTrue(srv.running())
 
     def test_worker_abort_and_pre_exec(self):
-        args, line = ["-c", self.conf, "--timeout", "1"], r"WORKER TIMEOUT"
+        args, line = ["-c", self.conf, "--timeout", hang_timeout(1)], r"WORKER TIMEOUT"
         if worker_class() == "gthread":
             # The main thread's heartbeat goes on while a pool thread hangs
             # (issue 5), so the abort comes from --request-timeout there.
@@ -110,7 +110,7 @@ class HooksTest(unittest.TestCase):
         with Server(args, workers=None) as srv:
             srv.wait_workers(2)
             with srv.connect(timeout=30) as c:
-                c.send_request("GET", "/hang")
+                c.send_request("GET", "/hang?real=1")
                 srv.wait_log(line, timeout=20)
             self.wait_note("worker_abort")
             srv.send_signal(signal.SIGUSR2)
@@ -129,7 +129,7 @@ class HooksTest(unittest.TestCase):
         self.assertIn("unknown setting 'pre_forks' (a function, but not a server hook", r.stderr)
 
 
-# Issue 5: the hooks are called at the same points on the gthread worker.
+# The hooks are called at the same points on every worker class.
 per_worker_class(globals(), HooksTest)
 
 if __name__ == "__main__":

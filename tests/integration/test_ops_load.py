@@ -129,7 +129,7 @@ class OpsLoadTest(unittest.TestCase):
             self.assertIn(other, srv.worker_pids())
 
 
-# Issue 5: no request fails on the gthread worker either.
+# No request fails on any worker class.
 per_worker_class(globals(), OpsLoadTest)
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import tempfile
 import threading
 import unittest
 
-from qilintest import IncompleteResponse, Server, per_worker_class, wait_for, worker_class
+from qilintest import (IncompleteResponse, Server, hang_timeout, per_worker_class, wait_for,
+                       worker_class)
 
 
 class Marker:
@@ -80,7 +81,7 @@ class ProcessTest(unittest.TestCase):
                      10, what="the worker to exit")
 
     def test_hung_worker_is_killed_after_timeout(self):
-        args, line = ["-t", "2"], r"WORKER TIMEOUT \(pid:%d\)"
+        args, line = ["-t", hang_timeout(2)], r"WORKER TIMEOUT \(pid:%d\)"
         if worker_class() == "gthread":
             # A hung pool thread does not stop the main thread's heartbeat
             # (issue 5: a long request is not a dead worker), so -t alone
@@ -90,7 +91,7 @@ class ProcessTest(unittest.TestCase):
             [old] = srv.wait_workers(1)
             hung = srv.connect(timeout=30)
             self.addCleanup(hung.close)
-            hung.send_request("GET", "/hang?mark=" + self.marker.path)
+            hung.send_request("GET", "/hang?real=1&mark=" + self.marker.path)
             self.marker.wait()
             srv.wait_log(line % old, timeout=30)
             [new] = srv.wait_workers(1, exclude=[old], timeout=30)
@@ -123,7 +124,7 @@ class ProcessTest(unittest.TestCase):
             # Hold one worker busy so the other must answer.
             busy = srv.connect(timeout=20)
             self.addCleanup(busy.close)
-            busy.send_request("GET", "/sleep?s=3&mark=" + self.marker.path)
+            busy.send_request("GET", "/sleep?s=3&real=1&mark=" + self.marker.path)
             self.marker.wait()
             with open(self.marker.path) as f:
                 seen.add(int(f.read()))

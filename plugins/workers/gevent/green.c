@@ -31,6 +31,15 @@
 #define GREEN_CAPSULE "qilin.green"
 #define CONN_CAPSULE "qilin.conn"
 
+/* On graceful stop, how long an open connection may still take to send its
+   next request (milliseconds), as the sync and gthread workers allow: a
+   client that has just connected, or was just told keep-alive, has its
+   request on the way, and closing at once would reset it. */
+#define STOP_LINGER_MS 1000
+/* On graceful stop, connections already queued by the kernel that are
+   still served, per listener (Crew.drain). */
+#define DRAIN_MAX 64
+
 /* The worker's bridge state; lives on green_run()'s stack for the hub's lifetime. */
 struct green {
     const struct green_flavor *fl;
@@ -39,7 +48,8 @@ struct green {
     PyObject *str_wait;   /* new: "wait" */
     PyObject *str_close;  /* new: "close" */
     bool emfile_logged;
-    uintptr_t stack_top; /* ASan builds: the high end of the main thread's stack */
+    int64_t linger_until; /* graceful stop: idle connections close by then; 0 until stopping */
+    uintptr_t stack_top;  /* ASan builds: the high end of the main thread's stack */
 };
 
 /*
@@ -134,18 +144,26 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
  * from a green thread: schedules the switch from the hub) and drained()
  * (busy fell to 0 during a stop).
  *
+ * A graceful stop (linger() below) first serves what the kernel already
+ * queued on the listeners (drain), then lets every idle connection, fresh
+ * or kept alive, have a short linger to deliver its request, which is
+ * served with Connection: close: closing them at once would reset the
+ * clients whose request is on the way, as a recycling worker must not.
+ *
  * TimedWaiter is the timeout of a connection's waits. A timer per wait, the
  * libraries' own way (gevent.Timeout, eventlet's trampoline), was most of a
  * keep-alive request's Python, and eventlet keeps a cancelled timer on its
  * heap until half the heap is cancelled: a busy worker held about a
  * thousand, whose garbage set off CPython's full collections, 10-30 ms
  * stalls of every connection. A connection has one timer instead, due no
- * later than its current wait's deadline: begin(seconds) makes one only if
- * there is none or it is due too late. A wait ends by clearing gl and
- * deadline; when the timer fires after that, it re-arms for what is left of
- * the wait now under way, if any, or throws Expired into the waiting green
- * thread once its deadline has passed. A timer is then made about once per
- * timeout rather than once per request. A flavor gives arm(seconds) (a
+ * later than its current wait's deadline: begin(seconds, idle) makes one
+ * only if there is none or it is due too late. A wait ends (end(idle)) by
+ * clearing gl and deadline; when the timer fires after that, it re-arms for
+ * what is left of the wait now under way, if any, or throws Expired into the
+ * waiting green thread once its deadline has passed. A timer is then made
+ * about once per timeout rather than once per request. An idle wait (for
+ * the next request) is in idle_waits meanwhile, where a graceful stop finds
+ * it to shorten(seconds) its deadline. A flavor gives arm(seconds) (a
  * started timer that calls expired()) and disarm(timer).
  */
 static const char crew_source[] =
@@ -192,6 +210,23 @@ static const char crew_source[] =
     "            self.wake(token, None)\n"
     "        del self.parked[:]\n"
     "\n"
+    "    def drain(self, fds, accept, most):\n"
+    "        for fd in fds:\n"
+    "            for _ in range(most):\n"
+    "                if self.slots.locked():\n"
+    "                    return\n"
+    "                c = accept(fd)\n"
+    "                if not c:\n"
+    "                    break\n"
+    "                self.slots.acquire()\n"
+    "                self.start(c)\n"
+    "\n"
+    "    def linger(self, fds, accept, most, seconds):\n"
+    "        self.drain(fds, accept, most)\n"
+    "        self.stop()\n"
+    "        for w in list(idle_waits):\n"
+    "            w.shorten(seconds)\n"
+    "\n"
     "    def drained(self):\n"
     "        pass\n"
     "\n"
@@ -201,6 +236,8 @@ static const char crew_source[] =
     "class Expired(Exception):\n"
     "    pass\n"
     "\n"
+    "idle_waits = set()\n"
+    "\n"
     "class TimedWaiter(object):\n"
     "    __slots__ = ('gl', 'deadline', 'timer', 'timer_at')\n"
     "\n"
@@ -208,10 +245,24 @@ static const char crew_source[] =
     "        self.gl = self.deadline = self.timer = None\n"
     "        self.timer_at = 0.0\n"
     "\n"
-    "    def begin(self, seconds):\n"
+    "    def begin(self, seconds, idle):\n"
     "        self.gl = getcurrent()\n"
+    "        if idle:\n"
+    "            idle_waits.add(self)\n"
     "        if seconds is not None:\n"
     "            self.deadline = deadline = monotonic() + seconds\n"
+    "            if self.timer is None or self.timer_at > deadline:\n"
+    "                self.schedule(seconds)\n"
+    "\n"
+    "    def end(self, idle):\n"
+    "        self.gl = self.deadline = None\n"
+    "        if idle:\n"
+    "            idle_waits.discard(self)\n"
+    "\n"
+    "    def shorten(self, seconds):\n"
+    "        deadline = monotonic() + seconds\n"
+    "        if self.gl is not None and (self.deadline is None or self.deadline > deadline):\n"
+    "            self.deadline = deadline\n"
     "            if self.timer is None or self.timer_at > deadline:\n"
     "                self.schedule(seconds)\n"
     "\n"
@@ -531,11 +582,28 @@ green_accept(PyObject *self, PyObject *arg)
 }
 
 /*
+ * The deadline of an idle connection's wait: the core's (keep-alive or head
+ * timeout), and during a graceful stop no later than the linger, counted
+ * from when this worker first saw the stop.
+ */
+static int64_t
+idle_deadline(struct green *g, const struct qln_conn *c)
+{
+    int64_t deadline = qln_conn_deadline(c);
+
+    if (qln_worker_stopping(g->w) == QLN_STOP_NONE)
+        return deadline;
+    if (g->linger_until == 0)
+        g->linger_until = qln_now_ms() + STOP_LINGER_MS;
+    return deadline < 0 || deadline > g->linger_until ? g->linger_until : deadline;
+}
+
+/*
  * serve(conn): the connection's whole life, in its own green thread. The
  * core serves what is ready; an IDLE connection waits on the hub for its
- * next request until the core's deadline (keep-alive or head timeout).
- * TSTATE is NULL: this thread already holds the interpreter lock, which is
- * what the python3 plugin's handle() expects from a green worker.
+ * next request until idle_deadline(). Only an immediate stop closes it at
+ * once. TSTATE is NULL: this thread already holds the interpreter lock,
+ * which is what the python3 plugin's handle() expects from a green worker.
  */
 static PyObject *
 green_serve(PyObject *self, PyObject *cap)
@@ -561,10 +629,9 @@ green_serve(PyObject *self, PyObject *cap)
     gc.fd = qln_conn_fd(c);
     for (;;) {
         st = qln_conn_serve(c, &gc.waiter, NULL);
-        /* A stopping worker closes idle connections: nothing is in flight on them. */
-        if (st != QLN_CONN_IDLE || qln_worker_stopping(g->w) != QLN_STOP_NONE)
+        if (st != QLN_CONN_IDLE || qln_worker_stopping(g->w) == QLN_STOP_NOW)
             break;
-        if (wait_common(&gc, gc.fd, QLN_EV_READ, qln_conn_deadline(c), true) != QLN_WAIT_READY)
+        if (wait_common(&gc, gc.fd, QLN_EV_READ, idle_deadline(g, c), true) != QLN_WAIT_READY)
             break;
     }
     qln_conn_close(c, &gc.waiter);
@@ -573,11 +640,12 @@ green_serve(PyObject *self, PyObject *cap)
 }
 
 /*
- * tick(): called from a hub timer several times a second. It beats the
+ * tick(): called from a hub timer several times a second, and whenever the
+ * worker's wake fd turns readable (a stop or USR1, at once). It beats the
  * heartbeat and runs one non-blocking pass of the core's own loop, which
- * the hub otherwise never runs: that is where the core handles USR1 (log
- * reopen), its heartbeat and its orphan check. Returns the stop state
- * (enum qln_stop), which the signal handlers set.
+ * the hub otherwise never runs: that is where the core reads the wake fd,
+ * handles USR1 (log reopen), its heartbeat and its orphan check. Returns
+ * the stop state (enum qln_stop), which the signal handlers set.
  */
 static PyObject *
 green_tick(PyObject *self, PyObject *unused)
@@ -680,9 +748,10 @@ call_run(struct green *g, PyObject *ns, const struct qln_python_embed *py)
     if (r != NULL) {
         PyObject *run = r;
 
-        r = PyObject_CallFunction(run, "OOOOLL", fds, accept, serve, tick,
+        r = PyObject_CallFunction(run, "OOOOLLidi", fds, accept, serve, tick,
                                   (long long)qln_cfg_int(ctx, "worker_connections"),
-                                  (long long)qln_cfg_int(ctx, "graceful_timeout"));
+                                  (long long)qln_cfg_int(ctx, "graceful_timeout"),
+                                  qln_worker_wake_fd(g->w), STOP_LINGER_MS / 1000.0, DRAIN_MAX);
         Py_DECREF(run);
     }
     if (r == NULL) {

@@ -19,11 +19,14 @@ struct qln_worker;
  * defined, that defines:
  *   prepare()   monkey-patch this process, or, when the master already did
  *               (preload_app), give the forked child a fresh hub;
- *   Waiter(fd)  per-connection waits: .wait(events, seconds|None, idle) returns
- *               0 (ready) or 1 (timed out), .close() before the fd is closed,
- *               .cancel() is the library's business (graceful stop);
- *   run(fds, accept, serve, tick, max_conns, graceful_timeout)
- *               serves until tick() reports a stop, then drains and returns.
+ *   Waiter(fd)  a TimedWaiter for one connection's waits: .wait(events,
+ *               seconds|None, idle) returns 0 (ready) or 1 (timed out);
+ *               .close() before the fd is closed;
+ *   run(fds, accept, serve, tick, max_conns, graceful_timeout, wake_fd, linger, drain_max)
+ *               serves until tick() reports a stop (calling tick() whenever
+ *               WAKE_FD is readable, and a few times a second), then, on a
+ *               graceful stop, Crew.linger()s and waits for the connections
+ *               in service; returns when all are done.
  */
 struct green_flavor {
     const char *name;      /* the worker plugin: "gevent" */
