@@ -6,6 +6,7 @@
  */
 #include "qlnconfig.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -252,8 +253,9 @@ spawn_worker(struct arbiter *a)
         .app_spec = a->app_spec,
         .proc_name = a->proc_name,
         .owner = &a->owner,
-        .stats_fd = a->stats.loop != NULL ? a->stats.l.fd : -1,
     };
+    static_assert(STATS_MAX_CONNS + 1 <= MASTER_FDS_MAX, "worker_boot.master_fds too small");
+    boot.nmaster_fds = stats_fds(&a->stats, boot.master_fds);
     worker_hook(a, HOOK_PRE_FORK, 0, a->next_age, 0);
     if (pre_fork != NULL)
         pre_fork(a->app_state);

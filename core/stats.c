@@ -156,6 +156,21 @@ stats_open(struct stats *st, struct ev_loop *loop, const char *spec, stats_rende
     return 0;
 }
 
+size_t
+stats_fds(const struct stats *st, int *fds)
+{
+    size_t i, n = 0;
+
+    if (st->loop == NULL)
+        return 0;
+    fds[n++] = st->l.fd;
+    for (i = 0; i < STATS_MAX_CONNS; i++) {
+        if (st->conns[i].fd >= 0)
+            fds[n++] = st->conns[i].fd;
+    }
+    return n;
+}
+
 void
 stats_close(struct stats *st, bool unlink_path)
 {

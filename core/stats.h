@@ -49,4 +49,12 @@ int stats_open(struct stats *st, struct ev_loop *loop, const char *spec, stats_r
    is removed when UNLINK_PATH); safe when never opened. */
 void stats_close(struct stats *st, bool unlink_path);
 
+/*
+ * Puts into FDS (room for STATS_MAX_CONNS + 1) the descriptors ST holds open:
+ * the listening socket and each client connection. Returns how many. A
+ * worker forked from the master closes them, since it inherits every one
+ * (fork, no exec) and a connection kept open there would never end.
+ */
+size_t stats_fds(const struct stats *st, int *fds);
+
 #endif

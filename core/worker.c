@@ -246,10 +246,12 @@ recycle_limit(const struct config *cfg)
 static void
 setup_process(struct qln_worker *w, const struct worker_boot *b)
 {
+    size_t i;
+
     signals_reset_dispositions();
     ev_loop_destroy(ev_default_loop(0));
-    if (b->stats_fd >= 0)
-        close(b->stats_fd); /* the master's admin socket */
+    for (i = 0; i < b->nmaster_fds; i++)
+        close(b->master_fds[i]);
 
     memset(w, 0, sizeof(*w));
     w->pid = getpid();

@@ -81,6 +81,9 @@ struct qln_worker {
     ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name    \
                                                                                 : NULL)
 
+/* Room for the master's own descriptors in struct worker_boot. */
+#define MASTER_FDS_MAX 16
+
 /* What the master hands to a freshly forked worker. Borrowed by worker_main. */
 struct worker_boot {
     struct qln_ctx *ctx;
@@ -94,8 +97,11 @@ struct worker_boot {
     bool app_loaded;       /* preload_app: the master already ran load_app */
     const char *app_spec;  /* wsgi_app, for load_app */
     const char *proc_name; /* for the process title */
-    const struct proc_owner *owner; /* issue 4: --user/--group to switch to; NULL: none */
-    int stats_fd;                   /* issue 4: the master's --stats socket, closed; -1: none */
+    const struct proc_owner *owner; /* --user/--group to switch to; NULL: none */
+    /* The master's own descriptors (its --stats socket and connections),
+       which the child closes first: only the listeners may reach a worker. */
+    int master_fds[MASTER_FDS_MAX];
+    size_t nmaster_fds;
 };
 
 /*

@@ -259,6 +259,29 @@ class OpsProcessTest(unittest.TestCase):
             wait_for(lambda: not alive(new), 20, what="the new master to exit")
         self.assertFalse(os.path.exists(sock))
 
+    def test_stats_connections_stay_in_the_master(self):
+        # A worker forked while a stats client is connected (here after a
+        # HUP) must not inherit that connection: the client would never see
+        # the end of it, and the worker would keep its descriptor for life.
+        sock = os.path.join(self.tmp, "stats.sock")
+        with Server(["--stats", "unix:" + sock], app="opsapp:app", workers=2) as srv:
+            old = srv.wait_workers(2)
+            before = self._socket_inodes(srv.pid)
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(client.close)
+            client.connect(sock)
+            accepted = wait_for(lambda: self._socket_inodes(srv.pid) - before, 10,
+                                what="the master to accept the stats connection")
+            srv.send_signal(signal.SIGHUP)
+            new = srv.wait_workers(2, exclude=old, timeout=20)
+            for pid in new:
+                self.assertFalse(accepted & self._socket_inodes(pid),
+                                 "worker %d holds the master's stats connection" % pid)
+            # The master gives up on the silent client after its 2 s read
+            # timeout; the client then sees the connection end.
+            client.settimeout(15)
+            self.assertEqual(client.recv(100), b"")
+
     def test_stats_bad_address_is_one_clear_error(self):
         r = run_qilin(["--stats", "127.0.0.1:notaport", "opsapp:app"])
         self.assertEqual(r.returncode, 1, r)
