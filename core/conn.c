@@ -7,6 +7,7 @@
 #include "qlnconfig.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -38,8 +39,10 @@
 #include "worker.h"
 
 #define CONN_BUF_INITIAL 8192
-/* Room kept after a head for body bytes, so body reads never move the head. */
+/* Room kept after a head for body bytes, so body reads never move the head.
+   It holds an unfinished chunk-size line with room to spare. */
 #define CONN_BODY_ROOM 4096
+static_assert(HTTP_SIZE_LINE_MAX < CONN_BODY_ROOM, "room for a chunk-size line and more");
 /* A buffer grown past this by a large head is freed when the conn goes back to the pool. */
 #define CONN_BUF_KEEP (64 * 1024)
 /* A Content-Length body up to this size is read before the app runs (wants_preread). */
@@ -105,6 +108,7 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     s->body_timeout_ms = timeout_or(cfg, "body_timeout", s->timeout_ms);
     v = config_int(cfg, "limit_request_body");
     s->limit_request_body = v > 0 ? v : 0;
+    s->casefold_method = config_bool(cfg, "casefold_http_method");
     /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
     if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
@@ -635,8 +639,14 @@ body_next(struct qln_conn *c)
         default:
             break;
         }
-        /* Everything buffered was consumed: reuse the room after the head. */
-        c->len = c->pos = c->parser.head_end;
+        /* What was parsed is done with: reuse the room after the head. The
+           parser may have left the start of a chunk-size line unconsumed,
+           which moves there with it (http_parse allows that). */
+        if (c->pos > c->parser.head_end) {
+            memmove(c->buf + c->parser.head_end, c->buf + c->pos, c->len - c->pos);
+            c->len -= c->pos - c->parser.head_end;
+            c->pos = c->parser.head_end;
+        }
         n = read_wait(c);
         if (n <= 0) {
             c->body_error = (n == 0 || n == -ECONNRESET) ? QLN_EPEERCLOSED : (int)n;
@@ -994,6 +1004,8 @@ prepare_request(struct qln_conn *c)
        before any slice points into the buffer. */
     if ((p->chunked || p->content_length > 0) && c->cap - p->head_end < CONN_BODY_ROOM)
         buf_reserve(c, p->head_end + CONN_BODY_ROOM);
+    if (c->w->conn.casefold_method)
+        http_casefold_method(p, c->buf);
     http_parser_request(p, c->buf, &c->req);
     c->in_head = false;
     c->head_ready = false;

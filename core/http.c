@@ -7,23 +7,17 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include <llhttp.h>
 
+#include <qilin/log.h>
 #include <qilin/request.h>
 
 #include "http.h"
 #include "util.h"
-
-/* Why the parser paused, so http_parse() knows which event it returns. */
-enum pause_event {
-    EV_NONE = 0,
-    EV_HEAD,
-    EV_BODY,
-    EV_DONE,
-};
 
 /* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
    "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. Read-only; any process. */
@@ -135,10 +129,32 @@ on_method(llhttp_t *ll, const char *at, size_t len)
 {
     struct http_parser *p = parser_of(ll);
 
+    if (p->method_other)
+        return 0; /* llhttp is reading the stand-in, not the buffer (other_method) */
     if (p->method_len == 0)
         p->method_off = off_of(p, at);
     p->method_len += len;
     return check_line(p, at, len);
+}
+
+/*
+ * llhttp also knows RTSP's methods (PLAY, PAUSE, SETUP ...), which it then
+ * refuses with an HTTP version. To an HTTP server they are tokens like any
+ * other, so they go the way of the methods llhttp does not know
+ * (other_method). PRI stays llhttp's: it begins the HTTP/2 preface.
+ */
+static int
+on_method_complete(llhttp_t *ll)
+{
+    switch (ll->method) {
+#define XX(num, name, string) case HTTP_##name:
+        HTTP_METHOD_MAP(XX)
+#undef XX
+    case HTTP_PRI:
+        return 0;
+    default:
+        return -1; /* HPE_CB_METHOD_COMPLETE, see http_parse */
+    }
 }
 
 static int
@@ -415,7 +431,28 @@ on_headers_complete(llhttp_t *ll)
     p->keep_alive = llhttp_should_keep_alive(ll) != 0;
     if (ll->http_minor == 0)
         p->expect_continue = false; /* RFC 9110 §10.1.1: ignored for HTTP/1.0 */
+    p->size_line_next = p->chunked;
     return HPE_PAUSED;
+}
+
+static int
+on_chunk_header(llhttp_t *ll)
+{
+    if (ll->content_length == 0)
+        parser_of(ll)->last_chunk = true; /* trailers follow, not another size line */
+    return 0;
+}
+
+/* A chunk's data and CRLF are through: the next byte begins a size line. */
+static int
+on_chunk_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+
+    if (p->last_chunk)
+        return 0;
+    p->size_line_next = true;
+    return HPE_PAUSED; /* http_parse tidies the line before llhttp reads on */
 }
 
 static int
@@ -442,6 +479,7 @@ on_message_complete(llhttp_t *ll)
 /* Only the callbacks above; never any llhttp_set_lenient_*(). Read-only; any process. */
 static const llhttp_settings_t parser_settings = {
     .on_method = on_method,
+    .on_method_complete = on_method_complete,
     .on_url = on_url,
     .on_version = on_version,
     .on_version_complete = on_version_complete,
@@ -451,6 +489,8 @@ static const llhttp_settings_t parser_settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -485,6 +525,7 @@ http_parser_next(struct http_parser *p)
     p->line_done = false;
     p->line_end_checked = false;
     p->method_pending = false;
+    p->method_other = false;
     p->version_end = 0;
     p->nfields = 0;
     p->field_open = false;
@@ -495,6 +536,8 @@ http_parser_next(struct http_parser *p)
     p->keep_alive = false;
     p->content_length = -1;
     p->chunked = false;
+    p->size_line_next = false;
+    p->last_chunk = false;
     p->version_minor = 1;
     p->method = 0;
     p->body.p = NULL;
@@ -541,17 +584,27 @@ version_status(const struct http_parser *p, const char *buf, size_t len)
     return 400;
 }
 
+/* The method llhttp reads in place of one it does not know (other_method). */
+static const char stand_in_method[] = "GET";
+
 /*
  * llhttp knows a fixed list of methods and says HPE_INVALID_METHOD for any
- * other. A well-formed token method followed by SP is merely not
- * implemented: RFC 9110 §9.1 answers 501; anything else is a malformed line
- * (400). llhttp fails at the first byte no known method has there, which
- * may be the last one received so far: then the method is scanned here as
- * more bytes come, so the answer does not depend on how they were split.
+ * other. But any token is a valid method (RFC 9110 §9.1), and in WSGI the
+ * app decides which ones it implements: WebDAV, cache purges and QUERY
+ * rely on that, and gunicorn passes them on. So a token followed by SP is
+ * kept as the method (at its offsets in BUF), while llhttp, reset, reads
+ * stand_in_method in its place and then the rest of the request from that
+ * SP: the target, version and fields get all of llhttp's checks, and a
+ * method without semantics of its own parses as GET does. Anything other
+ * than a token is a malformed line (400).
+ *
+ * llhttp fails at the first byte no known method has there, which may be
+ * the last one received so far: then the method is scanned here again as
+ * more bytes come, so the outcome does not depend on how they were split.
  * The message starts at offset 0 (http_parser_next).
  */
 static enum http_rc
-method_error(struct http_parser *p, const char *buf, size_t len, size_t *pos)
+other_method(struct http_parser *p, char *buf, size_t len, size_t *pos)
 {
     size_t i = 0, b;
 
@@ -568,15 +621,22 @@ method_error(struct http_parser *p, const char *buf, size_t len, size_t *pos)
         return HTTP_NEED_MORE;
     }
     p->method_pending = false;
-    p->phase = HTTP_PHASE_ERROR;
-    if (i > b && buf[i] == ' ') {
-        p->status = 501;
-        p->reason = "Method not implemented";
-    } else {
+    if (i == b || buf[i] != ' ') {
+        p->phase = HTTP_PHASE_ERROR;
         p->status = 400;
         p->reason = "Invalid method";
+        return HTTP_ERROR;
     }
-    return HTTP_ERROR;
+    if (i - b > p->limits.line)
+        return http_parser_overflow(p);
+    llhttp_reset(&p->ll);
+    p->method_other = true;
+    p->start = p->method_off = b;
+    p->method_len = i - b;
+    if (llhttp_execute(&p->ll, stand_in_method, sizeof(stand_in_method) - 1) != HPE_OK)
+        qln_unreachable();
+    *pos = i;
+    return http_parse(p, buf, len, pos);
 }
 
 static enum http_rc
@@ -616,8 +676,81 @@ http_parser_overflow(struct http_parser *p)
     return HTTP_ERROR;
 }
 
+/*
+ * RFC 9112 §7.1.1 allows whitespace (BWS) around the ";" and "=" of chunk
+ * extensions, "5 ; name = value", which llhttp's strict build refuses. The
+ * size line in LINE[0, N) (CRLF excluded) is rewritten in place to the form
+ * llhttp takes: the whitespace is taken out, what remains moves right, and
+ * the room it leaves becomes leading zeros of the chunk size, which keep its
+ * value. Nothing else changes: whitespace anywhere else (inside the size, in
+ * a name or a token value, at the end), or a line that does not begin with
+ * a hex digit, is left for llhttp to refuse; a quoted value is copied as it
+ * is. The line is at most HTTP_SIZE_LINE_MAX bytes.
+ */
+static void
+drop_chunk_bws(char *line, size_t n)
+{
+    bool drop[HTTP_SIZE_LINE_MAX];
+    size_t i = 0, j, w;
+
+    if (n == 0 || !isxdigit((unsigned char)line[0]))
+        return;
+    memset(drop, 0, n);
+    while (i < n && isxdigit((unsigned char)line[i]))
+        i++;
+    while (i < n) {
+        if (is_ows(line[i])) {
+            for (j = i; j < n && is_ows(line[j]); j++)
+                ;
+            if (j < n && (line[j] == ';' || line[j] == '='))
+                memset(drop + i, 1, j - i);
+            i = j;
+        } else if (line[i] == ';' || line[i] == '=') {
+            for (i++; i < n && is_ows(line[i]); i++)
+                drop[i] = true;
+        } else if (line[i] == '"') {
+            for (i++; i < n && line[i] != '"'; i++) {
+                if (line[i] == '\\')
+                    i++;
+            }
+            i++;
+        } else {
+            i++;
+        }
+    }
+    for (i = n, w = n; i > 0; i--) {
+        if (!drop[i - 1])
+            line[--w] = line[i - 1];
+    }
+    memset(line, '0', w);
+}
+
+/*
+ * A chunk-size line begins at BUF[POS]: once it is whole in the buffer,
+ * tidies it (drop_chunk_bws) and returns true. False while it is not: the
+ * caller keeps those bytes and parses again with more. A line that grows
+ * beyond HTTP_SIZE_LINE_MAX without its LF goes to llhttp as it is.
+ */
+static bool
+tidy_size_line(struct http_parser *p, char *buf, size_t len, size_t pos)
+{
+    size_t n = len - pos;
+    char *lf = memchr(buf + pos, '\n', n < HTTP_SIZE_LINE_MAX ? n : HTTP_SIZE_LINE_MAX);
+
+    if (lf == NULL && n < HTTP_SIZE_LINE_MAX)
+        return false;
+    p->size_line_next = false;
+    if (lf != NULL) {
+        n = (size_t)(lf - (buf + pos));
+        if (n > 0 && buf[pos + n - 1] == '\r')
+            n--;
+        drop_chunk_bws(buf + pos, n);
+    }
+    return true;
+}
+
 enum http_rc
-http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos)
+http_parse(struct http_parser *p, char *buf, size_t len, size_t *pos)
 {
     llhttp_errno_t err;
     size_t at;
@@ -627,33 +760,40 @@ http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos)
     if (p->phase == HTTP_PHASE_DONE)
         return HTTP_MSG_DONE;
     if (p->method_pending)
-        return method_error(p, buf, len, pos);
-    if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
-        llhttp_resume(&p->ll);
+        return other_method(p, buf, len, pos);
     p->base = buf;
     p->body.len = 0;
-    err = llhttp_execute(&p->ll, buf + *pos, len - *pos);
-    if (err == HPE_OK) {
-        *pos = len;
-        return HTTP_NEED_MORE;
-    }
-    if (err == HPE_INVALID_METHOD && p->status == 0)
-        return method_error(p, buf, len, pos);
-    if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
-        return parse_error(p, err, buf, len);
+    for (;;) {
+        if (p->size_line_next && !tidy_size_line(p, buf, len, *pos))
+            return HTTP_NEED_MORE; /* *pos stays at the line's start */
+        if (llhttp_get_errno(&p->ll) == HPE_PAUSED)
+            llhttp_resume(&p->ll);
+        err = llhttp_execute(&p->ll, buf + *pos, len - *pos);
+        if (err == HPE_OK) {
+            *pos = len;
+            return HTTP_NEED_MORE;
+        }
+        if ((err == HPE_INVALID_METHOD || err == HPE_CB_METHOD_COMPLETE) && p->status == 0 &&
+            !p->method_other)
+            return other_method(p, buf, len, pos);
+        if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
+            return parse_error(p, err, buf, len);
 
-    at = off_of(p, llhttp_get_error_pos(&p->ll));
-    *pos = at;
-    if (p->phase == HTTP_PHASE_DONE || err == HPE_PAUSED_UPGRADE) {
-        p->phase = HTTP_PHASE_DONE;
-        return HTTP_MSG_DONE;
+        at = off_of(p, llhttp_get_error_pos(&p->ll));
+        *pos = at;
+        if (p->phase == HTTP_PHASE_DONE || err == HPE_PAUSED_UPGRADE) {
+            p->phase = HTTP_PHASE_DONE;
+            return HTTP_MSG_DONE;
+        }
+        if (p->phase == HTTP_PHASE_HEAD) {
+            p->phase = HTTP_PHASE_BODY;
+            p->head_end = at;
+            return HTTP_HEAD_DONE;
+        }
+        if (p->body.len > 0)
+            return HTTP_BODY_DATA;
+        /* Paused at the end of a chunk (on_chunk_complete): go on. */
     }
-    if (p->phase == HTTP_PHASE_HEAD) {
-        p->phase = HTTP_PHASE_BODY;
-        p->head_end = at;
-        return HTTP_HEAD_DONE;
-    }
-    return HTTP_BODY_DATA;
 }
 
 /* Splits an origin-form or absolute-form target into path and query (RFC 9112 §3.2). */
@@ -707,8 +847,28 @@ http_parser_request(const struct http_parser *p, const char *buf, struct qln_req
     r->chunked = p->chunked;
     r->keep_alive = p->keep_alive;
     r->expect_continue = p->expect_continue;
-    r->is_head = p->method == HTTP_HEAD;
-    r->is_connect = p->method == HTTP_CONNECT;
+    if (p->method_other) {
+        /* Methods llhttp knows, but casefolded by http_casefold_method. */
+        r->is_head = slice_eq(r->method, "HEAD");
+        r->is_connect = slice_eq(r->method, "CONNECT");
+    } else {
+        r->is_head = p->method == HTTP_HEAD;
+        r->is_connect = p->method == HTTP_CONNECT;
+    }
+}
+
+void
+http_casefold_method(const struct http_parser *p, char *buf)
+{
+    size_t i;
+
+    /* Only a method llhttp did not know can hold a lowercase letter. */
+    if (!p->method_other)
+        return;
+    for (i = p->method_off; i < p->method_off + p->method_len; i++) {
+        if (buf[i] >= 'a' && buf[i] <= 'z')
+            buf[i] = (char)(buf[i] - 'a' + 'A');
+    }
 }
 
 void

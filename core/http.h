@@ -17,6 +17,9 @@
 
 struct qln_conn;
 
+/* A chunk-size line longer than this goes to llhttp untidied (http_parse). */
+#define HTTP_SIZE_LINE_MAX 1024
+
 /* Limits on the request head (struct conn_settings supplies them). */
 struct http_limits {
     size_t line;       /* request line without CRLF; 1..8190 */
@@ -66,7 +69,8 @@ struct http_parser {
     size_t version_end; /* offset just after the request line's version */
     bool line_done;
     bool line_end_checked; /* the request line was seen to end with CRLF */
-    bool method_pending;   /* llhttp refused the method; scanning it to tell 400 from 501 */
+    bool method_pending;   /* llhttp refused the method; scanning it (other_method) */
+    bool method_other;     /* a token method llhttp does not know; it parsed a stand-in */
     struct http_field *fields;
     size_t nfields;
     size_t fields_cap;
@@ -78,6 +82,8 @@ struct http_parser {
     bool field_open;        /* a header field's name or value is being received */
     int64_t content_length; /* declared length, or -1 */
     bool chunked;
+    bool size_line_next; /* a chunk-size line begins at the next byte (tidy_size_line) */
+    bool last_chunk;     /* the zero-size chunk came: trailers follow */
     int version_minor;
     uint8_t method; /* enum llhttp_method */
 
@@ -138,14 +144,25 @@ void http_parser_next(struct http_parser *p);
  * and returns at each event (enum http_rc): the head, every body slice
  * (zero-copy: P->body points into BUF) and the end of the message, so a
  * pipelined next request is never parsed early. HTTP_ERROR is sticky.
+ * HTTP_NEED_MORE may leave *POS short of LEN inside a chunked body (an
+ * incomplete chunk-size line): the caller keeps BUF[*POS, LEN) and appends
+ * to it, and may move it, offset and all, after the head. BUF is written
+ * to only there: whitespace in a chunk-size line is tidied in place.
  */
-enum http_rc http_parse(struct http_parser *p, const char *buf, size_t len, size_t *pos);
+enum http_rc http_parse(struct http_parser *p, char *buf, size_t len, size_t *pos);
 
 /*
  * After HTTP_HEAD_DONE: fills R's slices from BUF (the same buffer, possibly
  * moved since). R->headers is grown as needed and reused.
  */
 void http_parser_request(const struct http_parser *p, const char *buf, struct qln_request *r);
+
+/*
+ * After HTTP_HEAD_DONE, before http_parser_request(): uppercases the method
+ * in BUF (gunicorn's casefold_http_method). Known methods are uppercase
+ * already; the others are changed in place.
+ */
+void http_casefold_method(const struct http_parser *p, char *buf);
 
 /* Frees R's header array. */
 void http_request_fini(struct qln_request *r);

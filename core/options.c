@@ -312,6 +312,24 @@ const struct qln_option core_options[] = {
         .max = INT64_MAX,
     },
     {
+        .name = "casefold_http_method",
+        .cli = "--casefold-http-method",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Security",
+        .help = "Uppercase the request method before the app sees it (methods are case-sensitive,"
+                " RFC 9110, so by default they pass as sent).",
+    },
+    {
+        .name = "permit_unconventional_http_method",
+        .cli = "--permit-unconventional-http-method",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Security",
+        .help = "Accepted for gunicorn compatibility: qilin always passes any RFC 9110 token"
+                " method (lowercase, short or long ones too) to the app.",
+    },
+    {
         .name = "forwarded_allow_ips",
         .cli = "--forwarded-allow-ips",
         .type = QLN_OPT_STRING,

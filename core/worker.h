@@ -33,13 +33,14 @@ struct conn_settings {
     int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
+    bool casefold_method;       /* casefold_http_method: uppercase methods */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
     struct static_map statics;          /* issue 8: --static-map */
 };
 
 /* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
-   header_timeout, body_timeout, limit_request_body, forwarded_allow_ips,
+   header_timeout, body_timeout, limit_request_body, casefold_http_method, forwarded_allow_ips,
    proxy_protocol, proxy_allow_from, static_map). */
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
