@@ -614,6 +614,40 @@ body_count(struct qln_conn *c)
 }
 
 /*
+ * The client stopped sending before the end of the body: it closed or reset
+ * the connection (N 0 or -ECONNRESET), its body_timeout passed (-ETIMEDOUT),
+ * or another read error N. The request is incomplete, the client's fault:
+ * one warning here, and 400 or 408 (body_error_status) if the app has not
+ * answered yet. Returns the sticky error.
+ */
+static int
+body_cut(struct qln_conn *c, ssize_t n)
+{
+    char got[64];
+
+    if (n == 0 || n == -ECONNRESET)
+        c->body_error = QLN_EPEERCLOSED;
+    else
+        c->body_error = (int)n;
+    c->must_close = true;
+    if (c->body_error == QLN_ESTOP)
+        return c->body_error;
+    if (c->parser.chunked)
+        util_format(got, sizeof(got), "%lld bytes of a chunked body", (long long)c->body_total);
+    else
+        util_format(got, sizeof(got), "%lld of %lld bytes", (long long)c->body_total,
+                    (long long)c->parser.content_length);
+    if (c->body_error == -ETIMEDOUT)
+        qln_log(QLN_LOG_WARNING,
+                "Invalid request from ip=%s: Request body not received within %lld s (got %s)",
+                c->peer_addr, (long long)(c->w->conn.body_timeout_ms / 1000), got);
+    else
+        qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: Request body incomplete (got %s): %s",
+                c->peer_addr, got, qln_strerror(c->body_error));
+    return c->body_error;
+}
+
+/*
  * Produces the next body slice into C->body. Returns 0 with a slice, 1 at
  * the end of the body, or a negative error (sticky in C->body_error).
  */
@@ -648,11 +682,8 @@ body_next(struct qln_conn *c)
             c->pos = c->parser.head_end;
         }
         n = read_wait(c);
-        if (n <= 0) {
-            c->body_error = (n == 0 || n == -ECONNRESET) ? QLN_EPEERCLOSED : (int)n;
-            c->must_close = true;
-            return c->body_error;
-        }
+        if (n <= 0)
+            return body_cut(c, n);
     }
 }
 
@@ -987,6 +1018,18 @@ read_head(struct qln_conn *c)
         n = read_some(c);
         if (n == -EAGAIN)
             return STEP_IDLE;
+        if (n <= 0 && c->head_ready) {
+            /* The head was whole, its pre-read body is not: as body_cut(). */
+            char reason[96];
+
+            util_format(reason, sizeof(reason),
+                        "Request body incomplete (got %lld of %lld bytes): client closed the"
+                        " connection",
+                        (long long)(c->len - c->parser.head_end),
+                        (long long)c->parser.content_length);
+            reject_now(c, 400, reason);
+            return STEP_CLOSED;
+        }
         if (n <= 0)
             return STEP_CLOSED; /* EOF or reset between requests: nothing to answer */
         if (c->head_start_ms == 0)
@@ -1025,6 +1068,7 @@ body_error_status(int err)
 {
     switch (err) {
     case QLN_EBADBODY:
+    case QLN_EPEERCLOSED:
         return 400;
     case -EFBIG:
         return 413;

@@ -31,9 +31,13 @@ QLN_API bool qln_req_chunked(const struct qln_request *r);
 /**
  * Reads up to LEN bytes of the decoded body into BUF. Returns the number of
  * bytes (> 0), 0 at the end of the body, or a negative error: -ETIMEDOUT,
- * QLN_EBADBODY (broken chunked framing), QLN_EPEERCLOSED, QLN_ESTOP. The first
- * read answers "Expect: 100-continue" when the client asked for it. Blocks
- * through the connection's wait hook; nothing is buffered whole.
+ * -EFBIG (over limit_request_body), QLN_EBADBODY (broken chunked framing),
+ * QLN_EPEERCLOSED (the body ended early), QLN_ESTOP. Each is sticky. All
+ * but QLN_ESTOP are the client's doing, which the core has logged (one
+ * "Invalid request" line) and answers itself (408, 413, 400) if handle()
+ * returns the error before a response started. The first read answers
+ * "Expect: 100-continue" when the client asked for it. Blocks through the
+ * connection's wait hook; nothing is buffered whole.
  */
 QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
 

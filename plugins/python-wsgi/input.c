@@ -97,6 +97,7 @@ read_core(struct input_object *in, char *dst, size_t len)
     n = qln_req_read(in->rq->req, dst, len);
     if (n < 0) {
         in->rq->io_error = (int)n;
+        in->rq->body_error = true;
         in->eof = true;
         pyw_raise_io((int)n);
         return -1;

@@ -118,6 +118,7 @@ struct pyw_request {
     bool started;           /* start_response() succeeded */
     int64_t content_length; /* the app's Content-Length header, -1 when absent */
     int io_error;           /* the last failed core read/write (negative), 0 if none */
+    bool body_error;        /* io_error came from reading the request body */
 };
 
 /* ---------------------------------------------------------------- python.c */

@@ -255,7 +255,8 @@ keep_cached(PyObject **slot, PyObject *obj)
  * Logs a failed request the way gunicorn does and picks the return code:
  * the core answers 500 while the head has not left (-EINVAL), else closes
  * the connection (-EIO). A client that went away is not an application
- * error: gunicorn logs "Ignoring EPIPE" at debug level.
+ * error: gunicorn logs "Ignoring EPIPE" at debug level. Nor is a request
+ * body that broke off: the core logged it and answers it (qln_req_read).
  */
 static int
 report_failure(struct pyw_request *rq, int rc)
@@ -265,7 +266,8 @@ report_failure(struct pyw_request *rq, int rc)
 
     if (rq->io_error != 0 && (!PyErr_Occurred() || is_os)) {
         int e = rq->io_error;
-        int level = (e == -EPIPE || e == -ECONNRESET || e == QLN_EPEERCLOSED || e == QLN_ESTOP)
+        int level = (rq->body_error || e == -EPIPE || e == -ECONNRESET ||
+                     e == QLN_EPEERCLOSED || e == QLN_ESTOP)
                         ? QLN_LOG_DEBUG
                         : QLN_LOG_ERROR;
 

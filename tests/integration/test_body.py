@@ -1,11 +1,14 @@
 """Request bodies: Content-Length, chunked, Expect: 100-continue, the
-wsgi.input reading methods, and a large upload streamed back."""
+wsgi.input reading methods, and a large upload streamed back; a body the
+client cut short or broke is its fault, answered 400 with one warning."""
 import hashlib
 import json
+import re
+import socket
 import threading
 import unittest
 
-from qilintest import Server, assert_same_bytes, chunk_encode
+from qilintest import Server, assert_same_bytes, chunk_encode, per_worker_class
 
 BINARY = bytes(range(256)) * 3 + b"\r\n\r\n0\r\n\r\n"
 
@@ -166,6 +169,75 @@ class BodyTest(unittest.TestCase):
         self.assertEqual(resp.header("Content-Length"), str(len(data)))
         assert_same_bytes(resp.body, data)
 
+
+class BadBodyTest(unittest.TestCase):
+    """The client's fault, on every worker class: a 400 (while the client can
+    still read it), one WARNING line, no 5xx, no ERROR, the worker unharmed."""
+
+    CUT = {
+        # More than the core reads ahead: the app's wsgi.input.read() fails.
+        "large Content-Length": (b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Length: 2000000000\r\n\r\n0123456789",
+                                 r"Request body incomplete \(got 10 of 2000000000 bytes\)"),
+        # Small enough to be read before the app runs.
+        "small Content-Length": (b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Length: 2000\r\n\r\n0123456789",
+                                 r"Request body incomplete \(got 10 of 2000 bytes\)"),
+        "chunked, last chunk without its CRLF": (
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n",
+            r"Request body incomplete \(got 5 bytes of a chunked body\)"),
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(workers=1)
+        cls.worker = int(cls.srv.get("/pid").body)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def half_closed(self, data):
+        """Sends DATA, shuts the sending side down, and returns all that comes back."""
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+        finally:
+            s.close()
+
+    def assert_one_warning(self, pattern, before):
+        self.srv.wait_log(r"\[WARNING\] Invalid request from ip=127\.0\.0\.1: " + pattern)
+        self.assertEqual(int(self.srv.get("/pid").body), self.worker, "the worker was replaced")
+        new = self.srv.log_text()[len(before):]
+        lines = [ln for ln in new.splitlines() if re.search(r"\[(WARNING|ERROR|CRITICAL)\]", ln)]
+        self.assertEqual(len(lines), 1, new)
+
+    def test_body_cut_short_is_400_and_one_warning(self):
+        for name, (data, pattern) in self.CUT.items():
+            with self.subTest(name):
+                before = self.srv.log_text()
+                out = self.half_closed(data)
+                self.assertTrue(out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out[:200])
+                self.assert_one_warning(pattern, before)
+
+    def test_broken_chunked_body_is_one_warning(self):
+        before = self.srv.log_text()
+        with self.srv.connect() as c:
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nhelloX\r\n0\r\n\r\n")
+            self.assertEqual(c.read_response().status, 400)
+        self.assert_one_warning("Expected CRLF after chunk", before)
+
+
+per_worker_class(globals(), BadBodyTest)
 
 if __name__ == "__main__":
     unittest.main()
