@@ -109,6 +109,7 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     v = config_int(cfg, "limit_request_body");
     s->limit_request_body = v > 0 ? v : 0;
     s->casefold_method = config_bool(cfg, "casefold_http_method");
+    s->real_ip = config_bool(cfg, "real_ip");
     /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
     if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
@@ -1169,10 +1170,11 @@ host_missing(struct qln_conn *c)
 
 /*
  * What a trusted proxy says about the request: wsgi.url_scheme from its
- * scheme headers (gunicorn's rules) and REMOTE_ADDR from Forwarded or
- * X-Forwarded-For (beyond gunicorn, which ignores them). Scheme headers that
- * contradict each other are refused with 400, as gunicorn does, since the
- * app could not know which one the proxy meant.
+ * scheme headers (gunicorn's rules) and, with --real-ip, REMOTE_ADDR from
+ * Forwarded or X-Forwarded-For (gunicorn ignores them: off by default, since
+ * behind a proxy that does not set them a client could choose its address).
+ * Scheme headers that contradict each other are refused with 400, as
+ * gunicorn does, since the app could not know which one the proxy meant.
  */
 static bool
 scheme_refused(struct qln_conn *c)
@@ -1183,7 +1185,8 @@ scheme_refused(struct qln_conn *c)
     c->req.forwarded_addr[0] = '\0';
     if (!c->peer_trusted)
         return false;
-    if (!proxy_forwarded_for(&c->w->conn.forwarded_allow, c->req.headers, c->req.nheaders,
+    if (c->w->conn.real_ip &&
+        !proxy_forwarded_for(&c->w->conn.forwarded_allow, c->req.headers, c->req.nheaders,
                              c->req.forwarded_addr, sizeof(c->req.forwarded_addr)))
         c->req.forwarded_addr[0] = '\0';
     s = proxy_scheme(c->req.headers, c->req.nheaders);

@@ -337,8 +337,18 @@ const struct qln_option core_options[] = {
         .metavar = "STRING",
         .section = "Server Mechanics",
         .help = "Front-end addresses or networks (CIDR, or * for all) trusted to set the scheme"
-                " with X-Forwarded-Proto/-Protocol/-Ssl and the client address with Forwarded"
-                " or X-Forwarded-For ($FORWARDED_ALLOW_IPS when unset).",
+                " with X-Forwarded-Proto/-Protocol/-Ssl, and with --real-ip the client address"
+                " ($FORWARDED_ALLOW_IPS when unset).",
+    },
+    {
+        .name = "real_ip",
+        .cli = "--real-ip",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Server Mechanics",
+        .help = "Set REMOTE_ADDR from the Forwarded or X-Forwarded-For header of a peer in"
+                " --forwarded-allow-ips (the nearest address no trusted proxy added). Off, as"
+                " in gunicorn: REMOTE_ADDR is the socket's peer.",
     },
 
     /* Issue 5: the gthread worker (gevent and eventlet use worker_connections too). */

@@ -34,14 +34,15 @@ struct conn_settings {
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
     bool casefold_method;       /* casefold_http_method: uppercase methods */
+    bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
     struct static_map statics;          /* issue 8: --static-map */
 };
 
 /* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
-   header_timeout, body_timeout, limit_request_body, casefold_http_method, forwarded_allow_ips,
-   proxy_protocol, proxy_allow_from, static_map). */
+   header_timeout, body_timeout, limit_request_body, casefold_http_method, real_ip,
+   forwarded_allow_ips, proxy_protocol, proxy_allow_from, static_map). */
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
 struct scoreboard_slot;

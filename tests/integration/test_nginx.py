@@ -195,7 +195,7 @@ SPOOFED = {"Host": "app.example", "X-Forwarded-For": "6.6.6.6"}
 class ForwardedHeaders(unittest.TestCase):
     def test_trusted_proxy_over_tcp(self):
         # qilin's default --forwarded-allow-ips is 127.0.0.1,::1: nginx's address.
-        _, proxy = with_nginx(self)
+        _, proxy = with_nginx(self, ["--real-ip"])
         env = proxy.json("/environ", headers=SPOOFED)
         # nginx appended the client's address to the one the client sent;
         # qilin believes the hop nginx vouches for, not the client's claim.
@@ -204,8 +204,18 @@ class ForwardedHeaders(unittest.TestCase):
         self.assertEqual(env["wsgi.url_scheme"], "https")
         self.assertEqual(env["HTTP_HOST"], "app.example")
 
+    def test_remote_addr_is_nginx_without_real_ip(self):
+        # gunicorn's default: the scheme comes from the trusted proxy, the
+        # address stays the socket's peer, whatever X-Forwarded-For says.
+        _, proxy = with_nginx(self)
+        env = proxy.json("/environ", headers=SPOOFED)
+        self.assertEqual(env["HTTP_X_FORWARDED_FOR"], "6.6.6.6, " + CLIENT_ADDR)
+        self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
+        self.assertTrue(env["REMOTE_PORT"].isdigit(), env)
+        self.assertEqual(env["wsgi.url_scheme"], "https")
+
     def test_untrusted_proxy_over_tcp(self):
-        _, proxy = with_nginx(self, ["--forwarded-allow-ips", "10.0.0.0/8"])
+        _, proxy = with_nginx(self, ["--real-ip", "--forwarded-allow-ips", "10.0.0.0/8"])
         env = proxy.json("/environ", headers=SPOOFED)
         self.assertEqual(env["HTTP_X_FORWARDED_FOR"], "6.6.6.6, " + CLIENT_ADDR)
         # nginx's own address and port, and the scheme of the socket.
@@ -217,7 +227,8 @@ class ForwardedHeaders(unittest.TestCase):
     def test_unix_socket_peer_is_trusted(self):
         # As in gunicorn: only local processes reach a unix socket, so its
         # peer is trusted whatever --forwarded-allow-ips says.
-        _, proxy = with_nginx(self, ["--forwarded-allow-ips", "10.0.0.0/8"], unix=True)
+        _, proxy = with_nginx(self, ["--real-ip", "--forwarded-allow-ips", "10.0.0.0/8"],
+                              unix=True)
         env = proxy.json("/environ", headers=SPOOFED)
         self.assertEqual(env["REMOTE_ADDR"], CLIENT_ADDR)
         self.assertEqual(env["wsgi.url_scheme"], "https")

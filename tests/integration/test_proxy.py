@@ -1,9 +1,11 @@
-"""Trusting a front proxy (issue 3).
+"""Trusting a front proxy.
 
 --forwarded-allow-ips: gunicorn's secure scheme headers set wsgi.url_scheme
 only when the peer is trusted (addresses, CIDR networks, `*`, or
 $FORWARDED_ALLOW_IPS when the option is unset); from any other peer they are
 ignored, contradictions included. A bad value is one error line at startup.
+REMOTE_ADDR stays the socket's peer, as in gunicorn, unless --real-ip takes
+it from a trusted peer's Forwarded or X-Forwarded-For.
 
 --proxy-protocol / --proxy-allow-from: a PROXY v1 or v2 header before a
 connection's first request names the client, which the app sees as
@@ -60,12 +62,28 @@ class ForwardedAllowIps(unittest.TestCase):
             self.assertEqual(srv.get("/environ", headers=CONFLICT).status, 400)
             srv.wait_log(r"Invalid request from ip=127\.0\.0\.1: Contains contradictory scheme")
 
-    def test_client_address_from_trusted_proxy_only(self):
-        # Trusted peer: REMOTE_ADDR is the first untrusted hop from the right of
-        # X-Forwarded-For (or Forwarded's for=), so a client cannot choose it by
-        # sending its own header through the proxy; the access log agrees.
+    def test_client_address_is_the_peer_by_default(self):
+        # As in gunicorn: behind a proxy that does not set X-Forwarded-For
+        # itself, a client must not choose its REMOTE_ADDR by sending one.
         access = os.path.join(self.tmp, "access.log")
-        with Server(["--forwarded-allow-ips", "127.0.0.1", "--access-logfile", access]) as srv:
+        with Server(["--access-logfile", access]) as srv:
+            for h in [("X-Forwarded-For", "203.0.113.7"), ("Forwarded", "for=203.0.113.7")]:
+                env = json.loads(srv.get("/environ", headers=[h]).body)
+                self.assertEqual((env["REMOTE_ADDR"], env["HTTP_" + h[0].upper().replace("-", "_")]),
+                                 ("127.0.0.1", h[1]))
+                self.assertNotEqual(env["REMOTE_PORT"], "")
+            wait_for(lambda: open(access).read().count("127.0.0.1 - -") == 2, 10,
+                     what="two access log lines with the peer's address")
+            self.assertNotIn("203.0.113.7 - -", open(access).read())
+
+    def test_client_address_from_trusted_proxy_only(self):
+        # --real-ip, trusted peer: REMOTE_ADDR is the first untrusted hop from
+        # the right of X-Forwarded-For (or Forwarded's for=), so a client cannot
+        # choose it by sending its own header through the proxy; the access log
+        # agrees.
+        access = os.path.join(self.tmp, "access.log")
+        with Server(["--real-ip", "--forwarded-allow-ips", "127.0.0.1", "--access-logfile",
+                     access]) as srv:
             env = json.loads(srv.get("/environ", headers=[
                 ("X-Forwarded-For", "6.6.6.6, 203.0.113.7")]).body)
             self.assertEqual(env["REMOTE_ADDR"], "203.0.113.7")
@@ -76,7 +94,7 @@ class ForwardedAllowIps(unittest.TestCase):
             self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
             wait_for(lambda: "203.0.113.7 - -" in open(access).read(), 10,
                      what="the forwarded address in the access log")
-        with Server(["--forwarded-allow-ips", "10.0.0.0/8"]) as srv:
+        with Server(["--real-ip", "--forwarded-allow-ips", "10.0.0.0/8"]) as srv:
             env = json.loads(srv.get("/environ", headers=[
                 ("X-Forwarded-For", "203.0.113.7")]).body)
             self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
