@@ -394,6 +394,14 @@ on_header_value_complete(llhttp_t *ll)
         p->host_seen = true;
         return 0;
     }
+    if (span_caseeq(p, f->name_off, f->name_len, "content-type")) {
+        /* A singleton field (RFC 9110 §8.3): joined with a comma, two media
+           types make one nobody sent, and a proxy may have passed either. */
+        if (p->content_type_seen)
+            return fail(p, 400, "Duplicate Content-Type header");
+        p->content_type_seen = true;
+        return 0;
+    }
     if (span_caseeq(p, f->name_off, f->name_len, "expect")) {
         if (span_caseeq(p, f->value_off, f->value_len, "100-continue"))
             p->expect_continue = true;
@@ -413,6 +421,10 @@ on_headers_complete(llhttp_t *ll)
         return fail(p, 400, "Invalid request line: no HTTP version");
     if (check_line_end(p) < 0)
         return -1;
+    /* RFC 9112 §3.2.4: the asterisk form is for a server-wide OPTIONS only. */
+    if (p->target_len == 1 && p->base[p->target_off] == '*' &&
+        (p->method_other || ll->method != HTTP_OPTIONS))
+        return fail(p, 400, "Invalid request target: * is only for OPTIONS");
     if (p->te_seen) {
         /* RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
            framing is faulty. §6.3: Transfer-Encoding with Content-Length is
@@ -532,6 +544,7 @@ http_parser_next(struct http_parser *p)
     p->in_value = false;
     p->te_seen = false;
     p->host_seen = false;
+    p->content_type_seen = false;
     p->expect_continue = false;
     p->keep_alive = false;
     p->content_length = -1;
@@ -796,13 +809,22 @@ http_parse(struct http_parser *p, char *buf, size_t len, size_t *pos)
     }
 }
 
-/* Splits an origin-form or absolute-form target into path and query (RFC 9112 §3.2). */
+/*
+ * Splits an origin-form or absolute-form target into path and query (RFC
+ * 9112 §3.2). The asterisk form ("OPTIONS *") has an empty path: it names
+ * the server, not a resource, and PEP 3333 wants PATH_INFO empty or
+ * starting with "/".
+ */
 static void
 split_target(struct qln_request *r)
 {
     const char *t = r->target.p;
     size_t n = r->target.len, b = 0, q, e;
 
+    if (n == 1 && t[0] == '*') {
+        r->path = r->query = (struct qln_slice){t + n, 0};
+        return;
+    }
     if (n > 0 && t[0] != '/') {
         const char *scheme = memmem(t, n, "://", 3);
 

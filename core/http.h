@@ -77,6 +77,7 @@ struct http_parser {
     bool in_value;  /* the last span of the current field was its value */
     bool te_seen;   /* a Transfer-Encoding field arrived */
     bool host_seen; /* a Host field arrived */
+    bool content_type_seen;
     bool expect_continue;
     bool keep_alive;        /* llhttp_should_keep_alive() at the end of the head */
     bool field_open;        /* a header field's name or value is being received */

@@ -120,14 +120,16 @@ size_t
 response_error_page(char *buf, size_t len, int status, size_t *body_len)
 {
     const char *reason = http_reason(status);
-    char body[256];
+    char body[256], date[30];
     int n;
 
+    /* RFC 9110 §6.6.1: an origin server with a clock sends Date, errors too. */
+    response_date(date);
     *body_len = response_error_body(body, sizeof(body), status);
     n = snprintf(buf, len,
-                 "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
+                 "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
                  "Content-Length: %zu\r\n\r\n%s",
-                 status, reason, *body_len, body);
+                 status, reason, date, *body_len, body);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 

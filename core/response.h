@@ -66,7 +66,7 @@ void response_reset(struct qln_response *r);
 int response_finish(struct qln_response *r);
 
 /*
- * Formats a complete error response (status line, Connection: close,
+ * Formats a complete error response (status line, Date, Connection: close,
  * Content-Type: text/html, Content-Length, a small html page) for STATUS into
  * BUF (LEN bytes; 512 is plenty). Returns its length and stores the page's
  * length in *BODY_LEN. Thread-safe.

@@ -12,7 +12,10 @@
 QLN_API struct qln_slice qln_req_method(const struct qln_request *r);
 /** The raw request-target as sent ("/a%20b?x=1"); gunicorn's RAW_URI. */
 QLN_API struct qln_slice qln_req_target(const struct qln_request *r);
-/** Path part of the target, still percent-encoded; for absolute-form targets the path only. */
+/**
+ * Path part of the target, still percent-encoded; for absolute-form targets
+ * the path only; empty for "OPTIONS *" (the target stays "*").
+ */
 QLN_API struct qln_slice qln_req_path(const struct qln_request *r);
 /** Query after '?', without '#fragment'; empty when absent. */
 QLN_API struct qln_slice qln_req_query(const struct qln_request *r);

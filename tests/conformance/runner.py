@@ -38,6 +38,8 @@ def check(port, case, timeout=5.0):
             return problems
         resp = responses[0]
         if case.invalid:
+            if resp.header("Date") is None:
+                problems.append("no Date header on %d (RFC 9110 6.6.1)" % resp.status)
             conn = (resp.header("Connection") or "").lower()
             if conn != "close":
                 problems.append("no 'Connection: close' on %d (got %r)" % (resp.status, conn))
