@@ -373,6 +373,14 @@ qln_conn_data(const struct qln_conn *c)
     return c->data;
 }
 
+bool
+qln_conn_readable(const struct qln_conn *c)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+
+    return c->pos < c->len || poll(&pfd, 1, 0) > 0;
+}
+
 int64_t
 qln_conn_deadline(const struct qln_conn *c)
 {

@@ -146,6 +146,15 @@ QLN_API enum qln_conn_status qln_conn_serve(struct qln_conn *c, const struct qln
 QLN_API int64_t qln_conn_deadline(const struct qln_conn *c);
 
 /**
+ * True when bytes (or the peer's EOF or a reset) wait to be read on an IDLE
+ * connection C. A worker asks before it closes C because its deadline
+ * passed: an event loop may run that timer before the readable event of
+ * bytes that came while the worker was busy, and closing then would reset
+ * a client whose request arrived in time. Serve C instead. Since ABI 1.3.
+ */
+QLN_API bool qln_conn_readable(const struct qln_conn *c);
+
+/**
  * Closes C (calling WAITER->fd_closing first, if set) and returns its memory
  * to the pool. WAITER may be NULL. C is invalid afterwards.
  */

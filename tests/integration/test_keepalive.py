@@ -3,7 +3,7 @@ or slow connection never blocks a single worker from serving others."""
 import os
 import unittest
 
-from qilintest import Server, build_request
+from qilintest import Server, build_request, per_worker_class, wait_for
 
 
 class KeepAliveTest(unittest.TestCase):
@@ -113,6 +113,30 @@ class KeepAliveOptionTest(unittest.TestCase):
                 self.assertTrue(c.closed_by_peer())
             self.assertEqual(srv.get("/hello").body, b"hello")
 
+
+class LateKeepAliveTest(unittest.TestCase):
+    """A kept-alive client whose next request arrived before its keep-alive
+    ran out, while one worker was busy with another client's long request,
+    is served once the worker is free: never closed as idle (a reset that
+    nginx answers 502). On every worker class; the long request blocks the
+    whole worker (a real sleep, one thread)."""
+
+    def test_request_that_arrived_in_time_is_served(self):
+        with Server(["--keep-alive", "1", "--threads", "1"], workers=1) as srv:
+            with srv.connect(timeout=20) as s, srv.connect(timeout=20) as t:
+                self.assertEqual(s.request("GET", "/hello").body, b"hello")
+                marker = os.path.join(srv.tmpdir, "busy")
+                t.send_request("GET", "/sleep?s=2&real=1&mark=" + marker)
+                wait_for(lambda: os.path.exists(marker), 10, what="the long request to start")
+                # Well inside S's one second of keep-alive, which runs out
+                # while the worker is still busy.
+                s.send_request("GET", "/say?w=late")
+                self.assertEqual(t.read_response().body, b"slept")
+                resp = s.read_response()
+                self.assertEqual((resp.status, resp.body), (200, b"late"))
+
+
+per_worker_class(globals(), LateKeepAliveTest)
 
 if __name__ == "__main__":
     unittest.main()

@@ -612,6 +612,7 @@ green_serve(PyObject *self, PyObject *cap)
     struct qln_conn *c = PyCapsule_GetPointer(cap, CONN_CAPSULE);
     struct green_conn gc;
     enum qln_conn_status st;
+    int rc;
 
     if (g == NULL || c == NULL)
         return NULL;
@@ -631,7 +632,9 @@ green_serve(PyObject *self, PyObject *cap)
         st = qln_conn_serve(c, &gc.waiter, NULL);
         if (st != QLN_CONN_IDLE || qln_worker_stopping(g->w) == QLN_STOP_NOW)
             break;
-        if (wait_common(&gc, gc.fd, QLN_EV_READ, idle_deadline(g, c), true) != QLN_WAIT_READY)
+        rc = wait_common(&gc, gc.fd, QLN_EV_READ, idle_deadline(g, c), true);
+        /* A request that arrived as the deadline passed is served, not reset. */
+        if (rc != QLN_WAIT_READY && !(rc == QLN_WAIT_TIMEOUT && qln_conn_readable(c)))
             break;
     }
     qln_conn_close(c, &gc.waiter);

@@ -569,6 +569,12 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
         arm_deadline(gw, gc);
         return;
     }
+    /* Bytes that came while the threads were busy are served, not reset:
+       the loop may run this timer before their readable event. */
+    if (qln_conn_readable(gc->conn)) {
+        on_conn_readable(loop, &gc->io, EV_READ);
+        return;
+    }
     conn_release(gw, gc);
     update_accepting(gw);
 }

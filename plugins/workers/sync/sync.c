@@ -112,6 +112,12 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
         arm_deadline(sw, sc);
         return;
     }
+    /* Bytes that came while the worker was busy are served, not reset: the
+       loop may run this timer before their readable event. */
+    if (qln_conn_readable(c)) {
+        on_conn_readable(loop, &sc->io, EV_READ);
+        return;
+    }
     unpark(sw, sc);
     qln_conn_close(c, &sw->pw.waiter);
 }
