@@ -49,6 +49,10 @@ static_assert(HTTP_SIZE_LINE_MAX < CONN_BODY_ROOM, "room for a chunk-size line a
 #define CONN_PREREAD_MAX (64 * 1024)
 /* An unread body up to this size is drained to keep the connection; beyond, close. */
 #define CONN_DRAIN_MAX (64 * 1024)
+/* Lingering close (conn_closing): how long the rest of an unwanted request
+   body is read away at most, and how long the client may pause meanwhile. */
+#define LINGER_TOTAL_MS 10000
+#define LINGER_IDLE_MS 2000
 /* Idle connections kept for reuse per worker. */
 #define CONN_POOL_KEEP 256
 /* How early a worker's deadline timer may fire on our clock (head_timed_out). */
@@ -278,6 +282,7 @@ conn_start(struct qln_conn *c, int fd)
     c->head_ready = false;
     c->must_close = false;
     c->stop_now = false;
+    c->lingering_ms = 0;
     c->proxy_pending = c->w->conn.proxy.mode != PROXY_MODE_OFF;
     c->proxy_proto[0] = '\0';
 }
@@ -385,7 +390,12 @@ int64_t
 qln_conn_deadline(const struct qln_conn *c)
 {
     const struct conn_settings *s = &c->w->conn;
+    int64_t idle;
 
+    if (c->lingering_ms != 0) {
+        idle = c->last_active_ms + LINGER_IDLE_MS;
+        return idle < c->lingering_ms + LINGER_TOTAL_MS ? idle : c->lingering_ms + LINGER_TOTAL_MS;
+    }
     if (c->len > 0 && c->in_head)
         return head_deadline(c);
     if (s->keepalive_ms > 0)
@@ -740,10 +750,27 @@ qln_req_read(struct qln_request *r, void *buf, size_t len)
     return (ssize_t)n;
 }
 
+bool
+conn_body_drainable(const struct qln_conn *c)
+{
+    int64_t left;
+
+    if (c->body_done)
+        return true;
+    /* The client waits for "100 Continue" before sending its body, or sends
+       it anyway after a while: either way it may never come. */
+    if (c->req.expect_continue && !c->continue_sent)
+        return false;
+    if (c->body_error != 0 || c->parser.chunked)
+        return false;
+    left = c->parser.content_length - (c->body_total - (int64_t)c->body.len);
+    return left <= CONN_DRAIN_MAX;
+}
+
 /*
  * Reads and discards the rest of the body so the next request can be parsed.
- * Returns 0 when the body ended, else -1: the connection must close (too
- * much left, the client waits for 100-continue, or an error).
+ * Returns 0 when the body ended, else -1: the connection must close (not
+ * conn_body_drainable, or an error).
  */
 static int
 drain_body(struct qln_conn *c)
@@ -753,8 +780,8 @@ drain_body(struct qln_conn *c)
 
     if (c->body_done)
         return 0;
-    if (c->req.expect_continue && !c->continue_sent)
-        return -1; /* the client has not sent the body, and may never */
+    if (!conn_body_drainable(c))
+        return -1;
     while (drained <= CONN_DRAIN_MAX) {
         drained += c->body.len;
         c->body.len = 0;
@@ -889,17 +916,59 @@ answer_error(struct qln_conn *c, int status)
 
 /*
  * Refuses the request in hand before the app runs: logs REASON as gunicorn's
- * "Invalid request" line, answers STATUS and closes. Returns true, for the
- * checks below.
+ * "Invalid request" line and answers STATUS; the connection then closes
+ * (conn_closing). Returns true, for the checks below.
  */
 static bool
 refuse_request(struct qln_conn *c, int status, const char *reason)
 {
     qln_log(QLN_LOG_WARNING, "Invalid request from ip=%s: %s", c->peer_addr, reason);
     answer_error(c, status);
-    if (!c->stop_now)
-        linger_away(c);
     return true;
+}
+
+/*
+ * The connection ends after its answer. When the client may still be
+ * sending the request's body (the app did not read it, or it was refused
+ * unread), closing now would make the kernel answer those bytes with a
+ * reset, and a reset can destroy the answer before the client reads it
+ * (RFC 9112 §9.6): nginx then reports 502. So the write side is shut
+ * (the client sees the answer end) and the connection lingers, reading
+ * and discarding, until the client closes or pauses for LINGER_IDLE_MS,
+ * for LINGER_TOTAL_MS at most: the worker parks it like an idle one
+ * (qln_conn_deadline), so no worker waits on it.
+ */
+static enum serve_step
+conn_closing(struct qln_conn *c)
+{
+    bool body_left = (c->parser.chunked || c->parser.content_length > 0) && !c->body_done &&
+                     c->body_error != QLN_EPEERCLOSED;
+
+    if (c->stop_now)
+        return STEP_STOP;
+    if (!body_left)
+        return STEP_CLOSED;
+    shutdown(c->fd, SHUT_WR);
+    c->lingering_ms = c->last_active_ms = util_now_ms();
+    return STEP_IDLE;
+}
+
+/* A lingering connection (conn_closing) got bytes, or its deadline came. */
+static enum qln_conn_status
+linger_read(struct qln_conn *c)
+{
+    ssize_t n;
+
+    for (;;) {
+        if (util_now_ms() >= qln_conn_deadline(c))
+            return QLN_CONN_CLOSED;
+        c->len = c->pos = 0;
+        n = read_some(c);
+        if (n == -EAGAIN)
+            return QLN_CONN_IDLE;
+        if (n <= 0)
+            return QLN_CONN_CLOSED;
+    }
 }
 
 /* ------------------------------------------------------------ serving */
@@ -1217,7 +1286,7 @@ serve_request(struct qln_conn *c)
 
     prepare_request(c);
     if (host_missing(c) || body_over_limit(c) || scheme_refused(c))
-        return STEP_CLOSED;
+        return conn_closing(c);
     if (logging) {
         clock_gettime(CLOCK_REALTIME, &start);
         t0_us = mono_us();
@@ -1248,9 +1317,9 @@ serve_request(struct qln_conn *c)
        reset it. The connection stays, and the worker gives it a short
        linger to deliver one (answered with Connection: close). */
     if (!c->resp.keep_alive || c->must_close)
-        return STEP_CLOSED;
+        return conn_closing(c);
     if (drain_body(c) < 0)
-        return c->stop_now ? STEP_STOP : STEP_CLOSED;
+        return conn_closing(c);
     return STEP_NEXT;
 }
 
@@ -1261,6 +1330,8 @@ qln_conn_serve(struct qln_conn *c, const struct qln_waiter *waiter, void *tstate
 
     c->waiter = waiter;
     c->tstate = tstate;
+    if (c->lingering_ms != 0)
+        return linger_read(c);
     for (;;) {
         if (qln_worker_stopping(c->w) == QLN_STOP_NOW)
             return QLN_CONN_STOP;

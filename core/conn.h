@@ -58,6 +58,8 @@ struct qln_conn {
     bool continue_sent;    /* "100 Continue" went out (or must not any more) */
     bool must_close;       /* close after the current response */
     bool stop_now;         /* the wait hook said QLN_WAIT_STOP: abandon */
+    int64_t lingering_ms;  /* answered and shut for writing, the request body still
+                              coming: discarding it since then (linger); 0: not */
 
     /* The client: the socket's peer ("" for unix sockets), or the source a
        PROXY protocol header named, for every request on the connection. */
@@ -101,6 +103,14 @@ int conn_writev(struct qln_conn *c, struct iovec *iov, int n, bool more);
  * Reading stays possible (lingering).
  */
 void conn_end_output(struct qln_conn *c);
+
+/*
+ * True when the rest of C's request body, if any, can be read and discarded
+ * after the response so the connection stays usable: the body is done, or
+ * a Content-Length body has at most CONN_DRAIN_MAX bytes left. Otherwise
+ * the response says Connection: close (response.c).
+ */
+bool conn_body_drainable(const struct qln_conn *c);
 
 /*
  * Frees the worker's connection pool and the idle connections in it (at

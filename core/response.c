@@ -376,11 +376,10 @@ keep_alive_after(const struct qln_response *r)
         return false; /* close-delimited body; 101 and friends switch away from HTTP */
     if (qln_worker_stopping(c->w) != QLN_STOP_NONE)
         return false;
-    /* The client waits for "100 Continue" before sending its body, or sends it
-       anyway after a while: either way the next bytes are not a request head. */
-    if (req->expect_continue && !c->continue_sent && !c->body_done)
-        return false;
-    return true;
+    /* A body the app left unread, too large to read away after the response
+       (or of unknown size, or not sent before "100 Continue"): the next bytes
+       are not a request head, so the connection ends with this response. */
+    return conn_body_drainable(c);
 }
 
 static char *

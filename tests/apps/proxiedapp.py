@@ -6,12 +6,15 @@ settings (/stream/..., /nokeep/...) reach the same handlers:
                     connection that carried the request ("conn")
   .../sha256        the body's length and SHA-256, read in pieces
   .../bytes?n=N     N bytes of a fixed pattern (the test recomputes it)
+  .../ignore        "ignored", without reading the request body
+  .../sleep?s=S     "slept" after S seconds
 
 Plain PEP 3333, standard library only.
 """
 import hashlib
 import json
 import os
+import time
 
 KEYS = ("REMOTE_ADDR", "REMOTE_PORT", "wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME",
         "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "CONTENT_LENGTH",
@@ -99,5 +102,12 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("Content-Length", str(n))])
         return _pattern(n)
+    if what in ("ignore", "sleep"):
+        if what == "sleep":
+            time.sleep(float(environ.get("QUERY_STRING", "s=0").partition("=")[2] or 0))
+        body = b"ignored" if what == "ignore" else b"slept"
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
     return [b"not found"]

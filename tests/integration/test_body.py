@@ -237,7 +237,48 @@ class BadBodyTest(unittest.TestCase):
         self.assert_one_warning("Expected CRLF after chunk", before)
 
 
-per_worker_class(globals(), BadBodyTest)
+class UnreadBodyTest(unittest.TestCase):
+    """The app answers without reading the request body (/hello). A small
+    Content-Length body is read away and the connection kept; a larger one,
+    or a chunked one, ends the connection with Connection: close, and the
+    server reads the rest of the upload away before closing (lingering
+    close), so the client gets the whole answer and no reset."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(["--keep-alive", "10"], workers=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_small_unread_body_keeps_the_connection(self):
+        with self.srv.connect() as c:
+            resp = c.request("POST", "/hello", body=b"x" * 32768)
+            self.assertEqual((resp.status, resp.body), (200, b"hello"))
+            self.assertEqual((resp.header("Connection") or "").lower(), "keep-alive")
+            self.assertEqual(c.request("GET", "/say?w=next").body, b"next")
+
+    def test_large_unread_body_closes_without_a_reset(self):
+        for size in (100 * 1024, 4 * 1024 * 1024):
+            with self.subTest(size=size), self.srv.connect(timeout=20) as c:
+                c.send_request("POST", "/hello", body=b"y" * size)
+                resp = c.read_response()
+                self.assertEqual((resp.status, resp.body), (200, b"hello"))
+                self.assertEqual((resp.header("Connection") or "").lower(), "close")
+                self.assertTrue(c.closed_by_peer())
+
+    def test_unread_chunked_body_closes_without_a_reset(self):
+        with self.srv.connect(timeout=20) as c:
+            c.send_request("POST", "/hello", headers=[("Transfer-Encoding", "chunked")])
+            c.send(chunk_encode([b"z" * 65536] * 16))
+            resp = c.read_response()
+            self.assertEqual((resp.status, resp.body), (200, b"hello"))
+            self.assertEqual((resp.header("Connection") or "").lower(), "close")
+            self.assertTrue(c.closed_by_peer())
+
+
+per_worker_class(globals(), BadBodyTest, UnreadBodyTest)
 
 if __name__ == "__main__":
     unittest.main()

@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 from qilintest import APPS, IO_TIMEOUT, Server, free_port, wait_for
@@ -262,6 +264,36 @@ class UpstreamKeepAlive(unittest.TestCase):
 
     def test_reuses_upstream_connections_over_unix_socket(self):
         self.check(unix=True)
+
+    def test_unread_bodies_do_not_break_kept_connections(self):
+        # The app answers 100 KB POSTs without reading them: qilin ends each
+        # such connection with Connection: close and reads the rest away
+        # before closing, so nginx never sees a reset (a 502 to its client).
+        _, proxy = with_nginx(self, ["--keep-alive", "30"])
+        statuses = [proxy.request("POST", "/ignore", body=b"p" * 100000)[0] for _ in range(30)]
+        self.assertEqual(statuses, [200] * 30, proxy.diagnostics())
+
+    def test_request_on_a_kept_connection_outlives_a_long_request(self):
+        # One sync worker and a one-second keep-alive. nginx holds two idle
+        # upstream connections; a 2 s request takes one, and a POST sent on
+        # the other 0.3 s later must be served when the worker is free,
+        # although that connection's keep-alive ran out meanwhile.
+        _, proxy = with_nginx(self, ["--keep-alive", "1", "-k", "sync"])
+        warm = [threading.Thread(target=proxy.request, args=("GET", "/sleep?s=0.3"))
+                for _ in range(2)]
+        for t in warm:
+            t.start()
+        for t in warm:
+            t.join(20)
+        results = {}
+        slow = threading.Thread(target=lambda: results.update(
+            slow=proxy.request("GET", "/sleep?s=2")))
+        slow.start()
+        time.sleep(0.3)
+        results["post"] = proxy.request("POST", "/ignore", body=b"q" * 1000)
+        slow.join(20)
+        self.assertEqual(results["slow"][0], 200)
+        self.assertEqual(results["post"][0], 200, proxy.diagnostics())
 
 
 UPLOAD = 16 << 20
