@@ -34,11 +34,17 @@ open_one(struct arbiter *a, struct listener *l, const char *spec)
     const struct config *cfg = a->ctx->cfg;
     int backlog = (int)opt_int(cfg, "backlog", 2048);
     bool reuse_port = opt_bool(cfg, "reuse_port", false);
+    /* As gunicorn, a unix socket file is made under --umask, 0 by default:
+       mode 0777, so that a front end running as another user (nginx's
+       www-data) can connect. The server's own umask is not changed. */
+    mode_t sock_umask = (mode_t)opt_int(cfg, "umask", 0), old;
     char err[512];
     int attempt, rc = 0;
 
     for (attempt = 1; attempt <= BIND_ATTEMPTS; attempt++) {
+        old = umask(sock_umask);
         rc = listener_open(l, spec, backlog, reuse_port, err, sizeof(err));
+        umask(old);
         if (rc != -EADDRINUSE)
             break;
         qln_log(QLN_LOG_ERROR, "%s", err);

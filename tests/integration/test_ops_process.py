@@ -104,6 +104,20 @@ class OpsProcessTest(unittest.TestCase):
         with Server(["-m", "0o077", "-b", "unix:" + sock], app="opsapp:app"):
             self.assertEqual(stat.S_IMODE(os.stat(sock).st_mode), 0o700)
 
+    def test_unix_socket_is_open_to_all_by_default(self):
+        # gunicorn's default --umask 0 gives a socket file of mode 0777, so
+        # nginx's www-data can connect, whatever umask the server runs under.
+        sock = os.path.join(self.tmp, "app.sock")
+        old = os.umask(0o022)  # the server inherits the usual umask
+        try:
+            srv = Server(["-b", "unix:" + sock], app="opsapp:app")
+        finally:
+            os.umask(old)
+        with srv:
+            self.assertEqual(stat.S_IMODE(os.stat(sock).st_mode), 0o777)
+            # Only the socket: files the server creates keep its umask.
+            self.assertEqual(stat.S_IMODE(os.stat(srv.log_path).st_mode) & 0o022, 0)
+
     def test_capture_output_sends_stdout_and_stderr_to_the_error_log(self):
         with Server(["--capture-output"], app="opsapp:app") as srv:
             self.assertEqual(srv.get("/print?x1").body, b"printed")
