@@ -108,8 +108,11 @@ pass_fini(struct pass *ps)
 static int
 unrecognized(struct pass *ps, const char *flag)
 {
+    const char *why = config_refused(flag);
     char hint[64];
 
+    if (why != NULL)
+        return util_err(ps->err, ps->errlen, -EINVAL, "%s: %s", flag, why);
     if (config_suggest(ps->cfg, flag, true, hint, sizeof(hint)) > 0)
         return util_err(ps->err, ps->errlen, -EINVAL,
                         "unrecognized option '%s'; did you mean '%s'? (see qilin --help)", flag,

@@ -576,12 +576,73 @@ wrong_type(const struct entry *e, const char *got, const char *origin, char *err
 /* ------------------------------------------------------------------------ */
 /* Pending settings and unknown names                                         */
 
+#define TLS_REFUSED                                                                                \
+    "TLS is not available in this qilin yet, and serving plain HTTP where HTTPS was asked for "   \
+    "would be unsafe: terminate TLS in a proxy in front of qilin (docs/guide.md, section 7) and "  \
+    "remove this setting"
+
+/*
+ * gunicorn settings that qilin refuses instead of ignoring them, since
+ * running without them would be less safe than the user asked: TLS (plain
+ * HTTP where HTTPS was configured) and secure_scheme_headers (other headers
+ * trusted than configured). No plugin provides them. Read-only; master.
+ */
+static const struct {
+    const char *name, *why;
+} refused_settings[] = {
+    {"ca_certs", TLS_REFUSED},
+    {"cert_reqs", TLS_REFUSED},
+    {"certfile", TLS_REFUSED},
+    {"ciphers", TLS_REFUSED},
+    {"do_handshake_on_connect", TLS_REFUSED},
+    {"keyfile", TLS_REFUSED},
+    {"secure_scheme_headers",
+     "qilin trusts gunicorn's default set (X-Forwarded-Protocol: ssl, X-Forwarded-Proto: https,"
+     " X-Forwarded-Ssl: on) from --forwarded-allow-ips peers and cannot change it; remove the"
+     " setting to use that set"},
+    {"ssl_context", TLS_REFUSED},
+    {"ssl_version", TLS_REFUSED},
+    {"suppress_ragged_eofs", TLS_REFUSED},
+};
+
+const char *
+config_refused(const char *word)
+{
+    char name[64];
+    size_t i;
+
+    /* A flag ("--certfile") or a setting's name ("certfile"). */
+    while (*word == '-')
+        word++;
+    for (i = 0; word[i] != '\0' && word[i] != '=' && i < sizeof(name) - 1; i++)
+        name[i] = word[i] == '-' ? '_' : word[i];
+    name[i] = '\0';
+    for (i = 0; i < ARRAY_SIZE(refused_settings); i++) {
+        if (strcmp(name, refused_settings[i].name) == 0)
+            return refused_settings[i].why;
+    }
+    return NULL;
+}
+
+static int
+refused_setting(const char *name, const char *origin, char *err, size_t errlen)
+{
+    const char *why = config_refused(name);
+
+    if (why == NULL)
+        return 0;
+    return util_err(err, errlen, -EINVAL, "%s%ssetting '%s': %s", origin ? origin : "",
+                    origin ? ": " : "", name, why);
+}
+
 static int
 unknown_setting(const struct config *cfg, const char *name, const char *origin, char *err,
                 size_t errlen)
 {
     char hint[128];
 
+    if (config_refused(name) != NULL)
+        return refused_setting(name, origin, err, errlen);
     if (config_suggest(cfg, name, false, hint, sizeof(hint)) > 0)
         return util_err(err, errlen, -ENOENT, "%s%sunknown setting '%s'; did you mean '%s'?",
                         origin ? origin : "", origin ? ": " : "", name, hint);
@@ -691,7 +752,7 @@ config_set(struct config *cfg, const char *name, const char *value, enum config_
     struct entry *e = find_entry(cfg, name);
 
     if (e == NULL) {
-        if (!cfg->lenient)
+        if (!cfg->lenient || config_refused(name))
             return unknown_setting(cfg, name, origin, err, errlen);
         pending_add(cfg, name, PEND_TEXT, src, origin)->text = xstrdup(value);
         return 0;
@@ -706,7 +767,7 @@ config_set_bool(struct config *cfg, const char *name, bool v, enum config_source
     struct entry *e = find_entry(cfg, name);
 
     if (e == NULL) {
-        if (!cfg->lenient)
+        if (!cfg->lenient || config_refused(name))
             return unknown_setting(cfg, name, origin, err, errlen);
         pending_add(cfg, name, PEND_BOOL, src, origin)->b = v;
         return 0;
@@ -729,7 +790,7 @@ config_set_int(struct config *cfg, const char *name, int64_t v, enum config_sour
     int rc;
 
     if (e == NULL) {
-        if (!cfg->lenient)
+        if (!cfg->lenient || config_refused(name))
             return unknown_setting(cfg, name, origin, err, errlen);
         pending_add(cfg, name, PEND_INT, src, origin)->i = v;
         return 0;
@@ -751,7 +812,7 @@ config_set_list(struct config *cfg, const char *name, const char *const *items, 
     struct pending *p;
 
     if (e == NULL) {
-        if (!cfg->lenient)
+        if (!cfg->lenient || config_refused(name))
             return unknown_setting(cfg, name, origin, err, errlen);
         p = pending_add(cfg, name, PEND_LIST, src, origin);
         p->items = xcalloc(n ? n : 1, sizeof(*p->items));
@@ -779,6 +840,8 @@ config_set_value(struct config *cfg, const char *name, const struct qln_cfg_valu
     size_t npend = cfg->npend;
     int rc;
 
+    if (find_entry(cfg, name) == NULL && config_refused(name))
+        return refused_setting(name, origin, err, errlen);
     if ((flags & QLN_CFG_OPTIONAL) && !cfg->lenient && find_entry(cfg, name) == NULL) {
         unsupported_setting(name, origin);
         return 0;

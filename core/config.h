@@ -114,6 +114,14 @@ enum config_source config_source_of(const struct config *cfg, const char *name);
 void config_print(const struct config *cfg, FILE *out);
 
 /*
+ * Why qilin refuses the gunicorn setting WORD (a name, "certfile", or a flag,
+ * "--certfile") instead of ignoring it: running without it would be less
+ * safe than asked (TLS, secure_scheme_headers). NULL for any other word.
+ * Setting such a name from any source is an error with this reason.
+ */
+const char *config_refused(const char *word);
+
+/*
  * "Did you mean": writes into BUF (LEN bytes, NUL-terminated) the registered
  * option name closest to WORD, or with FLAGS the closest CLI flag ("--workers"
  * for "--wokers"). Returns the suggestion's length, 0 when nothing is close.

@@ -278,8 +278,11 @@ static int
 unknown_function(const struct config *cfg, const char *name, const char *origin, char *err,
                  size_t errlen)
 {
+    const char *why = config_refused(name);
     char hint[128];
 
+    if (why != NULL) /* ssl_context */
+        return util_err(err, errlen, -EINVAL, "%s: setting '%s': %s", origin, name, why);
     if (config_suggest(cfg, name, false, hint, sizeof(hint)) > 0)
         return util_err(err, errlen, -EINVAL, "%s: unknown setting '%s'; did you mean '%s'?",
                         origin, name, hint);

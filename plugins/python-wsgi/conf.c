@@ -168,7 +168,6 @@ static const char helper_source[] =
  */
 static const char *const gunicorn_settings[] = {
     "ca_certs",
-    "casefold_http_method",
     "cert_reqs",
     "certfile",
     "ciphers",
@@ -186,7 +185,6 @@ static const char *const gunicorn_settings[] = {
     "logger_class",
     "paste",
     "permit_obsolete_folding",
-    "permit_unconventional_http_method",
     "permit_unconventional_http_version",
     "raw_paste_global_conf",
     "reload_engine",
@@ -626,6 +624,28 @@ type_words(enum qln_opt_type type)
 }
 
 /* One module global NAME = VALUE (assigned at ORIGIN): a setting, a hook, or ignored. */
+/*
+ * True when NAME is secure_scheme_headers and VALUE is gunicorn's default
+ * for it, the set qilin trusts: a file that spells the default out means
+ * what qilin does (any other value is refused, see config_refused).
+ */
+static bool
+is_default_scheme_headers(const char *name, PyObject *value)
+{
+    PyObject *dflt;
+    int eq;
+
+    if (strcmp(name, "secure_scheme_headers") != 0 || !PyDict_Check(value))
+        return false;
+    dflt = Py_BuildValue("{ssssss}", "X-FORWARDED-PROTOCOL", "ssl", "X-FORWARDED-PROTO", "https",
+                         "X-FORWARDED-SSL", "on");
+    eq = dflt != NULL ? PyObject_RichCompareBool(value, dflt, Py_EQ) : -1;
+    Py_XDECREF(dflt);
+    if (eq < 0)
+        PyErr_Clear();
+    return eq == 1;
+}
+
 static int
 apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char *origin, char *err,
              size_t errlen)
@@ -657,7 +677,18 @@ apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char 
             return 0; /* imports, helpers: ignored, as gunicorn does */
         flags = QLN_CFG_OPTIONAL;
     }
+    if (o == NULL && is_default_scheme_headers(name, value))
+        return 0; /* gunicorn's default, which qilin trusts too */
     rc = convert(value, o != NULL ? o->type : 0, &v, &items, &text);
+    if (rc < 0 && o == NULL) {
+        /* A value no option type fits (a dict, a function): its text, so that
+           the core still warns about the setting, or refuses it where
+           ignoring it would be unsafe (secure_scheme_headers, ssl_context). */
+        text = PyObject_Str(value);
+        v = (struct qln_cfg_value){.type = QLN_OPT_STRING,
+                                   .s = text != NULL ? PyUnicode_AsUTF8(text) : NULL};
+        rc = v.s != NULL ? 0 : (PyErr_Clear(), -1);
+    }
     if (rc == 1) {
         rc = 0;
     } else if (rc < 0 && o == NULL) {
