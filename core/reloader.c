@@ -27,16 +27,20 @@
 /* inotify watches are a per-user kernel resource (8192 by default). */
 #define MAX_WATCHES 4096
 #define WATCH_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+/* How often the app plugin is asked again for its module files, as gunicorn's
+   reloader looks at sys.modules once a second. */
+#define RESCAN_INTERVAL 1.0
 
-struct reloader_watch {
-    int wd;
-    char *path;
-};
-
+/*
+ * Watches PATH unless it is watched already: inotify gives the same watch
+ * descriptor again for a file it watches, so PATHS, indexed by descriptor,
+ * tells a new watch from a known one without comparing names.
+ */
 static void
 add_file(void *ctx, const char *path)
 {
     struct reloader *r = ctx;
+    size_t n;
     int wd;
 
     if (r->nwatches >= MAX_WATCHES)
@@ -44,23 +48,44 @@ add_file(void *ctx, const char *path)
     wd = inotify_add_watch(r->fd, path, WATCH_MASK);
     if (wd < 0)
         return; /* gone or unreadable (zip imports, frozen modules): not watchable */
-    if (r->nwatches == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 64;
-        r->watches = xrealloc(r->watches, r->cap * sizeof(*r->watches));
+    if ((size_t)wd >= r->npaths) {
+        n = r->npaths ? r->npaths : 64;
+        while (n <= (size_t)wd)
+            n *= 2;
+        r->paths = xrealloc(r->paths, n * sizeof(*r->paths));
+        memset(r->paths + r->npaths, 0, (n - r->npaths) * sizeof(*r->paths));
+        r->npaths = n;
     }
-    r->watches[r->nwatches++] = (struct reloader_watch){.wd = wd, .path = xstrdup(path)};
+    if (r->paths[wd] != NULL)
+        return;
+    r->paths[wd] = xstrdup(path);
+    r->nwatches++;
+}
+
+static void
+add_module_files(struct reloader *r)
+{
+    void (*module_files)(void *, void (*)(void *, const char *), void *) =
+        APP_HOOK(r->w->app, module_files);
+
+    if (module_files != NULL)
+        module_files(r->w->app_state, add_file, r);
+}
+
+static void
+on_rescan(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct reloader *r = container_of(t, struct reloader, rescan);
+
+    (void)loop;
+    (void)revents;
+    add_module_files(r);
 }
 
 static const char *
 watch_path(const struct reloader *r, int wd)
 {
-    size_t i;
-
-    for (i = 0; i < r->nwatches; i++) {
-        if (r->watches[i].wd == wd)
-            return r->watches[i].path;
-    }
-    return "?";
+    return wd >= 0 && (size_t)wd < r->npaths && r->paths[wd] != NULL ? r->paths[wd] : "?";
 }
 
 static void
@@ -79,10 +104,12 @@ on_change(struct ev_loop *loop, ev_io *io, int revents)
     if (ev->mask & IN_IGNORED)
         return;
     qln_log(QLN_LOG_INFO, "Worker reloading: %s modified", watch_path(r, ev->wd));
-    /* Once is enough: the worker is on its way out. The watcher was
-       unreferenced (reloader_start), so libev wants the reference back first. */
+    /* Once is enough: the worker is on its way out. The watchers were
+       unreferenced (reloader_start), so libev wants the references back first. */
     ev_ref(loop);
     ev_io_stop(loop, io);
+    ev_ref(loop);
+    ev_timer_stop(loop, &r->rescan);
     if (r->w->stop == QLN_STOP_NONE)
         r->w->stop = QLN_STOP_GRACEFUL;
     ev_break(loop, EVBREAK_ALL);
@@ -92,7 +119,6 @@ int
 reloader_start(struct reloader *r, struct qln_worker *w)
 {
     const struct config *cfg = w->ctx->cfg;
-    void (*module_files)(void *, void (*)(void *, const char *), void *);
     size_t i, n;
     int e;
 
@@ -107,9 +133,7 @@ reloader_start(struct reloader *r, struct qln_worker *w)
         return -e;
     }
     r->w = w;
-    module_files = APP_HOOK(w->app, module_files);
-    if (module_files != NULL)
-        module_files(w->app_state, add_file, r);
+    add_module_files(r);
     n = config_find(cfg, "reload_extra_files") != NULL ? config_list_len(cfg, "reload_extra_files")
                                                        : 0;
     for (i = 0; i < n; i++)
@@ -117,7 +141,10 @@ reloader_start(struct reloader *r, struct qln_worker *w)
     qln_log(QLN_LOG_DEBUG, "--reload: watching %zu files", r->nwatches);
     ev_io_init(&r->io, on_change, r->fd, EV_READ);
     ev_io_start(w->loop, &r->io);
-    /* Like the heartbeat: it must not keep the worker's loop alive. */
+    ev_timer_init(&r->rescan, on_rescan, RESCAN_INTERVAL, RESCAN_INTERVAL);
+    ev_timer_start(w->loop, &r->rescan);
+    /* Like the heartbeat: they must not keep the worker's loop alive. */
+    ev_unref(w->loop);
     ev_unref(w->loop);
     return 0;
 }
@@ -133,11 +160,15 @@ reloader_stop(struct reloader *r)
         ev_ref(r->w->loop);
         ev_io_stop(r->w->loop, &r->io);
     }
+    if (ev_is_active(&r->rescan)) {
+        ev_ref(r->w->loop);
+        ev_timer_stop(r->w->loop, &r->rescan);
+    }
     close(r->fd);
     r->fd = -1;
-    for (i = 0; i < r->nwatches; i++)
-        free(r->watches[i].path);
-    free(r->watches);
-    r->watches = NULL;
-    r->nwatches = r->cap = 0;
+    for (i = 0; i < r->npaths; i++)
+        free(r->paths[i]);
+    free(r->paths);
+    r->paths = NULL;
+    r->npaths = r->nwatches = 0;
 }

@@ -242,6 +242,51 @@ import_failed(struct pyw_state *st, const char *module, const char *expr, char *
     return -EINVAL;
 }
 
+/* A WSGI app answering every request 500 with BODY (bytes). */
+static const char fail_app_source[] =
+    "def make(body):\n"
+    "    headers = [('Content-Type', 'text/plain; charset=utf-8'),\n"
+    "               ('Content-Length', str(len(body)))]\n"
+    "    def app(environ, start_response):\n"
+    "        start_response('500 Internal Server Error', headers)\n"
+    "        return [body]\n"
+    "    return app\n";
+
+/*
+ * --reload, and the import failed with a SyntaxError (the pending
+ * exception): as gunicorn does, the worker stays up, answering every
+ * request 500 with the traceback (this is a developer's server), and the
+ * file at fault joins the watched ones (st->broken_file), so that fixing it
+ * reloads. The traceback is logged too. New reference to that app, or NULL
+ * with another Python error.
+ */
+static PyObject *
+syntax_error_app(struct pyw_state *st)
+{
+    PyObject *exc = pyw_err_fetch(), *tb = NULL, *ns = NULL, *made = NULL, *make, *app = NULL;
+    PyObject *filename = PyObject_GetAttrString(exc, "filename");
+
+    if (filename != NULL && PyUnicode_Check(filename))
+        Py_XSETREF(st->broken_file, Py_NewRef(filename));
+    PyErr_Clear();
+    tb = pyw_format_exception(st, exc);
+    ns = tb != NULL ? PyDict_New() : NULL;
+    if (ns != NULL && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
+        made = PyRun_String(fail_app_source, Py_file_input, ns, ns);
+    make = made != NULL ? PyDict_GetItemString(ns, "make") : NULL; /* borrowed */
+    if (make != NULL)
+        app = PyObject_CallOneArg(make, tb);
+    pyw_err_restore(Py_NewRef(exc));
+    pyw_log_exception(st, QLN_LOG_ERROR, "Exception in worker process (--reload: serving the"
+                                         " error until the file is fixed)");
+    Py_XDECREF(made);
+    Py_XDECREF(ns);
+    Py_XDECREF(tb);
+    Py_XDECREF(filename);
+    Py_DECREF(exc);
+    return app;
+}
+
 /* True for "name" or "a.b.c" made of ASCII identifier characters. */
 static bool
 is_dotted_name(const char *s)
@@ -454,6 +499,17 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
         goto done;
     }
     mod = PyImport_ImportModule(module);
+    if (mod == NULL && PyErr_ExceptionMatches(PyExc_SyntaxError) &&
+        qln_cfg_bool(st->ctx, "reload") && getpid() != st->master_pid) {
+        app = syntax_error_app(st);
+        if (app == NULL) {
+            app_exception(st, err, errlen);
+            goto done;
+        }
+        Py_XSETREF(st->app, Py_NewRef(app));
+        rc = 0;
+        goto done;
+    }
     if (mod == NULL) {
         rc = import_failed(st, module, expr, err, errlen);
         goto done;

@@ -51,9 +51,8 @@ pyw_err_restore(PyObject *exc)
 #endif
 }
 
-/* The traceback of EXC as traceback.format_exception prints it; new bytes or NULL. */
-static PyObject *
-format_traceback(struct pyw_state *st, PyObject *exc)
+PyObject *
+pyw_format_exception(struct pyw_state *st, PyObject *exc)
 {
     PyObject *lines, *sep, *text, *bytes = NULL;
 
@@ -88,7 +87,7 @@ pyw_log_exception(struct pyw_state *st, int level, const char *fmt, ...)
     qln_log_write(level, "%s", line);
     if (exc == NULL)
         return;
-    tb = format_traceback(st, exc);
+    tb = pyw_format_exception(st, exc);
     if (tb != NULL) {
         qln_log_raw(PyBytes_AS_STRING(tb), (size_t)PyBytes_GET_SIZE(tb));
         Py_DECREF(tb);

@@ -87,6 +87,7 @@ struct pyw_state {
     bool main_ts_taken;
 
     PyObject *app;              /* new: the WSGI callable */
+    PyObject *broken_file;      /* new: --reload, the app's file with a SyntaxError; or NULL */
     PyObject *format_exception; /* new: traceback.format_exception */
     PyObject *errors;           /* new: the wsgi.errors stream */
     PyObject *fh_dump;          /* new: faulthandler.dump_traceback, for on_abort */
@@ -240,6 +241,8 @@ void pyw_errors_fini(struct pyw_state *st);
  */
 void pyw_log_exception(struct pyw_state *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The traceback of EXC as traceback.format_exception prints it: new bytes, or NULL. */
+PyObject *pyw_format_exception(struct pyw_state *st, PyObject *exc);
 /* Takes the current exception out (normalised, traceback attached): new or NULL. */
 PyObject *pyw_err_fetch(void);
 /* Makes EXC (stolen; NULL: nothing) the current exception again. */

@@ -53,6 +53,7 @@ static void
 finalize(struct pyw_state *st)
 {
     Py_CLEAR(st->app);
+    Py_CLEAR(st->broken_file);
     pyw_environ_fini(st);
     pyw_errors_fini(st);
     if (Py_FinalizeEx() < 0)
@@ -399,7 +400,8 @@ static const struct qln_option py_options[] = {
     {.name = NULL},
 };
 
-/* Issue 4 (--reload): the __file__ of every module in sys.modules. */
+/* --reload: the __file__ of every module in sys.modules, and the file with
+   the SyntaxError the app failed on (pyw_app_load), which is in none. */
 static void
 py_module_files(void *state, void (*add)(void *ctx, const char *path), void *ctx)
 {
@@ -427,6 +429,10 @@ py_module_files(void *state, void (*add)(void *ctx, const char *path), void *ctx
         Py_DECREF(file);
     }
     Py_XDECREF(values);
+    path = st->broken_file != NULL ? PyUnicode_AsUTF8(st->broken_file) : NULL;
+    if (path != NULL)
+        add(ctx, path);
+    PyErr_Clear();
     PyGILState_Release(gil);
 }
 
@@ -445,8 +451,8 @@ static const struct qln_app_ops py_ops = {
     .on_abort = py_on_abort,
     .worker_exit = py_worker_exit,
     .shutdown = py_shutdown,
-    .module_files = py_module_files, /* issue 4: --reload */
-    .load_config = pyw_load_config,  /* issue 8: gunicorn.conf.py */
+    .module_files = py_module_files, /* --reload */
+    .load_config = pyw_load_config,  /* gunicorn.conf.py */
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,

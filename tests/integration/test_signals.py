@@ -157,6 +157,52 @@ class SignalTest(unittest.TestCase):
             srv.wait_workers(1, exclude=[old, new], timeout=20)
             self.assertTrue(srv.running())
 
+    def test_reload_follows_modules_imported_later(self):
+        # A Django project imports its views at the first request: a module
+        # imported after the app loaded is watched too (within a second).
+        app = os.path.join(self.tmp, "lazyapp.py")
+        views = os.path.join(self.tmp, "lazyviews.py")
+        with open(app, "w") as f:
+            f.write("def app(environ, start_response):\n"
+                    "    import lazyviews\n"
+                    "    body = lazyviews.TEXT.encode()\n"
+                    "    start_response('200 OK', [('Content-Length', str(len(body)))])\n"
+                    "    return [body]\n")
+        with open(views, "w") as f:
+            f.write("TEXT = 'one'\n")
+        with Server(["--reload"], app="lazyapp:app", chdir=self.tmp, workers=1) as srv:
+            [old] = srv.wait_workers(1)
+            self.assertEqual(srv.get("/").body, b"one")
+
+            def edit_until_reloaded():
+                # Rewritten until the worker has looked at sys.modules again.
+                with open(views, "w") as f:
+                    f.write("TEXT = 'two'\n")
+                return "Worker reloading: %s modified" % views in srv.log_text()
+            wait_for(edit_until_reloaded, 20, what="the lazily imported module to be watched")
+            srv.wait_workers(1, exclude=[old], timeout=20)
+            wait_for(lambda: srv.get("/").body == b"two", 20, what="the new code")
+
+    def test_reload_serves_a_syntax_error_until_it_is_fixed(self):
+        # As gunicorn: with --reload a SyntaxError does not stop the server;
+        # every request gets 500 with the traceback, and fixing the file
+        # (which is watched, although it never imported) reloads.
+        mod = os.path.join(self.tmp, "versioned.py")
+        with open(mod, "w") as f:
+            f.write("def app(environ, start_response)\n    pass\n")
+        with Server(["--reload"], app="versioned:app", chdir=self.tmp, workers=1) as srv:
+            [old] = srv.wait_workers(1)
+            resp = srv.get("/")
+            self.assertEqual(resp.status, 500)
+            self.assertIn(b"SyntaxError", resp.body)
+            srv.wait_log(r"SyntaxError")
+            with open(mod, "w") as f:
+                f.write(VERSIONED_APP % "fixed")
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(mod))
+            [new] = srv.wait_workers(1, exclude=[old], timeout=20)
+            wait_for(lambda: srv.get("/").body == b"fixed %d" % new, 20, what="the fixed code")
+            self.assertTrue(srv.running())
+
     def test_usr1_reopens_logs(self):
         access = os.path.join(self.tmp, "access.log")
         with Server(["--access-logfile", access]) as srv:
@@ -187,7 +233,7 @@ class SignalTest(unittest.TestCase):
                 self.assertNotIn("Error handling request", f.read())
 
 
-# Issue 5: the signals work the same on the gthread worker.
+# The signals work the same on every worker class.
 per_worker_class(globals(), SignalTest)
 
 if __name__ == "__main__":
