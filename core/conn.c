@@ -1191,10 +1191,14 @@ mono_us(void)
 }
 
 static void
-log_request(struct qln_conn *c, const struct timespec *start, int64_t t0_us)
+log_request(struct qln_conn *c, int64_t t0_us)
 {
     struct access_record rec = {
         .remote_addr = qln_req_remote_addr(&c->req),
+        .remote_port = qln_req_remote_port(&c->req),
+        .server_name = qln_req_server_name(&c->req),
+        .server_port = qln_req_server_port(&c->req),
+        .url_scheme = qln_req_url_scheme(&c->req),
         .method = c->req.method,
         .target = c->req.target,
         .path = c->req.path,
@@ -1206,10 +1210,11 @@ log_request(struct qln_conn *c, const struct timespec *start, int64_t t0_us)
         .nreq_headers = c->req.nheaders,
         .resp_headers = c->resp.headers,
         .nresp_headers = c->resp.nheaders,
-        .start = *start,
         .duration_us = mono_us() - t0_us,
     };
 
+    /* gunicorn's %(t)s is when the line is written, the request's end. */
+    clock_gettime(CLOCK_REALTIME, &rec.time);
     log_access(&rec);
 }
 
@@ -1279,7 +1284,6 @@ serve_request(struct qln_conn *c)
 {
     struct qln_worker *w = c->w;
     const struct static_mount *mount;
-    struct timespec start = {0};
     bool logging = log_access_enabled();
     int64_t t0_us = 0;
     int stop, rc;
@@ -1287,22 +1291,20 @@ serve_request(struct qln_conn *c)
     prepare_request(c);
     if (host_missing(c) || body_over_limit(c) || scheme_refused(c))
         return conn_closing(c);
-    if (logging) {
-        clock_gettime(CLOCK_REALTIME, &start);
+    if (logging)
         t0_us = mono_us();
-    }
     worker_request_begin(w);
-    hooks_request(w, &c->req, HOOK_PRE_REQUEST, 0); /* issue 4: server hooks */
-    /* Issue 8: a path under a --static-map prefix never reaches the app. */
+    hooks_request(w, &c->req, HOOK_PRE_REQUEST, 0);
+    /* A path under a --static-map prefix never reaches the app. */
     mount = static_find(&w->conn.statics, c->req.path);
     if (mount != NULL)
         rc = static_serve(mount, &c->req, &c->resp);
     else
         rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
     finish_response(c, rc);
-    hooks_request(w, &c->req, HOOK_POST_REQUEST, c->resp.status); /* issue 4 */
+    hooks_request(w, &c->req, HOOK_POST_REQUEST, c->resp.status);
     if (logging && !c->stop_now)
-        log_request(c, &start, t0_us);
+        log_request(c, t0_us);
     worker_request_end(w);
 
     c->requests++;

@@ -32,7 +32,7 @@ enum piece_kind {
     PIECE_ATOM,     /* one-letter atom: h l u t r ... */
     PIECE_REQ_HDR,  /* %({name}i)s */
     PIECE_RESP_HDR, /* %({name}o)s */
-    PIECE_ENV,      /* %({name}e)s: snapshot of the process environment */
+    PIECE_ENV,      /* %({name}e)s: a request's WSGI environ variable (env_value) */
     PIECE_UNKNOWN,  /* any other name renders "-", as gunicorn's SafeAtoms does */
 };
 
@@ -41,7 +41,7 @@ struct access_piece {
     char atom;  /* PIECE_ATOM */
     bool left;  /* "%(h)-15s": pad on the right */
     int width;  /* minimum field width, 0 for none */
-    char *text; /* literal text, header name, or the environment value (NULL: unset) */
+    char *text; /* literal text, header name, or environ key */
     size_t len;
 };
 
@@ -312,19 +312,15 @@ push_literal(struct access_format *f, const char *s, size_t len)
 }
 
 /*
- * Classifies the NAME of "%(NAME)s". gunicorn looks "{...}" keys up
- * lowercased, so header names are stored lowercased and compared without
- * case. {var}e reads this process's environment (gunicorn reads the WSGI
- * environ, which a C core does not have); the value is taken once here so
- * formatting never calls getenv() on a serving thread while Python may be
- * changing the environment.
+ * Classifies the NAME of "%(NAME)s". gunicorn looks "{...}i" and "{...}o"
+ * keys up lowercased, so header names are stored lowercased and compared
+ * without case; a "{...}e" key is a WSGI environ key, kept as written.
  */
 static struct access_piece
 classify_atom(const char *name, size_t len)
 {
     struct access_piece p = {.kind = PIECE_UNKNOWN};
     char *key;
-    const char *val;
 
     if (len == 1 && strchr("hlutrmUqHpsbBfaTMDL", name[0]) != NULL)
         return (struct access_piece){.kind = PIECE_ATOM, .atom = name[0]};
@@ -342,11 +338,9 @@ classify_atom(const char *name, size_t len)
         p.len = len - 3;
         return p;
     case 'e':
-        val = getenv(key);
-        free(key);
         p.kind = PIECE_ENV;
-        p.text = val != NULL ? xstrdup(val) : NULL;
-        p.len = val != NULL ? strlen(val) : 0;
+        p.text = key;
+        p.len = len - 3;
         return p;
     default:
         free(key);
@@ -499,6 +493,90 @@ find_header(const struct qln_header *h, size_t n, const char *name, size_t len)
     return found;
 }
 
+/*
+ * PATH as PATH_INFO shows it: percent-decoded once (bytes as latin-1, as
+ * PEP 3333). A decoded control character would let a client start a new
+ * line in the log: those are written as \xNN, as nginx writes them.
+ */
+static void
+out_decoded_path(struct outbuf *o, struct qln_slice path)
+{
+    char buf[256];
+    size_t i, n = 0;
+    int hi, lo;
+
+    if (path.p == NULL) {
+        out_raw(o, "-", 1);
+        return;
+    }
+    for (i = 0; i < path.len; i++) {
+        unsigned char c = (unsigned char)path.p[i];
+
+        if (c == '%' && i + 2 < path.len && (hi = util_hex_digit(path.p[i + 1])) >= 0 &&
+            (lo = util_hex_digit(path.p[i + 2])) >= 0) {
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n + 4 > sizeof(buf)) {
+            out_value(o, buf, n);
+            n = 0;
+        }
+        if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(buf + n, 5, "\\x%02x", c);
+        else
+            buf[n++] = (char)c;
+    }
+    out_value(o, buf, n);
+}
+
+/*
+ * Renders the WSGI environ variable KEY of REC's request ("%({KEY}e)s", as
+ * gunicorn reads the environ): the CGI variables and HTTP_* headers every
+ * PEP 3333 server sets, from the request itself. Keys an application adds
+ * to its environ are not known to the core: "-", as for an unset key.
+ */
+static void
+out_env(struct outbuf *o, const char *key, size_t len, const struct access_record *rec)
+{
+    struct qln_slice k = {key, len};
+    char name[128];
+    const char *s = NULL;
+    size_t i;
+
+    if (slice_eq(k, "REQUEST_METHOD")) {
+        out_slice_or_dash(o, rec->method);
+    } else if (slice_eq(k, "RAW_URI")) {
+        out_slice_or_dash(o, rec->target);
+    } else if (slice_eq(k, "PATH_INFO")) {
+        out_decoded_path(o, rec->path);
+    } else if (slice_eq(k, "QUERY_STRING")) {
+        out_value(o, rec->query.p, rec->query.len);
+    } else if (slice_eq(k, "SERVER_PROTOCOL")) {
+        out_fmt(o, "HTTP/1.%d", rec->version_minor);
+    } else if (slice_eq(k, "CONTENT_TYPE") || slice_eq(k, "CONTENT_LENGTH")) {
+        out_slice_or_dash(o, find_header(rec->req_headers, rec->nreq_headers,
+                                         key[8] == 'T' ? "content-type" : "content-length",
+                                         key[8] == 'T' ? 12 : 14));
+    } else if (len > 5 && len - 5 < sizeof(name) && memcmp(key, "HTTP_", 5) == 0) {
+        /* HTTP_X_Y is the header X-Y; one named X_Y never reaches the environ. */
+        for (i = 5; i < len; i++)
+            name[i - 5] = key[i] == '_' ? '-' : key[i];
+        out_slice_or_dash(o, find_header(rec->req_headers, rec->nreq_headers, name, len - 5));
+    } else {
+        if (slice_eq(k, "REMOTE_ADDR"))
+            s = rec->remote_addr;
+        else if (slice_eq(k, "REMOTE_PORT"))
+            s = rec->remote_port;
+        else if (slice_eq(k, "SERVER_NAME"))
+            s = rec->server_name;
+        else if (slice_eq(k, "SERVER_PORT"))
+            s = rec->server_port;
+        else if (slice_eq(k, "wsgi.url_scheme"))
+            s = rec->url_scheme;
+        out_slice_or_dash(o, (struct qln_slice){s, s != NULL ? strlen(s) : 0});
+    }
+}
+
 static int
 b64_value(char c)
 {
@@ -610,7 +688,7 @@ out_atom(struct outbuf *o, char atom, const struct access_record *rec, int pid)
         out_basic_user(o, rec);
         break;
     case 't':
-        out_time(o, &rec->start);
+        out_time(o, &rec->time);
         break;
     case 'r':
         out_value(o, rec->method.p, rec->method.len);
@@ -622,7 +700,7 @@ out_atom(struct outbuf *o, char atom, const struct access_record *rec, int pid)
         out_slice_or_dash(o, rec->method);
         break;
     case 'U':
-        out_slice_or_dash(o, rec->path);
+        out_decoded_path(o, rec->path);
         break;
     case 'q':
         out_value(o, rec->query.p, rec->query.len);
@@ -637,7 +715,8 @@ out_atom(struct outbuf *o, char atom, const struct access_record *rec, int pid)
         out_fmt(o, "%d", rec->status);
         break;
     case 'b':
-        if (rec->body_bytes > 0)
+        /* gunicorn: "-" only when no response was sent; an empty body is 0. */
+        if (rec->status != 0)
             out_fmt(o, "%lld", (long long)rec->body_bytes);
         else
             out_raw(o, "-", 1);
@@ -686,7 +765,7 @@ out_piece(struct outbuf *o, const struct access_piece *p, const struct access_re
         out_slice_or_dash(o, find_header(rec->resp_headers, rec->nresp_headers, p->text, p->len));
         break;
     case PIECE_ENV:
-        out_slice_or_dash(o, (struct qln_slice){p->text, p->len});
+        out_env(o, p->text, p->len, rec);
         break;
     case PIECE_UNKNOWN:
         out_raw(o, "-", 1);

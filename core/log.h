@@ -47,9 +47,13 @@ void log_set_pid(int pid);
 /* Everything an access line can show; filled by the connection code. */
 struct access_record {
     const char *remote_addr;  /* "%(h)s" */
+    const char *remote_port;  /* "%({REMOTE_PORT}e)s"; NULL or "" when none */
+    const char *server_name;  /* "%({SERVER_NAME}e)s" ... */
+    const char *server_port;
+    const char *url_scheme;   /* "%({wsgi.url_scheme}e)s" */
     struct qln_slice method;  /* "%(m)s" */
     struct qln_slice target;  /* raw URI, for "%(r)s" */
-    struct qln_slice path;    /* "%(U)s", raw (gunicorn shows PATH_INFO) */
+    struct qln_slice path;    /* still percent-encoded; "%(U)s" shows it decoded (PATH_INFO) */
     struct qln_slice query;   /* "%(q)s" */
     int version_minor;        /* "%(H)s": HTTP/1.x */
     int status;               /* "%(s)s" */
@@ -58,7 +62,7 @@ struct access_record {
     size_t nreq_headers;
     const struct qln_header *resp_headers; /* "%({x}o)s" */
     size_t nresp_headers;
-    struct timespec start;    /* CLOCK_REALTIME when the request began: "%(t)s" */
+    struct timespec time;     /* CLOCK_REALTIME when the request ended: "%(t)s" */
     int64_t duration_us;      /* "%(T)s" "%(M)s" "%(D)s" "%(L)s" */
 };
 

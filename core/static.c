@@ -126,18 +126,6 @@ static_find(const struct static_map *map, struct qln_slice path)
 
 /* ------------------------------------------------------------ paths */
 
-static int
-hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * Percent-decodes S into OUT. A decoded '/' (from %2F) becomes a separator
  * like any other, so "..%2F" is caught as a ".." segment below; NUL would
@@ -156,8 +144,8 @@ percent_decode(struct qln_slice s, char *out, size_t outlen)
         if (ch == '%') {
             if (i + 2 >= s.len)
                 return -ENOENT;
-            hi = hex_digit(s.p[i + 1]);
-            lo = hex_digit(s.p[i + 2]);
+            hi = util_hex_digit(s.p[i + 1]);
+            lo = util_hex_digit(s.p[i + 2]);
             if (hi < 0 || lo < 0)
                 return -ENOENT;
             ch = (char)(hi * 16 + lo);

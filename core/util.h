@@ -50,6 +50,19 @@ slice_caseeq(struct qln_slice s, const char *lit)
     return s.len == n && strncasecmp(s.p, lit, n) == 0;
 }
 
+/* The value of hex digit C, or -1 (percent-decoding). */
+static inline int
+util_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /*
  * Formats a reason for humans into ERR (ERRLEN bytes, always NUL-terminated;
  * ERR may be NULL) and returns RC, so error paths read

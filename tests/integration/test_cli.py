@@ -362,6 +362,19 @@ class AccessLogTest(TempDirTest):
             worker = srv.wait_workers(1)[0]
         self.assertEqual(lines(text), ["POST|/echo|a=1|200|HTTP/1.1|3|tv|text/plain|<%d>" % worker])
 
+    def test_environ_atoms_and_gunicorns_values(self):
+        # As gunicorn: {NAME}e reads the request's WSGI environ (never the
+        # server's environment: PATH is the server's, not a request's), %(b)s
+        # is 0 for an empty body, %(U)s is PATH_INFO, decoded.
+        log = os.path.join(self.tmp, "access.log")
+        fmt = ('%({REQUEST_METHOD}e)s|%({PATH_INFO}e)s|%({HTTP_X_TEST}e)s|%({PATH}e)s|'
+               '%({wsgi.url_scheme}e)s|%(b)s|%(U)s')
+        with Server(["--access-logfile", log, "--access-logformat", fmt]) as srv:
+            srv.get("/s%61y?w=", headers=[("X-Test", "tv")])
+            text = wait_for(lambda: open(log).read() if os.path.exists(log) else "", 10,
+                            what="an access log line")
+        self.assertEqual(lines(text), ["GET|/say|tv|-|http|0|/say"])
+
     def test_access_log_to_stdout(self):
         with Server(["--access-logfile", "-"]) as srv:
             srv.get("/say?w=stdout")

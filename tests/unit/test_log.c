@@ -513,7 +513,7 @@ START_TEST(test_access_to_stdout)
                                 .body_bytes = 0,
                                 .req_headers = hdrs,
                                 .nreq_headers = 1,
-                                .start = {1795388969, 0}};
+                                .time = {1795388969, 0}};
     char *text;
 
     open_logs_ok(NULL, NULL, NULL, NULL);
@@ -524,7 +524,7 @@ START_TEST(test_access_to_stdout)
     text = slurp(path);
     /* gunicorn's default format. */
     ck_assert_str_eq(text, "127.0.0.1 - - [22/Nov/2026:23:09:29 +0000] \"POST /submit?a=b "
-                           "HTTP/1.0\" 201 - \"-\" \"ua/1\"\n");
+                           "HTTP/1.0\" 201 0 \"-\" \"ua/1\"\n");
     free(text);
 }
 END_TEST
@@ -544,6 +544,10 @@ static struct access_record
 sample_record(void)
 {
     return (struct access_record){.remote_addr = "127.0.0.1",
+                                  .remote_port = "51234",
+                                  .server_name = "127.0.0.1",
+                                  .server_port = "8000",
+                                  .url_scheme = "http",
                                   .method = {"GET", 3},
                                   .target = {"/path?x=1", 9},
                                   .path = {"/path", 5},
@@ -555,7 +559,7 @@ sample_record(void)
                                   .nreq_headers = 6,
                                   .resp_headers = resp_headers,
                                   .nresp_headers = 2,
-                                  .start = {1795388969, 0}, /* 2026-11-22 23:09:29 UTC */
+                                  .time = {1795388969, 0}, /* 2026-11-22 23:09:29 UTC */
                                   .duration_us = 1234567};
 }
 
@@ -590,8 +594,15 @@ static const struct {
     {"%({Content-Type}o)s", "text/plain"},
     {"%({x-quote}o)s", "a\\\"b"},
     {"%({host}o)s", "-"},
-    {"%({QILIN_TEST_LOG_VAR}e)s", "from \\\"env\\\""},
-    {"%({QILIN_TEST_LOG_UNSET}e)s", "-"},
+    /* The request's WSGI environ, as gunicorn reads it; never the process's. */
+    {"%({QILIN_TEST_LOG_VAR}e)s", "-"},
+    {"%({REQUEST_METHOD}e)s %({PATH_INFO}e)s %({QUERY_STRING}e)s", "GET /path x=1"},
+    {"%({RAW_URI}e)s %({SERVER_PROTOCOL}e)s", "/path?x=1 HTTP/1.1"},
+    {"%({REMOTE_ADDR}e)s:%({REMOTE_PORT}e)s", "127.0.0.1:51234"},
+    {"%({SERVER_NAME}e)s:%({SERVER_PORT}e)s %({wsgi.url_scheme}e)s", "127.0.0.1:8000 http"},
+    {"%({HTTP_HOST}e)s %({HTTP_X_CUSTOM}e)s %({HTTP_USER_AGENT}e)s", "example.com two curl/8.0"},
+    {"%({HTTP_REFERER}e)s", "http://ref/\\\"q\\\""},
+    {"%({CONTENT_TYPE}e)s %({HTTP_MISSING}e)s %({request_method}e)s", "- - -"},
     {"%(zz)s", "-"},
     {"%(Z)s", "-"},
     {"%({host}x)s", "-"},
@@ -614,7 +625,6 @@ START_TEST(test_access_atoms)
     size_t n;
 
     setenv("QILIN_TEST_LOG_VAR", "from \"env\"", 1);
-    unsetenv("QILIN_TEST_LOG_UNSET");
     n = log_access_format(atoms[_i].format, &rec, 4242, buf, sizeof(buf));
     ck_assert_msg(strcmp(buf, atoms[_i].want) == 0, "format '%s': got '%s', want '%s'",
                   atoms[_i].format, buf, atoms[_i].want);
@@ -630,7 +640,20 @@ START_TEST(test_access_missing_values)
 
     log_access_format("%(h)s|%(u)s|%(f)s|%(a)s|%(b)s|%(B)s|%(q)s|%(U)s|%(D)s|%({x}i)s|%({x}o)s",
                       &rec, 1, buf, sizeof(buf));
-    ck_assert_str_eq(buf, "-|-|-|-|-|0||-|0|-|-");
+    ck_assert_str_eq(buf, "-|-|-|-|0|0||-|0|-|-");
+}
+END_TEST
+
+/* %(U)s and PATH_INFO are the path decoded; a decoded control byte is escaped. */
+START_TEST(test_access_decoded_path)
+{
+    struct access_record rec = {.method = {"GET", 3},
+                                .path = {"/a%20b%22c%0Ad%zz%4", 19},
+                                .status = 200};
+    char buf[256];
+
+    log_access_format("%(U)s|%({PATH_INFO}e)s", &rec, 1, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "/a b\\\"c\\x0ad%zz%4|/a b\\\"c\\x0ad%zz%4");
 }
 END_TEST
 
@@ -762,6 +785,7 @@ log_suite(void)
     tcase_add_test(acc, test_access_to_stdout);
     tcase_add_loop_test(acc, test_access_atoms, 0, sizeof(atoms) / sizeof(atoms[0]));
     tcase_add_test(acc, test_access_missing_values);
+    tcase_add_test(acc, test_access_decoded_path);
     tcase_add_loop_test(acc, test_access_basic_user, 0, sizeof(auths) / sizeof(auths[0]));
     tcase_add_test(acc, test_access_time_zones);
     tcase_add_test(acc, test_access_truncation);
