@@ -383,7 +383,9 @@ qln_conn_readable(const struct qln_conn *c)
 {
     struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 
-    return c->pos < c->len || poll(&pfd, 1, 0) > 0;
+    /* Only the socket: what the buffer holds was looked at when serve()
+       returned IDLE, and only more bytes can change that. */
+    return poll(&pfd, 1, 0) > 0;
 }
 
 int64_t
@@ -761,8 +763,13 @@ conn_body_drainable(const struct qln_conn *c)
        it anyway after a while: either way it may never come. */
     if (c->req.expect_continue && !c->continue_sent)
         return false;
-    if (c->body_error != 0 || c->parser.chunked)
+    if (c->body_error != 0)
         return false;
+    /* A chunked body's size is unknown until it ends: try. Past
+       CONN_DRAIN_MAX drain_body gives up, and the connection ends with a
+       lingering close (conn_closing), before the client sent anything more. */
+    if (c->parser.chunked)
+        return true;
     left = c->parser.content_length - (c->body_total - (int64_t)c->body.len);
     return left <= CONN_DRAIN_MAX;
 }

@@ -105,10 +105,11 @@ int conn_writev(struct qln_conn *c, struct iovec *iov, int n, bool more);
 void conn_end_output(struct qln_conn *c);
 
 /*
- * True when the rest of C's request body, if any, can be read and discarded
- * after the response so the connection stays usable: the body is done, or
- * a Content-Length body has at most CONN_DRAIN_MAX bytes left. Otherwise
- * the response says Connection: close (response.c).
+ * True when the rest of C's request body, if any, may be read and discarded
+ * after the response so the connection stays usable: the body is done, a
+ * Content-Length body has at most CONN_DRAIN_MAX bytes left, or a chunked
+ * body (its size is unknown). Otherwise the response says Connection: close
+ * (response.c).
  */
 bool conn_body_drainable(const struct qln_conn *c);
 

@@ -239,10 +239,11 @@ class BadBodyTest(unittest.TestCase):
 
 class UnreadBodyTest(unittest.TestCase):
     """The app answers without reading the request body (/hello). A small
-    Content-Length body is read away and the connection kept; a larger one,
-    or a chunked one, ends the connection with Connection: close, and the
-    server reads the rest of the upload away before closing (lingering
-    close), so the client gets the whole answer and no reset."""
+    body is read away and the connection kept; a larger Content-Length one
+    ends the connection with Connection: close, and a chunked one past 64 KiB
+    ends it too; either way the server reads the rest of the upload away
+    before closing (lingering close), so the client gets the whole answer
+    and no reset."""
 
     @classmethod
     def setUpClass(cls):
@@ -274,8 +275,16 @@ class UnreadBodyTest(unittest.TestCase):
             c.send(chunk_encode([b"z" * 65536] * 16))
             resp = c.read_response()
             self.assertEqual((resp.status, resp.body), (200, b"hello"))
-            self.assertEqual((resp.header("Connection") or "").lower(), "close")
             self.assertTrue(c.closed_by_peer())
+
+    def test_small_unread_chunked_body_keeps_the_connection(self):
+        with self.srv.connect() as c:
+            c.send_request("POST", "/hello", headers=[("Transfer-Encoding", "chunked")])
+            c.send(chunk_encode([b"z" * 1000] * 4))
+            resp = c.read_response()
+            self.assertEqual((resp.status, resp.body), (200, b"hello"))
+            self.assertEqual((resp.header("Connection") or "").lower(), "keep-alive")
+            self.assertEqual(c.request("GET", "/say?w=next").body, b"next")
 
 
 per_worker_class(globals(), BadBodyTest, UnreadBodyTest)
