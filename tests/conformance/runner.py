@@ -9,7 +9,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from qilintest import Conn, IncompleteResponse  # noqa: E402
+from qilintest import Conn, IncompleteResponse, green_asan_env  # noqa: E402
 
 
 def check(port, case, timeout=5.0):
@@ -64,14 +64,8 @@ def check(port, case, timeout=5.0):
 
 
 def server_env(worker):
-    """Environment for a qilin running WORKER: the green workers need ASan's
-    memcpy check off in --enable-sanitizers builds, since greenlet copies
-    stack slices ASan has poisoned (as tests/integration/test_gevent.py
-    does); inert without sanitizers."""
-    if worker not in ("gevent", "eventlet"):
-        return None
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "replace_intrin=0"}
+    """Environment for a qilin running WORKER (qilintest.green_asan_env)."""
+    return green_asan_env(worker)
 
 
 def worker_pid(port, timeout=5.0):

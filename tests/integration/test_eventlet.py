@@ -2,8 +2,8 @@
 worker (the shared tests live in test_gevent.py)."""
 import unittest
 
-from qilintest import Server, worker_built
-from test_gevent import GreenWorkerTests, asan_env, installed
+from qilintest import Server, green_asan_env, worker_built
+from test_gevent import GreenWorkerTests, installed
 
 
 @unittest.skipUnless(worker_built("eventlet"),
@@ -16,13 +16,7 @@ class EventletWorkerTest(GreenWorkerTests, unittest.TestCase):
 
     @staticmethod
     def env():
-        # eventlet imports dnspython, which loads OpenSSL and cryptography's
-        # Rust extension; they keep allocations past interpreter
-        # finalization, reached through frames LeakSanitizer cannot unwind.
-        # The C bridge is gevent's, whose tests keep leak checking.
-        env = asan_env()
-        env["ASAN_OPTIONS"] += ":detect_leaks=0"
-        return env
+        return green_asan_env("eventlet")
 
     def test_gunicorn_class_path_alias(self):
         with Server(["-k", "gunicorn.workers.geventlet.EventletWorker"],

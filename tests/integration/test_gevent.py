@@ -10,7 +10,7 @@ import time
 import unittest
 
 from qilintest import (IO_TIMEOUT, Conn, IncompleteResponse, Server, build_request, free_port,
-                       run_qilin, wait_for, worker_built)
+                       green_asan_env, run_qilin, wait_for, worker_built)
 
 
 def installed(module):
@@ -18,15 +18,9 @@ def installed(module):
 
 
 def asan_env():
-    """ASAN_OPTIONS for a green worker in an --enable-sanitizers build.
-    greenlet switches green threads by copying slices of the C stack with
-    memcpy; those slices hold our instrumented frames, whose redzones ASan
-    has poisoned, so ASan's memcpy check reports the copy and then crashes
-    unwinding the half-switched stack. replace_intrin=0 turns off the checks
-    of memcpy/memmove/memset calls only; everything else stays checked.
-    Inert in a build without sanitizers."""
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    return {"ASAN_OPTIONS": (opts + ":" if opts else "") + "replace_intrin=0"}
+    """The environment a gevent server needs in an --enable-sanitizers
+    build (qilintest.green_asan_env), for servers started without -k."""
+    return green_asan_env("gevent")
 
 
 def parse_status(raw):
