@@ -660,7 +660,7 @@ start_app(struct arbiter *a)
         if (err[0] != '\0')
             qln_log(QLN_LOG_ERROR, "%s", err);
         a->reason = "App failed to load.";
-        return EXIT_APP_LOAD_ERROR;
+        return EXIT_FAILURE; /* gunicorn's master dies of the exception: status 1 */
     }
     a->preloaded = true;
     return 0;

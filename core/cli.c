@@ -114,11 +114,11 @@ unrecognized(struct pass *ps, const char *flag)
     if (why != NULL)
         return util_err(ps->err, ps->errlen, -EINVAL, "%s: %s", flag, why);
     if (config_suggest(ps->cfg, flag, true, hint, sizeof(hint)) > 0)
-        return util_err(ps->err, ps->errlen, -EINVAL,
+        return util_err(ps->err, ps->errlen, CONFIG_EUSAGE,
                         "unrecognized option '%s'; did you mean '%s'? (see qilin --help)", flag,
                         hint);
-    return util_err(ps->err, ps->errlen, -EINVAL, "unrecognized option '%s' (see qilin --help)",
-                    flag);
+    return util_err(ps->err, ps->errlen, CONFIG_EUSAGE,
+                    "unrecognized option '%s' (see qilin --help)", flag);
 }
 
 static int
@@ -133,7 +133,7 @@ positional(struct pass *ps, const char *arg)
                           ps->errlen);
     if (ps->app != NULL)
         return util_err(
-            ps->err, ps->errlen, -EINVAL,
+            ps->err, ps->errlen, CONFIG_EUSAGE,
             "unexpected extra argument '%s' after APP_MODULE '%s' (give one application)", arg,
             ps->app);
     ps->app = arg;
@@ -199,7 +199,7 @@ one_flag(struct pass *ps, int argc, char *const *argv, int *i)
         return ps->early ? 0 : unrecognized(ps, flag);
     if (opt->type == QLN_OPT_BOOL) {
         if (attached != NULL && (arg[1] != '-' || (opt->flags & QLN_OPT_NEGATE)))
-            return util_err(ps->err, ps->errlen, -EINVAL, "option '%s' takes no value (got '%s')",
+            return util_err(ps->err, ps->errlen, CONFIG_EUSAGE, "option '%s' takes no value (got '%s')",
                             flag, attached);
         value = attached != NULL ? attached : (opt->flags & QLN_OPT_NEGATE) ? "false" : "true";
         return apply(ps, opt, flag, value);
@@ -215,7 +215,7 @@ one_flag(struct pass *ps, int argc, char *const *argv, int *i)
     } else if (*i + 1 < argc) {
         value = argv[++*i];
     } else {
-        return util_err(ps->err, ps->errlen, -EINVAL, "option '%s' requires a value (%s %s)", flag,
+        return util_err(ps->err, ps->errlen, CONFIG_EUSAGE, "option '%s' requires a value (%s %s)", flag,
                         flag, opt->metavar != NULL ? opt->metavar : "VALUE");
     }
     return apply(ps, opt, flag, value);
@@ -361,14 +361,14 @@ cli_split(const char *text, int *argc, char ***argv, char *err, size_t errlen)
     return 0;
 
 unbalanced:
-    util_err(err, errlen, -EINVAL, "unbalanced quote in '%s'", text);
+    util_err(err, errlen, CONFIG_EUSAGE, "unbalanced quote in '%s'", text);
     goto fail;
 trailing_backslash:
-    util_err(err, errlen, -EINVAL, "a backslash ends '%s' (escape it as \\\\)", text);
+    util_err(err, errlen, CONFIG_EUSAGE, "a backslash ends '%s' (escape it as \\\\)", text);
 fail:
     free(w.buf);
     cli_argv_free(v);
-    return -EINVAL;
+    return CONFIG_EUSAGE;
 }
 
 void

@@ -91,7 +91,6 @@ static const struct {
     const char *bare;               /* NULL: the flag needs a value */
     const char *if_true, *if_false; /* NULL: no booleans */
 } choices[] = {
-    {"loglevel", {"debug", "info", "warning", "error", "critical", NULL}, NULL, NULL, NULL},
     /* gunicorn's --proxy-protocol is a switch: a v1 header when one comes from an
        allowed peer, plain HTTP otherwise. That is "auto" (which also knows v2);
        "v1" would refuse the plain requests gunicorn serves, health checks included. */
@@ -442,7 +441,7 @@ check_choice(const struct qln_option *o, const char *text, const char *pfx, cons
     for (size_t j = 0; choices[k].words[j] != NULL; j++)
         used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0, "%s%s",
                                  j > 0 ? ", " : "", choices[k].words[j]);
-    return util_err(err, errlen, -EINVAL, "%s: invalid value '%s' (expected one of: %s%s)", pfx,
+    return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid value '%s' (expected one of: %s%s)", pfx,
                     text, want, choices[k].if_true != NULL ? "; or true, false" : "");
 }
 
@@ -532,7 +531,7 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
     switch (o->type) {
     case QLN_OPT_BOOL:
         if (parse_bool(text, &b) < 0)
-            return util_err(err, errlen, -EINVAL,
+            return util_err(err, errlen, CONFIG_EUSAGE,
                             "%s: invalid boolean '%s' (expected true or false)", pfx, text);
         if (source_wins(e, src))
             e->b = b;
@@ -541,8 +540,8 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
         rc = parse_int(text, &i);
         if (rc < 0) {
             describe_bounds(o, want, sizeof(want));
-            return util_err(err, errlen, -EINVAL, "%s: invalid integer '%s' (expected %s)", pfx,
-                            text, want);
+            return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid integer '%s' (expected %s)",
+                            pfx, text, want);
         }
         rc = check_int(o, i, pfx, err, errlen);
         if (rc == 0 && source_wins(e, src))
@@ -1012,8 +1011,9 @@ apply_default(struct entry *e, const char *owner, char *err, size_t errlen)
     rc = entry_set_text(e, def, CONFIG_SRC_DEFAULT, origin, msg, sizeof(msg));
     if (rc < 0 && origin != NULL)
         return util_err(err, errlen, rc, "%s; fix or unset the environment variable", msg);
-    if (rc < 0)
-        return util_err(err, errlen, rc, "option table of '%s': bad default for %s", owner, msg);
+    if (rc < 0) /* the plugin's mistake, not the command line's */
+        return util_err(err, errlen, -EINVAL, "option table of '%s': bad default for %s", owner,
+                        msg);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #ifndef QILIN_CORE_CONFIG_H
 #define QILIN_CORE_CONFIG_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,6 +113,14 @@ enum config_source config_source_of(const struct config *cfg, const char *name);
 /* --print-config: "name = value" lines for every option, sorted by name, the
    "=" aligned and values spelled as gunicorn prints them (None, True, ['a']). */
 void config_print(const struct config *cfg, FILE *out);
+
+/*
+ * The error code of a command line that is malformed rather than wrong: an
+ * unknown flag, a flag without its value, a value that is not of the
+ * flag's type (integer, boolean, one of its words). main.c exits 2 for it,
+ * as gunicorn's argparse does; other errors exit 1.
+ */
+#define CONFIG_EUSAGE (-EBADMSG)
 
 /*
  * Why qilin refuses the gunicorn setting WORD (a name, "certfile", or a flag,

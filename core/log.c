@@ -902,13 +902,14 @@ log_open(const struct config *cfg, char *err, size_t errlen)
     const char *accesslog = config_str(cfg, "accesslog");
     const char *format = config_str(cfg, "access_log_format");
     int level = levelname != NULL ? log_level_parse(levelname) : QLN_LOG_INFO;
+    const char *odd = NULL;
     int efd = 2, afd = -1;
 
+    /* gunicorn takes any level name, and one it does not know as info;
+       Python's "warn" is warning here. Either way, one warning says so. */
     if (level < 0) {
-        util_format(err, errlen,
-                    "invalid loglevel '%s'; use debug, info, warning, error or critical",
-                    levelname);
-        return -EINVAL;
+        odd = levelname;
+        level = strcasecmp(levelname, "warn") == 0 ? QLN_LOG_WARNING : QLN_LOG_INFO;
     }
     if (!is_stdstream(errorlog)) {
         efd = open_log_file(errorlog, "error log", "--error-logfile", err, errlen);
@@ -939,6 +940,10 @@ log_open(const struct config *cfg, char *err, size_t errlen)
                                         "%(b)s \"%(f)s\" \"%(a)s\"",
                        &logst.acc_fmt);
     logst.level = level;
+    if (odd != NULL)
+        qln_log(QLN_LOG_WARNING,
+                "loglevel '%s' is none of debug, info, warning, error, critical; using %s", odd,
+                level == QLN_LOG_WARNING ? "warning" : "info, as gunicorn does");
     return 0;
 }
 

@@ -59,17 +59,38 @@ struct startup {
     size_t nretired;
 };
 
+/* gunicorn's exit status for a command line it cannot parse (argparse's). */
+#define EXIT_USAGE 2
+
+static _Noreturn void
+vdie(int status, const char *fmt, va_list ap)
+{
+    fputs("Error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    exit(status);
+}
+
 /* A user error: one line on stderr naming the thing and the fix; exit status 1. */
 static _Noreturn void __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("Error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(EXIT_FAILURE);
+    vdie(EXIT_FAILURE, fmt, ap);
+}
+
+/*
+ * The same for an error in the command line (argv, $GUNICORN_CMD_ARGS): exit
+ * status 2 when RC says it is malformed (CONFIG_EUSAGE), as gunicorn's
+ * argparse exits; 1 for a well-formed but wrong value.
+ */
+static _Noreturn void __attribute__((format(printf, 2, 3))) cli_error(int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vdie(rc == CONFIG_EUSAGE ? EXIT_USAGE : EXIT_FAILURE, fmt, ap);
 }
 
 static char **
@@ -121,11 +142,14 @@ static int
 parse_env(const struct startup *s, struct config *cfg, char *err, size_t errlen)
 {
     char inner[1024];
+    int rc;
 
     for (size_t i = 0; i < NENV; i++) {
-        if (s->env[i].argv != NULL && cli_parse(cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV,
-                                                inner, sizeof(inner)) != 0)
-            return util_err(err, errlen, -EINVAL, "$%s: %s", env_vars[i], inner);
+        if (s->env[i].argv == NULL)
+            continue;
+        rc = cli_parse(cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV, inner, sizeof(inner));
+        if (rc != 0)
+            return util_err(err, errlen, rc, "$%s: %s", env_vars[i], inner);
     }
     return 0;
 }
@@ -136,6 +160,7 @@ scan_early(struct startup *s)
 {
     struct cli_early from_env = {0}, from_cli = {0};
     char err[512];
+    int rc;
 
     for (size_t i = 0; i < NENV; i++) {
         const char *text = getenv(env_vars[i]);
@@ -143,17 +168,20 @@ scan_early(struct startup *s)
 
         if (text == NULL)
             continue;
-        if (cli_split(text, &s->env[i].argc, &s->env[i].argv, err, sizeof(err)) != 0 ||
-            cli_scan_early(s->cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV, &e, err,
-                           sizeof(err)) != 0)
-            die("$%s: %s", env_vars[i], err);
+        rc = cli_split(text, &s->env[i].argc, &s->env[i].argv, err, sizeof(err));
+        if (rc == 0)
+            rc = cli_scan_early(s->cfg, s->env[i].argc, s->env[i].argv, CONFIG_SRC_ENV, &e, err,
+                                sizeof(err));
+        if (rc != 0)
+            cli_error(rc, "$%s: %s", env_vars[i], err);
         from_env.help |= e.help;
         from_env.version |= e.version;
         if (e.config_file != NULL)
             from_env.config_file = e.config_file;
     }
-    if (cli_scan_early(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, &from_cli, err, sizeof(err)) != 0)
-        die("%s", err);
+    rc = cli_scan_early(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, &from_cli, err, sizeof(err));
+    if (rc != 0)
+        cli_error(rc, "%s", err);
     s->early.help = from_env.help || from_cli.help;
     s->early.version = from_env.version || from_cli.version;
     s->early.config_file = from_cli.config_file ? from_cli.config_file : from_env.config_file;
@@ -314,14 +342,16 @@ static void
 parse_fully(struct startup *s)
 {
     char err[1024];
+    int rc;
 
     config_set_lenient(s->cfg, false);
     if (config_resolve_pending(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
-    if (parse_env(s, s->cfg, err, sizeof(err)) != 0)
-        die("%s", err);
-    if (cli_parse(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, err, sizeof(err)) != 0)
-        die("%s", err);
+    rc = parse_env(s, s->cfg, err, sizeof(err));
+    if (rc == 0)
+        rc = cli_parse(s->cfg, s->argc, s->argv, CONFIG_SRC_CLI, err, sizeof(err));
+    if (rc != 0)
+        cli_error(rc, "%s", err);
 }
 
 /* --check-config: the settings and binds are valid by now; what is left is loading the app. */
@@ -384,7 +414,7 @@ handle_modes(struct startup *s)
     if (s->app == NULL)
         die("no app plugin loaded: pass --plugin NAME (e.g. --plugin python3)");
     if (opt_str(s->cfg, "wsgi_app") == NULL)
-        die("No application module specified.");
+        cli_error(CONFIG_EUSAGE, "No application module specified.");
     check_binds(s->cfg);
     /* Issue 3: a bad --forwarded-allow-ips is one error line at startup. */
     if (proxy_check_config(s->cfg, err, sizeof(err)) != 0)

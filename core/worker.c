@@ -341,10 +341,12 @@ boot_app(struct qln_worker *w, const struct worker_boot *b)
     err[0] = '\0';
     rc = w->app->load_app(w->app_state, b->app_spec, err, sizeof(err));
     if (rc != 0) {
-        /* The plugin has logged the details (a traceback); add its summary. */
+        /* The plugin has logged the details (a traceback); add its summary.
+           As gunicorn: an application that is not there is "App failed to
+           load" (4); one whose code raised, a worker that failed to boot (3). */
         if (err[0] != '\0')
             qln_log(QLN_LOG_ERROR, "%s", err);
-        boot_failed(EXIT_APP_LOAD_ERROR);
+        boot_failed(rc == -ENOENT ? EXIT_APP_LOAD_ERROR : EXIT_BOOT_ERROR);
     }
 }
 

@@ -50,8 +50,12 @@ struct qln_app_ops {
         interpreter yet unless preload_app). Returns 0 or -errno. */
     int (*init)(struct qln_ctx *ctx, void **state, char *err, size_t errlen);
     /** Required. Loads the application SPEC (e.g. "module:callable"): in the master
-        when preload_app, else in each worker after post_fork_child. Returns 0 or
-        -errno; the core treats failure as "App failed to load" (exit 4). */
+        when preload_app, else in each worker after post_fork_child. Returns 0;
+        -ENOENT when the application does not exist (no such module or callable,
+        a malformed SPEC): the server stops with "App failed to load" (exit 4,
+        gunicorn's AppImportError); or another -errno when loading it failed (its
+        code raised): the worker failed to boot (exit 3, gunicorn's "Exception in
+        worker process"). Under preload_app any failure stops the master (exit 1). */
     int (*load_app)(void *state, const char *spec, char *err, size_t errlen);
     /** Optional. Master, just before each fork(). */
     void (*pre_fork)(void *state);

@@ -239,7 +239,7 @@ import_failed(struct pyw_state *st, const char *module, const char *expr, char *
     }
     Py_XDECREF(name);
     Py_DECREF(exc);
-    return -EINVAL;
+    return -ENOENT;
 }
 
 /* A WSGI app answering every request 500 with BODY (bytes). */
@@ -418,9 +418,10 @@ parse_eval(PyObject *ast, const char *expr)
  * arguments only as literals (ast.literal_eval), never evaluated as code.
  * Returns the factory's result (new), or NULL with ERR set.
  */
+/* As resolve_dotted, for "factory(args)"; *RC is -EINVAL when the factory raised. */
 static PyObject *
-call_factory(struct pyw_state *st, PyObject *mod, const char *module, const char *expr, char *err,
-             size_t errlen)
+call_factory(struct pyw_state *st, PyObject *mod, const char *module, const char *expr, int *rc,
+             char *err, size_t errlen)
 {
     PyObject *ast = PyImport_ImportModule("ast");
     PyObject *tree = NULL, *body = NULL, *call = NULL, *fname = NULL, *func = NULL;
@@ -460,7 +461,7 @@ call_factory(struct pyw_state *st, PyObject *mod, const char *module, const char
         goto done;
     app = PyObject_Call(func, args, kwargs);
     if (app == NULL)
-        app_exception(st, err, errlen);
+        *rc = app_exception(st, err, errlen);
 done:
     Py_XDECREF(ast);
     Py_XDECREF(tree);
@@ -483,12 +484,14 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
     size_t mlen = colon ? (size_t)(colon - spec) : strlen(spec);
     char *module = pyw_calloc(1, mlen + 1);
     PyObject *mod = NULL, *app = NULL;
-    int rc = -EINVAL;
+    /* Not found unless the app's own code raised (see load_app in plugin.h). */
+    int rc = -ENOENT;
 
     memcpy(module, spec, mlen);
     if (setup_sys_path(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
+        rc = -EINVAL;
         goto done;
     }
     if (mlen == 0) {
@@ -503,7 +506,7 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
         qln_cfg_bool(st->ctx, "reload") && getpid() != st->master_pid) {
         app = syntax_error_app(st);
         if (app == NULL) {
-            app_exception(st, err, errlen);
+            rc = app_exception(st, err, errlen);
             goto done;
         }
         Py_XSETREF(st->app, Py_NewRef(app));
@@ -517,7 +520,7 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
     if (is_dotted_name(expr))
         app = resolve_dotted(mod, module, expr, err, errlen);
     else
-        app = call_factory(st, mod, module, expr, err, errlen);
+        app = call_factory(st, mod, module, expr, &rc, err, errlen);
     if (app == NULL)
         goto done;
     if (app == Py_None) {

@@ -90,7 +90,7 @@ class ManPageTest(unittest.TestCase):
 class UserErrorTest(TempDirTest):
     def test_unknown_flag(self):
         r = run_qilin(["--no-such-flag", "testapp:app"])
-        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.returncode, 2, r)
         out = lines(r.output)
         self.assertEqual(len(out), 1, r)
         self.assertIn("--no-such-flag", out[0])
@@ -112,6 +112,18 @@ class UserErrorTest(TempDirTest):
                 self.assertEqual(len(out), 1, r)
                 self.assertIn(where, out[0])
                 self.assertIn("TLS is not available in this qilin yet", out[0])
+
+    def test_exit_codes_as_gunicorn(self):
+        # 2: the command line is malformed (argparse's status); 1: a value
+        # that is well-formed but wrong, or anything else that stops the start.
+        for args, code in [(["--workers"], 2), (["--workers", "many", "testapp:app"], 2),
+                           (["--preload=perhaps", "testapp:app"], 2), ([], 2),
+                           (["--workers", "0", "testapp:app"], 1),
+                           (["-b", "nowhere:port", "testapp:app"], 1)]:
+            with self.subTest(args=args):
+                r = run_qilin(args)
+                self.assertEqual(r.returncode, code, r)
+                self.assertEqual(len(lines(r.output)), 1, r)
 
     def test_bad_option_value(self):
         r = run_qilin(["--workers", "many", "testapp:app"])
@@ -295,11 +307,19 @@ class ProcessOptionTest(TempDirTest):
             srv.wait_log(r"\[WARNING\] Invalid request from ip=127\.0\.0\.1")
             self.assertNotIn("[INFO]", srv.log_text())
 
-    def test_bad_log_level(self):
-        r = run_qilin(["--log-level", "chatty", "testapp:app"])
-        self.assertNotEqual(r.returncode, 0)
-        self.assertEqual(len(lines(r.output)), 1, r)
-        self.assertIn("chatty", r.output)
+    def test_odd_log_levels_are_accepted_as_gunicorn_does(self):
+        # gunicorn takes any name, an unknown one as info; "warn" is warning.
+        for level, shown, hidden in [("warn", "[WARNING] Invalid request", "[INFO] Booting"),
+                                     ("chatty", "[INFO] Booting", None)]:
+            with self.subTest(level), Server(["--log-level", level], boot_log=False) as srv:
+                with srv.connect() as c:
+                    c.send(b"GARBAGE\r\n\r\n")
+                    self.assertEqual(c.read_response().status, 400)
+                srv.wait_log(re.escape(shown))
+                srv.wait_log(r"\[WARNING\] loglevel '%s' is none of debug, info, warning, error,"
+                             r" critical; using " % level)
+                if hidden:
+                    self.assertNotIn(hidden, srv.log_text())
 
     def test_worker_class_names(self):
         for name in ("sync", "gunicorn.workers.sync.SyncWorker"):

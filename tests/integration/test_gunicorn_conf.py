@@ -343,7 +343,7 @@ class CmdArgsTest(ConfTest):
 
     def test_gunicorn_cmd_args_errors_name_the_variable(self):
         r = run_qilin(["testapp:app"], env={"GUNICORN_CMD_ARGS": "--wokers 2"})
-        self.assertEqual(r.returncode, 1, r)
+        self.assertEqual(r.returncode, 2, r)  # a malformed command line, as argparse
         self.assertTrue(r.stderr.startswith("Error: $GUNICORN_CMD_ARGS: "), r.stderr)
 
 

@@ -111,7 +111,7 @@ START_TEST(split_rejects_unbalanced_quotes)
 
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         err[0] = '\0';
-        ck_assert_int_eq(cli_split(bad[k], &argc, &argv, err, sizeof(err)), -EINVAL);
+        ck_assert_int_eq(cli_split(bad[k], &argc, &argv, err, sizeof(err)), CONFIG_EUSAGE);
         ck_assert_msg(strstr(err, bad[k]) != NULL, "%s", err);
     }
     ck_assert_ptr_null(argv);
@@ -149,7 +149,7 @@ START_TEST(parse_value_forms)
     ck_assert_str_eq(config_str(cfg, "accesslog"), "-");
     ck_assert_str_eq(config_str(cfg, "pidfile"), "/run/q.pid");
     ck_assert_int_eq(config_int(cfg, "limit_request_field_size"), 100);
-    ck_assert_str_eq(config_str(cfg, "loglevel"), "debug");
+    ck_assert_str_eq(config_str(cfg, "loglevel"), "DEBUG"); /* as given: levels are caseless */
     ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--preload=no")), 0);
     ck_assert(!config_bool(cfg, "preload_app"));
     config_free(cfg);
@@ -180,39 +180,40 @@ START_TEST(parse_two_positionals_is_an_error)
     struct config *cfg = core_config();
     char err[256] = "";
 
-    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("a:app", "b:app")), -EINVAL);
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("a:app", "b:app")), CONFIG_EUSAGE);
     ck_assert_str_eq(err, "unexpected extra argument 'b:app' after APP_MODULE 'a:app' (give one"
                           " application)");
     config_free(cfg);
 }
 END_TEST
 
+/* RC: CONFIG_EUSAGE for a malformed command line, -EINVAL for a wrong value. */
 static const struct {
     const char *args[4];
     enum config_source src;
     const char *err;
+    int rc;
 } parse_errors[] = {
-    {{"--frobnicate"}, CONFIG_SRC_CLI, "unrecognized option '--frobnicate' (see qilin --help)"},
+    {{"--frobnicate"}, CONFIG_SRC_CLI, "unrecognized option '--frobnicate' (see qilin --help)", CONFIG_EUSAGE},
     {{"--wokers", "2"},
      CONFIG_SRC_CLI,
-     "unrecognized option '--wokers'; did you mean '--workers'? (see qilin --help)"},
+     "unrecognized option '--wokers'; did you mean '--workers'? (see qilin --help)", CONFIG_EUSAGE},
     {{"--keepalive=5"},
      CONFIG_SRC_CLI,
-     "unrecognized option '--keepalive'; did you mean '--keep-alive'? (see qilin --help)"},
-    {{"-Z"}, CONFIG_SRC_CLI, "unrecognized option '-Z' (see qilin --help)"},
-    {{"--frobnicate"}, CONFIG_SRC_ENV, "unrecognized option '--frobnicate' (see qilin --help)"},
-    {{"--workers"}, CONFIG_SRC_CLI, "option '--workers' requires a value (--workers INT)"},
-    {{"-w", "abc"}, CONFIG_SRC_CLI, "-w: invalid integer 'abc' (expected a number >= 1)"},
+     "unrecognized option '--keepalive'; did you mean '--keep-alive'? (see qilin --help)", CONFIG_EUSAGE},
+    {{"-Z"}, CONFIG_SRC_CLI, "unrecognized option '-Z' (see qilin --help)", CONFIG_EUSAGE},
+    {{"--frobnicate"}, CONFIG_SRC_ENV, "unrecognized option '--frobnicate' (see qilin --help)", CONFIG_EUSAGE},
+    {{"--workers"}, CONFIG_SRC_CLI, "option '--workers' requires a value (--workers INT)", CONFIG_EUSAGE},
+    {{"-w", "abc"}, CONFIG_SRC_CLI, "-w: invalid integer 'abc' (expected a number >= 1)", CONFIG_EUSAGE},
     {{"--workers=abc"},
      CONFIG_SRC_CLI,
-     "--workers: invalid integer 'abc' (expected a number >= 1)"},
-    {{"--workers", "0"}, CONFIG_SRC_ENV, "--workers: 0 is out of range (expected a number >= 1)"},
-    {{"--log-level", "loud"},
-     CONFIG_SRC_CLI,
-     "--log-level: invalid value 'loud' (expected one of: debug, info, warning, error, critical)"},
+     "--workers: invalid integer 'abc' (expected a number >= 1)", CONFIG_EUSAGE},
+    /* Well-formed but wrong: not a usage error (exit 1, not 2). */
+    {{"--workers", "0"}, CONFIG_SRC_ENV, "--workers: 0 is out of range (expected a number >= 1)",
+     -EINVAL},
     {{"--preload=perhaps"},
      CONFIG_SRC_CLI,
-     "--preload: invalid boolean 'perhaps' (expected true or false)"},
+     "--preload: invalid boolean 'perhaps' (expected true or false)", CONFIG_EUSAGE},
 };
 
 START_TEST(parse_reports_errors)
@@ -224,7 +225,8 @@ START_TEST(parse_reports_errors)
 
     while (argc < 5 && parse_errors[_i].args[argc - 1] != NULL)
         argv[argc] = (char *)parse_errors[_i].args[argc - 1], argc++;
-    ck_assert_int_eq(cli_parse(cfg, argc, argv, parse_errors[_i].src, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(cli_parse(cfg, argc, argv, parse_errors[_i].src, err, sizeof(err)),
+                     parse_errors[_i].rc);
     ck_assert_str_eq(err, parse_errors[_i].err);
     ck_assert_int_eq(config_int(cfg, "workers"), 1);
     config_free(cfg);
@@ -254,7 +256,7 @@ START_TEST(parse_bool_flags)
     ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-sendfile")), 0);
     ck_assert(!config_bool(cfg, "sendfile"));
     ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-sendfile=yes")),
-                     -EINVAL);
+                     CONFIG_EUSAGE);
     ck_assert_str_eq(err, "option '--no-sendfile' takes no value (got 'yes')");
     config_free(cfg);
 }
@@ -304,7 +306,7 @@ START_TEST(early_scan_needs_values)
     char *argv[] = {"qilin", "-h", "--config", NULL};
 
     ck_assert_int_eq(cli_scan_early(cfg, 3, argv, CONFIG_SRC_CLI, &early, err, sizeof(err)),
-                     -EINVAL);
+                     CONFIG_EUSAGE);
     ck_assert_str_eq(err, "option '--config' requires a value (--config CONFIG)");
     ck_assert(early.help);
     config_free(cfg);
@@ -390,17 +392,17 @@ START_TEST(parse_bare_flag_errors)
     /* The word after the bare flag was no app after all: it was a bad mode. */
     ck_assert_int_eq(
         parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "v3", "app:app")),
-        -EINVAL);
+        CONFIG_EUSAGE);
     ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2,"
                           " auto; or true, false)");
     ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol=v9")),
-                     -EINVAL);
+                     CONFIG_EUSAGE);
     ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v9' (expected one of: off, v1, v2,"
                           " auto; or true, false)");
     /* An app spec is never a mode: two of them is the usual error. */
     ck_assert_int_eq(
         parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--proxy-protocol", "a:app", "b:app")),
-        -EINVAL);
+        CONFIG_EUSAGE);
     ck_assert_str_eq(err, "unexpected extra argument 'b:app' after APP_MODULE 'a:app' (give one"
                           " application)");
     config_free(cfg);
