@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <qilin/errno.h>
@@ -274,6 +275,20 @@ void
 qln_log_raw(const char *text, size_t len)
 {
     write_all(logst.err_fd, text, len);
+}
+
+void
+qln_log_access_line(const char *text, size_t len)
+{
+    struct iovec iov[2] = {{(void *)text, len}, {(void *)"\n", 1}};
+    ssize_t n;
+
+    if (logst.acc_fd < 0)
+        return;
+    /* One writev, so that lines of several processes never interleave. */
+    do
+        n = writev(logst.acc_fd, iov, 2);
+    while (n < 0 && errno == EINTR);
 }
 
 _Noreturn void

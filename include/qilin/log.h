@@ -29,6 +29,10 @@ QLN_API void qln_log_errno_write(int level, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /** Writes TEXT verbatim (e.g. a Python traceback) to the error log. */
 QLN_API void qln_log_raw(const char *text, size_t len);
+/** Writes TEXT and a newline to the access log, when one is configured (a
+    language's own access logger, e.g. Python's "gunicorn.access"). Any thread.
+    Since ABI 1.3. */
+QLN_API void qln_log_access_line(const char *text, size_t len);
 /** The error log's file descriptor (2 when logging to stderr), e.g. for faulthandler. */
 QLN_API int qln_log_fd(void);
 

@@ -488,7 +488,10 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
     int rc = -ENOENT;
 
     memcpy(module, spec, mlen);
-    if (setup_sys_path(st) < 0) {
+    /* Before the app imports: it may take the loggers' handlers at import
+       time. Here rather than at startup, so that the level is --log-level
+       even when gunicorn.conf.py started the interpreter earlier. */
+    if (setup_sys_path(st) < 0 || pyw_loggers_init() < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         rc = -EINVAL;

@@ -1,8 +1,9 @@
 /*
  * Errors and the error log: Python tracebacks written to qilin's error log,
- * the wsgi.errors stream, OSError for failed body I/O, and the stack dump
- * on SIGABRT (the master's timeout). Workers, and the master under
- * preload_app; under the GIL except pyw_abort_dump.
+ * the wsgi.errors stream, OSError for failed body I/O, the stack dump on
+ * SIGABRT (the master's timeout), and the "gunicorn.error" and
+ * "gunicorn.access" loggers. Workers, and the master under preload_app;
+ * under the GIL except pyw_abort_dump.
  */
 #include "qlnconfig.h"
 
@@ -228,6 +229,93 @@ pyw_errors_init(struct pyw_state *st)
     Py_DECREF(mod);
     st->fh_args = Py_BuildValue("(iO)", qln_log_fd(), Py_True);
     return st->fh_dump != NULL && st->fh_args != NULL ? 0 : -1;
+}
+
+/*
+ * The loggers gunicorn configures, which applications use as their own
+ * (Flask's and Django's deployment guides: "app.logger.handlers =
+ * logging.getLogger('gunicorn.error').handlers"). Their handler hands each
+ * record to qilin's logs: "gunicorn.error" to the error log, in its line
+ * format and at the record's level, and gunicorn.access to the access log
+ * as it is. "gunicorn.error" is at --log-level, as gunicorn sets it.
+ */
+static const char loggers_source[] =
+    "import logging\n"
+    "\n"
+    "class QilinHandler(logging.Handler):\n"
+    "    def __init__(self, write):\n"
+    "        logging.Handler.__init__(self)\n"
+    "        self.write = write\n"
+    "\n"
+    "    def emit(self, record):\n"
+    "        try:\n"
+    "            self.write(record.levelno, self.format(record))\n"
+    "        except Exception:\n"
+    "            self.handleError(record)\n"
+    "\n"
+    "def install(write_error, write_access, level):\n"
+    "    for name, write, lvl in (('gunicorn.error', write_error, level),\n"
+    "                             ('gunicorn.access', write_access, logging.INFO)):\n"
+    "        log = logging.getLogger(name)\n"
+    "        log.handlers = [QilinHandler(write)]\n"
+    "        log.setLevel(lvl)\n"
+    "        log.propagate = False\n";
+
+/* write_error(levelno, text): one error log line; a traceback after it verbatim. */
+static PyObject *
+loggers_write_error(PyObject *self, PyObject *args)
+{
+    const char *text, *nl;
+    Py_ssize_t len;
+    int level;
+
+    if (!PyArg_ParseTuple(args, "is#:write_error", &level, &text, &len))
+        return NULL;
+    nl = memchr(text, '\n', (size_t)len);
+    qln_log_write(level, "%.*s", (int)(nl != NULL ? nl - text : len), text);
+    if (nl != NULL && nl + 1 < text + len) {
+        qln_log_raw(nl + 1, (size_t)(text + len - nl - 1));
+        if (text[len - 1] != '\n')
+            qln_log_raw("\n", 1);
+    }
+    Py_RETURN_NONE;
+}
+
+/* write_access(levelno, text): TEXT as an access log line. */
+static PyObject *
+loggers_write_access(PyObject *self, PyObject *args)
+{
+    const char *text;
+    Py_ssize_t len;
+    int level;
+
+    if (!PyArg_ParseTuple(args, "is#:write_access", &level, &text, &len))
+        return NULL;
+    qln_log_access_line(text, (size_t)len);
+    Py_RETURN_NONE;
+}
+
+/* Handed to PyCFunction_New (which wants them mutable); never written. */
+static PyMethodDef write_error_def = {"write_error", loggers_write_error, METH_VARARGS, NULL};
+static PyMethodDef write_access_def = {"write_access", loggers_write_access, METH_VARARGS, NULL};
+
+int
+pyw_loggers_init(void)
+{
+    PyObject *ns = PyDict_New(), *r = NULL, *install = NULL, *we = NULL, *wa = NULL;
+
+    if (ns != NULL && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
+        r = PyRun_String(loggers_source, Py_file_input, ns, ns);
+    install = r != NULL ? PyDict_GetItemString(ns, "install") : NULL; /* borrowed */
+    we = install != NULL ? PyCFunction_New(&write_error_def, NULL) : NULL;
+    wa = we != NULL ? PyCFunction_New(&write_access_def, NULL) : NULL;
+    Py_XDECREF(r);
+    r = wa != NULL ? PyObject_CallFunction(install, "OOi", we, wa, qln_log_level()) : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(wa);
+    Py_XDECREF(we);
+    Py_XDECREF(ns);
+    return r != NULL ? 0 : -1;
 }
 
 void

@@ -232,6 +232,12 @@ int pyw_filewrapper_send(struct pyw_request *rq, PyObject *fw);
 extern PyTypeObject pyw_errors_type;
 /* Imports traceback and faulthandler and makes the wsgi.errors stream. 0 or -1. */
 int pyw_errors_init(struct pyw_state *st);
+/*
+ * Gives the "gunicorn.error" and "gunicorn.access" Python loggers handlers
+ * that write to qilin's error and access logs (errors.c). 0, or -1 with a
+ * Python error.
+ */
+int pyw_loggers_init(void);
 /* Drops errors.c's objects (before Py_FinalizeEx). */
 void pyw_errors_fini(struct pyw_state *st);
 /*

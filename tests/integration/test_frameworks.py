@@ -3,10 +3,12 @@ project (no database), through http.client."""
 import hashlib
 import importlib.util
 import json
+import os
+import tempfile
 import unittest
 import uuid
 
-from qilintest import Server
+from qilintest import Server, wait_for
 
 
 def call(srv, method, path, body=None, headers=None):
@@ -22,6 +24,39 @@ def call(srv, method, path, body=None, headers=None):
 def installed(module):
     """The embedded interpreter is this one (/usr/bin/python3): same packages."""
     return importlib.util.find_spec(module) is not None
+
+
+@unittest.skipUnless(installed("flask"), "Flask is not installed (Debian: python3-flask)")
+class GunicornLoggerTest(unittest.TestCase):
+    """The recipe of Flask's deployment guide: the app logger takes the
+    handlers and the level of gunicorn's "gunicorn.error" logger. Its lines
+    land in the error log in its format, honour --log-level, and never on
+    stderr; gunicorn.access lines land in the access log."""
+
+    def logged(self, level):
+        with tempfile.TemporaryDirectory() as tmp:
+            access = os.path.join(tmp, "access.log")
+            with Server(["--log-level", level, "--access-logfile", access],
+                        app="flasklogapp:app", boot_log=level == "info") as srv:
+                status, _, body = call(srv, "GET", "/log?m=xyzzy")
+                self.assertEqual((status, body), (200, b"logged"))
+                srv.wait_log(r"\[ERROR\] error xyzzy")
+                wait_for(lambda: "access xyzzy" in open(access).read(), 10,
+                         what="the app's access line")
+                return srv.log_text(), srv.output_text()
+
+    def test_app_lines_in_the_error_log(self):
+        log, output = self.logged("info")
+        self.assertRegex(log, r"\] \[\d+\] \[INFO\] info xyzzy\n")
+        self.assertRegex(log, r"\] \[\d+\] \[WARNING\] warning xyzzy\n")
+        self.assertRegex(log, r"\[ERROR\] error xyzzy\nTraceback \(most recent call last\):\n")
+        self.assertIn("KeyError: 'xyzzy'", log)
+        self.assertNotIn("xyzzy", output)
+
+    def test_log_level_applies(self):
+        log, _ = self.logged("warning")
+        self.assertNotIn("info xyzzy", log)
+        self.assertIn("[WARNING] warning xyzzy", log)
 
 
 @unittest.skipUnless(installed("flask"), "Flask is not installed (Debian: python3-flask)")

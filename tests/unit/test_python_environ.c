@@ -245,6 +245,15 @@ qln_log_raw(const char *text, size_t len)
     log_append(text, len);
 }
 
+/* The access log is the error log's buffer here, marked. */
+void
+qln_log_access_line(const char *text, size_t len)
+{
+    log_append("access: ", 8);
+    log_append(text, len);
+    log_append("\n", 1);
+}
+
 int
 qln_log_fd(void)
 {
