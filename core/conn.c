@@ -1308,6 +1308,8 @@ serve_request(struct qln_conn *c)
         rc = static_serve(mount, &c->req, &c->resp);
     else
         rc = w->app->handle(w->app_state, c->tstate, &c->req, &c->resp);
+    if (rc == QLN_ESTOP)
+        c->stop_now = true; /* the app ends the worker: nothing more to answer */
     finish_response(c, rc);
     hooks_request(w, &c->req, HOOK_POST_REQUEST, c->resp.status);
     if (logging && !c->stop_now)

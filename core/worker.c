@@ -80,12 +80,18 @@ static void
 on_stop_signal(int signo)
 {
     int saved = errno;
+    void (*interrupt)(void *);
 
     if (signo == SIGTERM) {
         if (the_worker.stop == QLN_STOP_NONE)
             the_worker.stop = QLN_STOP_GRACEFUL;
     } else {
         the_worker.stop = QLN_STOP_NOW;
+        /* gunicorn ends the application code that runs, so the worker does
+           not wait for its request (the app plugin's hook is async-signal-safe). */
+        interrupt = the_worker.app != NULL ? APP_HOOK(the_worker.app, interrupt) : NULL;
+        if (interrupt != NULL)
+            interrupt(the_worker.app_state);
     }
     poke(&the_worker);
     errno = saved;
@@ -371,7 +377,9 @@ worker_main(const struct worker_boot *b)
 
     status = w->ops->run(w);
     reloader_stop(&reloader);
-    if (w->stop == QLN_STOP_NOW)
+    if (w->exit_asked)
+        status = w->exit_status;
+    else if (w->stop == QLN_STOP_NOW)
         worker_hook(w, HOOK_WORKER_INT, false);
     /* run() returns only after closing its connections (worker.h), so the
        pool holds nothing live; freeing it keeps leak checkers meaningful. */
@@ -468,6 +476,27 @@ int
 qln_worker_wake_fd(const struct qln_worker *w)
 {
     return w->wake_fd;
+}
+
+void
+qln_worker_exit(int status)
+{
+    the_worker.exit_status = status;
+    the_worker.exit_asked = true;
+    the_worker.stop = QLN_STOP_NOW;
+    poke(&the_worker);
+}
+
+_Noreturn void
+qln_worker_exit_now(struct qln_worker *w)
+{
+    if (!w->exit_asked && w->stop == QLN_STOP_NOW)
+        worker_hook(w, HOOK_WORKER_INT, false);
+    qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
+    /* _exit: the threads still in the application hold what exit(3)'s
+       handlers and the interpreter's finalisation would need. */
+    fflush(NULL);
+    _exit(w->exit_asked ? w->exit_status : 0);
 }
 
 void

@@ -67,6 +67,8 @@ struct qln_worker {
     int wake_fd;            /* an eventfd; qln_worker_wake_fd() */
     ev_timer heartbeat;
     volatile sig_atomic_t reopen_logs; /* SIGUSR1 seen; the wake callback reopens the logs */
+    int exit_status;                   /* qln_worker_exit()'s status */
+    bool exit_asked;                   /* the application asked to end the worker */
     pid_t ppid;                        /* the master; when getppid() differs, it died */
     uint64_t max_requests;             /* recycle after this many requests; 0: never */
 };

@@ -100,6 +100,15 @@ struct qln_app_ops {
         app plugin, then Lua); -ENOENT when PATH does not exist; else -errno with
         ERR one line "FILE:LINE: message". */
     int (*load_config)(struct qln_ctx *ctx, const char *path, char *err, size_t errlen);
+
+    /* ABI 1.3 */
+
+    /** Optional. Worker, from the signal handler of an INT or QUIT (an immediate
+        stop): make application code now running on the main thread give up soon
+        (Python: raise SystemExit in it, as gunicorn's worker does), so the worker
+        exits at once and runs worker_int. Must be async-signal-safe. handle()
+        then returns -errno; the core answers nothing more. */
+    void (*interrupt)(void *state);
 };
 
 /** Worker plugin hooks. */

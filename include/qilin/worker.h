@@ -81,6 +81,26 @@ QLN_API struct qln_ctx *qln_worker_ctx(struct qln_worker *w);
 QLN_API int qln_worker_stopping(const struct qln_worker *w);
 
 /**
+ * From an app plugin, inside handle(): the application asked to end this
+ * worker process (Python: a request raised SystemExit or KeyboardInterrupt,
+ * which gunicorn lets end its worker). The worker stops at once when the
+ * request is done, as on QUIT but without worker_int, and exits with
+ * STATUS: 3 stops the whole server (gunicorn's "Worker failed to boot"),
+ * another status makes the master start a new worker. The caller logs why.
+ * Any thread of a worker process. Since ABI 1.3.
+ */
+QLN_API void qln_worker_exit(int status);
+
+/**
+ * For a worker plugin whose serving threads cannot be joined in time (a
+ * thread still inside the application) on an immediate stop: ends the
+ * process now, without waiting for them or finalising the application's
+ * interpreter. Runs worker_int (for an INT or QUIT) and logs "Worker
+ * exiting" first. The worker's main thread. Since ABI 1.3.
+ */
+QLN_API _Noreturn void qln_worker_exit_now(struct qln_worker *w);
+
+/**
  * A descriptor that turns readable as soon as the worker has something to
  * do on qln_worker_loop(): a stop was asked (signal, max_requests), or the
  * logs are to be reopened. A worker that runs another loop (a green hub)

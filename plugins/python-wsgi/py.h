@@ -14,6 +14,7 @@
 #include <Python.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -88,6 +89,12 @@ struct pyw_state {
 
     PyObject *app;              /* new: the WSGI callable */
     PyObject *broken_file;      /* new: --reload, the app's file with a SyntaxError; or NULL */
+
+    /* Immediate stop (interrupt.c): the main thread's depth in handle() with
+       a thread token (not a green worker's), and whether an INT or QUIT asked
+       the app code to give up. */
+    int main_in_handle;
+    volatile sig_atomic_t interrupted;
     PyObject *format_exception; /* new: traceback.format_exception */
     PyObject *errors;           /* new: the wsgi.errors stream */
     PyObject *fh_dump;          /* new: faulthandler.dump_traceback, for on_abort */
@@ -238,6 +245,23 @@ int pyw_errors_init(struct pyw_state *st);
  * Python error.
  */
 int pyw_loggers_init(void);
+/*
+ * In a worker, on the main thread: makes the Python-level handler of SIGINT
+ * raise SystemExit while the main thread is inside handle(), keeping the
+ * core's handler for the signal itself (interrupt.c). 0 or -1 with a Python
+ * error.
+ */
+int pyw_interrupt_init(struct pyw_state *st);
+/* The app hook interrupt(): from the core's INT/QUIT handler. Async-signal-safe. */
+void pyw_interrupt(void *state);
+/*
+ * The pending exception is SystemExit or KeyboardInterrupt, raised in a
+ * request: the application ends this worker, as under gunicorn (or the
+ * INT/QUIT interruption did). Logs why, asks the core to end the worker
+ * with the exit status Python would have, clears the exception and
+ * returns QLN_ESTOP; returns 0 for any other exception (left pending).
+ */
+int pyw_exit_request(struct pyw_state *st, const char *target, size_t len);
 /* Drops errors.c's objects (before Py_FinalizeEx). */
 void pyw_errors_fini(struct pyw_state *st);
 /*

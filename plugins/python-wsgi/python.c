@@ -90,6 +90,11 @@ py_load_app(void *state, const char *spec, char *err, size_t errlen)
     }
     if (rc == 0)
         rc = pyw_app_load(st, spec, err, errlen);
+    if (rc == 0 && getpid() != st->master_pid && pyw_interrupt_init(st) < 0) {
+        pyw_exception_line(err, errlen);
+        PyErr_Clear();
+        rc = -EINVAL;
+    }
     if (rc == 0 && st->env.tmpl == NULL && pyw_environ_init(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
@@ -134,12 +139,20 @@ py_post_fork_child(void *state, char *err, size_t errlen)
 {
     struct pyw_state *st = state;
 
+    int rc = 0;
+
     if (!st->initialised)
         return 0;
     PyOS_AfterFork_Child();
+    /* Preloaded: load_app will not run in this worker. */
+    if (pyw_interrupt_init(st) < 0) {
+        pyw_exception_line(err, errlen);
+        PyErr_Clear();
+        rc = -EINVAL;
+    }
     st->main_thread = pthread_self();
     st->main_ts = PyEval_SaveThread();
-    return 0;
+    return rc;
 }
 
 /*
@@ -264,7 +277,10 @@ report_failure(struct pyw_request *rq, int rc)
 {
     struct qln_slice target = qln_req_target(rq->req);
     bool is_os = PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_OSError);
+    int exit_rc = pyw_exit_request(rq->st, target.p, target.len);
 
+    if (exit_rc != 0)
+        return exit_rc;
     if (rq->io_error != 0 && (!PyErr_Occurred() || is_os)) {
         int e = rq->io_error;
         int level = (rq->body_error || e == -EPIPE || e == -ECONNRESET ||
@@ -336,6 +352,7 @@ py_handle(void *state, void *token, struct qln_request *req, struct qln_response
     struct pyw_state *st = state;
     struct pyw_thread *t = token;
     PyGILState_STATE gs = PyGILState_UNLOCKED;
+    bool main = t != NULL && pthread_equal(pthread_self(), st->main_thread);
     int rc;
 
     if (t != NULL) {
@@ -344,7 +361,9 @@ py_handle(void *state, void *token, struct qln_request *req, struct qln_response
     } else {
         gs = PyGILState_Ensure();
     }
+    st->main_in_handle += main;
     rc = serve(st, t, req, resp);
+    st->main_in_handle -= main;
     if (t != NULL) {
         t->held = false;
         t->ts = PyEval_SaveThread();
@@ -453,6 +472,7 @@ static const struct qln_app_ops py_ops = {
     .shutdown = py_shutdown,
     .module_files = py_module_files, /* --reload */
     .load_config = pyw_load_config,  /* gunicorn.conf.py */
+    .interrupt = pyw_interrupt,
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,

@@ -168,6 +168,11 @@ def app(environ, start_response):
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"written-")
         return [b"returned"]
+    if path == "/exit":
+        # What gunicorn lets end its worker: SystemExit(code), or KeyboardInterrupt.
+        if q.get("code") == "interrupt":
+            raise KeyboardInterrupt
+        raise SystemExit(int(q["code"]) if q.get("code", "").isdigit() else q.get("code"))
     if path == "/raise":
         raise RuntimeError("boom from testapp")
     if path == "/raise-late":

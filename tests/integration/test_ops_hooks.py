@@ -120,6 +120,24 @@ class HooksTest(unittest.TestCase):
             os.kill(new, signal.SIGTERM)
             srv.wait_log(r"New master \(pid:%d\) exited" % new, timeout=20)
 
+    def test_quit_ends_a_busy_worker_at_once_and_runs_worker_int(self):
+        # As gunicorn: QUIT raises SystemExit in the request a worker runs
+        # (a long sleep too), so the worker exits at once, runs worker_int
+        # and is not left to the master's SIGKILL.
+        mark = os.path.join(self.tmp, "busy")
+        with Server(["-c", self.conf, "--graceful-timeout", "60"], workers=None) as srv:
+            srv.wait_workers(2)
+            with srv.connect(timeout=20) as c:
+                c.send_request("GET", "/sleep?s=60&mark=" + mark)
+                wait_for(lambda: os.path.exists(mark) and open(mark).read(), 10,
+                         what="the request to start")
+                with open(mark) as f:
+                    busy = int(f.read())
+                srv.send_signal(signal.SIGQUIT)
+                self.assertEqual(srv.wait(timeout=15), 0)
+            self.wait_note("worker_int", busy)
+            self.assertIn("Worker exiting (pid: %d)" % busy, srv.log_text())
+
     def test_a_function_that_is_not_a_hook_is_an_error(self):
         with open(self.conf, "a") as f:
             f.write("function pre_forks(server) end\n")

@@ -80,6 +80,26 @@ class ProcessTest(unittest.TestCase):
             wait_for(lambda: not any(os.path.exists("/proc/%d" % p) for p in workers),
                      10, what="the worker to exit")
 
+    def test_sys_exit_in_a_request_ends_the_worker_as_gunicorn(self):
+        # SystemExit(3) from a request ends the worker with 3, which stops
+        # the server ("Worker failed to boot."), as gunicorn does; the why
+        # is logged. KeyboardInterrupt ends the worker, which is replaced.
+        with Server(workers=1) as srv:
+            [old] = srv.wait_workers(1)
+            with srv.connect() as c:
+                c.send_request("GET", "/exit?code=interrupt")
+                self.assertTrue(c.closed_by_peer())
+            srv.wait_log(r"\[WARNING\] Worker exiting: the application raised KeyboardInterrupt"
+                         r" in /exit\?code=interrupt")
+            [new] = srv.wait_workers(1, exclude=[old], timeout=20)
+            self.assertEqual(int(srv.get("/pid").body), new)
+            with srv.connect() as c:
+                c.send_request("GET", "/exit?code=3")
+                self.assertTrue(c.closed_by_peer())
+            self.assertEqual(srv.wait(timeout=20), 3)
+            srv.wait_log(r"Worker exiting: the application raised SystemExit\(3\) in /exit\?code=3")
+            self.assertIn("Reason: Worker failed to boot.", srv.log_text())
+
     def test_hung_worker_is_killed_after_timeout(self):
         args, line = ["-t", hang_timeout(2)], r"WORKER TIMEOUT \(pid:%d\)"
         if worker_class() == "gthread":

@@ -660,6 +660,11 @@ stop_serving(struct gt_worker *gw)
         if (qln_worker_stopping(gw->w) == QLN_STOP_NOW) {
             while (gw->parked != NULL)
                 conn_release(gw, gw->parked);
+            /* A thread still in the application (a request that sleeps or
+               computes) cannot be joined soon: gunicorn does not wait for it
+               on INT or QUIT either. */
+            if (gw->inflight > 0)
+                qln_worker_exit_now(gw->w);
         }
         if (gw->inflight == 0 && gw->parked == NULL)
             break;
