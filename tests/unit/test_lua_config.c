@@ -180,9 +180,9 @@ static const struct {
      "F:1: setting 'workers': 0 is out of range (expected a number >= 1)"},
     {"preload_app = 'yes'\n", -EINVAL, "F:1: setting 'preload_app' must be a boolean, got string"},
     {"loglevel = true\n", -EINVAL, "F:1: setting 'loglevel' must be a string, got boolean"},
-    {"loglevel = 'chatty'\n", -EINVAL,
-     "F:1: setting 'loglevel': invalid value 'chatty' (expected"
-     " one of: debug, info, warning, error, critical)"},
+    {"proxy_protocol = 'v3'\n", CONFIG_EUSAGE,
+     "F:1: setting 'proxy_protocol': invalid value 'v3' (expected"
+     " one of: off, v1, v2, auto; or true, false)"},
     {"bind = {'a', 2}\n", -EINVAL,
      "F:1: setting 'bind' must be a list of strings, got number at"
      " index 2"},

@@ -493,7 +493,7 @@ START_TEST(test_settings)
     /* One line naming the option and the fix. */
     ck_assert_int_eq(config_set(cfg, "proxy_protocol", "v3", CONFIG_SRC_CLI, "--proxy-protocol",
                                 err, sizeof(err)),
-                     -EINVAL);
+                     CONFIG_EUSAGE);
     ck_assert_str_eq(err, "--proxy-protocol: invalid value 'v3' (expected one of: off, v1, v2,"
                           " auto; or true, false)");
     ck_assert_int_eq(proxy_check_config(cfg, err, sizeof(err)), 0);
