@@ -804,6 +804,26 @@ prepare_process(struct arbiter *a)
     return 0;
 }
 
+/* --log-level debug: the settings in effect, as gunicorn lists them at startup. */
+static void
+log_configuration(const struct config *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (qln_log_level() > QLN_LOG_DEBUG)
+        return;
+    f = open_memstream(&text, &len);
+    if (f == NULL)
+        return;
+    config_list(cfg, f, true);
+    fclose(f);
+    qln_log_write(QLN_LOG_DEBUG, "Current configuration:");
+    qln_log_raw(text, len);
+    free(text);
+}
+
 static int
 setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
       const struct qln_plugin *worker)
@@ -831,6 +851,7 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
     log_set_pid((int)a->pid);
     proc_set_title("master", a->proc_name);
     qln_log(QLN_LOG_INFO, "Starting qilin %s", QLN_VERSION);
+    log_configuration(cfg);
     arbiter_server_hook(a, HOOK_ON_STARTING);
     if (a->pidfile != NULL) {
         /* A master started by USR2 writes PIDFILE.2 until the old one exits. */
@@ -844,6 +865,7 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
         }
         a->pid_path = path;
     }
+    qln_log(QLN_LOG_DEBUG, "Arbiter booted");
     if (binding_open(a) != 0)
         return EXIT_FAILURE;
     qln_log(QLN_LOG_INFO, "Using worker: %s", worker->name);

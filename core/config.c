@@ -1259,6 +1259,12 @@ entry_name_cmp(const void *a, const void *b)
 void
 config_print(const struct config *cfg, FILE *out)
 {
+    config_list(cfg, out, false);
+}
+
+void
+config_list(const struct config *cfg, FILE *out, bool indented)
+{
     const struct entry **sorted = xcalloc(cfg->n ? cfg->n : 1, sizeof(*sorted));
     int width = 0;
 
@@ -1269,9 +1275,13 @@ config_print(const struct config *cfg, FILE *out)
         width = len > width ? len : width;
     }
     qsort(sorted, cfg->n, sizeof(*sorted), entry_name_cmp);
-    /* gunicorn pads names to the longest one: "bind     = ['127.0.0.1:8000']". */
+    /* gunicorn pads names to the longest one: "bind     = ['127.0.0.1:8000']";
+       its debug listing is "  bind: ['127.0.0.1:8000']". */
     for (size_t k = 0; k < cfg->n; k++) {
-        fprintf(out, "%-*s = ", width, sorted[k]->opt->name);
+        if (indented)
+            fprintf(out, "  %s: ", sorted[k]->opt->name);
+        else
+            fprintf(out, "%-*s = ", width, sorted[k]->opt->name);
         print_value(out, sorted[k]);
         fputc('\n', out);
     }

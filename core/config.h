@@ -113,6 +113,9 @@ enum config_source config_source_of(const struct config *cfg, const char *name);
 /* --print-config: "name = value" lines for every option, sorted by name, the
    "=" aligned and values spelled as gunicorn prints them (None, True, ['a']). */
 void config_print(const struct config *cfg, FILE *out);
+/* As config_print, or, when INDENTED, as gunicorn's debug log lists the
+   configuration at startup: "  name: value". */
+void config_list(const struct config *cfg, FILE *out, bool indented);
 
 /*
  * The error code of a command line that is malformed rather than wrong: an

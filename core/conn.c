@@ -362,6 +362,7 @@ qln_conn_close(struct qln_conn *c, const struct qln_waiter *waiter)
             waiter->fd_closing(waiter->ctx, c->fd);
         close(c->fd);
         c->fd = -1;
+        qln_log(QLN_LOG_DEBUG, "Closing connection.");
     }
     conn_put(c);
 }
@@ -1301,6 +1302,9 @@ serve_request(struct qln_conn *c)
     if (logging)
         t0_us = mono_us();
     worker_request_begin(w);
+    /* gunicorn's default pre_request logs "METHOD PATH" at debug. */
+    qln_log(QLN_LOG_DEBUG, "%.*s %.*s", (int)c->req.method.len, c->req.method.p,
+            (int)c->req.path.len, c->req.path.p);
     hooks_request(w, &c->req, HOOK_PRE_REQUEST, 0);
     /* A path under a --static-map prefix never reaches the app. */
     mount = static_find(&w->conn.statics, c->req.path);

@@ -307,6 +307,19 @@ class ProcessOptionTest(TempDirTest):
             srv.wait_log(r"\[WARNING\] Invalid request from ip=127\.0\.0\.1")
             self.assertNotIn("[INFO]", srv.log_text())
 
+    def test_debug_log_level_says_what_gunicorn_says(self):
+        # gunicorn's debug lines: the configuration at startup, "Arbiter
+        # booted", each request's method and path, and the connection's end.
+        with Server(["--log-level", "debug", "-w", "1"]) as srv:
+            self.assertEqual(srv.get("/say?w=dbg").body, b"dbg")
+            srv.wait_log(r"(?m)\[DEBUG\] GET /say$")
+            srv.wait_log(r"(?m)\[DEBUG\] Closing connection\.$")
+            log = srv.log_text()
+        self.assertRegex(log, r"\[DEBUG\] Current configuration:\n(  \w+: .*\n)+")
+        self.assertIn("\n  workers: 1\n", log)
+        self.assertIn("\n  loglevel: debug\n", log)
+        self.assertIn("[DEBUG] Arbiter booted", log)
+
     def test_odd_log_levels_are_accepted_as_gunicorn_does(self):
         # gunicorn takes any name, an unknown one as info; "warn" is warning.
         for level, shown, hidden in [("warn", "[WARNING] Invalid request", "[INFO] Booting"),
