@@ -804,6 +804,12 @@ drain_body(struct qln_conn *c)
 
 /* ------------------------------------------------------------ qln_req_* (conn side) */
 
+int
+qln_req_fd(const struct qln_request *r)
+{
+    return r->conn->fd;
+}
+
 const char *
 qln_req_remote_addr(const struct qln_request *r)
 {

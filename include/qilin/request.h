@@ -44,6 +44,13 @@ QLN_API bool qln_req_chunked(const struct qln_request *r);
  */
 QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
 
+/**
+ * The descriptor of the connection the request came on, for reading about
+ * it (getpeername(2), the socket's options): gunicorn hands apps the socket.
+ * The core reads, writes and closes it; a plugin must not. Since ABI 1.3.
+ */
+QLN_API int qln_req_fd(const struct qln_request *r);
+
 /** Peer address as text ("127.0.0.1", "::1"); "" for unix sockets. NUL-terminated. */
 QLN_API const char *qln_req_remote_addr(const struct qln_request *r);
 /** Peer port as text ("51234"); "" for unix sockets. */

@@ -451,14 +451,15 @@ request_head(const struct qln_request *req)
                          headers);
 }
 
-/* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input is None). */
+/* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input and
+   gunicorn.socket are None: the request is over). */
 static PyObject *
 request_environ(const struct qln_request *req)
 {
     if (conf_state == NULL || conf_state->env.tmpl == NULL)
         return PyDict_New();
     /* Only reads the head; the cast drops a const the builder's signature lacks. */
-    return pyw_environ_build(conf_state, (struct qln_request *)req, Py_None);
+    return pyw_environ_build(conf_state, (struct qln_request *)req, Py_None, Py_None);
 }
 
 /* Calls the Python hook of CALL; its exceptions are logged with FILE:LINE, never raised. */

@@ -479,7 +479,8 @@ put_proxy(const struct pyw_keys *k, PyObject *env, struct qln_request *req)
 }
 
 PyObject *
-pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input)
+pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input,
+                  PyObject *sock)
 {
     struct pyw_environ *e = &st->env;
     struct pyw_keys *k = &e->k;
@@ -504,7 +505,8 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
         put(env, k->remote_addr, strcache_get(&e->remote_addr, raddr, strlen(raddr))) < 0 ||
         (*rport != '\0' &&
          put(env, k->remote_port, strcache_get(&e->remote_port, rport, strlen(rport))) < 0) ||
-        PyDict_SetItem(env, k->input, input) < 0 || put_headers(e, env, h, nh) < 0 ||
+        PyDict_SetItem(env, k->input, input) < 0 ||
+        PyDict_SetItem(env, k->gunicorn_socket, sock) < 0 || put_headers(e, env, h, nh) < 0 ||
         put_server(e, env, req, scheme, h, nh) < 0 || put_proxy(k, env, req) < 0)
         goto fail;
     Py_DECREF(scheme);

@@ -12,6 +12,7 @@ plugins_python_wsgi_python3_la_SOURCES = \
 	plugins/python-wsgi/errors.c \
 	plugins/python-wsgi/conf.c \
 	plugins/python-wsgi/interrupt.c \
+	plugins/python-wsgi/sockref.c \
 	plugins/python-wsgi/service.c
 plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
 	-DQLN_PYTHON_BIN='"$(PYTHON_BIN)"'

@@ -47,7 +47,8 @@ struct pyw_strcache {
     X(proxy_port, "PROXY_PORT")                                                                    \
     X(url_scheme, "wsgi.url_scheme")                                                               \
     X(input, "wsgi.input")                                                                         \
-    X(multithread, "wsgi.multithread")
+    X(multithread, "wsgi.multithread")                                                             \
+    X(gunicorn_socket, "gunicorn.socket")
 
 /* Those keys, interned once per interpreter (new references). */
 struct pyw_keys {
@@ -115,6 +116,7 @@ struct pyw_thread {
     bool held;
     bool blocked;
     PyObject *input; /* new: wsgi.input object reused while nobody else holds it */
+    PyObject *sock;  /* new: gunicorn.socket, the same rule */
     PyObject *sr;    /* new: start_response object, same rule */
 };
 
@@ -188,10 +190,12 @@ void pyw_environ_fini(struct pyw_state *st);
 /* Sets wsgi.multithread to True in the template (a second serving thread appeared). */
 void pyw_environ_set_multithread(struct pyw_state *st);
 /*
- * Returns a new environ dict for REQ with INPUT as wsgi.input, or NULL with
- * an exception set (e.g. the path does not start with SCRIPT_NAME).
+ * Returns a new environ dict for REQ with INPUT as wsgi.input and SOCK as
+ * gunicorn.socket, or NULL with an exception set (e.g. the path does not
+ * start with SCRIPT_NAME).
  */
-PyObject *pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input);
+PyObject *pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input,
+                            PyObject *sock);
 
 /* ------------------------------------------------------------------ input.c */
 
@@ -271,6 +275,13 @@ void pyw_errors_fini(struct pyw_state *st);
  */
 void pyw_log_exception(struct pyw_state *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* environ["gunicorn.socket"] (sockref.c): a read-only view of a connection's socket. */
+extern PyTypeObject pyw_sockref_type;
+/* A detached view: new reference, or NULL with a Python error. */
+PyObject *pyw_sockref_new(void);
+/* Points SOCKREF at FD (-1: detached, its methods then raise OSError). */
+void pyw_sockref_attach(PyObject *sockref, int fd);
+
 /* The traceback of EXC as traceback.format_exception prints it: new bytes, or NULL. */
 PyObject *pyw_format_exception(struct pyw_state *st, PyObject *exc);
 /* Takes the current exception out (normalised, traceback attached): new or NULL. */

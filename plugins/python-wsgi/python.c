@@ -195,6 +195,7 @@ py_thread_exit(void *state, void *token)
     PyEval_RestoreThread(t->ts);
     Py_CLEAR(t->input);
     Py_CLEAR(t->sr);
+    Py_CLEAR(t->sock);
     if (t->own_gilstate) {
         /* Drops the thread state and the lock with it. */
         PyGILState_Release(t->gs);
@@ -309,20 +310,23 @@ serve(struct pyw_state *st, struct pyw_thread *t, struct qln_request *req,
       struct qln_response *resp)
 {
     struct pyw_request rq = {.st = st, .req = req, .resp = resp, .content_length = -1};
-    PyObject *input, *sr, *environ = NULL, *result = NULL;
+    PyObject *input, *sr, *sock, *environ = NULL, *result = NULL;
     int rc = -1;
 
     input = take_cached(t ? &t->input : NULL, pyw_input_new, input_unshared);
     sr = take_cached(t ? &t->sr : NULL, pyw_start_response_new, pyw_start_response_unshared);
-    if (input == NULL || sr == NULL) {
+    sock = take_cached(t ? &t->sock : NULL, pyw_sockref_new, input_unshared);
+    if (input == NULL || sr == NULL || sock == NULL) {
         Py_XDECREF(input);
         Py_XDECREF(sr);
+        Py_XDECREF(sock);
         return report_failure(&rq, -ENOMEM);
     }
     pyw_input_attach(input, &rq);
     pyw_start_response_bind(sr, &rq);
+    pyw_sockref_attach(sock, qln_req_fd(req));
 
-    environ = pyw_environ_build(st, req, input);
+    environ = pyw_environ_build(st, req, input, sock);
     if (environ != NULL)
         result = PyObject_CallFunctionObjArgs(st->app, environ, sr, NULL);
     if (result != NULL)
@@ -334,8 +338,10 @@ serve(struct pyw_state *st, struct pyw_thread *t, struct qln_request *req,
     Py_XDECREF(environ);
     pyw_input_detach(input);
     pyw_start_response_bind(sr, NULL);
+    pyw_sockref_attach(sock, -1);
     keep_cached(t ? &t->input : NULL, input);
     keep_cached(t ? &t->sr : NULL, sr);
+    keep_cached(t ? &t->sock : NULL, sock);
     return rc;
 }
 
@@ -360,6 +366,11 @@ py_handle(void *state, void *token, struct qln_request *req, struct qln_response
         t->held = true;
     } else {
         gs = PyGILState_Ensure();
+        /* Without a thread token the caller is a green worker, whose green
+           threads serve requests concurrently: gunicorn's gevent and eventlet
+           workers say wsgi.multithread. */
+        if (!st->multithread)
+            pyw_environ_set_multithread(st);
     }
     st->main_in_handle += main;
     rc = serve(st, t, req, resp);

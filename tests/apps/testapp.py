@@ -136,6 +136,29 @@ class _GatedClose:
             time.sleep(0.01)
 
 
+_kept_sock = []
+
+
+def _sock(environ, start_response, q):
+    """environ["gunicorn.socket"], described; with old=1, the one kept from
+    the previous /sock request, used after its request ended."""
+    if q.get("old"):
+        old = _kept_sock.pop()
+        try:
+            old.getpeername()
+            err = None
+        except OSError as e:
+            err = type(e).__name__
+        body = {"old": [old.fileno(), err]}
+    else:
+        s = environ["gunicorn.socket"]
+        _kept_sock.append(s)
+        body = {"peer": list(s.getpeername()), "local": list(s.getsockname()),
+                "family": s.family, "type": s.type, "fileno": s.fileno(),
+                "no_close": not hasattr(s, "close"), "REMOTE_PORT": environ["REMOTE_PORT"]}
+    return _plain(start_response, json.dumps(body).encode())
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     q = _query(environ)
@@ -168,6 +191,8 @@ def app(environ, start_response):
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"written-")
         return [b"returned"]
+    if path == "/sock":
+        return _sock(environ, start_response, q)
     if path == "/exit":
         # What gunicorn lets end its worker: SystemExit(code), or KeyboardInterrupt.
         if q.get("code") == "interrupt":

@@ -2,6 +2,7 @@
 import email.utils
 import json
 import re
+import socket
 import unittest
 
 from qilintest import Server, per_worker_class, worker_class
@@ -140,14 +141,28 @@ class EnvironTest(unittest.TestCase):
         self.assertEqual(env["wsgi.url_scheme"], "http")
         self.assertIs(env["wsgi.input_terminated"], True)
         self.assertIs(env["wsgi.run_once"], False)
-        # True only where several threads of one process serve (issue 5).
-        self.assertIs(env["wsgi.multithread"], worker_class() == "gthread")
+        # True where one process serves requests concurrently: threads, or
+        # green threads (gunicorn's gevent and eventlet workers say True too).
+        self.assertIs(env["wsgi.multithread"], worker_class() != "sync")
         self.assertIn("wsgi.multiprocess", env)
         for key in ("wsgi.input", "wsgi.errors", "wsgi.file_wrapper"):
             self.assertIn(key, env)
         self.assertEqual(env["_environ_type"], "dict")
         self.assertTrue(env["_str_keys"])
         self.assertTrue(env["SERVER_SOFTWARE"].startswith("qilin"), env["SERVER_SOFTWARE"])
+
+    def test_gunicorn_socket_is_a_read_only_view(self):
+        # gunicorn hands apps the connection's socket; middlewares read it.
+        resp = self.srv.get("/sock")
+        got = json.loads(resp.body)
+        self.assertEqual(got["peer"], ["127.0.0.1", int(got["REMOTE_PORT"])])
+        self.assertEqual(got["local"], ["127.0.0.1", self.srv.port])
+        self.assertEqual((got["family"], got["type"]), (socket.AF_INET, socket.SOCK_STREAM))
+        self.assertGreater(got["fileno"], 2)
+        self.assertEqual(got["no_close"], True)
+        # Kept past its request, it is detached: it never shows another connection.
+        self.assertEqual(json.loads(self.srv.get("/sock?old=1").body)["old"],
+                         [-1, "OSError"])
 
     def test_http_headers(self):
         env, _ = self.environ("/environ", headers=[

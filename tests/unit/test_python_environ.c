@@ -380,6 +380,13 @@ qln_req_read(struct qln_request *r, void *buf, size_t len)
     return (ssize_t)n;
 }
 
+/* No socket: gunicorn.socket's methods then raise OSError (EBADF). */
+int
+qln_req_fd(const struct qln_request *r)
+{
+    return -1;
+}
+
 const char *
 qln_req_remote_addr(const struct qln_request *r)
 {
