@@ -7,11 +7,9 @@ import email.utils
 import os
 import shutil
 import tempfile
-import time
 import unittest
 
-from qilintest import (Server, assert_same_bytes, per_worker_class, run_qilin, wait_for,
-                       worker_class)
+from qilintest import Server, assert_same_bytes, per_worker_class, run_qilin, wait_for
 from test_gevent import asan_env
 
 
