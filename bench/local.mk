@@ -1,4 +1,4 @@
-# Benchmarks (issue 7): `make bench` runs bench/run.py against this build tree.
+# Benchmarks: `make bench` runs bench/run.py against this build tree.
 # Not part of `make check`: it measures, it never asserts timings.
 #
 # The `null` app plugin answers from C (the core's ceiling without Python).

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Where a qilin worker's time goes per request (issue 7), two ways:
+"""Where a qilin worker's time goes per request, two ways:
 
   --tool callgrind  instructions per request by shared object and by function
                     (valgrind; reproducible, user space only), over a bounded load

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""qilin's benchmark harness (issue 7): qilin and its peers, side by side, in one run.
+"""qilin's benchmark harness: qilin and its peers, side by side, in one run.
 
 Starts each server on 127.0.0.1 (pinned to CPU 0 with taskset), loads it with
 wrk (pinned to CPU 1), and prints per case a table of req/s, p50/p99 latency,
@@ -595,7 +595,7 @@ def ratio(all_results, case, a, b, key):
     return ra[key] / rb[key]
 
 
-# Issues 5-7's ratio targets: (what, case, qilin server, peer, figure, at least).
+# The ratio targets: (what, case, qilin server, peer, figure, at least).
 RATIO_TARGETS = [
     ("hello keep-alive, qilin-sync / nginx per srv CPU-s",
      "hello", "qilin-sync", "nginx", "per_cpu", 0.85),
@@ -619,7 +619,7 @@ RATIO_TARGETS = [
 
 
 def targets_table(all_results):
-    """Issues 5-7's targets, each as measured in this run (skipped when a case did not run)."""
+    """The targets, each as measured in this run (skipped when a case did not run)."""
     rows = []
 
     def add(what, value, goal, ok, spec="%.2fx"):

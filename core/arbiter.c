@@ -645,7 +645,7 @@ start_app(struct arbiter *a)
     a->app_started = true;
     if (!opt_bool(a->ctx->cfg, "preload_app", false))
         return 0;
-    /* Issue 6: a green worker monkey-patches before the preloaded import. */
+    /* A green worker monkey-patches before the preloaded import. */
     if (WORKER_HOOK(a->worker_plugin->worker, prepare) != NULL) {
         rc = a->worker_plugin->worker->prepare(NULL, err, sizeof(err));
         if (rc != 0) {

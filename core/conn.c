@@ -28,13 +28,13 @@
 
 #include "config.h"
 #include "conn.h"
-#include "hooks.h" /* issue 4: pre_request/post_request */
+#include "hooks.h" /* pre_request/post_request */
 #include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "proxy.h"
 #include "response.h"
-#include "static.h" /* issue 8 */
+#include "static.h"
 #include "util.h"
 #include "worker.h"
 
@@ -120,7 +120,7 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     /* Likewise; a bad value leaves the PROXY protocol off. */
     if (proxy_protocol_load(&s->proxy, cfg, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
-    /* Issue 8: checked at startup too; a directory gone since serves nothing. */
+    /* Checked at startup too; a directory gone since serves nothing. */
     if (static_map_load(&s->statics, cfg, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
 }

@@ -398,7 +398,7 @@ lua_config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     if (rc == -ENOENT)
         rc = -EINVAL;
     if (rc == 0) {
-        /* The state lives on for the hooks defined in the file (issue 4). */
+        /* The state lives on for the hooks defined in the file. */
         hooks_stage(L, 1);
         L = NULL;
     }

@@ -287,7 +287,7 @@ load_worker(struct startup *s)
     if (klass == NULL || klass[0] == '\0')
         klass = "sync";
     name = plugin_worker_name(&s->plugins, klass);
-    /* Issue 5: as gunicorn, --threads above 1 turns the sync worker class into gthread. */
+    /* As gunicorn, --threads above 1 turns the sync worker class into gthread. */
     if (strcmp(name, "sync") == 0 && config_find(s->cfg, "threads") != NULL &&
         config_int(s->cfg, "threads") > 1)
         klass = name = "gthread";
@@ -416,13 +416,13 @@ handle_modes(struct startup *s)
     if (opt_str(s->cfg, "wsgi_app") == NULL)
         cli_error(CONFIG_EUSAGE, "No application module specified.");
     check_binds(s->cfg);
-    /* Issue 3: a bad --forwarded-allow-ips is one error line at startup. */
+    /* A bad --forwarded-allow-ips is one error line at startup. */
     if (proxy_check_config(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
     dir = opt_str(s->cfg, "chdir");
     if (dir != NULL && chdir(dir) != 0)
         die("can't chdir to '%s': %s (check --chdir)", dir, strerror(errno));
-    /* Issue 8: after --chdir, which relative directories are taken from. */
+    /* After --chdir, which relative directories are taken from. */
     if (static_map_load(&statics, s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
     static_map_release(&statics);

@@ -276,7 +276,7 @@ const struct qln_option core_options[] = {
         .help = "Print the effective configuration settings and exit.",
     },
 
-    /* Issue 3: slow clients and request bodies (qilin's own, gunicorn has none). */
+    /* Slow clients and request bodies (qilin's own, gunicorn has none). */
     {
         .name = "header_timeout",
         .cli = "--header-timeout",
@@ -351,7 +351,7 @@ const struct qln_option core_options[] = {
                 " in gunicorn: REMOTE_ADDR is the socket's peer.",
     },
 
-    /* Issue 5: the gthread worker (gevent and eventlet use worker_connections too). */
+    /* The gthread worker (gevent and eventlet use worker_connections too). */
     {
         .name = "threads",
         .cli = "--threads",
@@ -379,7 +379,7 @@ const struct qln_option core_options[] = {
         .max = 1000000,
     },
 
-    /* Issue 4: operations (worker recycling, environment, daemon, privileges, stdio) */
+    /* Operations (worker recycling, environment, daemon, privileges, stdio) */
     {
         .name = "max_requests",
         .cli = "--max-requests",
@@ -517,7 +517,7 @@ const struct qln_option core_options[] = {
         .help = "With --daemon, keep stdout and stderr instead of sending them to /dev/null.",
     },
 
-    /* Issue 3: PROXY protocol */
+    /* PROXY protocol */
     {
         .name = "proxy_protocol",
         .cli = "--proxy-protocol",
@@ -539,7 +539,7 @@ const struct qln_option core_options[] = {
                 " protocol header; unix socket peers always are.",
     },
 
-    /* Issue 8: static files served by the core */
+    /* Static files served by the core */
     {
         .name = "static_map",
         .cli = "--static-map",

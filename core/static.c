@@ -1,5 +1,5 @@
 /*
- * Static files served by the core (--static-map URL_PREFIX=DIR, issue 8):
+ * Static files served by the core (--static-map URL_PREFIX=DIR):
  * mapping, path safety, Content-Type, validators, conditional and range
  * requests, and the answer written with sendfile(2) through the response
  * writer. The master checks the mappings at startup; workers serve.

@@ -1,5 +1,5 @@
 /*
- * --static-map URL_PREFIX=DIR (issue 8): GET and HEAD requests under a
+ * --static-map URL_PREFIX=DIR: GET and HEAD requests under a
  * prefix are answered from files in DIR by the core, before the app plugin
  * sees them, in every worker class. The parsing, path, range and validator
  * helpers are pure (unit-tested); static_serve() does the I/O. Master

@@ -332,7 +332,7 @@ boot_app(struct qln_worker *w, const struct worker_boot *b)
        app plugin's post_fork_child so that a hook written in the app's language
        (gunicorn.conf.py) finds its interpreter already fixed up for the child. */
     worker_hook(w, HOOK_POST_FORK, true);
-    /* Issue 6: the worker plugin readies the process before the app import
+    /* The worker plugin readies the process before the app import
        (gevent monkey-patches here, or re-inits its hub after a preload). */
     if (WORKER_HOOK(w->ops, prepare) != NULL) {
         err[0] = '\0';

@@ -18,8 +18,8 @@
 
 #include "config.h"
 #include "listener.h"
-#include "proxy.h" /* issue 3: struct proxy_allow in struct conn_settings */
-#include "static.h" /* issue 8: struct static_map in struct conn_settings */
+#include "proxy.h" /* struct proxy_allow in struct conn_settings */
+#include "static.h" /* struct static_map in struct conn_settings */
 
 /* Connection settings read once from the configuration (conn.c fills them). */
 struct conn_settings {
@@ -29,7 +29,7 @@ struct conn_settings {
     size_t limit_request_fields;    /* max 32768 */
     size_t limit_request_field_size; /* 0 = 8190 */
     char server_header[128];        /* "Server:" value; "" = no header */
-    /* Issue 3: hostile-input limits. */
+    /* Hostile-input limits. */
     int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
@@ -37,7 +37,7 @@ struct conn_settings {
     bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
-    struct static_map statics;          /* issue 8: --static-map */
+    struct static_map statics;          /* --static-map */
 };
 
 /* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
@@ -80,7 +80,7 @@ struct qln_worker {
 #define APP_HOOK(ops, name)                                                                        \
     ((ops)->size >= offsetof(struct qln_app_ops, name) + sizeof((ops)->name) ? (ops)->name : NULL)
 
-/* Issue 6: the same for an optional worker plugin hook NAME (e.g. prepare). */
+/* The same for an optional worker plugin hook NAME (e.g. prepare). */
 #define WORKER_HOOK(ops, name)                                                                     \
     ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name    \
                                                                                 : NULL)

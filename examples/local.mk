@@ -1,4 +1,4 @@
-# Examples: out-of-tree plugin, systemd units; and packaging (issue 8).
+# Examples: out-of-tree plugin, systemd units; and packaging.
 
 # Installed under $(docdir)/examples, as distros ship them.
 examplesdir = $(docdir)/examples

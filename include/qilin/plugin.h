@@ -118,7 +118,7 @@ struct qln_worker_ops {
     /** Required. The worker's whole life: serve until qln_worker_stopping() says
         stop, then return the process exit status (0). Runs after the app is loaded. */
     int (*run)(struct qln_worker *w);
-    /** Optional (issue 6). Readies the process before the app is imported, e.g.
+    /** Optional. Readies the process before the app is imported, e.g.
         monkey-patching for a green worker. Called in each worker after the app
         plugin's post_fork_child and before load_app (W is the worker), and also in
         the master just before a preload_app load_app (W is NULL). Returns 0 or

@@ -1,4 +1,4 @@
-"""WSGI app for the gevent and eventlet worker tests (issue 6).
+"""WSGI app for the gevent and eventlet worker tests.
 
 /sleep      time.sleep(0.2) (monkey-patched: yields to the hub); counts
             requests in flight and records the peak

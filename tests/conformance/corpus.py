@@ -1,4 +1,4 @@
-"""The HTTP/1.1 conformance corpus (issue 3): raw requests, valid and
+"""The HTTP/1.1 conformance corpus: raw requests, valid and
 invalid, one row each, with the status qilin must answer and, for valid
 requests, the fields the WSGI app must see (tests/apps/echoapp.py echoes them
 as JSON).

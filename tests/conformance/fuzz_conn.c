@@ -1,5 +1,5 @@
 /*
- * libFuzzer target (issue 3): arbitrary bytes through the real connection
+ * libFuzzer target: arbitrary bytes through the real connection
  * code. Each input is sent on a fresh unix-socket connection accepted by
  * qln_conn_accept(), then served by qln_conn_serve() with a tiny C app that
  * reads the whole body and answers with what it parsed, until the

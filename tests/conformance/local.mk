@@ -1,4 +1,4 @@
-# HTTP conformance corpus and fuzzing (issue 3).
+# HTTP conformance corpus and fuzzing.
 # The corpus runs against the built server in make check, for every worker
 # class whose plugin is built (tests/integration/test_conformance.py).
 integration_tests += tests/integration/test_conformance.py \

@@ -200,7 +200,7 @@ class ServerError(AssertionError):
     pass
 
 
-# -- worker classes (issue 5) ----------------------------------------------
+# -- worker classes ------------------------------------------------------
 
 WORKER_CLASS_ENV = "QILIN_TEST_WORKER_CLASS"
 

@@ -1,7 +1,6 @@
-"""The benchmark's pieces that must keep working between `make bench` runs
-(issue 7): the C `null` app plugin served by the real core, and the wrk
-output parser the harness reads its figures with. Asserts behaviour only,
-never speed.
+"""The benchmark's pieces that must keep working between `make bench` runs:
+the C `null` app plugin served by the real core, and the wrk output parser
+the harness reads its figures with. Asserts behaviour only, never speed.
 """
 import os
 import sys

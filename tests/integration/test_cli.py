@@ -60,7 +60,7 @@ class InfoTest(unittest.TestCase):
 
 
 class ManPageTest(unittest.TestCase):
-    """Issue 8: qilin.1 covers every option, signal and hook."""
+    """qilin.1 covers every option, signal and hook."""
 
     @classmethod
     def setUpClass(cls):
@@ -261,7 +261,7 @@ class ConfigTest(TempDirTest):
                 socket.create_connection(("127.0.0.1", file_port), timeout=2).close()
 
     def test_cmd_args_env_starts_server(self):
-        # Issue 8: gunicorn's variable works the same way.
+        # GUNICORN_CMD_ARGS, gunicorn's variable, works as QILIN_CMD_ARGS does.
         for var in ("QILIN_CMD_ARGS", "GUNICORN_CMD_ARGS"):
             port = free_port()
             env = {var: "-b 127.0.0.1:%d -w 2" % port}

@@ -1,5 +1,5 @@
 """The gthread worker: requests run on a pool of threads while the worker's
-main thread keeps the listeners and idle connections (issue 5). Every
+main thread keeps the listeners and idle connections. Every
 concurrency claim is proved by what the app itself saw (a barrier that only
 opens when N requests are inside the app together), never by timing."""
 import json

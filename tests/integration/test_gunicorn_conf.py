@@ -1,4 +1,4 @@
-"""gunicorn.conf.py and $GUNICORN_CMD_ARGS (issue 8): a gunicorn deployment
+"""gunicorn.conf.py and $GUNICORN_CMD_ARGS: a gunicorn deployment
 switches by changing the command name. The Python config file's settings are
 applied (with the Lua file's precedence), errors are one FILE:LINE line,
 gunicorn settings qilin lacks are one warning, and its functions are server

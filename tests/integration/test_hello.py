@@ -198,7 +198,7 @@ class EnvironTest(unittest.TestCase):
                 self.assertIsInstance(value, str, key)
 
 
-# Issue 5: the basics and the environ on the gthread worker too.
+# The basics and the environ on the gthread worker too.
 per_worker_class(globals(), HelloTest, EnvironTest)
 
 if __name__ == "__main__":

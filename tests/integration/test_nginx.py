@@ -1,4 +1,4 @@
-"""qilin behind Debian's nginx (issue 8): the deployment docs/guide.md
+"""qilin behind Debian's nginx: the deployment docs/guide.md
 describes, run for real. nginx (/usr/sbin/nginx, package nginx-light) runs in
 the foreground from a temporary prefix with its own configuration, on a free
 127.0.0.1 port, proxying to qilin over TCP or a unix socket.

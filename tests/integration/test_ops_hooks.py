@@ -1,4 +1,4 @@
-"""Server hooks in the Lua config file (issue 4): gunicorn's names, called
+"""Server hooks in the Lua config file: gunicorn's names, called
 at gunicorn's points with tables describing the server, the worker and the
 request; a failing hook is logged with file:line and changes nothing else."""
 import os
@@ -105,7 +105,8 @@ class HooksTest(unittest.TestCase):
         args, line = ["-c", self.conf, "--timeout", hang_timeout(1)], r"WORKER TIMEOUT"
         if worker_class() == "gthread":
             # The main thread's heartbeat goes on while a pool thread hangs
-            # (issue 5), so the abort comes from --request-timeout there.
+            # (a long request is not a dead worker), so the abort comes from
+            # --request-timeout there.
             args, line = args + ["--request-timeout", "1"], r"WORKER REQUEST TIMEOUT"
         with Server(args, workers=None) as srv:
             srv.wait_workers(2)

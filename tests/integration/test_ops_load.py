@@ -1,4 +1,4 @@
-"""Operations under continuous load (issue 4): HUP, TTIN/TTOU, USR2 plus
+"""Operations under continuous load: HUP, TTIN/TTOU, USR2 plus
 stopping the old master, and max-requests recycling each happen while
 client threads keep sending requests, and no request may fail; kill -9 of
 a worker fails at most the requests that worker had in flight."""
@@ -24,7 +24,7 @@ def alive(pid):
 
 
 def report(name, load):
-    # The issue note quotes these counts; make check keeps them in the .log.
+    # The counts go to stderr for the record; make check keeps them in the .log.
     sys.stderr.write("LOAD %s: %s\n" % (name, load.summary()))
 
 

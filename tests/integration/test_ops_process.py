@@ -1,4 +1,4 @@
-"""Process options as gunicorn has them (issue 4): -e/--env, -D/--daemon with
+"""Process options as gunicorn has them: -e/--env, -D/--daemon with
 a pidfile and WINCH, -u/-g/--initgroups (as root), -m/--umask,
 --capture-output, fd://N binds, systemd socket activation (LISTEN_FDS), and
 --worker-tmp-dir accepted for compatibility."""

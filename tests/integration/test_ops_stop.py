@@ -1,4 +1,4 @@
-"""Stopping and readiness (issue 4): on TERM the connections the kernel
+"""Stopping and readiness: on TERM the connections the kernel
 already accepted are served, not reset; systemd Type=notify gets READY=1
 once a worker can serve, STOPPING=1 on stop, and MAINPID= from a master
 started by USR2."""

@@ -104,7 +104,7 @@ class ProcessTest(unittest.TestCase):
         args, line = ["-t", hang_timeout(2)], r"WORKER TIMEOUT \(pid:%d\)"
         if worker_class() == "gthread":
             # A hung pool thread does not stop the main thread's heartbeat
-            # (issue 5: a long request is not a dead worker), so -t alone
+            # (a long request is not a dead worker), so -t alone
             # never fires there; --request-timeout is what sees the hang.
             args, line = args + ["--request-timeout", "2"], r"WORKER REQUEST TIMEOUT \(pid:%d\)"
         with Server(args) as srv:
@@ -187,7 +187,7 @@ class ConcurrentClientsTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
-# Issue 5: the process model holds on the gthread worker too.
+# The process model holds on the gthread worker too.
 per_worker_class(globals(), ProcessTest, ConcurrentClientsTest)
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""slowhttptest against a 2-worker sync server (issue 3): slow headers
+"""slowhttptest against a 2-worker sync server: slow headers
 (slowloris) and a slow Content-Length body, 200 connections each, while a
 normal client keeps sending requests. Asserts service (every normal request
 answered) and that the attack really held connections open; never timing.

@@ -1,4 +1,4 @@
-"""--static-map URL_PREFIX=DIR (issue 8): the core answers GET/HEAD under
+"""--static-map URL_PREFIX=DIR: the core answers GET/HEAD under
 the prefix from DIR without calling the app, in every worker class: bytes
 and headers, conditional requests, ranges, traversal and symlink refusals,
 405/404, a large file, keep-alive across static and app requests, the Lua

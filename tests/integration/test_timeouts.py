@@ -1,4 +1,4 @@
-"""Slow and idle clients (issue 3), for every worker class that is built:
+"""Slow and idle clients, for every worker class that is built:
 --header-timeout answers 408 to a client that sent part of a head and then
 stalled, and closes silently on one that sent nothing; --body-timeout
 answers 408 to a stalled body; --keep-alive closes an idle connection. The

@@ -1,4 +1,4 @@
-# Unit tests for static files served by the core (issue 8): --static-map
+# Unit tests for static files served by the core: --static-map
 # items, path safety, Content-Type, validators, ranges (test_static).
 
 check_PROGRAMS += tests/unit/test_static

@@ -30,7 +30,7 @@ core_config(void)
     return cfg;
 }
 
-/* Issue 5: the core registers threads itself, hence a made-up "strands". */
+/* The core registers threads itself, hence a made-up "strands". */
 static const struct qln_option plugin_options[] = {
     {.name = "strands",
      .cli = "--strands",

@@ -32,7 +32,7 @@ core_config(void)
 }
 
 /* A plugin's table, registered after the core's (as the loader does). */
-/* Issue 5: the core registers threads itself, hence a made-up "strands". */
+/* The core registers threads itself, hence a made-up "strands". */
 static const struct qln_option plugin_options[] = {
     {.name = "strands",
      .cli = "--strands",

@@ -19,7 +19,7 @@
 #include "core/config.h"
 #include "core/lua_config.h"
 
-/* Issue 5: the core registers threads itself, hence a made-up "strands". */
+/* The core registers threads itself, hence a made-up "strands". */
 static const struct qln_option plugin_options[] = {
     {.name = "strands",
      .cli = "--strands",

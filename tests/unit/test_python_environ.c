@@ -286,7 +286,7 @@ qln_err_name(int err)
     return "UNKNOWN";
 }
 
-/* Issue 6: the plugin's init() offers the python3.embed service; one slot is enough here. */
+/* The plugin's init() offers the python3.embed service; one slot is enough here. */
 static const void *mock_service;
 
 int

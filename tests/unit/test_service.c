@@ -1,6 +1,6 @@
 /*
  * Unit tests for core/service.c: the registry plugins offer function tables
- * through (issue 6), looked up by name and version.
+ * through, looked up by name and version.
  */
 #include "qlnconfig.h"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for core/static.c (issue 8): --static-map items, prefix
+ * Unit tests for core/static.c: --static-map items, prefix
  * matching, path safety and normalisation, Content-Type lookup, the ETag,
  * If-None-Match lists, IMF-fixdate parsing, Range parsing and the whole
  * conditional/range decision.
