@@ -360,7 +360,7 @@ halt(struct arbiter *a, const char *reason, int status)
 static void
 on_stop_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct arbiter *a = container_of(t, struct arbiter, stop_timer);
+    struct arbiter *a = qln_container_of(t, struct arbiter, stop_timer);
 
     (void)loop;
     (void)revents;
@@ -424,7 +424,7 @@ handle_exit(struct arbiter *a, const struct child *c, int status)
 static void
 on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
-    struct arbiter *a = container_of(w, struct arbiter, childw);
+    struct arbiter *a = qln_container_of(w, struct arbiter, childw);
     struct child *c = child_find(a, w->rpid);
     struct child copy;
 
@@ -532,7 +532,7 @@ notify_ready(struct arbiter *a)
 static void
 on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct arbiter *a = container_of(t, struct arbiter, tick);
+    struct arbiter *a = qln_container_of(t, struct arbiter, tick);
 
     (void)loop;
     (void)revents;

@@ -91,7 +91,7 @@ http_reason(int status)
 static struct http_parser *
 parser_of(llhttp_t *ll)
 {
-    return container_of(ll, struct http_parser, ll);
+    return qln_container_of(ll, struct http_parser, ll);
 }
 
 /* Records the answer for a rejected request; the callback then returns -1. */

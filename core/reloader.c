@@ -75,7 +75,7 @@ add_module_files(struct reloader *r)
 static void
 on_rescan(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct reloader *r = container_of(t, struct reloader, rescan);
+    struct reloader *r = qln_container_of(t, struct reloader, rescan);
 
     (void)loop;
     (void)revents;
@@ -91,7 +91,7 @@ watch_path(const struct reloader *r, int wd)
 static void
 on_change(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct reloader *r = container_of(io, struct reloader, io);
+    struct reloader *r = qln_container_of(io, struct reloader, io);
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     const struct inotify_event *ev;
     ssize_t n;

@@ -74,7 +74,7 @@ respond(struct stats_conn *sc)
 static void
 on_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct stats_conn *sc = container_of(io, struct stats_conn, io);
+    struct stats_conn *sc = qln_container_of(io, struct stats_conn, io);
     ssize_t n;
 
     (void)loop;
@@ -97,13 +97,13 @@ on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
-    conn_close(container_of(t, struct stats_conn, timer));
+    conn_close(qln_container_of(t, struct stats_conn, timer));
 }
 
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct stats *st = container_of(io, struct stats, accept_io);
+    struct stats *st = qln_container_of(io, struct stats, accept_io);
     struct stats_conn *sc = NULL;
     size_t i;
     int fd;

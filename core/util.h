@@ -1,6 +1,6 @@
 /*
  * Small helpers used everywhere in the core: allocation that never returns
- * NULL, container_of, time, string helpers. Master and workers.
+ * NULL, time, string helpers. Master and workers.
  */
 #ifndef QILIN_CORE_UTIL_H
 #define QILIN_CORE_UTIL_H
@@ -23,7 +23,6 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a fresh heap string; free() it. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC); same clock as qln_now_ms(). */

@@ -172,7 +172,7 @@ install_handlers(void)
 static void
 on_wake(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct qln_worker *w = container_of(io, struct qln_worker, wake);
+    struct qln_worker *w = qln_container_of(io, struct qln_worker, wake);
     uint64_t count;
     ssize_t n;
 
@@ -208,7 +208,7 @@ boot_failed(int code)
 static void
 on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct qln_worker *w = container_of(t, struct qln_worker, heartbeat);
+    struct qln_worker *w = qln_container_of(t, struct qln_worker, heartbeat);
 
     (void)revents;
     qln_worker_heartbeat(w);

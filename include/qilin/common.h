@@ -13,6 +13,10 @@
 /** Marks a symbol the core exports to plugins (everything else is hidden). */
 #define QLN_API __attribute__((visibility("default")))
 
+/** The TYPE whose MEMBER is at PTR: from an embedded member (a libev watcher,
+    a struct qln_waiter) back to the struct that holds it. */
+#define qln_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
 /** A byte range; not NUL-terminated unless a function says so. */
 struct qln_slice {
     const char *p;

@@ -96,8 +96,6 @@ struct gt_worker {
     size_t nthreads;
 };
 
-#define GT_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 static void
 queue_push(struct gt_queue *q, struct gt_conn *gc)
 {
@@ -300,7 +298,7 @@ update_accepting(struct gt_worker *gw)
 static void
 on_backoff(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct gt_worker *gw = GT_CONTAINER(t, struct gt_worker, backoff);
+    struct gt_worker *gw = qln_container_of(t, struct gt_worker, backoff);
 
     (void)loop;
     (void)revents;
@@ -369,7 +367,7 @@ conn_wrap(struct gt_worker *gw, struct qln_conn *c)
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct gt_listener *l = GT_CONTAINER(io, struct gt_listener, io);
+    struct gt_listener *l = qln_container_of(io, struct gt_listener, io);
     struct gt_worker *gw = l->gw;
     struct gt_conn *gc;
     struct qln_conn *c;
@@ -539,7 +537,7 @@ park(struct gt_worker *gw, struct gt_conn *gc)
 static void
 on_conn_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct gt_conn *gc = GT_CONTAINER(io, struct gt_conn, io);
+    struct gt_conn *gc = qln_container_of(io, struct gt_conn, io);
 
     (void)loop;
     (void)revents;
@@ -551,7 +549,7 @@ on_conn_readable(struct ev_loop *loop, ev_io *io, int revents)
 static void
 on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct gt_conn *gc = GT_CONTAINER(t, struct gt_conn, deadline);
+    struct gt_conn *gc = qln_container_of(t, struct gt_conn, deadline);
     struct gt_worker *gw = gc->gw;
     int64_t now = qln_now_ms(), deadline;
 
@@ -587,7 +585,7 @@ on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 static void
 on_done(struct ev_loop *loop, ev_async *a, int revents)
 {
-    struct gt_worker *gw = GT_CONTAINER(a, struct gt_worker, done_async);
+    struct gt_worker *gw = qln_container_of(a, struct gt_worker, done_async);
     struct gt_conn *gc, *next;
 
     (void)loop;

@@ -59,8 +59,6 @@ struct sync_worker {
     bool emfile_logged;
 };
 
-#define SYNC_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 static void sync_serve(struct sync_worker *sw, struct qln_conn *c, struct sync_conn *sc);
 
 static void
@@ -83,7 +81,7 @@ unpark(struct sync_worker *sw, struct sync_conn *sc)
 static void
 on_conn_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct sync_conn *sc = SYNC_CONTAINER(io, struct sync_conn, io);
+    struct sync_conn *sc = qln_container_of(io, struct sync_conn, io);
 
     (void)loop;
     (void)revents;
@@ -99,7 +97,7 @@ static void arm_deadline(struct sync_worker *sw, struct sync_conn *sc);
 static void
 on_conn_deadline(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct sync_conn *sc = SYNC_CONTAINER(t, struct sync_conn, deadline);
+    struct sync_conn *sc = qln_container_of(t, struct sync_conn, deadline);
     struct sync_worker *sw = sc->sw;
     struct qln_conn *c = sc->conn;
 
@@ -221,7 +219,7 @@ resume_accepting(struct sync_worker *sw)
 static void
 on_backoff(struct ev_loop *loop, ev_timer *t, int revents)
 {
-    struct sync_worker *sw = SYNC_CONTAINER(t, struct sync_worker, backoff);
+    struct sync_worker *sw = qln_container_of(t, struct sync_worker, backoff);
 
     (void)loop;
     (void)revents;
@@ -258,7 +256,7 @@ accept_failed(struct sync_worker *sw, int rc)
 static void
 on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-    struct sync_listener *l = SYNC_CONTAINER(io, struct sync_listener, io);
+    struct sync_listener *l = qln_container_of(io, struct sync_listener, io);
     struct sync_worker *sw = l->sw;
     struct qln_conn *c;
     int i, rc;
