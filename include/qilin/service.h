@@ -47,6 +47,16 @@ struct qln_python_embed {
     /** Logs the pending Python exception with its traceback at LEVEL (enum
         qln_log_level) after the line WHAT, and clears it. GIL held. */
     void (*log_exception)(void *state, int level, const char *what);
+    /** Since ABI 1.4 (check size): makes the module NAME, "qilin.LEAF", in
+        sys.modules (and the package "qilin" if missing), replacing any earlier
+        one. METHODS (a PyMethodDef array ending in a zeroed entry, or NULL; it
+        must outlive the interpreter) go in first; then SOURCE (Python text, or
+        NULL) runs in it as the file PATH, the .py file's path in the source
+        tree, which tracebacks name (with the line, through the module's
+        __loader__). Returns a new reference to the module (a PyObject *), or
+        NULL with the Python exception set. GIL held. */
+    void *(*define_module)(void *state, const char *name, const char *path, const char *source,
+                           void *methods);
 };
 
 #endif

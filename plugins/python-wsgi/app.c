@@ -243,15 +243,10 @@ import_failed(struct pyw_state *st, const char *module, const char *expr, char *
     return -ENOENT;
 }
 
-/* A WSGI app answering every request 500 with BODY (bytes). */
-static const char fail_app_source[] =
-    "def make(body):\n"
-    "    headers = [('Content-Type', 'text/plain; charset=utf-8'),\n"
-    "               ('Content-Length', str(len(body)))]\n"
-    "    def app(environ, start_response):\n"
-    "        start_response('500 Internal Server Error', headers)\n"
-    "        return [body]\n"
-    "    return app\n";
+/* qilin/failapp.py (module qilin.failapp): make(body) is a WSGI app answering 500 with BODY. */
+static const char failapp_py[] = {
+#include "plugins/python-wsgi/qilin/failapp.py.inc"
+    0};
 
 /*
  * --reload, and the import failed with a SyntaxError (the pending
@@ -264,24 +259,22 @@ static const char fail_app_source[] =
 static PyObject *
 syntax_error_app(struct pyw_state *st)
 {
-    PyObject *exc = pyw_err_fetch(), *tb = NULL, *ns = NULL, *made = NULL, *make, *app = NULL;
+    PyObject *exc = pyw_err_fetch(), *tb = NULL, *mod = NULL, *app = NULL;
     PyObject *filename = PyObject_GetAttrString(exc, "filename");
 
     if (filename != NULL && PyUnicode_Check(filename))
         Py_XSETREF(st->broken_file, Py_NewRef(filename));
     PyErr_Clear();
     tb = pyw_format_exception(st, exc);
-    ns = tb != NULL ? PyDict_New() : NULL;
-    if (ns != NULL && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
-        made = PyRun_String(fail_app_source, Py_file_input, ns, ns);
-    make = made != NULL ? PyDict_GetItemString(ns, "make") : NULL; /* borrowed */
-    if (make != NULL)
-        app = PyObject_CallOneArg(make, tb);
+    mod = tb != NULL ? pyw_module_define("qilin.failapp", "plugins/python-wsgi/qilin/failapp.py",
+                                         failapp_py, NULL)
+                     : NULL;
+    if (mod != NULL)
+        app = PyObject_CallMethod(mod, "make", "O", tb);
     pyw_err_restore(Py_NewRef(exc));
     pyw_log_exception(st, QLN_LOG_ERROR, "Exception in worker process (--reload: serving the"
                                          " error until the file is fixed)");
-    Py_XDECREF(made);
-    Py_XDECREF(ns);
+    Py_XDECREF(mod);
     Py_XDECREF(tb);
     Py_XDECREF(filename);
     Py_DECREF(exc);

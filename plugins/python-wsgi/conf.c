@@ -22,144 +22,14 @@
 #include "py.h"
 
 /*
- * The Python half: loading the file (the module's globals with the line each
- * was last assigned at, from the file's syntax tree, so a bad value is
- * reported as FILE:LINE), the one-line description of an exception, and the
- * server/worker/req/resp objects the hooks receive. _log and _cfg are the C
- * functions below.
+ * The Python half, qilin/conf.py (module qilin.conf): loading the file, the
+ * one-line description of an exception, and the server/worker/req/resp
+ * objects the hooks receive. It imports log and cfg, the C functions below,
+ * from the module qilin._conf.
  */
-static const char helper_source[] =
-    "import ast, importlib, importlib.machinery, importlib.util, os, sys, http\n"
-    "\n"
-    "def _lines(tree):\n"
-    "    found = {}\n"
-    "    def visit(node):\n"
-    "        for child in ast.iter_child_nodes(node):\n"
-    "            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,\n"
-    "                                  ast.ClassDef)):\n"
-    "                found[getattr(child, 'name', '')] = child.lineno\n"
-    "                continue\n"
-    "            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):\n"
-    "                found[child.id] = child.lineno\n"
-    "            elif isinstance(child, (ast.Import, ast.ImportFrom)):\n"
-    "                for a in child.names:\n"
-    "                    found[(a.asname or a.name).split('.')[0]] = child.lineno\n"
-    "            visit(child)\n"
-    "    visit(tree)\n"
-    "    return found\n"
-    "\n"
-    "def load(location, fresh):\n"
-    "    if location.startswith('python:'):\n"
-    "        name = location[7:]\n"
-    "        if os.getcwd() not in sys.path:\n"
-    "            sys.path.insert(0, os.getcwd())\n"
-    "        if fresh:\n"
-    "            sys.modules.pop(name, None)\n"
-    "        mod = importlib.import_module(name)\n"
-    "        path = getattr(mod, '__file__', None) or location\n"
-    "    else:\n"
-    "        path = location\n"
-    "        loader = importlib.machinery.SourceFileLoader('__config__', path)\n"
-    "        spec = importlib.util.spec_from_file_location('__config__', path, loader=loader)\n"
-    "        mod = importlib.util.module_from_spec(spec)\n"
-    "        sys.modules['__config__'] = mod\n"
-    "        spec.loader.exec_module(mod)\n"
-    "    try:\n"
-    "        with open(path, 'rb') as f:\n"
-    "            lines = _lines(ast.parse(f.read(), path))\n"
-    "    except (OSError, SyntaxError, ValueError):\n"
-    "        lines = {}\n"
-    "    return path, [(k, v, lines.get(k, 0)) for k, v in vars(mod).items()\n"
-    "                  if not k.startswith('_')]\n"
-    "\n"
-    "def describe(exc, path):\n"
-    "    if isinstance(exc, SyntaxError):\n"
-    "        return '%s:%s: %s: %s' % (exc.filename or path, exc.lineno or 0,\n"
-    "                                  type(exc).__name__, exc.msg)\n"
-    "    where, inner, tb = None, None, exc.__traceback__\n"
-    "    while tb is not None:\n"
-    "        f = tb.tb_frame.f_code.co_filename\n"
-    "        if not f.startswith(('<frozen ', '<qilin ', os.path.dirname(importlib.__file__))):\n"
-    "            inner = (f, tb.tb_lineno)\n"
-    "            if f == path:\n"
-    "                where = inner\n"
-    "        tb = tb.tb_next\n"
-    "    where = where or inner\n"
-    "    text = '%s: %s' % (type(exc).__name__, exc) if str(exc) else type(exc).__name__\n"
-    "    return '%s:%d: %s' % (where[0], where[1], text) if where else '%s: %s' % (path, text)\n"
-    "\n"
-    "def sync_environ(entries):\n"
-    "    data = os.environ._data\n"
-    "    data.clear()\n"
-    "    for e in entries:\n"
-    "        k, _, v = e.partition(b'=')\n"
-    "        data[k] = v\n"
-    "\n"
-    "class Log:\n"
-    "    def _emit(self, level, msg, args):\n"
-    "        _log(level, str(msg) % args if args else str(msg))\n"
-    "    def debug(self, msg, *args, **kw): self._emit(10, msg, args)\n"
-    "    def info(self, msg, *args, **kw): self._emit(20, msg, args)\n"
-    "    def warning(self, msg, *args, **kw): self._emit(30, msg, args)\n"
-    "    warn = warning\n"
-    "    def error(self, msg, *args, **kw): self._emit(40, msg, args)\n"
-    "    def critical(self, msg, *args, **kw): self._emit(50, msg, args)\n"
-    "    def exception(self, msg, *args, **kw):\n"
-    "        import traceback\n"
-    "        self._emit(40, msg, args)\n"
-    "        _log(40, traceback.format_exc().rstrip('\\n'))\n"
-    "    def log(self, lvl, msg, *args, **kw): self._emit(lvl, msg, args)\n"
-    "\n"
-    "class Config:\n"
-    "    def __getattr__(self, name):\n"
-    "        if name.startswith('_'):\n"
-    "            raise AttributeError(name)\n"
-    "        return _cfg(name)\n"
-    "\n"
-    "LOG, CFG = Log(), Config()\n"
-    "\n"
-    "class Server:\n"
-    "    def __init__(self, rec):\n"
-    "        self.pid = rec['pid']\n"
-    "        self.num_workers = rec.get('workers')\n"
-    "        self.proc_name = rec.get('name')\n"
-    "        self.cfg, self.log = CFG, LOG\n"
-    "\n"
-    "class Worker:\n"
-    "    def __init__(self, rec):\n"
-    "        self.pid = rec['pid'] or None\n"
-    "        self.ppid = os.getppid() if self.pid == os.getpid() else os.getpid()\n"
-    "        self.age = rec['age']\n"
-    "        self.exitcode = rec.get('exit_code')\n"
-    "        self.cfg, self.log = CFG, LOG\n"
-    "\n"
-    "class Request:\n"
-    "    def __init__(self, rec, head):\n"
-    "        self.method, self.path, self.query = rec['method'], rec['path'], rec['query']\n"
-    "        self.uri, self.version, self.headers = head\n"
-    "\n"
-    "class Response:\n"
-    "    def __init__(self, code):\n"
-    "        self.status_code = code\n"
-    "        try:\n"
-    "            self.status = '%d %s' % (code, http.HTTPStatus(code).phrase)\n"
-    "        except ValueError:\n"
-    "            self.status = str(code)\n"
-    "\n"
-    "def call(fn, name, args, head, environ):\n"
-    "    if name == 'nworkers_changed':\n"
-    "        a = (Server(args[0]), args[1], args[2])\n"
-    "    elif name in ('pre_request', 'post_request'):\n"
-    "        a = (Worker(args[0]), Request(args[1], head))\n"
-    "        if name == 'post_request':\n"
-    "            a += (environ, Response(args[1]['status']))\n"
-    "    elif name in ('post_worker_init', 'worker_int', 'worker_abort'):\n"
-    "        a = (Worker(args[0]),)\n"
-    "    elif len(args) == 2:\n"
-    "        a = (Server(args[0]), Worker(args[1]))\n"
-    "    else:\n"
-    "        a = (Server(args[0]),)\n"
-    "    fn(*a)\n";
+static const char conf_py[] = {
+#include "plugins/python-wsgi/qilin/conf.py.inc"
+    0};
 
 /*
  * gunicorn's setting names (20.1 and later) that qilin has no option for:
@@ -230,7 +100,7 @@ pyw_conf_take_state(void)
     return conf_state;
 }
 
-/* _log(level, text): one line (or a traceback's lines) in qilin's error log. */
+/* log(level, text): one line (or a traceback's lines) in qilin's error log. */
 static PyObject *
 helper_log(PyObject *self, PyObject *args)
 {
@@ -244,7 +114,7 @@ helper_log(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* _cfg(name): server.cfg.NAME, the effective value of a qilin setting. */
+/* cfg(name): server.cfg.NAME, the effective value of a qilin setting. */
 static PyObject *
 helper_cfg(PyObject *self, PyObject *arg)
 {
@@ -283,42 +153,27 @@ helper_cfg(PyObject *self, PyObject *arg)
 }
 
 static PyMethodDef helper_methods[] = {
-    {"_log", helper_log, METH_VARARGS, NULL},
-    {"_cfg", helper_cfg, METH_O, NULL},
+    {"log", helper_log, METH_VARARGS, NULL},
+    {"cfg", helper_cfg, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
-/* Runs helper_source into a fresh namespace with the C functions in it. 0 or -1. */
+/* Defines the modules qilin._conf and qilin.conf. 0, or -1 with a Python error. */
 static int
 helper_init(void)
 {
-    PyObject *ns, *code, *res;
+    PyObject *native, *mod = NULL;
 
     if (helper != NULL)
         return 0;
-    ns = PyDict_New();
-    if (ns == NULL || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0)
-        goto fail;
-    for (PyMethodDef *m = helper_methods; m->ml_name != NULL; m++) {
-        PyObject *f = PyCFunction_New(m, NULL);
-
-        if (f == NULL || PyDict_SetItemString(ns, m->ml_name, f) < 0) {
-            Py_XDECREF(f);
-            goto fail;
-        }
-        Py_DECREF(f);
-    }
-    code = Py_CompileString(helper_source, "<qilin gunicorn.conf.py support>", Py_file_input);
-    res = code != NULL ? PyEval_EvalCode(code, ns, ns) : NULL;
-    Py_XDECREF(code);
-    if (res == NULL)
-        goto fail;
-    Py_DECREF(res);
-    helper = ns;
-    return 0;
-fail:
-    Py_XDECREF(ns);
-    return -1;
+    native = pyw_module_define("qilin._conf", NULL, NULL, helper_methods);
+    if (native != NULL)
+        mod = pyw_module_define("qilin.conf", "plugins/python-wsgi/qilin/conf.py", conf_py, NULL);
+    if (mod != NULL)
+        helper = Py_NewRef(PyModule_GetDict(mod));
+    Py_XDECREF(mod);
+    Py_XDECREF(native);
+    return helper != NULL ? 0 : -1;
 }
 
 /* helper.NAME(*args) with a tuple built by Py_BuildValue(FMT, ...): new or NULL. */

@@ -231,35 +231,10 @@ pyw_errors_init(struct pyw_state *st)
     return st->fh_dump != NULL && st->fh_args != NULL ? 0 : -1;
 }
 
-/*
- * The loggers gunicorn configures, which applications use as their own
- * (Flask's and Django's deployment guides: "app.logger.handlers =
- * logging.getLogger('gunicorn.error').handlers"). Their handler hands each
- * record to qilin's logs: "gunicorn.error" to the error log, in its line
- * format and at the record's level, and gunicorn.access to the access log
- * as it is. "gunicorn.error" is at --log-level, as gunicorn sets it.
- */
-static const char loggers_source[] =
-    "import logging\n"
-    "\n"
-    "class QilinHandler(logging.Handler):\n"
-    "    def __init__(self, write):\n"
-    "        logging.Handler.__init__(self)\n"
-    "        self.write = write\n"
-    "\n"
-    "    def emit(self, record):\n"
-    "        try:\n"
-    "            self.write(record.levelno, self.format(record))\n"
-    "        except Exception:\n"
-    "            self.handleError(record)\n"
-    "\n"
-    "def install(write_error, write_access, level):\n"
-    "    for name, write, lvl in (('gunicorn.error', write_error, level),\n"
-    "                             ('gunicorn.access', write_access, logging.INFO)):\n"
-    "        log = logging.getLogger(name)\n"
-    "        log.handlers = [QilinHandler(write)]\n"
-    "        log.setLevel(lvl)\n"
-    "        log.propagate = False\n";
+/* qilin/loggers.py (module qilin.loggers): handlers for gunicorn's loggers. */
+static const char loggers_py[] = {
+#include "plugins/python-wsgi/qilin/loggers.py.inc"
+    0};
 
 /* write_error(levelno, text): one error log line; a traceback after it verbatim. */
 static PyObject *
@@ -302,19 +277,18 @@ static PyMethodDef write_access_def = {"write_access", loggers_write_access, MET
 int
 pyw_loggers_init(void)
 {
-    PyObject *ns = PyDict_New(), *r = NULL, *install = NULL, *we = NULL, *wa = NULL;
+    PyObject *mod, *we = NULL, *wa = NULL, *r = NULL;
 
-    if (ns != NULL && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0)
-        r = PyRun_String(loggers_source, Py_file_input, ns, ns);
-    install = r != NULL ? PyDict_GetItemString(ns, "install") : NULL; /* borrowed */
-    we = install != NULL ? PyCFunction_New(&write_error_def, NULL) : NULL;
+    mod = pyw_module_define("qilin.loggers", "plugins/python-wsgi/qilin/loggers.py", loggers_py,
+                            NULL);
+    we = mod != NULL ? PyCFunction_New(&write_error_def, NULL) : NULL;
     wa = we != NULL ? PyCFunction_New(&write_access_def, NULL) : NULL;
-    Py_XDECREF(r);
-    r = wa != NULL ? PyObject_CallFunction(install, "OOi", we, wa, qln_log_level()) : NULL;
+    if (wa != NULL)
+        r = PyObject_CallMethod(mod, "install", "OOi", we, wa, qln_log_level());
     Py_XDECREF(r);
     Py_XDECREF(wa);
     Py_XDECREF(we);
-    Py_XDECREF(ns);
+    Py_XDECREF(mod);
     return r != NULL ? 0 : -1;
 }
 

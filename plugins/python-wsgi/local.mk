@@ -1,4 +1,9 @@
 # App plugin `python3`: embeds CPython and serves WSGI (PEP 3333) apps.
+# Its Python modules, qilin.LEAF (qilin.conf, ...), compiled in as text.
+pyw_python = \
+	plugins/python-wsgi/qilin/conf.py \
+	plugins/python-wsgi/qilin/loggers.py \
+	plugins/python-wsgi/qilin/failapp.py
 if BUILD_PYTHON
 pkglib_LTLIBRARIES += plugins/python-wsgi/python3.la
 plugins_python_wsgi_python3_la_SOURCES = \
@@ -13,7 +18,10 @@ plugins_python_wsgi_python3_la_SOURCES = \
 	plugins/python-wsgi/conf.c \
 	plugins/python-wsgi/interrupt.c \
 	plugins/python-wsgi/sockref.c \
-	plugins/python-wsgi/service.c
+	plugins/python-wsgi/service.c \
+	plugins/python-wsgi/modules.c
+nodist_plugins_python_wsgi_python3_la_SOURCES = $(pyw_python:.py=.py.inc)
+BUILT_SOURCES += $(pyw_python:.py=.py.inc)
 plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
 	-DQLN_PYTHON_BIN='"$(PYTHON_BIN)"'
 plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
@@ -28,9 +36,17 @@ check_PROGRAMS += tests/unit/test_python_environ
 TESTS += tests/unit/test_python_environ
 tests_unit_test_python_environ_SOURCES = tests/unit/test_python_environ.c \
 	$(plugins_python_wsgi_python3_la_SOURCES)
+nodist_tests_unit_test_python_environ_SOURCES = $(nodist_plugins_python_wsgi_python3_la_SOURCES)
 tests_unit_test_python_environ_CPPFLAGS = $(plugins_python_wsgi_python3_la_CPPFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_python_environ_CFLAGS = $(plugins_python_wsgi_python3_la_CFLAGS)
 tests_unit_test_python_environ_LDADD = $(CHECK_LIBS) $(PYTHON_LIBS) $(PTHREAD_LIBS)
 endif
 endif
-EXTRA_DIST += plugins/python-wsgi/lsan.supp
+plugins/python-wsgi/qilin/conf.py.inc: plugins/python-wsgi/qilin/conf.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/conf.py $@
+plugins/python-wsgi/qilin/loggers.py.inc: plugins/python-wsgi/qilin/loggers.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/loggers.py $@
+plugins/python-wsgi/qilin/failapp.py.inc: plugins/python-wsgi/qilin/failapp.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/failapp.py $@
+CLEANFILES += $(pyw_python:.py=.py.inc)
+EXTRA_DIST += plugins/python-wsgi/lsan.supp $(pyw_python)

@@ -157,9 +157,21 @@ struct pyw_state *pyw_conf_take_state(void);
 
 /* ---------------------------------------------------------------- service.c */
 
-/* Issue 6: offers "python3.embed" v1 for ST (from init, once per process).
+/* Offers "python3.embed" v1 for ST (from init, once per process).
    Returns 0 or -errno with ERR set. */
 int pyw_service_register(struct pyw_state *st, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- modules.c */
+
+/*
+ * Makes the module NAME ("qilin.LEAF"; the package "qilin" too if missing)
+ * in sys.modules, replacing any earlier one: the C functions METHODS (NULL,
+ * or an array ending in a zeroed entry; they must outlive the interpreter)
+ * go in first, then SOURCE (Python text, or NULL) runs in it as the file
+ * PATH. New reference to the module, or NULL with a Python error.
+ */
+PyObject *pyw_module_define(const char *name, const char *path, const char *source,
+                            PyMethodDef *methods);
 
 /* -------------------------------------------------------------------- app.c */
 

@@ -64,6 +64,13 @@ embed_log_exception(void *state, int level, const char *what)
     pyw_log_exception(state, level, "%s", what);
 }
 
+static void *
+embed_define_module(void *state, const char *name, const char *path, const char *source,
+                    void *methods)
+{
+    return pyw_module_define(name, path, source, methods);
+}
+
 int
 pyw_service_register(struct pyw_state *st, char *err, size_t errlen)
 {
@@ -78,6 +85,7 @@ pyw_service_register(struct pyw_state *st, char *err, size_t errlen)
     svc->pub.ensure_initialized = embed_ensure_initialized;
     svc->pub.release = embed_release;
     svc->pub.log_exception = embed_log_exception;
+    svc->pub.define_module = embed_define_module;
     rc = qln_service_register(QLN_SERVICE_PYTHON_EMBED, QLN_SERVICE_PYTHON_EMBED_V1, &svc->pub);
     if (rc != 0) {
         snprintf(err, errlen, "cannot register the %s service: %s", QLN_SERVICE_PYTHON_EMBED,

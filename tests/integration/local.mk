@@ -17,6 +17,7 @@ integration_tests += \
 	tests/integration/test_ops_hooks.py \
 	tests/integration/test_ops_stop.py \
 	tests/integration/test_gunicorn_conf.py \
+	tests/integration/test_plugin_python.py \
 	tests/integration/test_nginx.py
 
 TEST_EXTENSIONS = .py

@@ -1,8 +1,8 @@
 /*
- * The bridge shared by the gevent and eventlet worker plugins (compiled into
+ * The bridge shared by the gevent and eventlet worker plugins (linked into
  * each): the core's connection loop runs in one green thread per
  * connection, and every socket wait yields to the green library's hub.
- * What differs between the two libraries is a small Python bootstrap.
+ * What differs between the two libraries is a Python module of each.
  * Worker process (and the master for prepare under preload_app).
  */
 #ifndef QILIN_GREEN_H
@@ -13,10 +13,10 @@
 struct qln_worker;
 
 /*
- * One green library. BOOTSTRAP is Python source, run where green.c's Crew
- * (the connection green threads, reused) and timerfd_open() and
- * timerfd_arm(fd, seconds) (for a hub with precise timers) are already
- * defined, that defines:
+ * One green library. Its Python module (SOURCE, the text of the .py file at
+ * PATH, compiled in; imported as MODULE) builds on qilin.green (the Crew of
+ * connection green threads, TimedWaiter, timerfd_open and timerfd_arm) and
+ * defines:
  *   prepare()   monkey-patch this process, or, when the master already did
  *               (preload_app), give the forked child a fresh hub;
  *   Waiter(fd)  a TimedWaiter for one connection's waits: .wait(events,
@@ -29,15 +29,17 @@ struct qln_worker;
  *               in service; returns when all are done.
  */
 struct green_flavor {
-    const char *name;      /* the worker plugin: "gevent" */
-    const char *package;   /* the Python package it needs, for error lines */
-    const char *install;   /* how to get it: "apt-get install python3-gevent" */
-    const char *bootstrap; /* Python source, see above */
+    const char *name;    /* the worker plugin: "gevent" */
+    const char *package; /* the Python package it needs, for error lines */
+    const char *install; /* how to get it: "apt-get install python3-gevent" */
+    const char *module;  /* its Python module: "qilin.gevent" */
+    const char *path;    /* that module's file in the source tree */
+    const char *source;  /* that file's text */
 };
 
 /*
  * The worker ops' prepare hook for FL: starts the interpreter through the
- * python3 plugin's "python3.embed" service and runs the bootstrap's
+ * python3 plugin's "python3.embed" service and runs the flavor module's
  * prepare(). W is NULL in the master. Returns 0 or -errno with ERR set.
  */
 int green_prepare(const struct green_flavor *fl, struct qln_worker *w, char *err, size_t errlen);

@@ -44,7 +44,7 @@
 struct green {
     const struct green_flavor *fl;
     struct qln_worker *w;
-    PyObject *waiter_cls; /* borrowed from the bootstrap namespace: Waiter */
+    PyObject *waiter_cls; /* borrowed from the flavor module: Waiter */
     PyObject *str_wait;   /* new: "wait" */
     PyObject *str_close;  /* new: "close" */
     bool emfile_logged;
@@ -61,7 +61,7 @@ struct green_conn {
     struct qln_waiter waiter;
     struct green *g;
     int fd;
-    PyObject *pyw; /* new: the bootstrap's Waiter for FD, made at the first wait */
+    PyObject *pyw; /* new: the flavor module's Waiter for FD, made at the first wait */
 };
 
 /* Puts "Type: message" of the pending Python exception into ERR and clears it. */
@@ -102,7 +102,7 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
     const struct qln_python_embed *py =
         qln_service_get(QLN_SERVICE_PYTHON_EMBED, QLN_SERVICE_PYTHON_EMBED_V1);
 
-    if (py == NULL || py->size < sizeof(*py)) {
+    if (py == NULL || py->size < sizeof(*py) || py->define_module == NULL) {
         snprintf(err, errlen,
                  "worker %s needs the python3 app plugin (started with --plugin python3)",
                  fl->name);
@@ -119,184 +119,10 @@ embed_get(const struct green_flavor *fl, char *err, size_t errlen)
     return py;
 }
 
-/*
- * Python run in each flavor's namespace before its bootstrap: the Crew of
- * green threads that serve connections, and TimedWaiter (below). A green
- * thread outlives its connection: once serve() returns it parks, and the
- * accept loop hands the next connection to the last one parked, spawning
- * only when none is. A
- * fresh green thread costs its object, its start and, under CPython 3.11, a
- * 16 KiB frame chunk mmapped with it and munmapped when it dies (one page
- * fault and about 20 us on the bench VM, more than a hello request); a
- * parked one keeps all that.
- *
- * The crew grows to the peak number of connections served at once (at most
- * worker_connections) and does not shrink: a parked green thread holds less
- * than it did while it served (a few KiB of saved C stack and its frame
- * chunk), so keeping it raises no high-water mark, and the next burst finds
- * its green threads ready. Parked ones are no connections: slots (a
- * semaphore of worker_connections) count connections in service, busy
- * counts them for a graceful stop, and stop() wakes the parked ones to exit.
- *
- * A flavor subclasses it with spawn(fn, arg) (a green thread, killable),
- * current(), token() (what a green thread parks on), park(token) (waits;
- * returns the next connection, or None to exit), wake(token, conn) (called
- * from a green thread: schedules the switch from the hub) and drained()
- * (busy fell to 0 during a stop).
- *
- * A graceful stop (linger() below) first serves what the kernel already
- * queued on the listeners (drain), then lets every idle connection, fresh
- * or kept alive, have a short linger to deliver its request, which is
- * served with Connection: close: closing them at once would reset the
- * clients whose request is on the way, as a recycling worker must not.
- *
- * TimedWaiter is the timeout of a connection's waits. A timer per wait, the
- * libraries' own way (gevent.Timeout, eventlet's trampoline), was most of a
- * keep-alive request's Python, and eventlet keeps a cancelled timer on its
- * heap until half the heap is cancelled: a busy worker held about a
- * thousand, whose garbage set off CPython's full collections, 10-30 ms
- * stalls of every connection. A connection has one timer instead, due no
- * later than its current wait's deadline: begin(seconds, idle) makes one
- * only if there is none or it is due too late. A wait ends (end(idle)) by
- * clearing gl and deadline; when the timer fires after that, it re-arms for
- * what is left of the wait now under way, if any, or throws Expired into the
- * waiting green thread once its deadline has passed. A timer is then made
- * about once per timeout rather than once per request. An idle wait (for
- * the next request) is in idle_waits meanwhile, where a graceful stop finds
- * it to shorten(seconds) its deadline. A flavor gives arm(seconds) (a
- * started timer that calls expired()) and disarm(timer).
- */
-static const char crew_source[] =
-    "class Crew(object):\n"
-    "    def __init__(self, serve, slots):\n"
-    "        self.serve = serve\n"
-    "        self.slots = slots\n"
-    "        self.parked = []\n"
-    "        self.members = set()\n"
-    "        self.busy = 0\n"
-    "        self.stopping = False\n"
-    "\n"
-    "    def start(self, c):\n"
-    "        self.busy += 1\n"
-    "        if self.parked:\n"
-    "            self.wake(self.parked.pop(), c)\n"
-    "        else:\n"
-    "            self.members.add(self.spawn(self.main, c))\n"
-    "\n"
-    "    def main(self, c):\n"
-    "        token = self.token()\n"
-    "        try:\n"
-    "            while c is not None:\n"
-    "                try:\n"
-    "                    self.serve(c)\n"
-    "                finally:\n"
-    "                    c = None\n"
-    "                    self.busy -= 1\n"
-    "                    self.slots.release()\n"
-    "                    if self.stopping and not self.busy:\n"
-    "                        self.drained()\n"
-    "                if self.stopping:\n"
-    "                    break\n"
-    "                self.parked.append(token)\n"
-    "                c = self.park(token)\n"
-    "        finally:\n"
-    "            if token in self.parked:\n"
-    "                self.parked.remove(token)\n"
-    "            self.members.discard(self.current())\n"
-    "\n"
-    "    def stop(self):\n"
-    "        self.stopping = True\n"
-    "        for token in self.parked:\n"
-    "            self.wake(token, None)\n"
-    "        del self.parked[:]\n"
-    "\n"
-    "    def drain(self, fds, accept, most):\n"
-    "        for fd in fds:\n"
-    "            for _ in range(most):\n"
-    "                if self.slots.locked():\n"
-    "                    return\n"
-    "                c = accept(fd)\n"
-    "                if not c:\n"
-    "                    break\n"
-    "                self.slots.acquire()\n"
-    "                self.start(c)\n"
-    "\n"
-    "    def linger(self, fds, accept, most, seconds):\n"
-    "        self.drain(fds, accept, most)\n"
-    "        self.stop()\n"
-    "        for w in list(idle_waits):\n"
-    "            w.shorten(seconds)\n"
-    "\n"
-    "    def drained(self):\n"
-    "        pass\n"
-    "\n"
-    "from time import monotonic\n"
-    "from greenlet import getcurrent\n"
-    "\n"
-    "class Expired(Exception):\n"
-    "    pass\n"
-    "\n"
-    "idle_waits = set()\n"
-    "\n"
-    "class TimedWaiter(object):\n"
-    "    __slots__ = ('gl', 'deadline', 'timer', 'timer_at')\n"
-    "\n"
-    "    def __init__(self):\n"
-    "        self.gl = self.deadline = self.timer = None\n"
-    "        self.timer_at = 0.0\n"
-    "\n"
-    "    def begin(self, seconds, idle):\n"
-    "        self.gl = getcurrent()\n"
-    "        if idle:\n"
-    "            idle_waits.add(self)\n"
-    "        if seconds is not None:\n"
-    "            self.deadline = deadline = monotonic() + seconds\n"
-    "            if self.timer is None or self.timer_at > deadline:\n"
-    "                self.schedule(seconds)\n"
-    "\n"
-    "    def end(self, idle):\n"
-    "        self.gl = self.deadline = None\n"
-    "        if idle:\n"
-    "            idle_waits.discard(self)\n"
-    "\n"
-    "    def shorten(self, seconds):\n"
-    "        deadline = monotonic() + seconds\n"
-    "        if self.gl is not None and (self.deadline is None or self.deadline > deadline):\n"
-    "            self.deadline = deadline\n"
-    "            if self.timer is None or self.timer_at > deadline:\n"
-    "                self.schedule(seconds)\n"
-    "\n"
-    "    def schedule(self, seconds):\n"
-    "        self.drop_timer()\n"
-    "        self.timer_at = monotonic() + seconds\n"
-    "        self.timer = self.arm(seconds)\n"
-    "\n"
-    "    def expired(self):\n"
-    "        self.drop_timer()\n"
-    "        if self.deadline is None:\n"
-    "            return\n"
-    "        left = self.deadline - monotonic()\n"
-    "        if left > 0:\n"
-    "            self.schedule(left)\n"
-    "        else:\n"
-    "            self.gl.throw(Expired())\n"
-    "\n"
-    "    def drop_timer(self):\n"
-    "        if self.timer is not None:\n"
-    "            self.disarm(self.timer)\n"
-    "            self.timer = None\n";
-
-/* Runs SRC (named FILENAME in tracebacks) in NS: new reference, or NULL with a Python error. */
-static PyObject *
-eval_source(const char *src, const char *filename, PyObject *ns)
-{
-    PyObject *code = Py_CompileString(src, filename, Py_file_input), *r = NULL;
-
-    if (code != NULL)
-        r = PyEval_EvalCode(code, ns, ns);
-    Py_XDECREF(code);
-    return r;
-}
+/* qilin/green.py: the Python half of the bridge (module qilin.green). */
+static const char green_py[] = {
+#include "plugins/workers/green/qilin/green.py.inc"
+    0};
 
 /*
  * A hub's precise clock (eventlet's PreciseHub, gevent's PreciseLoop).
@@ -347,45 +173,33 @@ green_timerfd_arm(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyMethodDef timerfd_open_def = {"timerfd_open", green_timerfd_open, METH_NOARGS, NULL};
-static PyMethodDef timerfd_arm_def = {"timerfd_arm", green_timerfd_arm, METH_VARARGS, NULL};
+/* The C functions of the module qilin.green. */
+static PyMethodDef green_methods[] = {
+    {"timerfd_open", green_timerfd_open, METH_NOARGS, NULL},
+    {"timerfd_arm", green_timerfd_arm, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
 
-/* Puts the two functions above into NS; 0, or -1 with a Python error. */
-static int
-add_timerfd(PyObject *ns)
-{
-    PyObject *open_fn = PyCFunction_New(&timerfd_open_def, NULL);
-    PyObject *arm_fn = PyCFunction_New(&timerfd_arm_def, NULL);
-    int rc = -1;
-
-    if (open_fn != NULL && arm_fn != NULL && PyDict_SetItemString(ns, "timerfd_open", open_fn) == 0 &&
-        PyDict_SetItemString(ns, "timerfd_arm", arm_fn) == 0)
-        rc = 0;
-    Py_XDECREF(open_fn);
-    Py_XDECREF(arm_fn);
-    return rc;
-}
-
-/* Runs FL's bootstrap in a fresh namespace: new reference, or NULL with ERR set. */
+/*
+ * Defines the modules qilin.green and FL's own (which imports it) through
+ * PY: the namespace of FL's module (new reference), or NULL with ERR set.
+ */
 static PyObject *
-bootstrap(const struct green_flavor *fl, char *err, size_t errlen)
+bootstrap(const struct green_flavor *fl, const struct qln_python_embed *py, char *err,
+          size_t errlen)
 {
-    char filename[64];
-    PyObject *ns = PyDict_New(), *r = NULL;
+    PyObject *green, *mod = NULL, *ns = NULL;
 
-    snprintf(filename, sizeof(filename), "<qilin %s worker>", fl->name);
-    if (ns != NULL && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0 &&
-        add_timerfd(ns) == 0)
-        r = eval_source(crew_source, "<qilin green crew>", ns);
-    if (r != NULL) {
-        Py_DECREF(r);
-        r = eval_source(fl->bootstrap, filename, ns);
-    }
-    if (r != NULL) {
-        Py_DECREF(r);
+    green = py->define_module(py->state, "qilin.green", "plugins/workers/green/qilin/green.py",
+                              green_py, green_methods);
+    if (green != NULL)
+        mod = py->define_module(py->state, fl->module, fl->path, fl->source, NULL);
+    if (mod != NULL)
+        ns = Py_NewRef(PyModule_GetDict(mod));
+    Py_XDECREF(mod);
+    Py_XDECREF(green);
+    if (ns != NULL)
         return ns;
-    }
-    Py_XDECREF(ns);
     if (PyErr_ExceptionMatches(PyExc_ImportError)) {
         char why[256];
 
@@ -410,7 +224,7 @@ green_prepare(const struct green_flavor *fl, struct qln_worker *w, char *err, si
     rc = py->ensure_initialized(py->state, err, errlen);
     if (rc != 0)
         return rc;
-    ns = bootstrap(fl, err, errlen);
+    ns = bootstrap(fl, py, err, errlen);
     if (ns != NULL) {
         r = PyObject_CallMethod(ns, "get", "s", "prepare");
         if (r != NULL) {
@@ -724,7 +538,7 @@ static PyMethodDef tick_def = {"tick", green_tick, METH_NOARGS, NULL};
 
 /* ------------------------------------------------------------------- run */
 
-/* Calls the bootstrap's run(); the interpreter lock is held. Returns the exit status. */
+/* Calls the flavor module's run(); the interpreter lock is held. Returns the exit status. */
 static int
 call_run(struct green *g, PyObject *ns, const struct qln_python_embed *py)
 {
@@ -784,7 +598,7 @@ green_run(const struct green_flavor *fl, struct qln_worker *w)
         qln_log(QLN_LOG_CRITICAL, "%s", err);
         return 1;
     }
-    ns = bootstrap(fl, err, sizeof(err));
+    ns = bootstrap(fl, py, err, sizeof(err));
     if (ns == NULL)
         qln_log(QLN_LOG_CRITICAL, "%s", err);
     if (ns != NULL) {
