@@ -9,7 +9,7 @@ core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/respons
 	core/proxy.c core/proxy.h core/static.c core/static.h
 core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/binding.c \
 	core/reexec.c core/reload.c core/worker.c core/worker.h \
-	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h \
+	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h core/lifecycle.c \
 	core/listener.c core/listener.h core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h core/notify.c core/notify.h \
 	core/stats.c core/stats.h core/reloader.c core/reloader.h

@@ -18,17 +18,17 @@
 
 #include "config.h"
 #include "listener.h"
-#include "proxy.h" /* struct proxy_allow in struct conn_settings */
+#include "proxy.h"  /* struct proxy_allow in struct conn_settings */
 #include "static.h" /* struct static_map in struct conn_settings */
 
 /* Connection settings read once from the configuration (conn.c fills them). */
 struct conn_settings {
-    int64_t keepalive_ms;           /* keepalive; 0 disables keep-alive */
-    int64_t timeout_ms;             /* budget for a head, a body read or a write to progress */
-    size_t limit_request_line;      /* 0 = unlimited, capped at 8190 */
-    size_t limit_request_fields;    /* max 32768 */
+    int64_t keepalive_ms;            /* keepalive; 0 disables keep-alive */
+    int64_t timeout_ms;              /* budget for a head, a body read or a write to progress */
+    size_t limit_request_line;       /* 0 = unlimited, capped at 8190 */
+    size_t limit_request_fields;     /* max 32768 */
     size_t limit_request_field_size; /* 0 = 8190 */
-    char server_header[128];        /* "Server:" value; "" = no header */
+    char server_header[128];         /* "Server:" value; "" = no header */
     /* Hostile-input limits. */
     int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
@@ -71,6 +71,9 @@ struct qln_worker {
     bool exit_asked;                   /* the application asked to end the worker */
     pid_t ppid;                        /* the master; when getppid() differs, it died */
     uint64_t max_requests;             /* recycle after this many requests; 0: never */
+    int64_t linger_until;              /* graceful stop: idle connections close by then;
+                                          0 until asked (qln_conn_idle_deadline) */
+    bool accept_failure_logged;        /* EMFILE and its kind are logged once */
 };
 
 /*
@@ -82,7 +85,7 @@ struct qln_worker {
 
 /* The same for an optional worker plugin hook NAME (e.g. prepare). */
 #define WORKER_HOOK(ops, name)                                                                     \
-    ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name    \
+    ((ops)->size >= offsetof(struct qln_worker_ops, name) + sizeof((ops)->name) ? (ops)->name      \
                                                                                 : NULL)
 
 /* Room for the master's own descriptors in struct worker_boot. */
@@ -98,9 +101,9 @@ struct worker_boot {
     size_t nlisteners;
     struct scoreboard_slot *slot;
     int age;
-    bool app_loaded;       /* preload_app: the master already ran load_app */
-    const char *app_spec;  /* wsgi_app, for load_app */
-    const char *proc_name; /* for the process title */
+    bool app_loaded;                /* preload_app: the master already ran load_app */
+    const char *app_spec;           /* wsgi_app, for load_app */
+    const char *proc_name;          /* for the process title */
     const struct proc_owner *owner; /* --user/--group to switch to; NULL: none */
     /* The master's own descriptors (its --stats socket and connections),
        which the child closes first: only the listeners may reach a worker. */

@@ -15,6 +15,7 @@
 #include <qilin/common.h>
 #include <qilin/errno.h>
 #include <qilin/hook.h>
+#include <qilin/lifecycle.h>
 #include <qilin/log.h>
 #include <qilin/option.h>
 #include <qilin/request.h>

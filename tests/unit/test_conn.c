@@ -29,6 +29,7 @@
 #include "core/listener.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "fakeworker.h"
 
 /* One fake worker per test process (each test runs in its own fork). */
 static struct qln_worker worker;
@@ -228,33 +229,9 @@ static const struct qln_app_ops test_app = {
 static void
 setup(void)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof(sin);
-    int fd, one = 1;
+    int fd;
 
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(fd, 0);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(listen(fd, 16), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-    memset(&lst, 0, sizeof(lst));
-    lst.fd = fd;
-    snprintf(lst.host, sizeof(lst.host), "127.0.0.1");
-    snprintf(lst.port, sizeof(lst.port), "%u", ntohs(sin.sin_port));
-
-    memset(&worker, 0, sizeof(worker));
-    worker.app = &test_app;
-    worker.listeners = &lst;
-    worker.nlisteners = 1;
-    worker.conn.keepalive_ms = 5000;
-    worker.conn.timeout_ms = 5000;
-    worker.conn.header_timeout_ms = 5000;
-    worker.conn.body_timeout_ms = 5000;
-    worker.conn.limit_request_line = 4094;
-    worker.conn.limit_request_fields = 100;
-    worker.conn.limit_request_field_size = 8190;
-    snprintf(worker.conn.server_header, sizeof(worker.conn.server_header), "qilin");
+    fake_worker_init(&worker, &lst, &test_app);
     nserve = 0;
 
     snprintf(sendfile_path, sizeof(sendfile_path), "/tmp/qilin-test-conn-XXXXXX");
@@ -317,15 +294,7 @@ start_server(void)
 static int
 client(void)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {.tv_sec = 5};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    sin.sin_port = htons((uint16_t)atoi(lst.port));
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
+    return fake_client(&lst);
 }
 
 static void
