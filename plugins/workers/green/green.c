@@ -31,15 +31,6 @@
 #define GREEN_CAPSULE "qilin.green"
 #define CONN_CAPSULE "qilin.conn"
 
-/* On graceful stop, how long an open connection may still take to send its
-   next request (milliseconds), as the sync and gthread workers allow: a
-   client that has just connected, or was just told keep-alive, has its
-   request on the way, and closing at once would reset it. */
-#define STOP_LINGER_MS 1000
-/* On graceful stop, connections already queued by the kernel that are
-   still served, per listener (Crew.drain). */
-#define DRAIN_MAX 64
-
 /* The worker's bridge state; lives on green_run()'s stack for the hub's lifetime. */
 struct green {
     const struct green_flavor *fl;
@@ -47,8 +38,6 @@ struct green {
     PyObject *waiter_cls; /* borrowed from the flavor module: Waiter */
     PyObject *str_wait;   /* new: "wait" */
     PyObject *str_close;  /* new: "close" */
-    bool emfile_logged;
-    int64_t linger_until; /* graceful stop: idle connections close by then; 0 until stopping */
     uintptr_t stack_top;  /* ASan builds: the high end of the main thread's stack */
 };
 
@@ -370,54 +359,21 @@ green_accept(PyObject *self, PyObject *arg)
 
     if (g == NULL || (fd == -1 && PyErr_Occurred()))
         return NULL;
-    for (;;) {
-        rc = qln_conn_accept(g->w, (int)fd, &c);
-        if (rc == 0)
-            return PyCapsule_New(c, CONN_CAPSULE, conn_capsule_free);
-        if (rc == -EAGAIN || rc == -EWOULDBLOCK)
-            Py_RETURN_NONE;
-        /* The client gave up before we accepted it: try the next one. */
-        if (rc == -ECONNABORTED || rc == -EINTR || rc == -EPROTO)
-            continue;
-        break;
-    }
-    if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
-        /* Logged once per worker: under load it would flood the log. */
-        if (!g->emfile_logged)
-            qln_log(QLN_LOG_ERROR,
-                    "accept() failed: %s; pausing accepts briefly (raise the open files limit, "
-                    "ulimit -n)",
-                    qln_strerror(rc));
-        g->emfile_logged = true;
-    } else {
-        qln_log(QLN_LOG_WARNING, "accept() failed: %s", qln_strerror(rc));
-    }
+    rc = qln_worker_accept(g->w, (int)fd, &c);
+    if (rc == 0)
+        return PyCapsule_New(c, CONN_CAPSULE, conn_capsule_free);
+    if (rc == -EAGAIN)
+        Py_RETURN_NONE;
     Py_RETURN_FALSE;
-}
-
-/*
- * The deadline of an idle connection's wait: the core's (keep-alive or head
- * timeout), and during a graceful stop no later than the linger, counted
- * from when this worker first saw the stop.
- */
-static int64_t
-idle_deadline(struct green *g, const struct qln_conn *c)
-{
-    int64_t deadline = qln_conn_deadline(c);
-
-    if (qln_worker_stopping(g->w) == QLN_STOP_NONE)
-        return deadline;
-    if (g->linger_until == 0)
-        g->linger_until = qln_now_ms() + STOP_LINGER_MS;
-    return deadline < 0 || deadline > g->linger_until ? g->linger_until : deadline;
 }
 
 /*
  * serve(conn): the connection's whole life, in its own green thread. The
  * core serves what is ready; an IDLE connection waits on the hub for its
- * next request until idle_deadline(). Only an immediate stop closes it at
- * once. TSTATE is NULL: this thread already holds the interpreter lock,
- * which is what the python3 plugin's handle() expects from a green worker.
+ * next request until qln_conn_idle_deadline() (during a graceful stop, the
+ * linger). Only an immediate stop closes it at once. TSTATE is NULL:
+ * this thread already holds the interpreter lock, which is what the
+ * python3 plugin's handle() expects from a green worker.
  */
 static PyObject *
 green_serve(PyObject *self, PyObject *cap)
@@ -446,7 +402,7 @@ green_serve(PyObject *self, PyObject *cap)
         st = qln_conn_serve(c, &gc.waiter, NULL);
         if (st != QLN_CONN_IDLE || qln_worker_stopping(g->w) == QLN_STOP_NOW)
             break;
-        rc = wait_common(&gc, gc.fd, QLN_EV_READ, idle_deadline(g, c), true);
+        rc = wait_common(&gc, gc.fd, QLN_EV_READ, qln_conn_idle_deadline(c), true);
         /* A request that arrived as the deadline passed is served, not reset. */
         if (rc != QLN_WAIT_READY && !(rc == QLN_WAIT_TIMEOUT && qln_conn_readable(c)))
             break;
@@ -568,7 +524,8 @@ call_run(struct green *g, PyObject *ns, const struct qln_python_embed *py)
         r = PyObject_CallFunction(run, "OOOOLLidi", fds, accept, serve, tick,
                                   (long long)qln_cfg_int(ctx, "worker_connections"),
                                   (long long)qln_cfg_int(ctx, "graceful_timeout"),
-                                  qln_worker_wake_fd(g->w), STOP_LINGER_MS / 1000.0, DRAIN_MAX);
+                                  qln_worker_wake_fd(g->w), QLN_STOP_LINGER_MS / 1000.0,
+                                  QLN_DRAIN_MAX);
         Py_DECREF(run);
     }
     if (r == NULL) {
