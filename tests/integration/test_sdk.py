@@ -176,7 +176,7 @@ class InstalledSdkTest(unittest.TestCase):
             os.environ["QILIN_BIN"] = saved
         with srv:
             srv.wait_log(r"hello worker \d+:", count=2)
-            served = {int(p) for p in re.findall(r"hello worker (\d+): one connection at a time",
+            served = {int(p) for p in re.findall(r"hello worker (\d+): one request at a time",
                                                  srv.log_text())}
             self.assertEqual(served, set(srv.booted_pids()))
             resp = srv.get("/")
@@ -189,6 +189,19 @@ class InstalledSdkTest(unittest.TestCase):
             self.assertEqual(echo.body, b"x" * 100000)
             self.assertEqual(srv.stop(signal.SIGTERM), 0, srv.diagnostics())
             self.assertIn("Shutting down: Master", srv.log_text())
+
+
+class DocsExampleTest(unittest.TestCase):
+    def test_plugins_md_shows_the_built_example(self):
+        """docs/plugins.md's minimal worker is the example the tests above build and run."""
+        top = os.path.dirname(os.path.dirname(HEADERS_SRC))
+        with open(os.path.join(top, "docs", "plugins.md")) as f:
+            doc = f.read()
+        section = doc[doc.index("## 7. A minimal worker plugin"):doc.index("## 8.")]
+        listing = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+        with open(os.path.join(top, "examples", "plugin-hello", "hello.c")) as f:
+            self.assertEqual(listing, f.read())
+        self.assertLess(listing.count("\n"), 60)
 
 
 if __name__ == "__main__":
