@@ -658,7 +658,7 @@ def targets_table(all_results):
                 lambda v, goal=goal: v >= 100 * goal, "%.1f%%")
     if not rows:
         return ""
-    return "\n".join(["### Targets (issues 5, 6, 7)", "", "| target | measured | goal | status |",
+    return "\n".join(["### Targets", "", "| target | measured | goal | status |",
                       "|---|---|---|---|"] + rows + [""])
 
 

@@ -40,7 +40,7 @@ py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
     st->master_pid = getpid();
     st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
     *state = st;
-    /* Issue 6: green worker plugins start the interpreter through this. */
+    /* The green worker plugins start the interpreter through this service. */
     return pyw_service_register(st, err, errlen);
 }
 

@@ -1,4 +1,4 @@
-# Worker plugin gthread (issue 5).
+# Worker plugin gthread: a thread pool over the core's connection lifecycle.
 pkglib_LTLIBRARIES += plugins/workers/gthread/gthread.la
 plugins_workers_gthread_gthread_la_SOURCES = plugins/workers/gthread/gthread.c
 plugins_workers_gthread_gthread_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
