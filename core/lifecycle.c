@@ -41,6 +41,9 @@ struct qln_lifecycle {
     struct ev_loop *loop;
     const struct qln_lifecycle_ops *ops;
     void *ctx;
+    /* The plugin's optional hooks, NULL where its table ends before them. */
+    bool (*can_accept)(void *ctx);
+    size_t (*busy)(void *ctx);
     size_t limit;  /* worker_connections; 0: none */
     size_t nconns; /* open: accepted and not closed yet */
     size_t held;
@@ -53,26 +56,26 @@ struct qln_lifecycle {
     bool backing_off;
     bool listening;
     bool full_logged;
+    /* Inside a loop callback that updates the listeners when it returns:
+       done() and hold() leave it to that. */
+    bool in_callback;
 };
 
-/* The plugin's optional hooks, NULL beyond the table it was built with. */
-#define LC_OP(lc, name)                                                                            \
-    ((lc)->ops->size >= offsetof(struct qln_lifecycle_ops, name) + sizeof((lc)->ops->name)         \
-         ? (lc)->ops->name                                                                         \
-         : NULL)
+/* OPS's optional hook NAME, or NULL when the plugin's table ends before it. */
+#define LC_OP(ops, name)                                                                           \
+    ((ops)->size >= offsetof(struct qln_lifecycle_ops, name) + sizeof((ops)->name) ? (ops)->name   \
+                                                                                   : NULL)
 
 static size_t
 busy(const struct qln_lifecycle *lc)
 {
-    size_t (*fn)(void *) = LC_OP(lc, busy);
-
-    return fn != NULL ? fn(lc->ctx) : 0;
+    return lc->busy != NULL ? lc->busy(lc->ctx) : 0;
 }
 
 /* ------------------------------------------------------------ accepting */
 
-int
-qln_worker_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
+static inline int
+accept_one(struct qln_worker *w, int lfd, struct qln_conn **out)
 {
     int rc;
 
@@ -96,6 +99,12 @@ qln_worker_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     return -EAGAIN;
 }
 
+int
+qln_worker_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
+{
+    return accept_one(w, lfd, out);
+}
+
 /*
  * True when this worker takes another connection now: not stopping, not
  * pausing after EMFILE, below the limit or holding a parked connection it
@@ -104,11 +113,9 @@ qln_worker_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
 static bool
 can_accept(struct qln_lifecycle *lc)
 {
-    bool (*fn)(void *) = LC_OP(lc, can_accept);
-
     return qln_worker_stopping(lc->w) == QLN_STOP_NONE && !lc->backing_off &&
            (lc->limit == 0 || lc->nconns < lc->limit || lc->parked != NULL) &&
-           (fn == NULL || fn(lc->ctx));
+           (lc->can_accept == NULL || lc->can_accept(lc->ctx));
 }
 
 void
@@ -175,8 +182,9 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
 
     (void)loop;
     (void)revents;
+    lc->in_callback = true;
     for (int i = 0; i < QLN_ACCEPT_BATCH && can_accept(lc); i++) {
-        rc = qln_worker_accept(lc->w, io->fd, &c);
+        rc = accept_one(lc->w, io->fd, &c);
         if (rc == -EAGAIN)
             break;
         if (rc != 0) {
@@ -190,6 +198,7 @@ on_accept(struct ev_loop *loop, ev_io *io, int revents)
             make_room(lc);
         lc->ops->serve(lc->ctx, c, true);
     }
+    lc->in_callback = false;
     qln_lifecycle_update(lc);
 }
 
@@ -284,7 +293,9 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
     (void)loop;
     (void)revents;
     unpark(lc, p);
+    lc->in_callback = true;
     lc->ops->serve(lc->ctx, c, false);
+    lc->in_callback = false;
     qln_lifecycle_update(lc);
 }
 
@@ -363,14 +374,16 @@ qln_lifecycle_done(struct qln_lifecycle *lc, struct qln_conn *c, enum qln_conn_s
         park(lc, c, 0);
     else
         close_conn(lc, c);
-    qln_lifecycle_update(lc);
+    if (!lc->in_callback)
+        qln_lifecycle_update(lc);
 }
 
 void
 qln_lifecycle_hold(struct qln_lifecycle *lc, struct qln_conn *c, int64_t ms)
 {
     park(lc, c, ms);
-    qln_lifecycle_update(lc);
+    if (!lc->in_callback)
+        qln_lifecycle_update(lc);
 }
 
 size_t
@@ -399,6 +412,8 @@ qln_lifecycle_new(struct qln_worker *w, const struct qln_lifecycle_ops *ops, voi
     lc->loop = qln_worker_loop(w);
     lc->ops = ops;
     lc->ctx = ctx;
+    lc->can_accept = LC_OP(ops, can_accept);
+    lc->busy = LC_OP(ops, busy);
     lc->limit = limit;
     lc->nlisteners = n;
     for (size_t i = 0; i < n; i++) {
@@ -422,7 +437,7 @@ drain_backlog(struct qln_lifecycle *lc)
     for (size_t i = 0; i < lc->nlisteners; i++) {
         for (int n = 0; n < QLN_DRAIN_MAX; n++) {
             if (qln_worker_stopping(lc->w) != QLN_STOP_GRACEFUL ||
-                qln_worker_accept(lc->w, lc->listeners[i].io.fd, &c) != 0)
+                accept_one(lc->w, lc->listeners[i].io.fd, &c) != 0)
                 break;
             lc->nconns++;
             lc->ops->serve(lc->ctx, c, true);
