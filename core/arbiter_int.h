@@ -1,6 +1,7 @@
 /*
- * The master's state and the functions its files (arbiter.c, binding.c,
- * reload.c, reexec.c) call across one another. Internal to the master:
+ * The master's state and the functions its files call downward:
+ * arbiter.c (the loop) on reload.c (HUP) and reexec.c (USR2), all three
+ * on binding.c (listeners) and children.c (workers). Internal to the master:
  * nothing outside those files includes it. Master only.
  */
 #ifndef QILIN_CORE_ARBITER_INT_H
@@ -50,6 +51,9 @@ struct child {
 
 struct arbiter {
     struct qln_ctx *ctx;
+    /* HUP's configuration rebuild (arbiter_set_reload); NULL: HUP only replaces workers. */
+    int (*reload)(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen);
+    void *reload_opaque;
     const struct qln_plugin *app_plugin;
     const struct qln_plugin *worker_plugin;
     void *app_state;
@@ -132,7 +136,7 @@ free_specs(char **specs, size_t n)
     free(specs);
 }
 
-/* ------------------------------------------------------------- arbiter.c */
+/* ------------------------------------------------------------ children.c */
 
 /*
  * A startup error: one "Error: ..." line on stderr and, when the error log
@@ -158,6 +162,23 @@ void arbiter_child_signal(struct child *c, int signo);
 
 /* Spawns or retires workers until num_workers are active. */
 void arbiter_manage_workers(struct arbiter *a);
+
+/* Sets num_workers to N, calling nworkers_changed when it changes. */
+void arbiter_set_num_workers(struct arbiter *a, int n);
+
+/* Calls hook ID with the server table and a worker table {pid, age, exit_code}
+   (exit_code only for child_exit). */
+void arbiter_worker_hook(const struct arbiter *a, enum hook_id id, pid_t pid, int age,
+                         int exit_code);
+
+/* The child with PID, or NULL. */
+struct child *arbiter_child_find(struct arbiter *a, pid_t pid);
+
+/* Forgets C (reaped): releases its scoreboard slot. Moves the last child into its place. */
+void arbiter_child_remove(struct arbiter *a, struct child *c);
+
+/* arbiter_child_signal() to every child. */
+void arbiter_signal_all(struct arbiter *a, int signo);
 
 /* ------------------------------------------------------------- binding.c */
 

@@ -19,6 +19,7 @@
 #include <qilin/option.h>
 
 #include "config.h"
+#include "log.h"
 #include "util.h"
 
 /* One registered option and its effective value. */
@@ -1114,6 +1115,15 @@ const char *
 config_str(const struct config *cfg, const char *name)
 {
     return typed_entry(cfg, name, QLN_OPT_STRING)->s;
+}
+
+void
+config_log_options(const struct config *cfg, struct log_options *o)
+{
+    o->errorlog = config_str(cfg, "errorlog");
+    o->loglevel = config_str(cfg, "loglevel");
+    o->accesslog = config_str(cfg, "accesslog");
+    o->access_log_format = config_str(cfg, "access_log_format");
 }
 
 size_t

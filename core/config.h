@@ -18,6 +18,8 @@
 
 #include <qilin/option.h>
 
+struct log_options; /* log.h */
+
 enum config_source {
     CONFIG_SRC_DEFAULT = 0,
     CONFIG_SRC_FILE = 1,
@@ -106,6 +108,8 @@ bool config_bool(const struct config *cfg, const char *name);
 int64_t config_int(const struct config *cfg, const char *name);
 const char *config_str(const struct config *cfg, const char *name);
 size_t config_list_len(const struct config *cfg, const char *name);
+/* The log settings (errorlog, loglevel, accesslog, access_log_format) into O, for log_open(). */
+void config_log_options(const struct config *cfg, struct log_options *o);
 const char *config_list_get(const struct config *cfg, const char *name, size_t i);
 /* Where the effective value came from. */
 enum config_source config_source_of(const struct config *cfg, const char *name);

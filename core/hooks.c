@@ -21,7 +21,6 @@
 
 #include "hooks.h"
 #include "util.h"
-#include "worker.h"
 
 static const char *const hook_names[HOOK_COUNT] = {
     [HOOK_ON_STARTING] = "on_starting",   [HOOK_ON_RELOAD] = "on_reload",
@@ -229,7 +228,7 @@ hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs)
 }
 
 void
-hooks_request(struct qln_worker *w, const struct qln_request *req, enum hook_id id, int status)
+hooks_request(pid_t pid, int age, const struct qln_request *req, enum hook_id id, int status)
 {
     struct qln_slice m, p, q;
     char *method, *path, *query;
@@ -244,8 +243,8 @@ hooks_request(struct qln_worker *w, const struct qln_request *req, enum hook_id 
     query = xstrndup(q.p != NULL ? q.p : "", q.len);
     {
         const struct qln_hook_field wf[] = {
-            {.key = "pid", .i = w->pid},
-            {.key = "age", .i = w->age},
+            {.key = "pid", .i = pid},
+            {.key = "age", .i = age},
         };
         const struct qln_hook_field rf[] = {
             {.key = "method", .s = method},

@@ -10,12 +10,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <qilin/hook.h>
 
 struct lua_State;
 struct qln_request;
-struct qln_worker;
 
 enum hook_id {
     HOOK_ON_STARTING,
@@ -72,11 +72,10 @@ int hooks_have(enum hook_id id);
 void hooks_call(enum hook_id id, const struct qln_hook_arg *args, size_t nargs);
 
 /*
- * ID is HOOK_PRE_REQUEST or HOOK_POST_REQUEST: called by conn.c around each
- * request, with the worker {pid, age} and the request {method, path, query
+ * ID is HOOK_PRE_REQUEST or HOOK_POST_REQUEST: called by the session
+ * (serve.c) around each request, with the worker {PID, AGE} and the request {method, path, query
  * and, for post_request, status: the response's}. Worker, any thread.
  */
-void hooks_request(struct qln_worker *w, const struct qln_request *req, enum hook_id id,
-                   int status);
+void hooks_request(pid_t pid, int age, const struct qln_request *req, enum hook_id id, int status);
 
 #endif

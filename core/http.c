@@ -16,29 +16,9 @@
 #include <qilin/log.h>
 #include <qilin/request.h>
 
+#include "field.h"
 #include "http.h"
 #include "util.h"
-
-/* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-   "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. Read-only; any process. */
-static const uint8_t tchar_map[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-bool
-http_is_tchar(unsigned char c)
-{
-    return tchar_map[c] != 0;
-}
 
 /* Reason phrases of RFC 9110 §15 that qilin or common apps send. Read-only; any process. */
 static const struct {
@@ -290,7 +270,7 @@ on_header_field_complete(llhttp_t *ll)
     if (f->name_len == 0)
         return fail(p, 400, "Invalid header name: empty");
     for (i = 0; i < f->name_len; i++) {
-        if (!http_is_tchar((unsigned char)p->base[f->name_off + i]))
+        if (!field_is_tchar((unsigned char)p->base[f->name_off + i]))
             return fail(p, 400, "Invalid header name");
     }
     return 0;
@@ -624,7 +604,7 @@ other_method(struct http_parser *p, char *buf, size_t len, size_t *pos)
     while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
         i++;
     b = i;
-    while (i < len && http_is_tchar((unsigned char)buf[i]))
+    while (i < len && field_is_tchar((unsigned char)buf[i]))
         i++;
     if (i == len && i - b > p->limits.line)
         return http_parser_overflow(p);
@@ -809,76 +789,6 @@ http_parse(struct http_parser *p, char *buf, size_t len, size_t *pos)
     }
 }
 
-/*
- * Splits an origin-form or absolute-form target into path and query (RFC
- * 9112 §3.2). The asterisk form ("OPTIONS *") has an empty path: it names
- * the server, not a resource, and PEP 3333 wants PATH_INFO empty or
- * starting with "/".
- */
-static void
-split_target(struct qln_request *r)
-{
-    const char *t = r->target.p;
-    size_t n = r->target.len, b = 0, q, e;
-
-    if (n == 1 && t[0] == '*') {
-        r->path = r->query = (struct qln_slice){t + n, 0};
-        return;
-    }
-    if (n > 0 && t[0] != '/') {
-        const char *scheme = memmem(t, n, "://", 3);
-
-        if (scheme != NULL) {
-            const char *slash = memchr(scheme + 3, '/', (size_t)(t + n - scheme - 3));
-
-            b = slash ? (size_t)(slash - t) : n;
-        }
-    }
-    for (q = b; q < n && t[q] != '?' && t[q] != '#'; q++)
-        ;
-    r->path = (struct qln_slice){t + b, q - b};
-    r->query = (struct qln_slice){t + n, 0};
-    if (q < n && t[q] == '?') {
-        for (e = q + 1; e < n && t[e] != '#'; e++)
-            ;
-        r->query = (struct qln_slice){t + q + 1, e - q - 1};
-    }
-}
-
-void
-http_parser_request(const struct http_parser *p, const char *buf, struct qln_request *r)
-{
-    size_t i;
-
-    if (r->headers_cap < p->nfields) {
-        r->headers_cap = p->fields_cap;
-        r->headers = xrealloc(r->headers, r->headers_cap * sizeof(*r->headers));
-    }
-    for (i = 0; i < p->nfields; i++) {
-        const struct http_field *f = &p->fields[i];
-
-        r->headers[i].name = (struct qln_slice){buf + f->name_off, f->name_len};
-        r->headers[i].value = (struct qln_slice){buf + f->value_off, f->value_len};
-    }
-    r->nheaders = p->nfields;
-    r->method = (struct qln_slice){buf + p->method_off, p->method_len};
-    r->target = (struct qln_slice){buf + p->target_off, p->target_len};
-    split_target(r);
-    r->version_minor = p->version_minor;
-    r->content_length = p->chunked ? -1 : p->content_length;
-    r->chunked = p->chunked;
-    r->keep_alive = p->keep_alive;
-    r->expect_continue = p->expect_continue;
-    if (p->method_other) {
-        /* Methods llhttp knows, but casefolded by http_casefold_method. */
-        r->is_head = slice_eq(r->method, "HEAD");
-        r->is_connect = slice_eq(r->method, "CONNECT");
-    } else {
-        r->is_head = p->method == HTTP_HEAD;
-        r->is_connect = p->method == HTTP_CONNECT;
-    }
-}
-
 void
 http_casefold_method(const struct http_parser *p, char *buf)
 {
@@ -891,68 +801,4 @@ http_casefold_method(const struct http_parser *p, char *buf)
         if (buf[i] >= 'a' && buf[i] <= 'z')
             buf[i] = (char)(buf[i] - 'a' + 'A');
     }
-}
-
-void
-http_request_fini(struct qln_request *r)
-{
-    free(r->headers);
-    r->headers = NULL;
-    r->headers_cap = 0;
-}
-
-/* ------------------------------------------------------------------ qln_req_* */
-
-struct qln_slice
-qln_req_method(const struct qln_request *r)
-{
-    return r->method;
-}
-
-struct qln_slice
-qln_req_target(const struct qln_request *r)
-{
-    return r->target;
-}
-
-struct qln_slice
-qln_req_path(const struct qln_request *r)
-{
-    return r->path;
-}
-
-struct qln_slice
-qln_req_query(const struct qln_request *r)
-{
-    return r->query;
-}
-
-int
-qln_req_version_minor(const struct qln_request *r)
-{
-    return r->version_minor;
-}
-
-size_t
-qln_req_nheaders(const struct qln_request *r)
-{
-    return r->nheaders;
-}
-
-const struct qln_header *
-qln_req_headers(const struct qln_request *r)
-{
-    return r->headers;
-}
-
-int64_t
-qln_req_content_length(const struct qln_request *r)
-{
-    return r->content_length;
-}
-
-bool
-qln_req_chunked(const struct qln_request *r)
-{
-    return r->chunked;
 }

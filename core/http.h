@@ -2,7 +2,7 @@
  * HTTP/1.x request parsing on top of llhttp: the request head with
  * gunicorn's limits, the request-smuggling rules llhttp leaves to us, and
  * chunked / Content-Length body decoding handed out one slice at a time.
- * No I/O here (conn.c reads and writes). Worker processes only.
+ * No I/O here (the connection layer reads and writes). Worker processes only.
  */
 #ifndef QILIN_CORE_HTTP_H
 #define QILIN_CORE_HTTP_H
@@ -14,8 +14,6 @@
 #include <llhttp.h>
 
 #include <qilin/common.h>
-
-struct qln_conn;
 
 /* A chunk-size line longer than this goes to llhttp untidied (http_parse). */
 #define HTTP_SIZE_LINE_MAX 1024
@@ -44,7 +42,7 @@ enum http_phase {
 
 enum http_rc {
     HTTP_NEED_MORE = 0, /* every byte given was consumed; feed more */
-    HTTP_HEAD_DONE = 1, /* the head is complete and valid (http_parser_request() next) */
+    HTTP_HEAD_DONE = 1, /* the head is complete and valid (request_fill() next) */
     HTTP_BODY_DATA = 2, /* p->body holds the next decoded body slice */
     HTTP_MSG_DONE = 3,  /* end of the message; bytes after *pos belong to the next one */
     HTTP_ERROR = 4,     /* p->status and p->reason say why; the connection must close */
@@ -95,32 +93,6 @@ struct http_parser {
     char reason_buf[96];
 };
 
-/*
- * The parsed request, as the app sees it (include/qilin/request.h). Slices
- * point into the connection's read buffer and stay valid until handle()
- * returns. Filled by http_parser_request().
- */
-struct qln_request {
-    struct qln_conn *conn;
-    struct qln_slice method;
-    struct qln_slice target;
-    struct qln_slice path;
-    struct qln_slice query;
-    int version_minor;
-    struct qln_header *headers; /* reused across requests; owned by the conn */
-    size_t nheaders;
-    size_t headers_cap;
-    int64_t content_length; /* -1 when chunked or absent */
-    bool chunked;
-    bool keep_alive;      /* the client allows another request on this connection */
-    bool expect_continue; /* HTTP/1.1 "Expect: 100-continue" */
-    bool is_head;
-    bool is_connect;
-    /* REMOTE_ADDR from a trusted proxy's Forwarded/X-Forwarded-For (conn.c);
-       "" means the connection's peer. */
-    char forwarded_addr[48];
-};
-
 /* Prepares P with LIMITS (copied). */
 void http_parser_init(struct http_parser *p, const struct http_limits *limits);
 /*
@@ -153,25 +125,13 @@ void http_parser_next(struct http_parser *p);
 enum http_rc http_parse(struct http_parser *p, char *buf, size_t len, size_t *pos);
 
 /*
- * After HTTP_HEAD_DONE: fills R's slices from BUF (the same buffer, possibly
- * moved since). R->headers is grown as needed and reused.
- */
-void http_parser_request(const struct http_parser *p, const char *buf, struct qln_request *r);
-
-/*
- * After HTTP_HEAD_DONE, before http_parser_request(): uppercases the method
+ * After HTTP_HEAD_DONE, before request_fill(): uppercases the method
  * in BUF (gunicorn's casefold_http_method). Known methods are uppercase
  * already; the others are changed in place.
  */
 void http_casefold_method(const struct http_parser *p, char *buf);
 
-/* Frees R's header array. */
-void http_request_fini(struct qln_request *r);
-
 /* Reason phrase for STATUS ("Bad Request"); "Unknown" for unlisted codes. */
 const char *http_reason(int status);
-
-/* True when C is an RFC 9110 tchar (header names, methods). */
-bool http_is_tchar(unsigned char c);
 
 #endif

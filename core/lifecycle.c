@@ -15,7 +15,7 @@
 #include <qilin/lifecycle.h>
 #include <qilin/log.h>
 
-#include "conn.h"
+#include "serve.h"
 #include "worker.h"
 
 /*

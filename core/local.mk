@@ -5,9 +5,11 @@ core_util_sources = core/util.c core/util.h core/service.c
 core_config_sources = core/config.c core/config.h core/options.c core/cli.c core/cli.h \
 	core/lua_config.c core/lua_config.h
 core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h
-core_http_sources = core/http.c core/http.h core/conn.c core/conn.h core/response.c core/response.h \
+core_http_sources = core/transport.c core/transport.h core/conn.c core/conn.h \
+	core/field.c core/field.h core/http.c core/http.h core/request.c core/request.h core/response.c core/response.h \
+	core/settings.c core/settings.h core/serve.c core/serve.h \
 	core/proxy.c core/proxy.h core/static.c core/static.h
-core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/binding.c \
+core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/binding.c core/children.c \
 	core/reexec.c core/reload.c core/worker.c core/worker.h \
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h core/lifecycle.c \
 	core/listener.c core/listener.h core/proc.c core/proc.h \

@@ -909,17 +909,25 @@ is_stdstream(const char *path)
     return path == NULL || strcmp(path, "-") == 0;
 }
 
-int
-log_open(const struct config *cfg, char *err, size_t errlen)
+/* util.c's report of a failed allocation: formats into a stack buffer. */
+static void
+log_oom(size_t n)
 {
-    const char *errorlog = config_str(cfg, "errorlog");
-    const char *levelname = config_str(cfg, "loglevel");
-    const char *accesslog = config_str(cfg, "accesslog");
-    const char *format = config_str(cfg, "access_log_format");
+    qln_log_write(QLN_LOG_CRITICAL, "out of memory allocating %zu bytes", n);
+}
+
+int
+log_open(const struct log_options *o, char *err, size_t errlen)
+{
+    const char *errorlog = o->errorlog;
+    const char *levelname = o->loglevel;
+    const char *accesslog = o->accesslog;
+    const char *format = o->access_log_format;
     int level = levelname != NULL ? log_level_parse(levelname) : QLN_LOG_INFO;
     const char *odd = NULL;
     int efd = 2, afd = -1;
 
+    util_set_oom_report(log_oom);
     /* gunicorn takes any level name, and one it does not know as info;
        Python's "warn" is warning here. Either way, one warning says so. */
     if (level < 0) {

@@ -12,21 +12,26 @@
 
 #include <qilin/log.h>
 
-#include "config.h"
-
 /* Parses "debug", "info", "warning", "error", "critical" (any case); -EINVAL otherwise. */
 int log_level_parse(const char *name);
 
+/* The settings the logs are opened from (config_log_options() reads them). */
+struct log_options {
+    const char *errorlog;          /* "-" or NULL: stderr */
+    const char *loglevel;          /* NULL: info */
+    const char *accesslog;         /* NULL: off; "-": stdout */
+    const char *access_log_format; /* NULL: gunicorn's default */
+};
+
 /*
- * Opens the logs from the settings errorlog ("-" = stderr), loglevel,
- * accesslog (NULL = off, "-" = stdout) and access_log_format, and compiles
+ * Opens the logs from O, and compiles
  * the format once. Files open in append mode, O_CLOEXEC. Until the first
  * call, lines go to stderr at level INFO. May be called again (reload): a
  * file that was open keeps its fd number. On failure nothing changes and
  * ERR is one line naming the file and the option to fix; returns 0 or
  * -errno. Main thread only.
  */
-int log_open(const struct config *cfg, char *err, size_t errlen);
+int log_open(const struct log_options *o, char *err, size_t errlen);
 /*
  * Reopens the log files by name (SIGUSR1, after logrotate renamed them) onto
  * the same fd numbers, so copies of qln_log_fd() stay valid. A file that

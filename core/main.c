@@ -361,9 +361,11 @@ check_config(struct startup *s, struct qln_ctx *ctx)
     const struct qln_app_ops *app = s->app->app;
     void (*app_shutdown)(void *) = APP_HOOK(app, shutdown);
     void *state = NULL;
+    struct log_options lo;
     char err[1024] = "";
 
-    if (log_open(s->cfg, err, sizeof(err)) != 0)
+    config_log_options(s->cfg, &lo);
+    if (log_open(&lo, err, sizeof(err)) != 0)
         die("%s", err);
     if (app->init(ctx, &state, err, sizeof(err)) != 0)
         die("plugin '%s' failed to start: %s", s->app->name, err);

@@ -13,24 +13,12 @@
 
 #include <qilin/plugin.h>
 
-#include "arbiter.h"
 #include "arbiter_int.h"
 #include "config.h"
 #include "hooks.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
-
-/* HUP's configuration rebuild, installed by main before arbiter_run(). Master only. */
-static arbiter_reload_fn *reload_fn;
-static void *reload_opaque;
-
-void
-arbiter_set_reload(arbiter_reload_fn *fn, void *opaque)
-{
-    reload_fn = fn;
-    reload_opaque = opaque;
-}
 
 static bool
 same_str(const char *x, const char *y)
@@ -67,9 +55,11 @@ apply_config(struct arbiter *a)
 {
     const char *old_pidfile = a->pidfile;
     int old_workers = a->num_workers;
+    struct log_options lo;
     char err[512];
 
-    if (log_open(a->ctx->cfg, err, sizeof(err)) != 0)
+    config_log_options(a->ctx->cfg, &lo);
+    if (log_open(&lo, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "Reload: %s; the logs stay as they were", err);
     arbiter_capture_output(a->ctx->cfg);
     if (arbiter_apply_env(a, err, sizeof(err)) != 0)
@@ -116,8 +106,8 @@ reload_hup(struct arbiter *a)
     int rc;
 
     qln_log(QLN_LOG_INFO, "Hang up: Master");
-    if (reload_fn != NULL) {
-        rc = reload_fn(reload_opaque, a->ctx, err, sizeof(err));
+    if (a->reload != NULL) {
+        rc = a->reload(a->reload_opaque, a->ctx, err, sizeof(err));
         if (rc != 0)
             qln_log(QLN_LOG_ERROR, "Reload failed, keeping the current configuration: %s", err);
         else

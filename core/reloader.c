@@ -18,11 +18,11 @@
 
 #include <qilin/log.h>
 #include <qilin/plugin.h>
+#include <qilin/worker.h>
 
 #include "config.h"
 #include "reloader.h"
 #include "util.h"
-#include "worker.h"
 
 /* inotify watches are a per-user kernel resource (8192 by default). */
 #define MAX_WATCHES 4096
@@ -65,11 +65,8 @@ add_file(void *ctx, const char *path)
 static void
 add_module_files(struct reloader *r)
 {
-    void (*module_files)(void *, void (*)(void *, const char *), void *) =
-        APP_HOOK(r->w->app, module_files);
-
-    if (module_files != NULL)
-        module_files(r->w->app_state, add_file, r);
+    if (r->module_files != NULL)
+        r->module_files(r->app_state, add_file, r);
 }
 
 static void
@@ -110,15 +107,15 @@ on_change(struct ev_loop *loop, ev_io *io, int revents)
     ev_io_stop(loop, io);
     ev_ref(loop);
     ev_timer_stop(loop, &r->rescan);
-    if (r->w->stop == QLN_STOP_NONE)
-        r->w->stop = QLN_STOP_GRACEFUL;
+    if (*r->stop == QLN_STOP_NONE)
+        *r->stop = QLN_STOP_GRACEFUL;
     ev_break(loop, EVBREAK_ALL);
 }
 
 int
-reloader_start(struct reloader *r, struct qln_worker *w)
+reloader_start(struct reloader *r, struct ev_loop *loop, const struct config *cfg,
+               reloader_files_fn module_files, void *app_state, volatile sig_atomic_t *stop)
 {
-    const struct config *cfg = w->ctx->cfg;
     size_t i, n;
     int e;
 
@@ -132,7 +129,10 @@ reloader_start(struct reloader *r, struct qln_worker *w)
         qln_log_errno(QLN_LOG_ERROR, e, "--reload: inotify_init1()");
         return -e;
     }
-    r->w = w;
+    r->loop = loop;
+    r->module_files = module_files;
+    r->app_state = app_state;
+    r->stop = stop;
     add_module_files(r);
     n = config_find(cfg, "reload_extra_files") != NULL ? config_list_len(cfg, "reload_extra_files")
                                                        : 0;
@@ -140,12 +140,12 @@ reloader_start(struct reloader *r, struct qln_worker *w)
         add_file(r, config_list_get(cfg, "reload_extra_files", i));
     qln_log(QLN_LOG_DEBUG, "--reload: watching %zu files", r->nwatches);
     ev_io_init(&r->io, on_change, r->fd, EV_READ);
-    ev_io_start(w->loop, &r->io);
+    ev_io_start(loop, &r->io);
     ev_timer_init(&r->rescan, on_rescan, RESCAN_INTERVAL, RESCAN_INTERVAL);
-    ev_timer_start(w->loop, &r->rescan);
+    ev_timer_start(loop, &r->rescan);
     /* Like the heartbeat: they must not keep the worker's loop alive. */
-    ev_unref(w->loop);
-    ev_unref(w->loop);
+    ev_unref(loop);
+    ev_unref(loop);
     return 0;
 }
 
@@ -157,12 +157,12 @@ reloader_stop(struct reloader *r)
     if (r->fd < 0)
         return;
     if (ev_is_active(&r->io)) {
-        ev_ref(r->w->loop);
-        ev_io_stop(r->w->loop, &r->io);
+        ev_ref(r->loop);
+        ev_io_stop(r->loop, &r->io);
     }
     if (ev_is_active(&r->rescan)) {
-        ev_ref(r->w->loop);
-        ev_timer_stop(r->w->loop, &r->rescan);
+        ev_ref(r->loop);
+        ev_timer_stop(r->loop, &r->rescan);
     }
     close(r->fd);
     r->fd = -1;

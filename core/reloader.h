@@ -6,30 +6,38 @@
 #ifndef QILIN_CORE_RELOADER_H
 #define QILIN_CORE_RELOADER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include <ev.h>
 
-struct qln_worker;
+struct config;
+
+/* The app plugin's module_files hook (struct qln_app_ops). */
+typedef void (*reloader_files_fn)(void *state, void (*add)(void *ctx, const char *path), void *ctx);
 
 struct reloader {
     ev_io io;
     ev_timer rescan; /* looks for modules imported since, once a second */
     int fd;          /* inotify; -1: off */
-    struct qln_worker *w;
-    char **paths;     /* indexed by watch descriptor: its file, for the log line */
-    size_t npaths;    /* room in PATHS */
-    size_t nwatches;  /* watches made */
+    struct ev_loop *loop;
+    reloader_files_fn module_files; /* NULL: the app plugin has none */
+    void *app_state;
+    volatile sig_atomic_t *stop; /* the worker's enum qln_stop: set to graceful on a change */
+    char **paths;                /* indexed by watch descriptor: its file, for the log line */
+    size_t npaths;               /* room in PATHS */
+    size_t nwatches;             /* watches made */
 };
 
 /*
- * With --reload (setting reload), watches the app plugin's module files and
- * every reload_extra_files entry on W's loop, and once a second the files of
- * modules imported since (a Django project imports its views at the first
- * request). Call after the app is loaded. Does nothing without --reload.
- * Returns 0 or -errno (logged; the worker then serves without reloading).
+ * With --reload (setting reload in CFG), watches the app's module files
+ * (MODULE_FILES of APP_STATE) and every reload_extra_files entry on LOOP, and once a second the
+ * files of modules imported since (a Django project imports its views at the first request). On a
+ * change it sets *STOP to QLN_STOP_GRACEFUL and breaks LOOP. Call after the app is loaded. Does
+ * nothing without --reload. Returns 0 or -errno (logged; the worker then serves without reloading).
  */
-int reloader_start(struct reloader *r, struct qln_worker *w);
+int reloader_start(struct reloader *r, struct ev_loop *loop, const struct config *cfg,
+                   reloader_files_fn module_files, void *app_state, volatile sig_atomic_t *stop);
 
 /* Stops watching and frees; safe on a reloader that never started. */
 void reloader_stop(struct reloader *r);

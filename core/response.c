@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -20,18 +19,16 @@
 #include <qilin/errno.h>
 #include <qilin/log.h>
 #include <qilin/response.h>
-#include <qilin/worker.h>
 
 #include "conn.h"
+#include "field.h"
 #include "http.h"
+#include "request.h"
 #include "response.h"
 #include "util.h"
-#include "worker.h"
 
 /* The fallback copy loop's block, on the stack of the serving thread. */
 #define RESP_COPY_BLOCK 16384
-/* One sendfile(2) call moves at most this much, so deadlines stay meaningful. */
-#define RESP_SENDFILE_MAX (1 << 30)
 
 /* ------------------------------------------------------------ Date */
 
@@ -70,10 +67,11 @@ response_date(char out[30])
 /* ------------------------------------------------------------ life */
 
 void
-response_init(struct qln_response *r, struct qln_conn *c)
+response_init(struct qln_response *r, struct conn *c, struct qln_request *req)
 {
     memset(r, 0, sizeof(*r));
     r->conn = c;
+    r->req = req;
     r->content_length = -1;
 }
 
@@ -135,68 +133,6 @@ response_error_page(char *buf, size_t len, int status, size_t *body_len)
 
 /* ------------------------------------------------------------ qln_resp_start */
 
-/* RFC 9110 §5.5: CR, LF and NUL would split or truncate the header on the wire. */
-static bool
-value_ok(struct qln_slice v)
-{
-    size_t i;
-
-    for (i = 0; i < v.len; i++) {
-        if (v.p[i] == '\r' || v.p[i] == '\n' || v.p[i] == '\0')
-            return false;
-    }
-    return true;
-}
-
-static bool
-name_ok(struct qln_slice n)
-{
-    size_t i;
-
-    if (n.len == 0)
-        return false;
-    for (i = 0; i < n.len; i++) {
-        if (!http_is_tchar((unsigned char)n.p[i]))
-            return false;
-    }
-    return true;
-}
-
-/* "200 OK" or "200": three digits, then a reason phrase without CR/LF/NUL. */
-static int
-status_code(struct qln_slice s)
-{
-    if (s.len < 3 || s.p[0] < '1' || s.p[0] > '9' || s.p[1] < '0' || s.p[1] > '9' || s.p[2] < '0' ||
-        s.p[2] > '9')
-        return -1;
-    if (s.len > 3 && s.p[3] != ' ')
-        return -1;
-    if (!value_ok(s))
-        return -1;
-    return (s.p[0] - '0') * 100 + (s.p[1] - '0') * 10 + (s.p[2] - '0');
-}
-
-/* Parses a Content-Length value (digits, OWS around them); -1 when invalid. */
-static int64_t
-parse_length(struct qln_slice v)
-{
-    size_t b = 0, e = v.len, i;
-    int64_t n = 0;
-
-    while (b < e && (v.p[b] == ' ' || v.p[b] == '\t'))
-        b++;
-    while (e > b && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
-        e--;
-    if (e == b || e - b > 18)
-        return -1;
-    for (i = b; i < e; i++) {
-        if (v.p[i] < '0' || v.p[i] > '9')
-            return -1;
-        n = n * 10 + (v.p[i] - '0');
-    }
-    return n;
-}
-
 enum header_kind {
     HEADER_KEEP,
     HEADER_DROP,   /* hop-by-hop (RFC 9110 §7.6.1), or Date/Server, which we write */
@@ -257,36 +193,28 @@ classify(struct qln_slice name)
 }
 
 /*
- * Checks every header and works out what is kept. Returns the number kept
- * and their total text size in *TEXT, or QLN_EBADHEADER.
+ * Counts the headers kept (field_check passed them) and their total text
+ * size in *TEXT: hop-by-hop ones are dropped, and of the Content-Length
+ * fields (which agree) only the first is kept, never in a 1xx or 204
+ * response (RFC 9110 §8.6).
  */
 static int
-check_headers(int status, const struct qln_header *h, size_t n, size_t *text, int64_t *length)
+count_kept(int status, const struct qln_header *h, size_t n, size_t *text)
 {
-    bool no_length = status < 200 || status == 204;
+    bool length_kept = status < 200 || status == 204;
     enum header_kind kind;
     size_t i;
     int kept = 0;
 
     *text = 0;
-    *length = -1;
     for (i = 0; i < n; i++) {
-        if (!name_ok(h[i].name) || !value_ok(h[i].value))
-            return QLN_EBADHEADER;
         kind = classify(h[i].name);
         if (kind == HEADER_DROP)
             continue;
         if (kind == HEADER_LENGTH) {
-            int64_t v = parse_length(h[i].value);
-
-            if (v < 0 || (*length >= 0 && v != *length))
-                return QLN_EBADHEADER;
-            if (*length >= 0)
-                continue; /* an identical repeat */
-            *length = v;
-            /* RFC 9110 §8.6: never in a 1xx or 204 response. */
-            if (no_length)
+            if (length_kept)
                 continue;
+            length_kept = true;
         }
         kept++;
         *text += h[i].name.len + h[i].value.len;
@@ -308,22 +236,21 @@ int
 qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct qln_header *headers,
                size_t nheaders)
 {
-    int code = status_code(status);
     int64_t length;
     size_t text, need, i, k = 0;
     bool length_kept = false;
-    int kept;
+    int code, kept;
     char *at;
 
     /* Nothing is logged here: the app plugin turns the error into what its
        users see (the Python plugin raises, and the traceback is the one line). */
+    resp->refusal[0] = '\0';
     if (resp->head_sent)
         return -EALREADY;
+    code = field_check(status, headers, nheaders, &length, resp->refusal, sizeof(resp->refusal));
     if (code < 0)
         return QLN_EBADHEADER;
-    kept = check_headers(code, headers, nheaders, &text, &length);
-    if (kept < 0)
-        return kept;
+    kept = count_kept(code, headers, nheaders, &text);
     /* The app's strings may be temporary (Python bytes objects), so copy them.
        The header array comes first in the store, where malloc's alignment holds. */
     need = (size_t)kept * sizeof(struct qln_header) + text + status.len;
@@ -362,24 +289,36 @@ qln_resp_headers_sent(const struct qln_response *resp)
     return resp->head_sent;
 }
 
+const char *
+qln_resp_refusal(const struct qln_response *resp)
+{
+    return resp->refusal;
+}
+
+int64_t
+qln_resp_content_length(const struct qln_response *resp)
+{
+    return resp->started ? resp->content_length : -1;
+}
+
 /* ------------------------------------------------------------ the head */
 
 static bool
 keep_alive_after(const struct qln_response *r)
 {
-    const struct qln_conn *c = r->conn;
-    const struct qln_request *req = &c->req;
+    const struct conn *c = r->conn;
+    const struct qln_request *req = r->req;
 
-    if (!req->keep_alive || c->must_close || c->w->conn.keepalive_ms <= 0)
+    if (!req->keep_alive || c->must_close || c->s->keepalive_ms <= 0)
         return false;
     if (r->framing == RESP_CLOSE || r->status < 200)
         return false; /* close-delimited body; 101 and friends switch away from HTTP */
-    if (qln_worker_stopping(c->w) != QLN_STOP_NONE)
+    if (conn_stopping(c) != QLN_STOP_NONE)
         return false;
     /* A body the app left unread, too large to read away after the response
        (or of unknown size, or not sent before "100 Continue"): the next bytes
        are not a request head, so the connection ends with this response. */
-    return conn_body_drainable(c);
+    return request_body_drainable(req);
 }
 
 static char *
@@ -395,9 +334,8 @@ put(char *p, const char *s, size_t n)
 static void
 build_head(struct qln_response *r)
 {
-    const struct qln_conn *c = r->conn;
-    const struct qln_request *req = &c->req;
-    const char *server = c->w->conn.server_header;
+    const struct qln_request *req = r->req;
+    const char *server = r->conn->s->server_header;
     size_t server_len = strlen(server), need, i;
     char date[30], *p;
 
@@ -476,7 +414,9 @@ send_with_head(struct qln_response *r, struct iovec *iov, int n, bool more)
         iov[0].iov_base = r->head;
         iov[0].iov_len = r->head_len;
         first = 0;
-        r->head_sent = true; /* from here on it cannot change, even if the write fails */
+        /* From here on it cannot change, even if the write fails. */
+        r->head_sent = true;
+        r->req->final_sent = true;
     }
     if (n - first == 0)
         return 0;
@@ -581,36 +521,13 @@ copy_file(struct qln_response *r, int fd, off_t *off, int64_t *left)
 static int
 send_file_body(struct qln_response *r, int fd, off_t off, int64_t left)
 {
-    struct qln_conn *c = r->conn;
-    int64_t deadline = conn_io_deadline(c);
-    bool moved = false;
-    ssize_t n;
-    int rc;
+    int64_t count = left;
+    int rc = conn_sendfile(r->conn, fd, &off, &left);
 
-    while (left > 0) {
-        n = sendfile(c->fd, fd, &off, left < RESP_SENDFILE_MAX ? (size_t)left : RESP_SENDFILE_MAX);
-        if (n > 0) {
-            left -= n;
-            r->body_bytes += n;
-            moved = true;
-            deadline = conn_io_deadline(c);
-            continue;
-        }
-        if (n == 0)
-            return fail_with(r, -EIO); /* the file is shorter than announced */
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN) {
-            rc = conn_wait(c, QLN_EV_WRITE, deadline);
-            if (rc < 0)
-                return fail_with(r, rc);
-            continue;
-        }
-        if (!moved && (errno == EINVAL || errno == ENOSYS))
-            return copy_file(r, fd, &off, &left);
-        return fail_with(r, -errno);
-    }
-    return 0;
+    r->body_bytes += count - left;
+    if (rc == -ENOTSUP)
+        return copy_file(r, fd, &off, &left);
+    return rc < 0 ? fail_with(r, rc) : 0;
 }
 
 int

@@ -2,7 +2,7 @@
  * The response writer behind include/qilin/response.h: status line and
  * headers, Date/Server/Connection, Content-Length or chunked framing,
  * HEAD/1xx/204/304 without body, writev and sendfile through the
- * connection's wait hook. Worker processes only.
+ * connection layer. Worker processes only.
  */
 #ifndef QILIN_CORE_RESPONSE_H
 #define QILIN_CORE_RESPONSE_H
@@ -14,7 +14,8 @@
 
 #include <qilin/common.h>
 
-struct qln_conn;
+struct conn;
+struct qln_request;
 
 enum resp_framing {
     RESP_NO_BODY = 0, /* HEAD, 1xx, 204, 304: no body bytes on the wire */
@@ -30,19 +31,21 @@ enum resp_framing {
  * allocates nothing.
  */
 struct qln_response {
-    struct qln_conn *conn;
-    bool started;    /* qln_resp_start() succeeded */
-    bool head_sent;  /* the head was handed to the socket (it can no longer change) */
-    bool keep_alive; /* decided with the head: the connection may serve another request */
-    bool cut_logged; /* "body longer than Content-Length" was logged */
-    int failed;      /* first write error (negative), then every write returns it */
-    int status;      /* 200 */
+    struct conn *conn;
+    struct qln_request *req; /* the request it answers */
+    bool started;            /* qln_resp_start() succeeded */
+    bool head_sent;          /* the head was handed to the socket (it can no longer change) */
+    bool keep_alive;         /* decided with the head: the connection may serve another request */
+    bool cut_logged;         /* "body longer than Content-Length" was logged */
+    int failed;              /* first write error (negative), then every write returns it */
+    int status;              /* 200 */
     struct qln_slice status_line; /* "200 OK", in STORE */
     struct qln_header *headers;   /* the kept app headers, in STORE */
     size_t nheaders;
     int64_t content_length; /* the app's Content-Length, or -1 */
     enum resp_framing framing;
     int64_t body_bytes; /* body bytes written (for the access log), framing excluded */
+    char refusal[160];  /* why the last qln_resp_start() refused; "" when it did not */
     char *store;
     size_t store_cap;
     char *head;
@@ -50,8 +53,8 @@ struct qln_response {
     size_t head_len;
 };
 
-/* Prepares R for connection C (no allocation). */
-void response_init(struct qln_response *r, struct qln_conn *c);
+/* Prepares R to answer REQ on connection C (no allocation). */
+void response_init(struct qln_response *r, struct conn *c, struct qln_request *req);
 /* Frees R's buffers. */
 void response_fini(struct qln_response *r);
 /* Forgets the previous request's response; keeps the buffers. */

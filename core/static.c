@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "request.h"
 #include "response.h"
 #include "static.h"
 #include "util.h"

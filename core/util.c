@@ -9,17 +9,36 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <qilin/errno.h>
 #include <qilin/log.h>
 
 #include "util.h"
 
+/* Says that an allocation failed; the error log sets its own (util_set_oom_report). */
+static void
+oom_to_stderr(size_t n)
+{
+    char line[64];
+    int len = snprintf(line, sizeof(line), "out of memory allocating %zu bytes\n", n);
+    ssize_t w = write(2, line, len > 0 ? (size_t)len : 0);
+
+    (void)w; /* about to abort: nothing better to do */
+}
+
+static void (*oom_report)(size_t n) = oom_to_stderr;
+
+void
+util_set_oom_report(void (*report)(size_t n))
+{
+    oom_report = report;
+}
+
 static _Noreturn void
 out_of_memory(size_t n)
 {
-    /* Logging may itself need memory; the log path formats into a stack buffer. */
-    qln_log_write(QLN_LOG_CRITICAL, "out of memory allocating %zu bytes", n);
+    oom_report(n);
     abort();
 }
 

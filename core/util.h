@@ -13,6 +13,13 @@
 
 #include <qilin/common.h>
 
+/*
+ * How an allocation failure is reported before the process aborts: N is
+ * the size asked for. The default writes one line to stderr; the error log
+ * installs its own (log.c), which must not allocate.
+ */
+void util_set_oom_report(void (*report)(size_t n));
+
 /* The allocator never returns NULL: on exhaustion it logs and aborts (workers
    are disposable; the master allocates almost nothing after boot). */
 void *xmalloc(size_t n);

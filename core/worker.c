@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,12 @@
 #include <qilin/plugin.h>
 
 #include "config.h"
-#include "conn.h"
 #include "hooks.h"
 #include "log.h"
 #include "proc.h"
 #include "reloader.h"
 #include "scoreboard.h"
+#include "serve.h"
 #include "signals.h"
 #include "util.h"
 #include "worker.h"
@@ -252,6 +253,7 @@ recycle_limit(const struct config *cfg)
 static void
 setup_process(struct qln_worker *w, const struct worker_boot *b)
 {
+    char err[256];
     size_t i;
 
     signals_reset_dispositions();
@@ -296,6 +298,9 @@ setup_process(struct qln_worker *w, const struct worker_boot *b)
     install_handlers();
     signals_unblock_all();
     conn_settings_load(&w->conn, b->ctx->cfg);
+    /* Checked at startup; a directory gone since a reload serves nothing. */
+    if (static_map_load(&w->statics, b->ctx->cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "%s", err);
 }
 
 /* --user/--group: drop privileges before any application code runs. */
@@ -370,7 +375,8 @@ worker_main(const struct worker_boot *b)
     switch_owner(b);
     boot_app(w, b);
     qln_worker_heartbeat(w);
-    reloader_start(&reloader, w);
+    reloader_start(&reloader, w->loop, w->ctx->cfg, APP_HOOK(w->app, module_files), w->app_state,
+                   &w->stop);
     worker_hook(w, HOOK_POST_WORKER_INIT, false);
     if (w->slot != NULL)
         scoreboard_set_ready(w->slot);
@@ -383,7 +389,8 @@ worker_main(const struct worker_boot *b)
         worker_hook(w, HOOK_WORKER_INT, false);
     /* run() returns only after closing its connections (worker.h), so the
        pool holds nothing live; freeing it keeps leak checkers meaningful. */
-    conn_pool_free(w);
+    serve_pool_free(w);
+    static_map_release(&w->statics);
 
     /* The hook first: one written in the app's language needs the interpreter
        that the app plugin's worker_exit finalises. */
@@ -395,48 +402,69 @@ worker_main(const struct worker_boot *b)
     exit(status);
 }
 
-/* ------------------------------------------------------ scoreboard hooks */
+/* Longest single poll(2), so a thread that never sees EINTR still notices a stop. */
+#define POLL_SLICE_MS 1000
 
-/* Each serving thread's scoreboard lane, numbered on first use (worker
-   processes only; each process counts from 0 after fork). */
-static _Thread_local unsigned thread_lane = UINT_MAX;
-static atomic_uint next_lane;
+/* ------------------------------------------------------------ the poll waiter */
 
-static unsigned
-my_lane(void)
+static void
+blocking(struct qln_poll_waiter *pw, bool enter)
 {
-    if (thread_lane == UINT_MAX)
-        thread_lane = atomic_fetch_add(&next_lane, 1);
-    return thread_lane;
+    const struct qln_app_ops *app = pw->worker->app;
+    void (*hook)(void *);
+
+    if (app == NULL || pw->tstate == NULL)
+        return;
+    hook = enter ? APP_HOOK(app, blocking_enter) : APP_HOOK(app, blocking_leave);
+    if (hook != NULL)
+        hook(pw->tstate);
 }
 
-void
-worker_request_begin(struct qln_worker *w)
+static int
+poll_wait(void *ctx, int fd, unsigned events, int64_t deadline)
 {
-    int64_t now = util_now_ms();
+    struct qln_poll_waiter *pw = ctx;
+    struct pollfd pfd = {.fd = fd};
+    int rc, err;
 
-    if (w->slot == NULL)
-        return;
-    scoreboard_request_begin(w->slot, now);
-    scoreboard_lane_begin(w->slot, my_lane(), now);
-}
+    if (events & QLN_EV_READ)
+        pfd.events |= POLLIN;
+    if (events & QLN_EV_WRITE)
+        pfd.events |= POLLOUT;
+    for (;;) {
+        int64_t left = deadline < 0 ? POLL_SLICE_MS : deadline - util_now_ms();
 
-void
-worker_request_end(struct qln_worker *w)
-{
-    uint64_t served;
-
-    if (w->slot == NULL)
-        return;
-    scoreboard_lane_end(w->slot, my_lane());
-    served = scoreboard_request_end(w->slot, util_now_ms());
-    /* Each request gets a distinct count, so exactly one thread logs. */
-    if (w->max_requests != 0 && served == w->max_requests) {
-        qln_log(QLN_LOG_INFO, "Autorestarting worker after current request.");
-        if (w->stop == QLN_STOP_NONE)
-            w->stop = QLN_STOP_GRACEFUL;
-        poke(w);
+        if (pw->worker->stop == QLN_STOP_NOW)
+            return QLN_WAIT_STOP;
+        /* Past the deadline, one look without waiting: a worker that got
+           no CPU until now must not call data that did arrive a timeout. */
+        if (left <= 0)
+            return poll(&pfd, 1, 0) > 0 ? QLN_WAIT_READY : QLN_WAIT_TIMEOUT;
+        /* The interpreter lock is released only around a wait that really
+           blocks; the fast path (data already there) never gets here. */
+        blocking(pw, true);
+        rc = poll(&pfd, 1, (int)(left < POLL_SLICE_MS ? left : POLL_SLICE_MS));
+        err = errno;
+        blocking(pw, false);
+        if (rc > 0)
+            return QLN_WAIT_READY; /* POLLERR/POLLHUP too: the retried call reports it */
+        if (rc < 0 && err != EINTR)
+            return QLN_WAIT_ERROR;
+        /* Timeout of one slice, or a signal: recompute what is left and go on
+           unless the signal asked for an immediate stop (checked above). */
     }
+}
+
+void
+qln_poll_waiter_init(struct qln_poll_waiter *pw, struct qln_worker *worker, void *tstate)
+{
+    memset(pw, 0, sizeof(*pw));
+    pw->waiter.size = sizeof(pw->waiter);
+    pw->waiter.ctx = pw;
+    pw->waiter.wait = poll_wait;
+    pw->waiter.fd_closing = NULL;
+    pw->worker = worker;
+    pw->tstate = tstate;
 }
 
 /* ------------------------------------------------------------ plugin API */

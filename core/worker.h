@@ -1,7 +1,6 @@
 /*
  * The worker process: what the core keeps for one worker (struct
- * qln_worker, opaque to plugins), the child side of fork, and the hooks the
- * connection code calls to keep the scoreboard current. Worker only.
+ * qln_worker, opaque to plugins) and the child side of fork. Worker only.
  */
 #ifndef QILIN_CORE_WORKER_H
 #define QILIN_CORE_WORKER_H
@@ -18,35 +17,11 @@
 
 #include "config.h"
 #include "listener.h"
-#include "proxy.h"  /* struct proxy_allow in struct conn_settings */
-#include "static.h" /* struct static_map in struct conn_settings */
-
-/* Connection settings read once from the configuration (conn.c fills them). */
-struct conn_settings {
-    int64_t keepalive_ms;            /* keepalive; 0 disables keep-alive */
-    int64_t timeout_ms;              /* budget for a head, a body read or a write to progress */
-    size_t limit_request_line;       /* 0 = unlimited, capped at 8190 */
-    size_t limit_request_fields;     /* max 32768 */
-    size_t limit_request_field_size; /* 0 = 8190 */
-    char server_header[128];         /* "Server:" value; "" = no header */
-    /* Hostile-input limits. */
-    int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
-    int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
-    int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
-    bool casefold_method;       /* casefold_http_method: uppercase methods */
-    bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
-    struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
-    struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
-    struct static_map statics;          /* --static-map */
-};
-
-/* conn.c: fills S from CFG (keepalive, timeout, limit_request_*, server_header,
-   header_timeout, body_timeout, limit_request_body, casefold_http_method, real_ip,
-   forwarded_allow_ips, proxy_protocol, proxy_allow_from, static_map). */
-void conn_settings_load(struct conn_settings *s, const struct config *cfg);
+#include "settings.h"
+#include "static.h" /* struct static_map */
 
 struct scoreboard_slot;
-struct conn_pool;
+struct serve_pool;
 struct proc_owner;
 
 struct qln_worker {
@@ -62,9 +37,10 @@ struct qln_worker {
     pid_t pid;
     struct scoreboard_slot *slot; /* this worker's slot in the shared scoreboard */
     struct conn_settings conn;
-    struct conn_pool *pool; /* conn.c's free lists, created lazily */
-    ev_io wake;             /* on wake_fd: signal handlers poke the loop through it */
-    int wake_fd;            /* an eventfd; qln_worker_wake_fd() */
+    struct static_map statics; /* --static-map */
+    struct serve_pool *pool;   /* serve.c's free sessions, created lazily */
+    ev_io wake;                /* on wake_fd: signal handlers poke the loop through it */
+    int wake_fd;               /* an eventfd; qln_worker_wake_fd() */
     ev_timer heartbeat;
     volatile sig_atomic_t reopen_logs; /* SIGUSR1 seen; the wake callback reopens the logs */
     int exit_status;                   /* qln_worker_exit()'s status */
@@ -120,9 +96,5 @@ struct worker_boot {
  * failed to load (gunicorn's codes). Worker only; never returns.
  */
 _Noreturn void worker_main(const struct worker_boot *boot);
-
-/* Scoreboard bookkeeping around each request (conn.c calls these). Thread-safe. */
-void worker_request_begin(struct qln_worker *w);
-void worker_request_end(struct qln_worker *w);
 
 #endif

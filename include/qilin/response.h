@@ -12,8 +12,10 @@
 
 /**
  * Sets the status ("200 OK", copied) and the app's headers (copied). Header
- * names must be tokens and values free of CR, LF and NUL, else QLN_EBADHEADER
- * is returned and nothing is kept. Hop-by-hop headers (Connection,
+ * names must be tokens and values free of control characters but HTAB, and
+ * a Content-Length must be digits (repeated only with the same value), else
+ * QLN_EBADHEADER is returned, nothing is kept, and qln_resp_refusal() says
+ * why. Hop-by-hop headers (Connection,
  * Transfer-Encoding, Keep-Alive...) and Date/Server are dropped; an app
  * Content-Length is honoured. May be called again until the head is sent
  * (start_response with exc_info); afterwards returns -EALREADY.
@@ -37,5 +39,20 @@ QLN_API int qln_resp_sendfile(struct qln_response *resp, int fd, off_t offset, i
 
 /** True once the head has left (status and headers can no longer change). */
 QLN_API bool qln_resp_headers_sent(const struct qln_response *resp);
+
+/**
+ * Why the last qln_resp_start() on RESP returned QLN_EBADHEADER, as one
+ * line that names the field and quotes the offending text in single
+ * quotes with backslash escapes: "invalid header name 'Bad Name'", "invalid status 'OK':
+ * expected e.g. '200 OK'". "" when it did not refuse. Since ABI 1.4.
+ */
+QLN_API const char *qln_resp_refusal(const struct qln_response *resp);
+
+/**
+ * The Content-Length the app's headers declared (after a successful
+ * qln_resp_start()), or -1 when they declared none. The core cuts a longer
+ * body to it and closes the connection after a shorter one. Since ABI 1.4.
+ */
+QLN_API int64_t qln_resp_content_length(const struct qln_response *resp);
 
 #endif

@@ -1,13 +1,15 @@
 # Unit tests for the http area: the request parser (test_http, table-driven),
-# the connection loop with the response writer (test_conn, over sockets), and
-# the connection lifecycle (test_lifecycle).
+# the connection loop with the response writer (test_conn, over sockets), the
+# connection lifecycle (test_lifecycle), and the plain-socket transport
+# (test_transport, over a socketpair and a TCP connection).
 
 # The fake worker both connection suites serve from.
 unit_fakeworker = tests/unit/fakeworker.c tests/unit/fakeworker.h
 
 check_PROGRAMS += tests/unit/test_http tests/unit/test_conn tests/unit/test_proxy \
-	tests/unit/test_lifecycle
-TESTS += tests/unit/test_http tests/unit/test_conn tests/unit/test_proxy tests/unit/test_lifecycle
+	tests/unit/test_lifecycle tests/unit/test_transport
+TESTS += tests/unit/test_http tests/unit/test_conn tests/unit/test_proxy tests/unit/test_lifecycle \
+	tests/unit/test_transport
 
 tests_unit_test_http_SOURCES = tests/unit/test_http.c
 tests_unit_test_http_CPPFLAGS = $(unit_cppflags)
@@ -25,3 +27,7 @@ tests_unit_test_lifecycle_LDADD = $(unit_ldadd) $(EV_LIBS) $(PTHREAD_LIBS)
 tests_unit_test_proxy_SOURCES = tests/unit/test_proxy.c
 tests_unit_test_proxy_CPPFLAGS = $(unit_cppflags)
 tests_unit_test_proxy_LDADD = $(unit_ldadd)
+
+tests_unit_test_transport_SOURCES = tests/unit/test_transport.c
+tests_unit_test_transport_CPPFLAGS = $(unit_cppflags)
+tests_unit_test_transport_LDADD = $(unit_ldadd)

@@ -25,7 +25,7 @@
 #include <qilin/plugin.h>
 
 #include "core/config.h"
-#include "core/conn.h"
+#include "core/serve.h"
 #include "core/listener.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -946,7 +946,7 @@ START_TEST(test_idle_and_deadlines)
     wait_readable(qln_conn_fd(c));
     ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_CLOSED);
     qln_conn_close(c, NULL);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
     ck_assert_ptr_null(worker.pool);
 }
 END_TEST
@@ -977,7 +977,7 @@ START_TEST(test_small_body_preread)
     wait_readable(qln_conn_fd(c));
     ck_assert_int_eq(qln_conn_serve(c, &pw.waiter, NULL), QLN_CONN_CLOSED);
     qln_conn_close(c, NULL);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
 }
 END_TEST
 
@@ -996,7 +996,7 @@ START_TEST(test_stop_now)
     ck_assert_int_eq(pw.waiter.wait(pw.waiter.ctx, fd, QLN_EV_READ, -1), QLN_WAIT_STOP);
     qln_conn_close(c, &pw.waiter);
     close(fd);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
 }
 END_TEST
 

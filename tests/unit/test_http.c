@@ -13,7 +13,9 @@
 
 #include <qilin/request.h>
 
+#include "core/field.h"
 #include "core/http.h"
+#include "core/request.h"
 #include "core/util.h"
 
 #define ANY (-2) /* "do not check" for numeric fields */
@@ -262,7 +264,7 @@ struct result {
 static void
 result_fini(struct result *r)
 {
-    http_request_fini(&r->req);
+    request_fini(&r->req);
     free(r->raw);
     r->raw = NULL;
 }
@@ -293,7 +295,7 @@ drive(struct http_parser *p, const char *src, size_t n, size_t step, struct resu
         case HTTP_HEAD_DONE:
             ck_assert(!out->head);
             out->head = true;
-            http_parser_request(p, raw, &out->req);
+            request_fill(&out->req, p, raw);
             break;
         case HTTP_BODY_DATA:
             ck_assert(out->head);
@@ -507,11 +509,11 @@ START_TEST(test_casefold_method)
         ck_assert_int_eq(http_parse(&p, buf, strlen(buf), &pos), HTTP_HEAD_DONE);
         if (cases[i].fold)
             http_casefold_method(&p, buf);
-        http_parser_request(&p, buf, &req);
+        request_fill(&req, &p, buf);
         check_slice(req.method, cases[i].method, "method", &rows[0]);
         ck_assert_int_eq(req.is_head, cases[i].is_head);
         ck_assert(!req.is_connect);
-        http_request_fini(&req);
+        request_fini(&req);
         http_parser_fini(&p);
     }
 }
@@ -588,8 +590,88 @@ START_TEST(test_reason_phrases)
     ck_assert_str_eq(http_reason(414), "URI Too Long");
     ck_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
     ck_assert_str_eq(http_reason(505), "HTTP Version Not Supported");
-    ck_assert(http_is_tchar('!') && http_is_tchar('z') && !http_is_tchar(' ') &&
-              !http_is_tchar(':') && !http_is_tchar(0x80));
+    ck_assert(field_is_tchar('!') && field_is_tchar('z') && !field_is_tchar(' ') &&
+              !field_is_tchar(':') && !field_is_tchar(0x80));
+}
+END_TEST
+
+/* A response head the app hands over, and what field_check says of it. */
+static const struct {
+    const char *status;
+    const char *names[3], *values[3];
+    int code;        /* field_check's result */
+    int64_t length;  /* the declared Content-Length when accepted */
+    const char *why; /* the reason when refused */
+} heads[] = {
+    {"200 OK", {"Content-Type"}, {"text/plain"}, 200, -1, NULL},
+    {"204", {NULL}, {NULL}, 204, -1, NULL},
+    {"200 OK", {"Content-Length", "content-length"}, {" 5 ", "5"}, 200, 5, NULL},
+    {"200 OK", {"X-Tab"}, {"a\tb"}, 200, -1, NULL},
+    {"OK", {NULL}, {NULL}, -1, -1, "invalid status 'OK': expected e.g. '200 OK'"},
+    {"200 OK\r\nX: y",
+     {NULL},
+     {NULL},
+     -1,
+     -1,
+     "invalid status '200 OK\\r\\nX: y': expected e.g. '200 OK'"},
+    {"200 OK", {"Bad Name"}, {"x"}, -1, -1, "invalid header name 'Bad Name'"},
+    {"200 OK", {""}, {"x"}, -1, -1, "invalid header name ''"},
+    {"200 OK", {"X-Note"}, {"a\nb"}, -1, -1, "invalid header value 'a\\nb' for 'X-Note'"},
+    {"200 OK",
+     {"X-Note"},
+     {"it's\x01\xe9"},
+     -1,
+     -1,
+     "invalid header value 'it\\'s\\x01\\xe9' for 'X-Note'"},
+    {"200 OK",
+     {"Content-Length"},
+     {"12a"},
+     -1,
+     -1,
+     "invalid Content-Length '12a': expected digits"},
+    {"200 OK",
+     {"Content-Length", "Content-Length"},
+     {"3", "4"},
+     -1,
+     -1,
+     "Content-Length '4' differs from an earlier one"},
+};
+
+START_TEST(test_field_check)
+{
+    struct qln_header h[3];
+    size_t n = 0;
+    int64_t length;
+    char why[160] = "";
+    const char *status = heads[_i].status;
+    int code;
+
+    for (; n < 3 && heads[_i].names[n] != NULL; n++) {
+        h[n].name = (struct qln_slice){heads[_i].names[n], strlen(heads[_i].names[n])};
+        h[n].value = (struct qln_slice){heads[_i].values[n], strlen(heads[_i].values[n])};
+    }
+    code = field_check((struct qln_slice){status, strlen(status)}, h, n, &length, why, sizeof(why));
+    ck_assert_int_eq(code, heads[_i].code);
+    if (code > 0)
+        ck_assert_int_eq(length, heads[_i].length);
+    else
+        ck_assert_str_eq(why, heads[_i].why);
+}
+END_TEST
+
+/* A long value is cut, and the reason always fits its buffer. */
+START_TEST(test_field_quote_cuts)
+{
+    char value[300], why[64] = "";
+    struct qln_header h = {{"X", 1}, {value, sizeof(value)}};
+    int64_t length;
+
+    memset(value, '\x01', sizeof(value));
+    ck_assert_int_eq(field_check((struct qln_slice){"200 OK", 6}, &h, 1, &length, why, sizeof(why)),
+                     -1);
+    ck_assert_uint_lt(strlen(why), sizeof(why));
+    ck_assert_ptr_nonnull(strstr(why, "invalid header value '\\x01"));
+    ck_assert_ptr_nonnull(strstr(why, "...'"));
 }
 END_TEST
 
@@ -612,6 +694,8 @@ http_suite(void)
     tcase_add_test(tc, test_overflow);
     tcase_add_test(tc, test_reuse_after_large_head);
     tcase_add_test(tc, test_reason_phrases);
+    tcase_add_loop_test(tc, test_field_check, 0, (int)ARRAY_SIZE(heads));
+    tcase_add_test(tc, test_field_quote_cuts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,7 +23,7 @@
 
 #include <qilin/plugin.h>
 
-#include "core/conn.h"
+#include "core/serve.h"
 #include "core/listener.h"
 #include "core/util.h"
 #include "core/worker.h"
@@ -141,7 +141,7 @@ stop_server(int how)
     ev_async_send(worker.loop, &stop_async);
     ck_assert_int_eq(pthread_join(server, NULL), 0);
     qln_lifecycle_free(lc);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
 }
 
 static int
@@ -332,7 +332,7 @@ START_TEST(test_graceful_stop_drains_and_lingers)
     ck_assert(closed_by_server(idle));
     ck_assert_int_eq(pthread_join(server, NULL), 0);
     qln_lifecycle_free(lc);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
     close(queued);
     close(idle);
 }
@@ -379,7 +379,7 @@ START_TEST(test_idle_deadline_ends_with_the_linger)
     ck_assert_int_le(qln_conn_idle_deadline(c), qln_now_ms() + QLN_STOP_LINGER_MS);
     ck_assert_int_ge(qln_conn_idle_deadline(c), before + QLN_STOP_LINGER_MS);
     qln_conn_close(c, NULL);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
     close(fd);
 }
 END_TEST
@@ -403,7 +403,7 @@ START_TEST(test_accept_out_of_descriptors)
     ck_assert_int_eq(qln_worker_accept(&worker, lst.fd, &c), 0);
     qln_conn_close(c, NULL);
     ck_assert_int_eq(qln_worker_accept(&worker, lst.fd, &c), -EAGAIN);
-    conn_pool_free(&worker);
+    serve_pool_free(&worker);
     close(fd);
 }
 END_TEST

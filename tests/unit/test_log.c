@@ -77,6 +77,7 @@ open_logs(const char *errorlog, const char *level, const char *accesslog, const 
     struct config *cfg = config_new();
     const char *names[] = {"errorlog", "loglevel", "accesslog", "access_log_format"};
     const char *values[] = {errorlog, level, accesslog, format};
+    struct log_options lo;
     int rc;
 
     ck_assert_msg(config_register(cfg, core_options, "core", err, errlen) == 0, "%s", err);
@@ -85,7 +86,8 @@ open_logs(const char *errorlog, const char *level, const char *accesslog, const 
             ck_assert_msg(
                 config_set(cfg, names[i], values[i], CONFIG_SRC_CLI, "test", err, errlen) == 0,
                 "%s", err);
-    rc = log_open(cfg, err, errlen);
+    config_log_options(cfg, &lo);
+    rc = log_open(&lo, err, errlen);
     config_free(cfg);
     return rc;
 }

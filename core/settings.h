@@ -1,0 +1,43 @@
+/*
+ * The connection settings a worker reads once from the configuration:
+ * timeouts, request limits, the Server header and the proxy trust rules.
+ * Every layer of the request path reads them, none
+ * writes them. Worker processes only.
+ */
+#ifndef QILIN_CORE_SETTINGS_H
+#define QILIN_CORE_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "proxy.h" /* struct proxy_allow, struct proxy_protocol */
+
+struct conn_settings {
+    int64_t keepalive_ms;            /* keepalive; 0 disables keep-alive */
+    int64_t timeout_ms;              /* budget for a head, a body read or a write to progress */
+    size_t limit_request_line;       /* 0 = unlimited, capped at 8190 */
+    size_t limit_request_fields;     /* max 32768 */
+    size_t limit_request_field_size; /* 0 = 8190 */
+    char server_header[128];         /* "Server:" value; "" = no header */
+    /* Hostile-input limits. */
+    int64_t header_timeout_ms;  /* budget for a whole request head; 0 = none */
+    int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
+    int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
+    bool casefold_method;       /* casefold_http_method: uppercase methods */
+    bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
+    struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
+    struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
+};
+
+/*
+ * Fills S from CFG (keepalive, timeout, limit_request_*, server_header,
+ * header_timeout, body_timeout, limit_request_body, casefold_http_method,
+ * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from). Values
+ * that fail to parse were refused at startup; after a reload one is logged
+ * and left at its safe side (trust nothing).
+ */
+void conn_settings_load(struct conn_settings *s, const struct config *cfg);
+
+#endif
