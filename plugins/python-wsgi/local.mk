@@ -28,13 +28,15 @@ plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
 plugins_python_wsgi_python3_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
 plugins_python_wsgi_python3_la_LIBADD = $(PYTHON_LIBS)
 
-# Unit test of the plugin against a mock core (the qln_* functions are
-# defined in the test itself), so it compiles the plugin's sources rather
-# than linking libqilincore. One program, one Check suite.
+# Unit test of the plugin against the mock core (tests/unit/mock_core.c
+# defines the qln_* functions, with the core's response checks from
+# core/field.c), so it compiles the plugin's sources rather than linking
+# libqilincore. One program, one Check suite.
 if HAVE_CHECK
 check_PROGRAMS += tests/unit/test_python_environ
 TESTS += tests/unit/test_python_environ
 tests_unit_test_python_environ_SOURCES = tests/unit/test_python_environ.c \
+	tests/unit/mock_core.c tests/unit/mock_core.h core/field.c core/field.h \
 	$(plugins_python_wsgi_python3_la_SOURCES)
 nodist_tests_unit_test_python_environ_SOURCES = $(nodist_plugins_python_wsgi_python3_la_SOURCES)
 tests_unit_test_python_environ_CPPFLAGS = $(plugins_python_wsgi_python3_la_CPPFLAGS) $(CHECK_CFLAGS)

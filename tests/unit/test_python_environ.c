@@ -1,9 +1,9 @@
 /*
- * Unit tests for the python3 app plugin (plugins/python-wsgi) against a
- * mock core: the qln_* functions the plugin calls are defined here, so the
- * plugin's hooks run with an embedded interpreter and no arbiter. Covers the
- * environ, wsgi.input, start_response/write, the iterable's close(),
- * file_wrapper, error handling, app loading and serving from two threads.
+ * Unit tests for the python3 app plugin (plugins/python-wsgi) against the
+ * mock core (mock_core.h), so the plugin's hooks run with an embedded
+ * interpreter and no arbiter. Covers the environ, wsgi.input,
+ * start_response/write, the iterable's close(), file_wrapper, error
+ * handling, app loading and serving from two threads.
  * Each test runs in its own forked process (one interpreter each).
  */
 #include "qlnconfig.h"
@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,8 @@
 
 #include <qilin/plugin.h>
 
+#include "mock_core.h"
+
 /*
  * LeakSanitizer reads this (when the test is built with it): libpython keeps
  * some allocations past Py_FinalizeEx(), which are not the plugin's leaks.
@@ -37,462 +38,6 @@ const char *
 __lsan_default_suppressions(void)
 {
     return "leak:libpython3\n";
-}
-
-/* ------------------------------------------------------------------ mock core */
-
-struct qln_ctx {
-    int workers;
-    const char *pythonpath;
-    int argc;
-    char **argv;
-};
-
-struct qln_request {
-    const char *method, *target, *path, *query;
-    int minor;
-    const struct qln_header *headers;
-    size_t nheaders;
-    const char *body; /* decoded body handed out by qln_req_read */
-    size_t body_len, body_pos;
-    size_t piece; /* at most this many bytes per read (0: all) */
-    int fail_at;  /* > 0: reads fail with QLN_EBADBODY once body_pos reaches it */
-    bool chunked;
-    const char *server_port;
-    const char *proxy_proto; /* what a PROXY header said ("TCP6"), NULL: none */
-    /* Simulates a blocking wait inside a read, as the core's poll waiter does. */
-    const struct qln_app_ops *ops;
-    void *token;
-};
-
-struct qln_response {
-    char status[64];
-    char head[1024]; /* "Name: value\n" lines */
-    bool started, sent;
-    char *body;
-    size_t len, cap;
-};
-
-static char log_buf[65536]; /* per test process */
-static size_t log_len;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-log_append(const char *p, size_t n)
-{
-    pthread_mutex_lock(&log_lock);
-    if (n > sizeof(log_buf) - 1 - log_len)
-        n = sizeof(log_buf) - 1 - log_len;
-    memcpy(log_buf + log_len, p, n);
-    log_len += n;
-    log_buf[log_len] = '\0';
-    pthread_mutex_unlock(&log_lock);
-}
-
-int64_t
-qln_now_ms(void)
-{
-    return 0;
-}
-
-bool
-qln_cfg_bool(const struct qln_ctx *ctx, const char *name)
-{
-    ck_assert_str_eq(name, "preload_app");
-    return false;
-}
-
-int64_t
-qln_cfg_int(const struct qln_ctx *ctx, const char *name)
-{
-    ck_assert_str_eq(name, "workers");
-    return ctx->workers;
-}
-
-const char *
-qln_cfg_str(const struct qln_ctx *ctx, const char *name)
-{
-    ck_assert_str_eq(name, "pythonpath");
-    return ctx->pythonpath;
-}
-
-size_t
-qln_cfg_list_len(const struct qln_ctx *ctx, const char *name)
-{
-    return 0;
-}
-
-const char *
-qln_cfg_list_get(const struct qln_ctx *ctx, const char *name, size_t i)
-{
-    return NULL;
-}
-
-/* The options gunicorn.conf.py tests set; what qln_cfg_set received, one "name=value;" each. */
-static const struct qln_option mock_options[] = {
-    {.name = "workers", .type = QLN_OPT_INT},
-    {.name = "bind", .type = QLN_OPT_LIST},
-    {.name = "raw_env", .type = QLN_OPT_LIST},
-    {.name = "preload_app", .type = QLN_OPT_BOOL},
-    {.name = "worker_class", .type = QLN_OPT_STRING},
-    {.name = "umask", .type = QLN_OPT_STRING},
-    {.name = "proxy_allow_from", .type = QLN_OPT_LIST},
-};
-static char set_buf[4096]; /* per test process */
-
-const struct qln_option *
-qln_cfg_option(const struct qln_ctx *ctx, const char *name)
-{
-    for (size_t i = 0; i < sizeof(mock_options) / sizeof(mock_options[0]); i++)
-        if (strcmp(mock_options[i].name, name) == 0)
-            return &mock_options[i];
-    return NULL;
-}
-
-int
-qln_cfg_set(struct qln_ctx *ctx, const char *name, const struct qln_cfg_value *v, uint32_t flags,
-            const char *origin, char *err, size_t errlen)
-{
-    char *p = set_buf + strlen(set_buf);
-    size_t room = sizeof(set_buf) - (size_t)(p - set_buf);
-
-    switch (v->type) {
-    case QLN_OPT_BOOL:
-        snprintf(p, room, "%s=%s;", name, v->b ? "true" : "false");
-        break;
-    case QLN_OPT_INT:
-        snprintf(p, room, "%s=%lld;", name, (long long)v->i);
-        break;
-    case QLN_OPT_STRING:
-        snprintf(p, room, "%s='%s'%s;", name, v->s, flags & QLN_CFG_OPTIONAL ? "?" : "");
-        break;
-    case QLN_OPT_LIST:
-        snprintf(p, room, "%s=[", name);
-        for (size_t i = 0; i < v->n; i++)
-            snprintf(p + strlen(p), room - strlen(p), "%s%s", i ? "," : "", v->items[i]);
-        snprintf(p + strlen(p), room - strlen(p), "];");
-        break;
-    }
-    return 0;
-}
-
-/* The hooks qln_hook_register received, by name. */
-static struct {
-    char name[32];
-    qln_hook_fn *fn;
-    void *data;
-    void (*release)(void *);
-} mock_hooks[8];
-static size_t mock_nhooks;
-
-int
-qln_hook_register(struct qln_ctx *ctx, const char *name, qln_hook_fn *fn, void *data,
-                  void (*release)(void *data))
-{
-    if (strcmp(name, "on_starting") != 0 && strcmp(name, "post_fork") != 0)
-        return -ENOENT;
-    ck_assert_uint_lt(mock_nhooks, 8);
-    snprintf(mock_hooks[mock_nhooks].name, sizeof(mock_hooks[0].name), "%s", name);
-    mock_hooks[mock_nhooks].fn = fn;
-    mock_hooks[mock_nhooks].data = data;
-    mock_hooks[mock_nhooks++].release = release;
-    return 0;
-}
-
-int
-qln_ctx_argc(const struct qln_ctx *ctx)
-{
-    return ctx->argc;
-}
-
-char *const *
-qln_ctx_argv(const struct qln_ctx *ctx)
-{
-    return ctx->argv;
-}
-
-int
-qln_log_level(void)
-{
-    return QLN_LOG_DEBUG;
-}
-
-void
-qln_log_write(int level, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    int n = snprintf(line, sizeof(line), "[%d] ", level);
-
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if ((size_t)n > sizeof(line) - 2)
-        n = (int)sizeof(line) - 2;
-    line[n++] = '\n';
-    log_append(line, (size_t)n);
-}
-
-void
-qln_log_errno_write(int level, int err, const char *fmt, ...)
-{
-    qln_log_write(level, "%s failed: %s", fmt, strerror(err < 0 ? -err : err));
-}
-
-void
-qln_log_raw(const char *text, size_t len)
-{
-    log_append(text, len);
-}
-
-/* No worker here: the integration tests see a request end its worker. */
-void
-qln_worker_exit(int status)
-{
-    (void)status;
-}
-
-/* The access log is the error log's buffer here, marked. */
-void
-qln_log_access_line(const char *text, size_t len)
-{
-    log_append("access: ", 8);
-    log_append(text, len);
-    log_append("\n", 1);
-}
-
-int
-qln_log_fd(void)
-{
-    return 2;
-}
-
-void
-qln_assert_fail(const char *expr, const char *file, int line)
-{
-    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
-    abort();
-}
-
-const char *
-qln_strerror(int err)
-{
-    return err == QLN_EBADBODY ? "malformed request body framing" : strerror(-err);
-}
-
-const char *
-qln_err_name(int err)
-{
-    return "UNKNOWN";
-}
-
-/* The plugin's init() offers the python3.embed service; one slot is enough here. */
-static const void *mock_service;
-
-int
-qln_service_register(const char *name, unsigned version, const void *table)
-{
-    mock_service = table;
-    return 0;
-}
-
-const void *
-qln_service_get(const char *name, unsigned version)
-{
-    return mock_service;
-}
-
-struct qln_slice
-qln_req_method(const struct qln_request *r)
-{
-    return (struct qln_slice){r->method, strlen(r->method)};
-}
-
-struct qln_slice
-qln_req_target(const struct qln_request *r)
-{
-    return (struct qln_slice){r->target, strlen(r->target)};
-}
-
-struct qln_slice
-qln_req_path(const struct qln_request *r)
-{
-    return (struct qln_slice){r->path, strlen(r->path)};
-}
-
-struct qln_slice
-qln_req_query(const struct qln_request *r)
-{
-    return (struct qln_slice){r->query ? r->query : "", r->query ? strlen(r->query) : 0};
-}
-
-int
-qln_req_version_minor(const struct qln_request *r)
-{
-    return r->minor;
-}
-
-size_t
-qln_req_nheaders(const struct qln_request *r)
-{
-    return r->nheaders;
-}
-
-const struct qln_header *
-qln_req_headers(const struct qln_request *r)
-{
-    return r->headers;
-}
-
-int64_t
-qln_req_content_length(const struct qln_request *r)
-{
-    return r->chunked || r->body == NULL ? -1 : (int64_t)r->body_len;
-}
-
-bool
-qln_req_chunked(const struct qln_request *r)
-{
-    return r->chunked;
-}
-
-ssize_t
-qln_req_read(struct qln_request *r, void *buf, size_t len)
-{
-    size_t n = r->body_len - r->body_pos;
-
-    if (r->fail_at > 0 && r->body_pos >= (size_t)r->fail_at)
-        return QLN_EBADBODY;
-    if (r->piece > 0 && n > r->piece)
-        n = r->piece;
-    if (n > len)
-        n = len;
-    if (r->ops != NULL) {
-        /* A real wait: the interpreter lock must be released meanwhile. */
-        r->ops->blocking_enter(r->token);
-        ck_assert(!PyGILState_Check());
-        usleep(100);
-        r->ops->blocking_leave(r->token);
-    }
-    if (n > 0)
-        memcpy(buf, r->body + r->body_pos, n);
-    r->body_pos += n;
-    return (ssize_t)n;
-}
-
-/* No socket: gunicorn.socket's methods then raise OSError (EBADF). */
-int
-qln_req_fd(const struct qln_request *r)
-{
-    return -1;
-}
-
-const char *
-qln_req_remote_addr(const struct qln_request *r)
-{
-    return "127.0.0.1";
-}
-
-const char *
-qln_req_remote_port(const struct qln_request *r)
-{
-    return "40000";
-}
-
-const char *
-qln_req_server_name(const struct qln_request *r)
-{
-    return r->server_port && *r->server_port == '\0' ? "/tmp/q.sock" : "127.0.0.1";
-}
-
-const char *
-qln_req_server_port(const struct qln_request *r)
-{
-    return r->server_port ? r->server_port : "8000";
-}
-
-const char *
-qln_req_url_scheme(const struct qln_request *r)
-{
-    return "http";
-}
-
-const char *
-qln_req_proxy_protocol(const struct qln_request *r)
-{
-    return r->proxy_proto;
-}
-
-const char *
-qln_req_proxy_addr(const struct qln_request *r)
-{
-    return r->proxy_proto ? "2001:db8::1" : NULL;
-}
-
-const char *
-qln_req_proxy_port(const struct qln_request *r)
-{
-    return r->proxy_proto ? "443" : NULL;
-}
-
-int
-qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct qln_header *headers,
-               size_t nheaders)
-{
-    size_t i, off = 0;
-
-    if (resp->sent)
-        return -EALREADY;
-    snprintf(resp->status, sizeof(resp->status), "%.*s", (int)status.len, status.p);
-    for (i = 0; i < nheaders; i++)
-        off += (size_t)snprintf(resp->head + off, sizeof(resp->head) - off, "%.*s: %.*s\n",
-                                (int)headers[i].name.len, headers[i].name.p,
-                                (int)headers[i].value.len, headers[i].value.p);
-    resp->started = true;
-    return 0;
-}
-
-int
-qln_resp_write(struct qln_response *resp, const void *buf, size_t len)
-{
-    if (!resp->started)
-        return -EINVAL;
-    if (len == 0)
-        return 0;
-    resp->sent = true;
-    if (resp->len + len > resp->cap) {
-        resp->cap = (resp->len + len) * 2;
-        resp->body = realloc(resp->body, resp->cap + 1);
-        ck_assert_ptr_nonnull(resp->body);
-    }
-    memcpy(resp->body + resp->len, buf, len);
-    resp->len += len;
-    resp->body[resp->len] = '\0';
-    return 0;
-}
-
-int
-qln_resp_sendfile(struct qln_response *resp, int fd, off_t offset, int64_t count)
-{
-    char buf[4096];
-    ssize_t n;
-
-    qln_log_write(QLN_LOG_DEBUG, "sendfile offset=%lld count=%lld", (long long)offset,
-                  (long long)count);
-    while (count != 0 &&
-           (n = pread(fd, buf, count > 0 && count < 4096 ? (size_t)count : 4096, offset)) > 0) {
-        qln_resp_write(resp, buf, (size_t)n);
-        offset += n;
-        if (count > 0)
-            count -= n;
-    }
-    return 0;
-}
-
-bool
-qln_resp_headers_sent(const struct qln_response *resp)
-{
-    return resp->sent;
 }
 
 /* ------------------------------------------------------------------ harness */
@@ -584,7 +129,7 @@ get(const char *target, const char *path)
 #define ASSERT_BODY(resp, expect)                                                                  \
     ck_assert_msg((resp).body != NULL && strcmp((resp).body, (expect)) == 0,                       \
                   "body %s, expected %s; log:\n%s", (resp).body ? (resp).body : "(none)",          \
-                  (expect), log_buf)
+                  (expect), mock_log_buf)
 
 /* ------------------------------------------------------------------ environ */
 
@@ -732,7 +277,7 @@ START_TEST(environ_script_name)
     ASSERT_ENV(resp, "PATH_INFO", "\"/x\"");
     req = get("/other", "/other");
     ck_assert_int_eq(serve(t, &req, &resp), -EINVAL);
-    ck_assert_ptr_nonnull(strstr(log_buf, "does not start with SCRIPT_NAME"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "does not start with SCRIPT_NAME"));
     free(resp.body);
     unload(t);
 }
@@ -883,7 +428,7 @@ START_TEST(input_error_raises_oserror)
     req.body_pos = 0;
     req.query = "";
     ck_assert_int_eq(serve(t, &req, &resp), QLN_EBADBODY);
-    ck_assert_ptr_nonnull(strstr(log_buf, "Socket error processing request /up"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "Socket error processing request /up"));
     free(resp.body);
     unload(t);
 }
@@ -980,8 +525,8 @@ START_TEST(response_close_always_called)
 
     ck_assert_int_eq(serve_path(t, "/late", &resp), -EIO); /* head left: close the connection */
     ASSERT_BODY(resp, "part");
-    ck_assert_ptr_nonnull(strstr(log_buf, "Error handling request /late"));
-    ck_assert_ptr_nonnull(strstr(log_buf, "RuntimeError: late failure"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "Error handling request /late"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "RuntimeError: late failure"));
     ck_assert_int_eq(serve_path(t, "/early", &resp), -EINVAL); /* nothing sent: a 500 */
     ck_assert_int_eq(serve_path(t, "/closed", &resp), 0);
     ASSERT_BODY(resp, "[0, 1]");
@@ -1000,7 +545,7 @@ START_TEST(response_exc_info)
     ck_assert_str_eq(resp.head, "X-New: 2\n");
     ASSERT_BODY(resp, "replaced");
     ck_assert_int_eq(serve_path(t, "/excinfo-late", &resp), -EIO);
-    ck_assert_ptr_nonnull(strstr(log_buf, "ZeroDivisionError"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "ZeroDivisionError"));
     free(resp.body);
     unload(t);
 }
@@ -1027,15 +572,15 @@ START_TEST(response_invalid_is_500)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char line[128];
 
-        log_len = 0;
-        log_buf[0] = '\0';
+        mock_log_len = 0;
+        mock_log_buf[0] = '\0';
         ck_assert_msg(serve_path(t, cases[i].path, &resp) == -EINVAL, "%s", cases[i].path);
         ck_assert_msg(!resp.sent, "%s sent a body", cases[i].path);
         snprintf(line, sizeof(line), "[%d] Error handling request %s\n", QLN_LOG_ERROR,
                  cases[i].path);
-        ck_assert_msg(strstr(log_buf, line) != NULL, "no '%s' in:\n%s", line, log_buf);
-        ck_assert_msg(strstr(log_buf, cases[i].log) != NULL, "no '%s' in:\n%s", cases[i].log,
-                      log_buf);
+        ck_assert_msg(strstr(mock_log_buf, line) != NULL, "no '%s' in:\n%s", line, mock_log_buf);
+        ck_assert_msg(strstr(mock_log_buf, cases[i].log) != NULL, "no '%s' in:\n%s", cases[i].log,
+                      mock_log_buf);
     }
     free(resp.body);
     unload(t);
@@ -1063,7 +608,7 @@ START_TEST(file_wrapper_sendfile)
     fclose(f);
     ck_assert_int_eq(serve_path(t, "/real", &resp), 0);
     ASSERT_BODY(resp, "34567");
-    ck_assert_ptr_nonnull(strstr(log_buf, "sendfile offset=3 count=5"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "sendfile offset=3 count=5"));
     ck_assert_int_eq(serve_path(t, "/bytesio", &resp), 0);
     ASSERT_BODY(resp, "23456789");
     free(resp.body);
@@ -1120,8 +665,8 @@ START_TEST(load_errors)
                       cases[i].err);
     }
     /* Only the factory's own exception came with a traceback. */
-    ck_assert_ptr_nonnull(strstr(log_buf, "in broken\n    raise ValueError('factory broke')"));
-    ck_assert_ptr_null(strstr(log_buf, "nosuch"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "in broken\n    raise ValueError('factory broke')"));
+    ck_assert_ptr_null(strstr(mock_log_buf, "nosuch"));
     unload(NULL);
 }
 END_TEST
@@ -1134,8 +679,8 @@ START_TEST(load_import_error_inside_app)
     init_plugin(NULL);
     ck_assert_int_eq(ops->load_app(state, "tapp:app", err, sizeof(err)), -EINVAL);
     ck_assert_str_eq(err, "ModuleNotFoundError: No module named 'not_installed_xyz'");
-    ck_assert_ptr_nonnull(strstr(log_buf, "Traceback (most recent call last)"));
-    ck_assert_ptr_nonnull(strstr(log_buf, "tapp.py\", line 1"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "Traceback (most recent call last)"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "tapp.py\", line 1"));
     unload(NULL);
 }
 END_TEST
@@ -1286,7 +831,7 @@ START_TEST(conf_settings_and_hooks)
     FILE *f;
 
     ck_assert_msg(load_conf("gunicorn.conf.py", src, err, sizeof(err)) == 0, "%s", err);
-    ck_assert_str_eq(set_buf,
+    ck_assert_str_eq(mock_set_buf,
                      "workers=3;bind=[127.0.0.1:8000];raw_env=[A=1,B=2];"
                      "preload_app=true;worker_class='gunicorn.workers.gthread.ThreadWorker';"
                      "umask='18';proxy_allow_from=[10.0.0.1];"
@@ -1307,8 +852,8 @@ START_TEST(conf_settings_and_hooks)
     mock_hooks[1].fn(
         mock_hooks[1].data,
         &(struct qln_hook_call){.name = "post_fork", .ctx = &ctx, .args = args, .nargs = 2});
-    ck_assert_ptr_nonnull(strstr(log_buf, "Hook post_fork failed: gunicorn.conf.py:18: "
-                                          "RuntimeError: hook broke"));
+    ck_assert_ptr_nonnull(strstr(mock_log_buf, "Hook post_fork failed: gunicorn.conf.py:18: "
+                                               "RuntimeError: hook broke"));
     for (size_t i = 0; i < mock_nhooks; i++)
         mock_hooks[i].release(mock_hooks[i].data);
     unload(NULL);
@@ -1388,6 +933,7 @@ main(void)
     SRunner *sr = srunner_create(python_suite());
     int failed;
 
+    mock_lock_held = PyGILState_Check; /* a read that waits must have released the GIL */
     unsetenv("SCRIPT_NAME");
     setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
     srunner_set_fork_status(sr, CK_FORK);
