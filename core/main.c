@@ -224,6 +224,22 @@ load_config_file(struct startup *s, struct config *cfg, const char *path, char *
     return lua_config_load(cfg, path, err, errlen);
 }
 
+/* Loads every --plugin NAME (a plugin's name, one of its aliases, or a path). */
+static void
+load_named_plugins(struct startup *s)
+{
+    size_t n = config_find(s->cfg, "plugin") != NULL ? config_list_len(s->cfg, "plugin") : 0;
+    char err[1024], real[128];
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = plugin_resolve(&s->plugins, s->cfg, config_list_get(s->cfg, "plugin", i),
+                                          real, sizeof(real));
+
+        if (plugin_load(&s->plugins, s->cfg, name, err, sizeof(err)) != 0)
+            die("%s", err);
+    }
+}
+
 /*
  * Before a config file that is not Lua: the app plugins named with --plugin,
  * or the default one for gunicorn's spellings, so that one of them can read it.
@@ -231,14 +247,9 @@ load_config_file(struct startup *s, struct config *cfg, const char *path, char *
 static void
 load_config_plugins(struct startup *s, const char *path)
 {
-    size_t n = config_find(s->cfg, "plugin") != NULL ? config_list_len(s->cfg, "plugin") : 0;
     char err[1024];
 
-    for (size_t i = 0; i < n; i++) {
-        if (plugin_load(&s->plugins, s->cfg, config_list_get(s->cfg, "plugin", i), err,
-                        sizeof(err)) != 0)
-            die("%s", err);
-    }
+    load_named_plugins(s);
     if (gunicorn_config(path) && plugin_first_of_kind(&s->plugins, QLN_KIND_APP) == NULL &&
         plugin_load(&s->plugins, s->cfg, DEFAULT_APP_PLUGIN, err, sizeof(err)) != 0)
         die("config file '%s' is Python and needs the %s plugin: %s", path, DEFAULT_APP_PLUGIN,
@@ -282,11 +293,13 @@ load_worker(struct startup *s)
     const char *klass = opt_str(s->cfg, "worker_class");
     const struct loaded_plugin *lp;
     const char *name;
-    char err[1024];
+    char err[1024], real[128];
 
     if (klass == NULL || klass[0] == '\0')
         klass = "sync";
-    name = plugin_worker_name(&s->plugins, klass);
+    /* gunicorn's class paths ("gunicorn.workers.ggevent.GeventWorker") are
+       aliases the worker plugins declare. */
+    name = plugin_resolve(&s->plugins, s->cfg, klass, real, sizeof(real));
     /* As gunicorn, --threads above 1 turns the sync worker class into gthread. */
     if (strcmp(name, "sync") == 0 && config_find(s->cfg, "threads") != NULL &&
         config_int(s->cfg, "threads") > 1)
@@ -312,15 +325,8 @@ load_plugins(struct startup *s)
 {
     const struct loaded_plugin *lp;
     char err[1024];
-    size_t i, n;
 
-    n = config_find(s->cfg, "plugin") != NULL ? config_list_len(s->cfg, "plugin") : 0;
-    for (i = 0; i < n; i++) {
-        const char *name = config_list_get(s->cfg, "plugin", i);
-
-        if (plugin_load(&s->plugins, s->cfg, name, err, sizeof(err)) != 0)
-            die("%s", err);
-    }
+    load_named_plugins(s);
     load_worker(s);
     lp = plugin_first_of_kind(&s->plugins, QLN_KIND_APP);
     if (lp == NULL) {

@@ -5,6 +5,7 @@
  */
 #include "qlnconfig.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -29,25 +30,6 @@
 struct load_stack {
     const char *names[PLUGIN_MAX_DEPTH];
     size_t n;
-};
-
-/* gunicorn's worker class spellings; each maps to the worker plugin of the same role. */
-static const struct {
-    const char *alias;
-    const char *name;
-} worker_aliases[] = {
-    {"sync", "sync"},
-    {"gunicorn.workers.sync.SyncWorker", "sync"},
-    {"egg:gunicorn#sync", "sync"},
-    {"gthread", "gthread"},
-    {"gunicorn.workers.gthread.ThreadWorker", "gthread"},
-    {"egg:gunicorn#gthread", "gthread"},
-    {"gevent", "gevent"},
-    {"gunicorn.workers.ggevent.GeventWorker", "gevent"},
-    {"egg:gunicorn#gevent", "gevent"},
-    {"eventlet", "eventlet"},
-    {"gunicorn.workers.geventlet.EventletWorker", "eventlet"},
-    {"egg:gunicorn#eventlet", "eventlet"},
 };
 
 static int
@@ -200,24 +182,6 @@ plugin_first_of_kind(const struct plugin_set *set, unsigned kind)
     return NULL;
 }
 
-const char *
-plugin_worker_name(const struct plugin_set *set, const char *klass)
-{
-    if (klass == NULL)
-        return NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(worker_aliases); i++)
-        if (strcmp(klass, worker_aliases[i].alias) == 0)
-            return worker_aliases[i].name;
-    for (size_t i = 0; set != NULL && i < set->n; i++) {
-        const struct qln_plugin *d = set->items[i].desc;
-
-        for (size_t j = 0; d->aliases != NULL && d->aliases[j] != NULL; j++)
-            if (strcmp(klass, d->aliases[j]) == 0)
-                return d->name;
-    }
-    return klass;
-}
-
 void
 plugin_set_free(struct plugin_set *set)
 {
@@ -251,59 +215,155 @@ note_searched(char *list, size_t len, const char *dir, size_t dirlen)
     list[used + dirlen] = '\0';
 }
 
-/* Tries DIR/NAME.so; returns a fresh path when it is a regular file, else NULL. */
-static char *
-try_dir(const char *dir, size_t dirlen, const char *name, char *searched, size_t searchedlen)
-{
-    struct stat st;
-    char *path;
-
-    if (dirlen == 0)
-        return NULL;
-    note_searched(searched, searchedlen, dir, dirlen);
-    path = xasprintf("%.*s/%s.so", (int)dirlen, dir, name);
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        return path;
-    free(path);
-    return NULL;
-}
-
 /*
- * Finds NAME.so along $QILIN_PLUGIN_PATH, then each plugin_dir setting,
- * then PKGLIBDIR. Returns the path (free it), or NULL with ERR listing the
- * directories searched.
+ * Calls VISIT(DIR, DIRLEN, ARG) for each plugin directory in search order:
+ * $QILIN_PLUGIN_PATH, each plugin_dir setting, PKGLIBDIR; stops when it
+ * returns true.
  */
-static char *
-find_plugin(const struct config *cfg, const char *name, char *err, size_t errlen)
+static void
+search_dirs(const struct config *cfg, bool (*visit)(const char *, size_t, void *), void *arg)
 {
-    char searched[1024] = "";
     const char *env = getenv("QILIN_PLUGIN_PATH");
-    char *path = NULL;
 
-    for (const char *d = env; d != NULL && path == NULL;) {
+    for (const char *d = env; d != NULL;) {
         const char *colon = strchr(d, ':');
         size_t dlen = colon != NULL ? (size_t)(colon - d) : strlen(d);
 
-        path = try_dir(d, dlen, name, searched, sizeof(searched));
+        if (dlen > 0 && visit(d, dlen, arg))
+            return;
         d = colon != NULL ? colon + 1 : NULL;
     }
     if (cfg != NULL && config_find(cfg, "plugin_dir") != NULL) {
         size_t n = config_list_len(cfg, "plugin_dir");
 
-        for (size_t i = 0; i < n && path == NULL; i++) {
+        for (size_t i = 0; i < n; i++) {
             const char *d = config_list_get(cfg, "plugin_dir", i);
 
-            path = try_dir(d, strlen(d), name, searched, sizeof(searched));
+            if (d[0] != '\0' && visit(d, strlen(d), arg))
+                return;
         }
     }
-    if (path == NULL)
-        path = try_dir(PKGLIBDIR, strlen(PKGLIBDIR), name, searched, sizeof(searched));
-    if (path == NULL)
+    visit(PKGLIBDIR, strlen(PKGLIBDIR), arg);
+}
+
+struct find {
+    const char *name;
+    char searched[1024]; /* the directories tried, for the error */
+    char *path;
+};
+
+/* Tries DIR/NAME.so; a regular file there ends the search. */
+static bool
+try_dir(const char *dir, size_t dirlen, void *arg)
+{
+    struct find *f = arg;
+    struct stat st;
+
+    note_searched(f->searched, sizeof(f->searched), dir, dirlen);
+    f->path = xasprintf("%.*s/%s.so", (int)dirlen, dir, f->name);
+    if (stat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+        return true;
+    free(f->path);
+    f->path = NULL;
+    return false;
+}
+
+/*
+ * Finds NAME.so along the plugin directories. Returns the path (free it),
+ * or NULL with ERR listing the directories searched.
+ */
+static char *
+find_plugin(const struct config *cfg, const char *name, char *err, size_t errlen)
+{
+    struct find f = {.name = name};
+
+    search_dirs(cfg, try_dir, &f);
+    if (f.path == NULL)
         util_format(err, errlen,
                     "plugin '%s' not found (searched: %s); check --plugin-dir or "
                     "QILIN_PLUGIN_PATH",
-                    name, searched);
-    return path;
+                    name, f.searched);
+    return f.path;
+}
+
+/* ------------------------------------------------------------ aliases */
+
+static bool
+has_alias(const struct qln_plugin *d, const char *name)
+{
+    for (size_t i = 0; d->aliases != NULL && d->aliases[i] != NULL; i++)
+        if (strcmp(d->aliases[i], name) == 0)
+            return true;
+    return false;
+}
+
+struct alias_scan {
+    const char *alias;
+    char *buf; /* the claiming plugin's name, once found */
+    size_t len;
+    bool found;
+};
+
+/*
+ * Opens each DIR/x.so just to read its descriptor (lazily bound, local, and
+ * closed again: nothing in it runs) and looks for the alias there.
+ */
+static bool
+scan_dir(const char *dir, size_t dirlen, void *arg)
+{
+    struct alias_scan *a = arg;
+    char *path = xasprintf("%.*s", (int)dirlen, dir);
+    DIR *dp = opendir(path);
+    struct dirent *e;
+
+    free(path);
+    while (dp != NULL && !a->found && (e = readdir(dp)) != NULL) {
+        size_t n = strlen(e->d_name);
+        const struct qln_plugin *d;
+        void *h;
+
+        if (n <= 3 || strcmp(e->d_name + n - 3, ".so") != 0)
+            continue;
+        path = xasprintf("%.*s/%s", (int)dirlen, dir, e->d_name);
+        h = dlopen(path, RTLD_LAZY | RTLD_LOCAL);
+        free(path);
+        if (h == NULL)
+            continue;
+        d = dlsym(h, "qilin_plugin");
+        if (d != NULL && d->magic == QLN_PLUGIN_MAGIC && d->abi_major == QLN_ABI_MAJOR &&
+            d->size >= PLUGIN_SIZE_1_0 && d->name != NULL && has_alias(d, a->alias)) {
+            util_format(a->buf, a->len, "%s", d->name);
+            a->found = true;
+        }
+        dlclose(h);
+    }
+    if (dp != NULL)
+        closedir(dp);
+    return a->found;
+}
+
+const char *
+plugin_resolve(const struct plugin_set *set, const struct config *cfg, const char *name, char *buf,
+               size_t len)
+{
+    struct alias_scan scan = {.alias = name, .buf = buf, .len = len};
+    struct find f = {.name = name};
+
+    if (strchr(name, '/') != NULL)
+        return name; /* a path to the shared object */
+    for (size_t i = 0; set != NULL && i < set->n; i++)
+        if (strcmp(set->items[i].desc->name, name) == 0)
+            return name;
+    for (size_t i = 0; set != NULL && i < set->n; i++)
+        if (has_alias(set->items[i].desc, name))
+            return set->items[i].desc->name;
+    search_dirs(cfg, try_dir, &f);
+    if (f.path != NULL) {
+        free(f.path);
+        return name;
+    }
+    search_dirs(cfg, scan_dir, &scan);
+    return scan.found ? buf : name;
 }
 
 /* The descriptor name expected from a path: its file name without ".so". */

@@ -50,13 +50,18 @@ int plugin_load(struct plugin_set *set, struct config *cfg, const char *name, ch
                 size_t errlen);
 
 /*
- * Maps a -k value to a worker plugin name: built-in gunicorn aliases
- * ("gunicorn.workers.sync.SyncWorker" -> "sync", "gthread",
- * "gunicorn.workers.gthread.ThreadWorker" -> "gthread", gevent and eventlet
- * class paths, "egg:gunicorn#gevent"...), then the aliases of loaded
- * plugins. Returns the canonical name (static or descriptor storage).
+ * The plugin NAME stands for: NAME itself when it is a path (it holds a
+ * '/') or when a loaded plugin has that
+ * name or its file NAME.so is on the search path; else the plugin that
+ * lists NAME among its aliases (a gunicorn class path such as
+ * "gunicorn.workers.ggevent.GeventWorker" for gevent), found among the
+ * loaded plugins, then among the plugin files on the search path, which
+ * are opened only to read their descriptors. NAME when none claims it
+ * (loading it then says it is missing). Returns NAME, a loaded
+ * descriptor's name, or BUF (LEN bytes) holding the name. Master only.
  */
-const char *plugin_worker_name(const struct plugin_set *set, const char *klass);
+const char *plugin_resolve(const struct plugin_set *set, const struct config *cfg, const char *name,
+                           char *buf, size_t len);
 
 /* Finds a loaded plugin by name; NULL if absent. */
 const struct loaded_plugin *plugin_find(const struct plugin_set *set, const char *name);

@@ -335,10 +335,17 @@ class ProcessOptionTest(TempDirTest):
                     self.assertNotIn(hidden, srv.log_text())
 
     def test_worker_class_names(self):
-        for name in ("sync", "gunicorn.workers.sync.SyncWorker"):
-            with Server(["-k", name]) as srv:
+        # gunicorn's spellings are aliases the worker plugins declare.
+        for name, args, want in (("sync", [], "sync"),
+                                 ("gunicorn.workers.sync.SyncWorker", [], "sync"),
+                                 ("egg:gunicorn#gthread", [], "gthread"),
+                                 ("gunicorn.workers.gthread.ThreadWorker", [], "gthread"),
+                                 # as gunicorn: --threads above 1 makes sync gthread
+                                 ("gunicorn.workers.sync.SyncWorker", ["--threads", "2"],
+                                  "gthread")):
+            with Server(["-k", name] + args) as srv:
                 self.assertEqual(srv.get("/hello").body, b"hello")
-                self.assertIn("Using worker: sync", srv.log_text())
+                self.assertIn("Using worker: " + want, srv.log_text())
 
     def test_unknown_worker_class(self):
         r = run_qilin(["-k", "nosuchworker", "testapp:app"])

@@ -45,6 +45,11 @@ static const struct qln_worker_ops eventlet_ops = {
     .prepare = eventlet_prepare,
 };
 
+/* What a gunicorn configuration calls this worker class (-k, worker_class). */
+static const char *const eventlet_aliases[] = {"gunicorn.workers.geventlet.EventletWorker",
+                                               "egg:gunicorn#eventlet", NULL};
+
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_WORKER, .name = "eventlet", .version = QLN_VERSION,
                   .description = "green threads on eventlet's hub; the HTTP work stays in C",
-                  .requires = (const char *const[]){"python3", NULL}, .worker = &eventlet_ops);
+                  .requires = (const char *const[]){"python3", NULL}, .aliases = eventlet_aliases,
+                  .worker = &eventlet_ops);

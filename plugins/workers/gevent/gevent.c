@@ -45,6 +45,11 @@ static const struct qln_worker_ops gevent_ops = {
     .prepare = gevent_prepare,
 };
 
+/* What a gunicorn configuration calls this worker class (-k, worker_class). */
+static const char *const gevent_aliases[] = {"gunicorn.workers.ggevent.GeventWorker",
+                                             "egg:gunicorn#gevent", NULL};
+
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_WORKER, .name = "gevent", .version = QLN_VERSION,
                   .description = "green threads on gevent's hub; the HTTP work stays in C",
-                  .requires = (const char *const[]){"python3", NULL}, .worker = &gevent_ops);
+                  .requires = (const char *const[]){"python3", NULL}, .aliases = gevent_aliases,
+                  .worker = &gevent_ops);

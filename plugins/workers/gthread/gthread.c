@@ -347,6 +347,10 @@ static const struct qln_worker_ops gthread_ops = {
     .run = gthread_run,
 };
 
+/* What a gunicorn configuration calls this worker class (-k, worker_class). */
+static const char *const gthread_aliases[] = {"gunicorn.workers.gthread.ThreadWorker",
+                                              "egg:gunicorn#gthread", NULL};
+
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_WORKER, .name = "gthread", .version = QLN_VERSION,
                   .description = "a pool of --threads threads per worker; keep-alive on libev",
-                  .worker = &gthread_ops);
+                  .aliases = gthread_aliases, .worker = &gthread_ops);

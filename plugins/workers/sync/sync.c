@@ -55,6 +55,10 @@ static const struct qln_worker_ops sync_ops = {
     .run = sync_run,
 };
 
+/* What a gunicorn configuration calls this worker class (-k, worker_class). */
+static const char *const sync_aliases[] = {"gunicorn.workers.sync.SyncWorker", "egg:gunicorn#sync",
+                                           NULL};
+
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_WORKER, .name = "sync", .version = QLN_VERSION,
                   .description = "one request at a time per worker; keep-alive on a libev loop",
-                  .worker = &sync_ops);
+                  .aliases = sync_aliases, .worker = &sync_ops);
