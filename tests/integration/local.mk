@@ -19,6 +19,7 @@ integration_tests += \
 	tests/integration/test_gunicorn_conf.py \
 	tests/integration/test_plugin_python.py \
 	tests/integration/test_core_graph.py \
+	tests/integration/test_emfile.py \
 	tests/integration/test_nginx.py
 
 TEST_EXTENSIONS = .py

@@ -19,6 +19,7 @@
 
 #include <ev.h>
 
+#include <qilin/lifecycle.h>
 #include <qilin/plugin.h>
 
 #include "green.h"
@@ -345,9 +346,10 @@ conn_capsule_free(PyObject *cap)
 
 /*
  * accept(fd): a capsule around the next connection, None when none is
- * pending (wait for the listener), False after a resource error (back off
- * before trying again: the connection stays queued, so retrying at once
- * would spin).
+ * pending (wait for the listener), or after a resource error (EMFILE...)
+ * the seconds to back off before trying again, the lifecycle's
+ * QLN_ACCEPT_BACKOFF_MS: the connection stays queued, so retrying at once
+ * would spin.
  */
 static PyObject *
 green_accept(PyObject *self, PyObject *arg)
@@ -364,7 +366,7 @@ green_accept(PyObject *self, PyObject *arg)
         return PyCapsule_New(c, CONN_CAPSULE, conn_capsule_free);
     if (rc == -EAGAIN)
         Py_RETURN_NONE;
-    Py_RETURN_FALSE;
+    return PyFloat_FromDouble(QLN_ACCEPT_BACKOFF_MS / 1000.0);
 }
 
 /*

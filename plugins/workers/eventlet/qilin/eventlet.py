@@ -131,12 +131,12 @@ def run(fds, accept, serve, tick, max_conns, graceful_timeout, wake_fd, linger, 
     def next_conn(fd):
         while True:
             c = accept(fd)
-            if c:
-                return c
             if c is None:
                 trampoline(fd, read=True)
+            elif isinstance(c, float):
+                eventlet.sleep(c)  # a resource error (EMFILE): back off that long
             else:
-                eventlet.sleep(0.5)
+                return c
 
     def accept_loop(fd):
         while True:

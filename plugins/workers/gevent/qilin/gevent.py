@@ -203,8 +203,8 @@ def _accept_loop(fd, accept, crew):
             c = accept(fd)
             if c is None:
                 _hub.wait(io)
-            elif c is False:
-                gevent.sleep(0.5)
+            elif isinstance(c, float):
+                gevent.sleep(c)  # a resource error (EMFILE): back off that long
             else:
                 crew.slots.acquire()
                 crew.start(c)

@@ -107,8 +107,8 @@ class Crew(object):
                 if self.slots.locked():
                     return
                 c = accept(fd)
-                if not c:
-                    break
+                if c is None or isinstance(c, float):
+                    break  # the queue is empty, or a resource error (EMFILE)
                 self.slots.acquire()
                 self.start(c)
 
