@@ -21,10 +21,13 @@ def _query(environ):
 
 
 def _mark(q):
+    """Creates the file mark=PATH holding this worker's pid. Written aside and
+    renamed, so a test that sees the file also sees the pid in it."""
     path = q.get("mark")
     if path:
-        with open(path, "w") as f:
+        with open(path + ".tmp", "w") as f:
             f.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)
 
 
 def _sleep(q, seconds):
