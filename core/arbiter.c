@@ -664,7 +664,8 @@ teardown(struct arbiter *a)
 }
 
 int
-arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, const struct qln_plugin *worker)
+arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, void *app_state,
+            const struct qln_plugin *worker)
 {
     struct arbiter *a = &the_arbiter;
     const char *spec;
@@ -674,6 +675,7 @@ arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, const struct qln_
     memset(a, 0, sizeof(*a));
     a->reload = reload_fn;
     a->reload_opaque = reload_opaque;
+    a->app_state = app_state; /* from load_config_state(): init() adopts it */
     rc = setup(a, ctx, app, worker);
     if (rc != 0) {
         a->exit_status = rc;

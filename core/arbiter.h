@@ -18,9 +18,11 @@
  * stderr), 3 when a worker failed to boot, 4 when the app failed to load
  * (gunicorn's codes). CTX holds the complete configuration; APP and WORKER
  * are the loaded app and worker plugins (borrowed; they must stay loaded
- * until this returns). Call once per process.
+ * until this returns); APP_STATE is what APP's load_config_state() left
+ * (NULL: none), which its init() adopts. Call once per process.
  */
-int arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, const struct qln_plugin *worker);
+int arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, void *app_state,
+                const struct qln_plugin *worker);
 
 /*
  * HUP's configuration reload. The function builds a complete new
@@ -28,9 +30,11 @@ int arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, const struct 
  * line) and, on success, points CTX->cfg at it and returns 0; the previous
  * configuration must stay valid until the process exits (plugins may hold
  * strings read from it). On failure it leaves CTX alone and returns -errno
- * with ERR one line. OPAQUE is passed through.
+ * with ERR one line. APP_STATE is the app plugin's state, for its
+ * load_config_state(). OPAQUE is passed through.
  */
-typedef int arbiter_reload_fn(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen);
+typedef int arbiter_reload_fn(void *opaque, struct qln_ctx *ctx, void **app_state, char *err,
+                              size_t errlen);
 
 /* Installs the reload function used on HUP (none: HUP only replaces workers).
    Call before arbiter_run(). Master only. */

@@ -52,7 +52,7 @@ struct child {
 struct arbiter {
     struct qln_ctx *ctx;
     /* HUP's configuration rebuild (arbiter_set_reload); NULL: HUP only replaces workers. */
-    int (*reload)(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen);
+    int (*reload)(void *opaque, struct qln_ctx *ctx, void **app_state, char *err, size_t errlen);
     void *reload_opaque;
     const struct qln_plugin *app_plugin;
     const struct qln_plugin *worker_plugin;

@@ -203,25 +203,44 @@ gunicorn_config(const char *path)
 
 /*
  * Reads the config file PATH into CFG: the first loaded app plugin whose
- * load_config() claims it reads it in its language (gunicorn.conf.py for
- * python3), else it is Lua. Returns 0 or -errno with ERR one line
+ * load_config_state() or load_config() claims it reads it in its language
+ * (gunicorn.conf.py for python3), else it is Lua. A plugin's state is its
+ * own slot until init() (startup), and APP_STATE for the app plugin in use
+ * once the arbiter holds it (HUP). Returns 0 or -errno with ERR one line
  * (-ENOENT only when PATH does not exist).
  */
 static int
-load_config_file(struct startup *s, struct config *cfg, const char *path, char *err, size_t errlen)
+load_config_file(struct startup *s, struct config *cfg, const char *path, void **app_state,
+                 char *err, size_t errlen)
 {
     struct qln_ctx ctx = {.cfg = cfg, .argc = s->argc, .argv = s->argv};
 
     for (size_t i = 0; i < s->plugins.n; i++) {
-        const struct qln_app_ops *app = s->plugins.items[i].desc->app;
+        struct loaded_plugin *lp = &s->plugins.items[i];
+        const struct qln_app_ops *app = lp->desc->app;
+        int (*with_state)(struct qln_ctx *, void **, const char *, char *, size_t) =
+            app != NULL ? APP_HOOK(app, load_config_state) : NULL;
         int (*load_config)(struct qln_ctx *, const char *, char *, size_t) =
             app != NULL ? APP_HOOK(app, load_config) : NULL;
-        int rc = load_config != NULL ? load_config(&ctx, path, err, errlen) : -ENOTSUP;
+        void **state = app_state != NULL && lp->desc == s->app ? app_state : &lp->state;
+        int rc = with_state != NULL    ? with_state(&ctx, state, path, err, errlen)
+                 : load_config != NULL ? load_config(&ctx, path, err, errlen)
+                                       : -ENOTSUP;
 
         if (rc != -ENOTSUP)
             return rc;
     }
     return lua_config_load(cfg, path, err, errlen);
+}
+
+/* The state the app plugin in use left from load_config_state(), for its init(); NULL if none. */
+static void *
+app_state_of(const struct startup *s)
+{
+    for (size_t i = 0; i < s->plugins.n; i++)
+        if (s->plugins.items[i].desc == s->app)
+            return s->plugins.items[i].state;
+    return NULL;
 }
 
 /* Loads every --plugin NAME (a plugin's name, one of its aliases, or a path). */
@@ -277,7 +296,7 @@ read_config_file(struct startup *s)
     len = strlen(path);
     if (len < 4 || strcmp(path + len - 4, ".lua") != 0)
         load_config_plugins(s, path);
-    rc = load_config_file(s, s->cfg, path, err, sizeof(err));
+    rc = load_config_file(s, s->cfg, path, NULL, err, sizeof(err));
     if (rc != 0)
         die("%s", err);
     /* HUP reads it again after --chdir: a file by its absolute path. */
@@ -366,7 +385,7 @@ check_config(struct startup *s, struct qln_ctx *ctx)
 {
     const struct qln_app_ops *app = s->app->app;
     void (*app_shutdown)(void *) = APP_HOOK(app, shutdown);
-    void *state = NULL;
+    void *state = app_state_of(s);
     struct log_options lo;
     char err[1024] = "";
 
@@ -444,7 +463,7 @@ handle_modes(struct startup *s)
  * exiting: the master keeps its current configuration.
  */
 static int
-reload_config(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen)
+reload_config(void *opaque, struct qln_ctx *ctx, void **app_state, char *err, size_t errlen)
 {
     struct startup *s = opaque;
     struct config *cfg = config_new();
@@ -461,7 +480,7 @@ reload_config(void *opaque, struct qln_ctx *ctx, char *err, size_t errlen)
             rc = config_register(cfg, d->options, d->name, inner, sizeof(inner));
     }
     if (rc == 0 && path != NULL)
-        rc = load_config_file(s, cfg, path, inner, sizeof(inner));
+        rc = load_config_file(s, cfg, path, app_state, inner, sizeof(inner));
     if (rc == 0)
         rc = parse_env(s, cfg, err, errlen);
     else
@@ -514,7 +533,7 @@ run(struct startup *s)
     if (opt_bool(s->cfg, "check_config"))
         return check_config(s, &ctx);
     arbiter_set_reload(reload_config, s);
-    return arbiter_run(&ctx, s->app, s->worker);
+    return arbiter_run(&ctx, s->app, app_state_of(s), s->worker);
 }
 
 /*

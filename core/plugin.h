@@ -16,6 +16,7 @@ struct loaded_plugin {
     const struct qln_plugin *desc;
     void *handle; /* dlopen handle */
     char *path;   /* where it was found */
+    void *state;  /* an app plugin's, from load_config_state() until init() adopts it */
 };
 
 struct plugin_set {

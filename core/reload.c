@@ -107,7 +107,7 @@ reload_hup(struct arbiter *a)
 
     qln_log(QLN_LOG_INFO, "Hang up: Master");
     if (a->reload != NULL) {
-        rc = a->reload(a->reload_opaque, a->ctx, err, sizeof(err));
+        rc = a->reload(a->reload_opaque, a->ctx, &a->app_state, err, sizeof(err));
         if (rc != 0)
             qln_log(QLN_LOG_ERROR, "Reload failed, keeping the current configuration: %s", err);
         else

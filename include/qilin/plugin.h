@@ -110,6 +110,18 @@ struct qln_app_ops {
         exits at once and runs worker_int. Must be async-signal-safe. handle()
         then returns -errno; the core answers nothing more. */
     void (*interrupt)(void *state);
+
+    /* ABI 1.4 */
+
+    /** Optional; used instead of load_config when set. The same, with the
+        plugin's state: *STATE is NULL the first time in this process, and what
+        the plugin stores there is kept by the core and handed back, to init()
+        (which finds *STATE already set: adopt it) and to the next call (HUP,
+        with the state init() left). So a plugin that must start its language
+        to read its config file keeps that runtime in its state, not in a
+        global. */
+    int (*load_config_state)(struct qln_ctx *ctx, void **state, const char *path, char *err,
+                             size_t errlen);
 };
 
 /** Worker plugin hooks. */
@@ -137,7 +149,7 @@ struct qln_plugin {
     const char *version; /**< the plugin's own version */
     const char *description;            /**< one line for --help and logs */
     const char *const *requires;        /**< NULL-terminated plugin names loaded first, or NULL */
-    const char *const *aliases;         /**< NULL-terminated extra -k names, or NULL */
+    const char *const *aliases;         /**< NULL-terminated other names (-k, --plugin), or NULL */
     const struct qln_option *options;   /**< the plugin's options, or NULL */
     const struct qln_app_ops *app;      /**< non-NULL iff kind has QLN_KIND_APP */
     const struct qln_worker_ops *worker; /**< non-NULL iff kind has QLN_KIND_WORKER */

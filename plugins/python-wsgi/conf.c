@@ -82,23 +82,8 @@ static const struct {
     {"proxy_allow_ips", "proxy_allow_from"},
 };
 
-/*
- * The plugin state made for the file, handed to init() (master only): the
- * interpreter started here lives on in it. NULL until a Python config file is
- * read. Hooks reach it in every process (workers inherit it).
- */
-static struct pyw_state *conf_state;
-/* The helper module's namespace (new), once the interpreter exists. */
-static PyObject *helper;
-/* The configuration hooks read server.cfg through: the live one the core
-   hands to every hook call (always the same pointer in a process), kept. */
-static struct qln_ctx *hook_ctx;
-
-struct pyw_state *
-pyw_conf_take_state(void)
-{
-    return conf_state;
-}
+/* The name of the capsule on qilin._conf that leads its functions to the plugin state. */
+#define STATE_CAPSULE "qilin._conf.state"
 
 /* log(level, text): one line (or a traceback's lines) in qilin's error log. */
 static PyObject *
@@ -119,10 +104,16 @@ static PyObject *
 helper_cfg(PyObject *self, PyObject *arg)
 {
     const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    PyObject *cap = PyObject_GetAttrString(self, "_state");
+    struct pyw_state *st = cap != NULL ? PyCapsule_GetPointer(cap, STATE_CAPSULE) : NULL;
+    struct qln_ctx *hook_ctx = st != NULL ? st->conf_ctx : NULL;
     const struct qln_option *o;
     PyObject *list;
     const char *s;
 
+    Py_XDECREF(cap);
+    if (st == NULL)
+        return NULL;
     if (name == NULL)
         return PyErr_Format(PyExc_TypeError, "setting names are str");
     if (hook_ctx == NULL)
@@ -160,27 +151,32 @@ static PyMethodDef helper_methods[] = {
 
 /* Defines the modules qilin._conf and qilin.conf. 0, or -1 with a Python error. */
 static int
-helper_init(void)
+helper_init(struct pyw_state *st)
 {
-    PyObject *native, *mod = NULL;
+    PyObject *native, *cap, *mod = NULL;
 
-    if (helper != NULL)
+    if (st->conf_helper != NULL)
         return 0;
     native = pyw_module_define("qilin._conf", NULL, NULL, helper_methods);
+    /* Its functions find the plugin state through this (cfg() reads conf_ctx). */
+    cap = native != NULL ? PyCapsule_New(st, STATE_CAPSULE, NULL) : NULL;
+    if (native != NULL && (cap == NULL || PyModule_AddObjectRef(native, "_state", cap) < 0))
+        Py_CLEAR(native);
+    Py_XDECREF(cap);
     if (native != NULL)
         mod = pyw_module_define("qilin.conf", "plugins/python-wsgi/qilin/conf.py", conf_py, NULL);
     if (mod != NULL)
-        helper = Py_NewRef(PyModule_GetDict(mod));
+        st->conf_helper = Py_NewRef(PyModule_GetDict(mod));
     Py_XDECREF(mod);
     Py_XDECREF(native);
-    return helper != NULL ? 0 : -1;
+    return st->conf_helper != NULL ? 0 : -1;
 }
 
 /* helper.NAME(*args) with a tuple built by Py_BuildValue(FMT, ...): new or NULL. */
 static PyObject *
-helper_call(const char *name, PyObject *args)
+helper_call(struct pyw_state *st, const char *name, PyObject *args)
 {
-    PyObject *fn = PyDict_GetItemString(helper, name); /* borrowed */
+    PyObject *fn = PyDict_GetItemString(st->conf_helper, name); /* borrowed */
     PyObject *res;
 
     if (args == NULL)
@@ -191,7 +187,7 @@ helper_call(const char *name, PyObject *args)
 }
 
 int
-pyw_conf_sync_environ(void)
+pyw_conf_sync_environ(struct pyw_state *st)
 {
     PyObject *entries = PyList_New(0), *res;
 
@@ -204,7 +200,7 @@ pyw_conf_sync_environ(void)
     }
     /* os.environ keeps bytes on POSIX (its _data); rebuilding that keeps every
        reference to os.environ valid, unlike assigning a new mapping. */
-    res = entries != NULL ? helper_call("sync_environ", Py_BuildValue("(N)", entries)) : NULL;
+    res = entries != NULL ? helper_call(st, "sync_environ", Py_BuildValue("(N)", entries)) : NULL;
     Py_XDECREF(res);
     return res != NULL ? 0 : -1;
 }
@@ -212,10 +208,10 @@ pyw_conf_sync_environ(void)
 /* The current exception as "FILE:LINE: Type: message" into ERR (PATH: the config file);
    the exception stays set. */
 static void
-describe_exception(const char *path, char *err, size_t errlen)
+describe_exception(struct pyw_state *st, const char *path, char *err, size_t errlen)
 {
     PyObject *exc = pyw_err_fetch();
-    PyObject *line = helper_call("describe", Py_BuildValue("(Os)", exc, path));
+    PyObject *line = helper_call(st, "describe", Py_BuildValue("(Os)", exc, path));
     const char *text = line != NULL ? PyUnicode_AsUTF8(line) : NULL;
 
     if (text != NULL) {
@@ -231,9 +227,10 @@ describe_exception(const char *path, char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ hooks */
 
-/* One registered hook: the Python callable (new) and the hook's name. */
+/* A server hook the config file defined; ST is the plugin state it runs in. */
 struct conf_hook {
     PyObject *fn;
+    struct pyw_state *st;
 };
 
 static void
@@ -309,12 +306,12 @@ request_head(const struct qln_request *req)
 /* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input and
    gunicorn.socket are None: the request is over). */
 static PyObject *
-request_environ(const struct qln_request *req)
+request_environ(struct pyw_state *st, const struct qln_request *req)
 {
-    if (conf_state == NULL || conf_state->env.tmpl == NULL)
+    if (st->env.tmpl == NULL)
         return PyDict_New();
     /* Only reads the head; the cast drops a const the builder's signature lacks. */
-    return pyw_environ_build(conf_state, (struct qln_request *)req, Py_None, Py_None);
+    return pyw_environ_build(st, (struct qln_request *)req, Py_None, Py_None);
 }
 
 /* Calls the Python hook of CALL; its exceptions are logged with FILE:LINE, never raised. */
@@ -326,7 +323,7 @@ hook_call(void *data, const struct qln_hook_call *call)
     PyObject *args = PyTuple_New((Py_ssize_t)call->nargs), *head = NULL, *env = NULL, *res;
     char line[1024];
 
-    hook_ctx = call->ctx;
+    h->st->conf_ctx = call->ctx;
     for (size_t i = 0; args != NULL && i < call->nargs; i++) {
         PyObject *a = arg_object(&call->args[i]);
 
@@ -337,15 +334,15 @@ hook_call(void *data, const struct qln_hook_call *call)
     }
     if (call->req != NULL) {
         head = request_head(call->req);
-        env = strcmp(call->name, "post_request") == 0 ? request_environ(call->req) : NULL;
+        env = strcmp(call->name, "post_request") == 0 ? request_environ(h->st, call->req) : NULL;
     }
-    res = args != NULL
-              ? helper_call("call", Py_BuildValue("(OsOOO)", h->fn, call->name, args,
-                                                  head ? head : Py_None, env ? env : Py_None))
-              : NULL;
+    res = args != NULL ? helper_call(h->st, "call",
+                                     Py_BuildValue("(OsOOO)", h->fn, call->name, args,
+                                                   head ? head : Py_None, env ? env : Py_None))
+                       : NULL;
     if (res == NULL) {
-        describe_exception(call->name, line, sizeof(line));
-        pyw_log_exception(conf_state, QLN_LOG_ERROR, "Hook %s failed: %s", call->name, line);
+        describe_exception(h->st, call->name, line, sizeof(line));
+        pyw_log_exception(h->st, QLN_LOG_ERROR, "Hook %s failed: %s", call->name, line);
     }
     Py_XDECREF(res);
     Py_XDECREF(args);
@@ -503,8 +500,8 @@ is_default_scheme_headers(const char *name, PyObject *value)
 }
 
 static int
-apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char *origin, char *err,
-             size_t errlen)
+apply_global(struct pyw_state *st, struct qln_ctx *ctx, const char *name, PyObject *value,
+             const char *origin, char *err, size_t errlen)
 {
     const struct qln_option *o;
     const char **items = NULL;
@@ -521,6 +518,7 @@ apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char 
         struct conf_hook *h = pyw_calloc(1, sizeof(*h));
 
         h->fn = Py_NewRef(value);
+        h->st = st;
         if (qln_hook_register(ctx, name, hook_call, h, hook_release) == 0)
             return 0;
         Py_DECREF(h->fn);
@@ -565,21 +563,21 @@ apply_global(struct qln_ctx *ctx, const char *name, PyObject *value, const char 
 
 /* Runs LOCATION and applies its globals in order. Under the GIL. */
 static int
-run_file(struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
+run_file(struct pyw_state *st, struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
 {
-    static bool loaded; /* master: a second load is a HUP, which re-imports a module */
     PyObject *res, *path, *globals;
     int rc = 0;
 
-    if (helper_init() < 0) {
+    if (helper_init(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         return -EINVAL;
     }
-    res = helper_call("load", Py_BuildValue("(sO)", location, loaded ? Py_True : Py_False));
-    loaded = true;
+    res = helper_call(st, "load",
+                      Py_BuildValue("(sO)", location, st->conf_loaded ? Py_True : Py_False));
+    st->conf_loaded = true;
     if (res == NULL) {
-        describe_exception(location, err, errlen);
+        describe_exception(st, location, err, errlen);
         PyErr_Clear();
         return -EINVAL;
     }
@@ -593,7 +591,7 @@ run_file(struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
         snprintf(origin, sizeof(origin), "%s:%ld", PyUnicode_AsUTF8(path),
                  PyLong_AsLong(PyTuple_GET_ITEM(t, 2)));
         if (name != NULL)
-            rc = apply_global(ctx, name, PyTuple_GET_ITEM(t, 1), origin, err, errlen);
+            rc = apply_global(st, ctx, name, PyTuple_GET_ITEM(t, 1), origin, err, errlen);
     }
     PyErr_Clear();
     Py_DECREF(res);
@@ -610,10 +608,11 @@ file_of(const char *location)
 }
 
 int
-pyw_load_config(struct qln_ctx *ctx, const char *location, char *err, size_t errlen)
+pyw_load_config(struct qln_ctx *ctx, void **state, const char *location, char *err, size_t errlen)
 {
     const char *file = file_of(location);
     size_t len = file != NULL ? strlen(file) : 0;
+    struct pyw_state *st = *state;
     PyGILState_STATE gil;
     int rc;
 
@@ -622,24 +621,26 @@ pyw_load_config(struct qln_ctx *ctx, const char *location, char *err, size_t err
         return -ENOTSUP;
     if (file != NULL && access(file, F_OK) != 0)
         return snprintf(err, errlen, "config file '%s' not found", file), -ENOENT;
-    if (conf_state == NULL) {
-        conf_state = pyw_calloc(1, sizeof(*conf_state));
-        conf_state->ctx = ctx; /* for sys.argv; init() sets the lasting one */
+    if (st == NULL) {
+        /* The state init() adopts: the interpreter started here lives on in it. */
+        st = pyw_calloc(1, sizeof(*st));
+        st->ctx = ctx; /* for sys.argv; init() sets the lasting one */
+        *state = st;
     }
-    if (!conf_state->initialised) {
-        rc = pyw_interp_init(conf_state, err, errlen);
-        if (!conf_state->initialised)
+    if (!st->initialised) {
+        rc = pyw_interp_init(st, err, errlen);
+        if (!st->initialised)
             return rc;
-        conf_state->conf_started = true;
+        st->conf_started = true;
         if (rc == 0)
-            rc = run_file(ctx, file != NULL ? file : location, err, errlen);
+            rc = run_file(st, ctx, file != NULL ? file : location, err, errlen);
         /* Detached, as load_app leaves the main thread: the fork hooks retake it. */
-        conf_state->main_thread = pthread_self();
-        conf_state->main_ts = PyEval_SaveThread();
+        st->main_thread = pthread_self();
+        st->main_ts = PyEval_SaveThread();
         return rc;
     }
     gil = PyGILState_Ensure();
-    rc = run_file(ctx, file != NULL ? file : location, err, errlen);
+    rc = run_file(st, ctx, file != NULL ? file : location, err, errlen);
     PyGILState_Release(gil);
     return rc;
 }

@@ -75,12 +75,15 @@ struct pyw_environ {
 
 /* The plugin's state, one per process (what init() stores for the core). */
 struct pyw_state {
-    struct qln_ctx *ctx; /* borrowed from the core */
-    pid_t master_pid;    /* init() runs in the master */
-    bool multiprocess;   /* workers > 1: wsgi.multiprocess */
-    bool multithread;    /* a thread other than the main one serves: wsgi.multithread */
-    bool initialised;    /* the interpreter exists in this process */
-    bool conf_started;   /* it was started in the master for gunicorn.conf.py (conf.c) */
+    struct qln_ctx *ctx;      /* borrowed from the core */
+    pid_t master_pid;         /* init() runs in the master */
+    bool multiprocess;        /* workers > 1: wsgi.multiprocess */
+    bool multithread;         /* a thread other than the main one serves: wsgi.multithread */
+    bool initialised;         /* the interpreter exists in this process */
+    bool conf_started;        /* it was started in the master for gunicorn.conf.py (conf.c) */
+    PyObject *conf_helper;    /* qilin.conf's namespace, once a config file ran (conf.c) */
+    struct qln_ctx *conf_ctx; /* the live configuration hooks read server.cfg from (conf.c) */
+    bool conf_loaded;         /* a config file ran: the next load is a HUP's, which re-imports */
 
     /* The main thread's interpreter state while it is detached (load_app and
        the fork hooks leave it so), and that thread; a thread token may own it. */
@@ -139,21 +142,22 @@ void *pyw_calloc(size_t n, size_t size);
 /* ------------------------------------------------------------------- conf.c */
 
 /*
- * load_config (ABI 1.1): runs the Python config file LOCATION (PATH.py,
- * file:PATH, python:MODULE), starting the interpreter in the master if need
- * be, and sets its settings and hooks through CTX. Returns 0, -ENOTSUP (not
- * Python), -ENOENT (no such file) or -EINVAL with ERR "FILE:LINE: message".
- * Master only; the main thread ends detached (st->main_ts), as after load_app.
+ * load_config_state (ABI 1.4): runs the Python config file LOCATION
+ * (PATH.py, file:PATH, python:MODULE), starting the interpreter in the
+ * master if need be in the plugin state *STATE (made when NULL, and adopted
+ * by init()), and sets its settings and hooks through CTX. Returns 0,
+ * -ENOTSUP (not Python), -ENOENT (no such file) or -EINVAL with ERR
+ * "FILE:LINE: message". Master only; the main thread ends detached
+ * (st->main_ts), as after load_app.
  */
-int pyw_load_config(struct qln_ctx *ctx, const char *location, char *err, size_t errlen);
+int pyw_load_config(struct qln_ctx *ctx, void **state, const char *location, char *err,
+                    size_t errlen);
 /*
  * os.environ made anew from the C environment: an interpreter started for the
  * config file predates the core's --env (raw_env) and HUP's changes. 0 or -1
  * (exception set).
  */
-int pyw_conf_sync_environ(void);
-/* The state the config file's interpreter lives in, for init() to adopt; NULL if none. */
-struct pyw_state *pyw_conf_take_state(void);
+int pyw_conf_sync_environ(struct pyw_state *st);
 
 /* ---------------------------------------------------------------- service.c */
 

@@ -32,7 +32,7 @@ static int
 py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
 {
     /* A gunicorn.conf.py started the interpreter in this master already: adopt it. */
-    struct pyw_state *st = pyw_conf_take_state();
+    struct pyw_state *st = *state;
 
     if (st == NULL)
         st = pyw_calloc(1, sizeof(*st));
@@ -82,7 +82,7 @@ py_load_app(void *state, const char *spec, char *err, size_t errlen)
         PyEval_RestoreThread(st->main_ts);
         rc = 0;
         /* The interpreter predates --env when gunicorn.conf.py started it. */
-        if (st->conf_started && pyw_conf_sync_environ() < 0) {
+        if (st->conf_started && pyw_conf_sync_environ(st) < 0) {
             pyw_exception_line(err, errlen);
             PyErr_Clear();
             rc = -EINVAL;
@@ -481,8 +481,8 @@ static const struct qln_app_ops py_ops = {
     .on_abort = py_on_abort,
     .worker_exit = py_worker_exit,
     .shutdown = py_shutdown,
-    .module_files = py_module_files, /* --reload */
-    .load_config = pyw_load_config,  /* gunicorn.conf.py */
+    .module_files = py_module_files,      /* --reload */
+    .load_config_state = pyw_load_config, /* gunicorn.conf.py */
     .interrupt = pyw_interrupt,
 };
 

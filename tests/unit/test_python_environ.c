@@ -787,7 +787,8 @@ END_TEST
 
 /* ------------------------------------------------------------ gunicorn.conf.py */
 
-/* Writes SRC as NAME in a fresh directory (the working directory) and runs load_config. */
+/* Writes SRC as NAME in a fresh directory (the working directory) and runs
+   load_config_state, which leaves the plugin state in STATE. */
 static int
 load_conf(const char *name, const char *src, char *err, size_t errlen)
 {
@@ -800,11 +801,13 @@ load_conf(const char *name, const char *src, char *err, size_t errlen)
     fclose(f);
     ops = qilin_plugin.app;
     ctx = (struct qln_ctx){.workers = 2, .argc = 1, .argv = argv_};
-    return ops->load_config(&ctx, name, err, errlen);
+    state = NULL;
+    return ops->load_config_state(&ctx, &state, name, err, errlen);
 }
 
 START_TEST(conf_settings_and_hooks)
 {
+    void *conf_state;
     static const char src[] = "import multiprocessing, os\n"
                               "workers = multiprocessing.cpu_count() * 0 + 3\n"
                               "bind = '127.0.0.1:8000'\n"
@@ -839,8 +842,11 @@ START_TEST(conf_settings_and_hooks)
     ck_assert_uint_eq(mock_nhooks, 2);
     ck_assert_str_eq(mock_hooks[0].name, "on_starting");
     ck_assert_str_eq(mock_hooks[1].name, "post_fork");
-    /* The master's init() adopts the interpreter the file started. */
+    /* The master's init() adopts the state, and the interpreter, the file started. */
+    ck_assert_ptr_nonnull(state);
+    conf_state = state;
     ck_assert_int_eq(ops->init(&ctx, &state, err, sizeof(err)), 0);
+    ck_assert_ptr_eq(state, conf_state);
     mock_hooks[0].fn(
         mock_hooks[0].data,
         &(struct qln_hook_call){.name = "on_starting", .ctx = &ctx, .args = args, .nargs = 1});
@@ -888,7 +894,7 @@ START_TEST(conf_errors)
                                cases[i].src, err, sizeof(err));
 
             if (strncmp(cases[i].name, "python:", 7) == 0)
-                rc = ops->load_config(&ctx, cases[i].name, err, sizeof(err));
+                rc = ops->load_config_state(&ctx, &state, cases[i].name, err, sizeof(err));
             ck_assert_msg(rc == cases[i].rc, "case %zu: rc %d (%s)", i, rc, err);
             ck_assert_msg(strcmp(err, cases[i].err) == 0, "case %zu: '%s'", i, err);
             _exit(0);
