@@ -288,6 +288,9 @@ class OpsProcessTest(unittest.TestCase):
                                 what="the master to accept the stats connection")
             srv.send_signal(signal.SIGHUP)
             new = srv.wait_workers(2, exclude=old, timeout=20)
+            # A new worker closes the master's descriptors before it logs its
+            # boot: until then it is a fresh fork that still holds them.
+            wait_for(lambda: set(new) <= set(srv.booted_pids()), 20, what="the new workers to boot")
             for pid in new:
                 self.assertFalse(accepted & self._socket_inodes(pid),
                                  "worker %d holds the master's stats connection" % pid)

@@ -101,7 +101,13 @@ class SignalTest(unittest.TestCase):
                          r".*no_such_setting")
             # The workers are still replaced, with the old settings.
             srv.wait_workers(2, exclude=old, timeout=10)
-            self.assertEqual(srv.get("/hello").body, b"hello")
+            # The request may wait in the listen queue while the new workers
+            # boot (a green worker's imports take seconds on a loaded machine).
+            try:
+                resp = srv.get("/hello", timeout=20)
+            except Exception as e:
+                self.fail("no answer after the HUP: %r\n%s" % (e, srv.log_text()))
+            self.assertEqual(resp.body, b"hello")
             self.assertTrue(srv.running())
 
     def test_hup_rebinds_changed_addresses(self):
