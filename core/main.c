@@ -233,14 +233,42 @@ load_config_file(struct startup *s, struct config *cfg, const char *path, void *
     return lua_config_load(cfg, path, err, errlen);
 }
 
-/* The state the app plugin in use left from load_config_state(), for its init(); NULL if none. */
+/*
+ * Takes the state the app plugin in use left from load_config_state(), for
+ * its init(), which adopts it; NULL if none.
+ */
 static void *
-app_state_of(const struct startup *s)
+take_app_state(struct startup *s)
 {
-    for (size_t i = 0; i < s->plugins.n; i++)
-        if (s->plugins.items[i].desc == s->app)
-            return s->plugins.items[i].state;
+    void *state;
+
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        if (s->plugins.items[i].desc != s->app)
+            continue;
+        state = s->plugins.items[i].state;
+        s->plugins.items[i].state = NULL;
+        return state;
+    }
     return NULL;
+}
+
+/*
+ * A state load_config_state() made that no init() adopted (the process
+ * ends before, as with --print-config) goes to the plugin's shutdown(),
+ * which frees it as it frees what init() made.
+ */
+static void
+release_unadopted_states(struct startup *s)
+{
+    for (size_t i = 0; i < s->plugins.n; i++) {
+        struct loaded_plugin *lp = &s->plugins.items[i];
+        const struct qln_app_ops *app = lp->desc->app;
+        void (*shutdown)(void *) = app != NULL ? APP_HOOK(app, shutdown) : NULL;
+
+        if (lp->state != NULL && shutdown != NULL)
+            shutdown(lp->state);
+        lp->state = NULL;
+    }
 }
 
 /* Loads every --plugin NAME (a plugin's name, one of its aliases, or a path). */
@@ -385,7 +413,7 @@ check_config(struct startup *s, struct qln_ctx *ctx)
 {
     const struct qln_app_ops *app = s->app->app;
     void (*app_shutdown)(void *) = APP_HOOK(app, shutdown);
-    void *state = app_state_of(s);
+    void *state = take_app_state(s);
     struct log_options lo;
     char err[1024] = "";
 
@@ -533,7 +561,7 @@ run(struct startup *s)
     if (opt_bool(s->cfg, "check_config"))
         return check_config(s, &ctx);
     arbiter_set_reload(reload_config, s);
-    return arbiter_run(&ctx, s->app, app_state_of(s), s->worker);
+    return arbiter_run(&ctx, s->app, take_app_state(s), s->worker);
 }
 
 /*
@@ -570,6 +598,7 @@ main(int argc, char **argv)
     rc = run(&s);
 
     hooks_free();
+    release_unadopted_states(&s);
     plugin_set_free(&s.plugins);
     config_free(s.cfg);
     while (s.nretired > 0)

@@ -117,9 +117,10 @@ struct qln_app_ops {
         plugin's state: *STATE is NULL the first time in this process, and what
         the plugin stores there is kept by the core and handed back, to init()
         (which finds *STATE already set: adopt it) and to the next call (HUP,
-        with the state init() left). So a plugin that must start its language
-        to read its config file keeps that runtime in its state, not in a
-        global. */
+        with the state init() left); if the master ends before init() (as with
+        --print-config), to shutdown(). So a plugin that must start its
+        language to read its config file keeps that runtime in its state, not
+        in a global. */
     int (*load_config_state)(struct qln_ctx *ctx, void **state, const char *path, char *err,
                              size_t errlen);
 };
