@@ -736,8 +736,7 @@ request_begin(struct qln_worker *w)
 static void
 request_end(struct qln_worker *w)
 {
-    uint64_t one = 1, served;
-    ssize_t n;
+    uint64_t served;
 
     if (w->slot == NULL)
         return;
@@ -748,9 +747,7 @@ request_end(struct qln_worker *w)
         qln_log(QLN_LOG_INFO, "Autorestarting worker after current request.");
         if (w->stop == QLN_STOP_NONE)
             w->stop = QLN_STOP_GRACEFUL;
-        /* Wakes the worker's loop to begin the stop (its wake fd, an eventfd). */
-        n = write(w->wake_fd, &one, sizeof(one));
-        (void)n; /* only fails when the counter is full: the fd is readable then anyway */
+        worker_poke(w); /* its loop begins the stop */
     }
 }
 

@@ -57,21 +57,6 @@ worker_hook(const struct qln_worker *w, enum hook_id id, bool with_server)
 }
 
 /*
- * Makes the worker's wake_fd readable, so whichever loop watches it (the
- * core's, or a green hub through qln_worker_wake_fd) runs on_wake soon.
- * write(2) to an eventfd is async-signal-safe and thread-safe, hence usable
- * from the signal handlers and from gthread's pool threads alike.
- */
-static void
-poke(struct qln_worker *w)
-{
-    uint64_t one = 1;
-    ssize_t n = write(w->wake_fd, &one, sizeof(one));
-
-    (void)n; /* only fails when the counter is full: the fd is readable then anyway */
-}
-
-/*
  * Stop signals. The handler only records the request and pokes the loop;
  * the wake callback breaks the loop from normal context. SA_RESTART is off, so
  * a poll(2) in the connection code returns EINTR and sees the flag at once.
@@ -94,7 +79,7 @@ on_stop_signal(int signo)
         if (interrupt != NULL)
             interrupt(the_worker.app_state);
     }
-    poke(&the_worker);
+    worker_poke(&the_worker);
     errno = saved;
 }
 
@@ -105,7 +90,7 @@ on_usr1_signal(int signo)
 
     (void)signo;
     the_worker.reopen_logs = 1;
-    poke(&the_worker);
+    worker_poke(&the_worker);
     errno = saved;
 }
 
@@ -169,7 +154,7 @@ install_handlers(void)
     sigaction(SIGABRT, &sa, NULL);
 }
 
-/* Runs in the loop after a poke(): the non-signal-safe half of the handlers. */
+/* Runs in the loop after a worker_poke(): the non-signal-safe half of the handlers. */
 static void
 on_wake(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -512,7 +497,7 @@ qln_worker_exit(int status)
     the_worker.exit_status = status;
     the_worker.exit_asked = true;
     the_worker.stop = QLN_STOP_NOW;
-    poke(&the_worker);
+    worker_poke(&the_worker);
 }
 
 _Noreturn void

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -51,6 +52,22 @@ struct qln_worker {
                                           0 until asked (qln_conn_idle_deadline) */
     bool accept_failure_logged;        /* EMFILE and its kind are logged once */
 };
+
+/*
+ * Makes the worker's wake_fd readable, so whichever loop watches it (the
+ * core's, or a green hub through qln_worker_wake_fd) runs its wake callback
+ * soon. write(2) to an eventfd is async-signal-safe and thread-safe, hence
+ * usable from the signal handlers, gthread's pool threads and the session's
+ * max_requests count alike.
+ */
+static inline void
+worker_poke(const struct qln_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->wake_fd, &one, sizeof(one));
+
+    (void)n; /* only fails when the counter is full: the fd is readable then anyway */
+}
 
 /*
  * The app plugin's hook NAME from OPS, or NULL when it is unset or lies

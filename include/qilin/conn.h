@@ -4,8 +4,8 @@
  * the calling thread, waiting through the caller's wait hook
  * (<qilin/worker.h>); the plugin decides only when and where to call.
  * Most workers drive these through <qilin/lifecycle.h>. All functions run
- * in a worker process. Split out of <qilin/worker.h> in ABI 1.4, which
- * still includes it.
+ * in a worker process. <qilin/worker.h> includes this header. Since ABI
+ * 1.4.
  */
 #ifndef QILIN_CONN_H
 #define QILIN_CONN_H
