@@ -82,7 +82,11 @@ conn_buf_reserve(struct conn *c, size_t want)
     }
 }
 
-int64_t
+/*
+ * The deadline for a write that is about to wait: now plus the timeout
+ * setting, or -1 when it is 0. Renewed whenever bytes move.
+ */
+static int64_t
 conn_io_deadline(const struct conn *c)
 {
     int64_t t = c->s->timeout_ms;
@@ -90,7 +94,12 @@ conn_io_deadline(const struct conn *c)
     return t > 0 ? util_now_ms() + t : -1;
 }
 
-int
+/*
+ * Waits through C's wait hook until its socket is ready for EVENTS (enum
+ * qln_ev) or DEADLINE passes. Returns 0, -ETIMEDOUT, QLN_ESTOP (and marks C
+ * to be abandoned) or -EIO.
+ */
+static int
 conn_wait(struct conn *c, unsigned events, int64_t deadline)
 {
     switch (c->waiter->wait(c->waiter->ctx, c->t.fd, events, deadline)) {

@@ -78,19 +78,6 @@ conn_stopping(const struct conn *c)
 }
 
 /*
- * The deadline for a body read or a write that is about to wait: now plus
- * the timeout setting, or -1 when it is 0. Renewed whenever bytes move.
- */
-int64_t conn_io_deadline(const struct conn *c);
-
-/*
- * Waits through C's wait hook until its socket is ready for EVENTS (enum
- * qln_ev) or DEADLINE passes. Returns 0, -ETIMEDOUT, QLN_ESTOP (and marks C
- * to be abandoned) or -EIO.
- */
-int conn_wait(struct conn *c, unsigned events, int64_t deadline);
-
-/*
  * Reads what the transport has into the free end of the buffer without
  * waiting. Returns bytes (> 0), 0 at EOF, -EAGAIN, or another negative errno.
  */

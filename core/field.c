@@ -31,7 +31,8 @@ field_is_tchar(unsigned char c)
     return tchar_map[c] != 0;
 }
 
-bool
+/* A header name: one or more tchars. */
+static bool
 field_name_ok(struct qln_slice n)
 {
     size_t i;
@@ -45,9 +46,10 @@ field_name_ok(struct qln_slice n)
     return true;
 }
 
-/* RFC 9110 §5.5: CR, LF and NUL would split or truncate the header on the
-   wire, the other controls confuse clients. */
-bool
+/* A header value: VCHAR, obs-text, SP and HTAB only (RFC 9110 §5.5): CR,
+   LF and NUL would split or truncate the header on the wire, the other
+   controls confuse clients. */
+static bool
 field_value_ok(struct qln_slice v)
 {
     size_t i;
@@ -61,7 +63,8 @@ field_value_ok(struct qln_slice v)
     return true;
 }
 
-int
+/* "200 OK" or "200": the status code (100..999), or -1 when S is not a status line. */
+static int
 field_status_code(struct qln_slice s)
 {
     if (s.len < 3 || s.p[0] < '1' || s.p[0] > '9' || s.p[1] < '0' || s.p[1] > '9' || s.p[2] < '0' ||
@@ -74,7 +77,8 @@ field_status_code(struct qln_slice s)
     return (s.p[0] - '0') * 100 + (s.p[1] - '0') * 10 + (s.p[2] - '0');
 }
 
-int64_t
+/* A Content-Length value (digits, optional whitespace around them), or -1. */
+static int64_t
 field_content_length(struct qln_slice v)
 {
     size_t b = 0, e = v.len, i;
@@ -94,7 +98,13 @@ field_content_length(struct qln_slice v)
     return n;
 }
 
-void
+/*
+ * Appends S to OUT (LEN bytes, NUL-terminated) in single quotes with
+ * backslash escapes (\t \n \r \\ \' \xNN), as Python's repr() shows a str,
+ * so a reason names the offending bytes. Beyond 64 bytes, or the room left,
+ * it ends with "...".
+ */
+static void
 field_quote(char *out, size_t len, struct qln_slice s)
 {
     size_t n = strlen(out), i;

@@ -18,26 +18,6 @@
 /* True when C is an RFC 9110 tchar (header names, methods). */
 bool field_is_tchar(unsigned char c);
 
-/* A header name: one or more tchars. */
-bool field_name_ok(struct qln_slice name);
-
-/* A header value: VCHAR, obs-text, SP and HTAB only. */
-bool field_value_ok(struct qln_slice value);
-
-/* "200 OK" or "200": the status code (100..999), or -1 when S is not a status line. */
-int field_status_code(struct qln_slice s);
-
-/* A Content-Length value (digits, optional whitespace around them), or -1. */
-int64_t field_content_length(struct qln_slice v);
-
-/*
- * Appends S to OUT (LEN bytes, NUL-terminated) in single quotes with
- * backslash escapes (\t \n \r \\ \' \xNN), as Python's repr() shows a str,
- * so a reason names the offending bytes. Beyond 64 bytes, or the room left,
- * it ends with "...".
- */
-void field_quote(char *out, size_t len, struct qln_slice s);
-
 /*
  * Checks STATUS and HEADERS[0, N): returns the status code with *LENGTH the
  * declared Content-Length (-1: none; repeats must agree), or -1 with WHY
