@@ -7,9 +7,11 @@
                     (perf record -e cpu-clock, kernel included), worker pinned to CPU 0
 
     bench/profile.py --build BUILD_DIR [--tool callgrind|perf] [--app hello:app | --null hello]
+    bench/profile.py --bjoern BJOERN_DIR --app flask_app:app     # the same for bjoern
 
-Starts one qilin worker on a free 127.0.0.1 port, warms it up, profiles only
-the measured wrk run, and stops every process it started by pid.
+Starts one qilin worker (or bjoern, built with bench/bjoern-build) on a free
+127.0.0.1 port, warms it up, profiles only the measured wrk run, and stops
+every process it started by pid.
 """
 import argparse
 import os
@@ -99,13 +101,18 @@ def main():
                     help="the client sends Connection: close (a connection per request)")
     ap.add_argument("--qilin-args", default="", metavar="ARGS",
                     help="more qilin arguments, e.g. '-k gthread --threads 4'")
+    ap.add_argument("--bjoern", metavar="DIR",
+                    help="profile bjoern built in DIR (bench/bjoern-build) instead of qilin")
     opts = ap.parse_args()
     build = os.path.abspath(opts.build)
     tmp = tempfile.mkdtemp(prefix="qilin-profile-")
-    env = run.Env(build, tmp)
-    server = run.qilin_server(env, "qilin-profile", opts.null or opts.app, 1,
-                              extra=["-t", "0"] + opts.qilin_args.split(),
-                              null=bool(opts.null))
+    env = run.Env(build, tmp, opts.bjoern and os.path.abspath(opts.bjoern))
+    if opts.bjoern:
+        server = run.bjoern_server(env, opts.app)[0]
+    else:
+        server = run.qilin_server(env, "qilin-profile", opts.null or opts.app, 1,
+                                  extra=["-t", "0"] + opts.qilin_args.split(),
+                                  null=bool(opts.null))
     if opts.tool == "callgrind":
         # Instrumentation off until the warm-up is over: startup and the app
         # import are not part of a request.
@@ -116,7 +123,7 @@ def main():
         server.start(port, True, tmp)
         if not run.wait_ready(server, port, timeout=120):
             sys.exit("qilin did not answer: " + server.log_tail(5))
-        worker = worker_pid(server.pid)
+        worker = server.pid if server.single else worker_pid(server.pid)
         if opts.tool == "callgrind":
             subprocess.run(["callgrind_control", "-i", "on", str(worker)], capture_output=True)
             wrk(port, 2, opts.conns, opts.close)

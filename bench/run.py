@@ -30,7 +30,7 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.join(BENCH, "apps")
-PY = "/usr/bin/python3"
+PY = os.environ.get("BENCH_PY", "/usr/bin/python3")
 MIB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -197,9 +197,10 @@ def wait_ready(server, port, timeout=30.0):
 class Env:
     """Paths the server command lines need: build tree, temp dir, data files."""
 
-    def __init__(self, build, tmp):
+    def __init__(self, build, tmp, bjoern=None):
         self.build = build
         self.tmp = tmp
+        self.bjoern = bjoern
         self.bigfile = os.path.join(tmp, "big.bin")
         with open(self.bigfile, "wb") as f:
             f.write(b"x" * MIB)
@@ -257,6 +258,15 @@ def uwsgi_server(env, app, workers, gevent=False):
 def waitress_server(env, app):
     argv = [PY, "-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=4", "--backlog=2048", app]
     return Server("waitress", argv, single=True, env={"QILIN_BENCH_FILE": env.bigfile})
+
+
+def bjoern_server(env, app):
+    """bjoern, when built (bench/bjoern-build): one process, pinned like nginx."""
+    if not env.bjoern:
+        return []
+    argv = [PY, os.path.join(BENCH, "bjoern_run.py"), app, "127.0.0.1", "{port}"]
+    return [Server("bjoern", argv, single=True,
+                   env={"BJOERN_DIR": env.bjoern, "QILIN_BENCH_FILE": env.bigfile})]
 
 
 def nginx_server(env, path="/"):
@@ -325,13 +335,16 @@ def servers_for(case, env):
                 + [gunicorn_server(env, k, "hello:app", w, 4 if k == "gthread" else None)
                    for k in ("sync", "gthread", "gevent", "eventlet")]
                 + [uwsgi_server(env, "hello:app", w), uwsgi_server(env, "hello:app", w, True),
-                   waitress_server(env, "hello:app"), nginx_server(env)])
-    if case.name == "flask":
-        return ([qilin_server(env, "qilin-sync", "flask_app:app", w)]
-                + qilin_green(env, "flask_app:app", w, 4)
-                + [gunicorn_server(env, k, "flask_app:app", w, 4 if k == "gthread" else None)
+                   waitress_server(env, "hello:app")]
+                + bjoern_server(env, "hello:app") + [nginx_server(env)])
+    if case.name in ("flask", "django"):
+        app = case.name + "_app:app"
+        return ([qilin_server(env, "qilin-sync", app, w)]
+                + qilin_green(env, app, w, 4)
+                + [gunicorn_server(env, k, app, w, 4 if k == "gthread" else None)
                    for k in ("sync", "gthread", "gevent")]
-                + [uwsgi_server(env, "flask_app:app", w), waitress_server(env, "flask_app:app")])
+                + [uwsgi_server(env, app, w), waitress_server(env, app)]
+                + bjoern_server(env, app))
     if case.name == "big":
         return [qilin_server(env, "qilin-sync", "big:app", w),
                 qilin_server(env, "qilin-null", "big", w, null=True),
@@ -368,6 +381,8 @@ CASES = [
     Case("close", "hello app, client sends Connection: close, -c50, one worker on CPU 0", 50,
          close=True),
     Case("flask", "Flask hello, keep-alive, -c50, one worker on CPU 0", 50),
+    Case("django", "Django hello (a view returning HttpResponse), keep-alive, -c50, "
+         "one worker on CPU 0", 50),
     Case("big", "1 MiB response body (bytes; nginx: static file, sendfile), -c10, one worker",
          10, body=MIB),
     Case("bigfile", "1 MiB response through wsgi.file_wrapper (nginx: sendfile), -c10, one worker",
@@ -598,15 +613,23 @@ def ratio(all_results, case, a, b, key):
 # The ratio targets: (what, case, qilin server, peer, figure, at least).
 RATIO_TARGETS = [
     ("hello keep-alive, qilin-sync / nginx per srv CPU-s",
-     "hello", "qilin-sync", "nginx", "per_cpu", 0.85),
+     "hello", "qilin-sync", "nginx", "per_cpu", 0.95),
+    ("hello keep-alive, qilin-sync / bjoern per srv CPU-s",
+     "hello", "qilin-sync", "bjoern", "per_cpu", 1.05),
     ("hello keep-alive, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
      "hello", "qilin-sync", "gunicorn-sync", "per_cpu", 7),
     ("hello keep-alive, qilin-null (C plugin) / nginx per srv CPU-s",
-     "hello", "qilin-null", "nginx", "per_cpu", 0.95),
+     "hello", "qilin-null", "nginx", "per_cpu", 1.1),
     ("Connection: close, qilin-sync / nginx per srv CPU-s",
      "close", "qilin-sync", "nginx", "per_cpu", 0.9),
     ("Flask, qilin-sync / gunicorn-sync per core (per srv CPU-s)",
      "flask", "qilin-sync", "gunicorn-sync", "per_cpu", 3),
+    ("Flask, qilin-sync / bjoern per srv CPU-s", "flask", "qilin-sync", "bjoern", "per_cpu", 1.1),
+    ("Flask, qilin-gthread / gunicorn-gthread per core (per srv CPU-s)",
+     "flask", "qilin-gthread", "gunicorn-gthread", "per_cpu", 3),
+    ("Flask, qilin-gevent / gunicorn-gevent per core (per srv CPU-s)",
+     "flask", "qilin-gevent", "gunicorn-gevent", "per_cpu", 3),
+    ("Django, qilin-sync / bjoern per srv CPU-s", "django", "qilin-sync", "bjoern", "per_cpu", 1.1),
     ("1 MiB big, qilin-sync / nginx MiB/s", "big", "qilin-sync", "nginx", "rps", 0.9),
     ("1 MiB bigfile, qilin-sync / nginx MiB/s", "bigfile", "qilin-sync", "nginx", "rps", 0.9),
     ("hello keep-alive, qilin-gthread / gunicorn-gthread per core (per srv CPU-s)",
@@ -695,6 +718,9 @@ def parse_args():
                          "pinned), in every case, or in none [case]")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
     ap.add_argument("--reps", type=int, default=3, help="wrk runs per server, median [3]")
+    ap.add_argument("--bjoern", default=os.environ.get("BJOERN_DIR"),
+                    help="a bjoern build (bench/bjoern-build DIR) to run as a peer "
+                         "[$BJOERN_DIR; skipped when unset]")
     ap.add_argument("--out", default=None, help="results file [BUILD/bench/results/<time>.txt]")
     opts = ap.parse_args()
     if opts.quick:
@@ -716,6 +742,11 @@ def parse_args():
     if not os.access(os.path.join(opts.build, "qilin"), os.X_OK):
         ap.error("no qilin binary in %s: pass --build BUILD_DIR (run make there first)"
                  % opts.build)
+    if opts.bjoern:
+        opts.bjoern = os.path.abspath(opts.bjoern)
+        if not os.path.exists(os.path.join(opts.bjoern, "bjoern.py")):
+            ap.error("no bjoern.py in %s: build it with bench/bjoern-build %s"
+                     % (opts.bjoern, opts.bjoern))
     for tool in ("wrk", "taskset", "ss"):
         if shutil.which(tool) is None:
             ap.error("'%s' is not installed: run tools/install-deps" % tool)
@@ -742,7 +773,10 @@ def main():
               % (opts.reps, opts.duration), ""]
     print("\n".join(header), flush=True)
     report = list(header)
-    env = Env(opts.build, tmp)
+    env = Env(opts.build, tmp, opts.bjoern)
+    if not opts.bjoern:
+        print("bjoern: skipped (not in Debian; build it with bench/bjoern-build DIR, then "
+              "pass --bjoern DIR)\n", flush=True)
     all_results = {}
     try:
         for case in opts.case_list:

@@ -1,9 +1,14 @@
 """The benchmark's pieces that must keep working between `make bench` runs:
-the C `null` app plugin served by the real core, and the wrk output parser
-the harness reads its figures with. Asserts behaviour only, never speed.
+the C `null` app plugin served by the real core, the framework apps of the
+flask and django cases, which peers each case runs, and the wrk output
+parser the harness reads its figures with. Asserts behaviour only, never
+speed.
 """
+import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import unittest
 
 from qilintest import Server, assert_same_bytes, qilin_bin, run_qilin
@@ -62,6 +67,55 @@ class NullPluginTest(unittest.TestCase):
                             "nosuch"])
         self.assertNotEqual(result.returncode, 0, result)
         self.assertIn("unknown app 'nosuch' (use hello, big or upload)", result.output)
+
+
+class FrameworkAppsTest(unittest.TestCase):
+    """The bench's Flask and Django apps, served by qilin as `make bench` does."""
+
+    def check(self, app):
+        with Server(app=app, chdir=os.path.join(BENCH, "apps")) as srv:
+            resp = srv.get("/", timeout=20)
+        self.assertEqual((resp.status, resp.body), (200, b"Hello, World!"))
+
+    @unittest.skipUnless(importlib.util.find_spec("flask"), "python3-flask is not installed")
+    def test_flask_app(self):
+        self.check("flask_app:app")
+
+    @unittest.skipUnless(importlib.util.find_spec("django"), "python3-django is not installed")
+    def test_django_app(self):
+        self.check("django_app:app")
+
+
+class PeersTest(unittest.TestCase):
+    """bjoern runs only when a build of it is given; the cases name their peers."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="qilin-bench-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def names(self, case, bjoern=None):
+        env = bench_run.Env(os.path.dirname(qilin_bin()), self.tmp, bjoern)
+        case = {c.name: c for c in bench_run.CASES}[case]
+        return [srv.name for srv in bench_run.servers_for(case, env)]
+
+    def test_bjoern_only_when_built(self):
+        for case in ("hello", "flask", "django"):
+            self.assertNotIn("bjoern", self.names(case))
+            self.assertIn("bjoern", self.names(case, "/opt/bjoern"))
+        self.assertNotIn("bjoern", self.names("big", "/opt/bjoern"))
+
+    def test_bjoern_command(self):
+        env = bench_run.Env(os.path.dirname(qilin_bin()), self.tmp, "/opt/bjoern")
+        srv = bench_run.bjoern_server(env, "django_app:app")[0]
+        self.assertTrue(srv.single)
+        self.assertEqual(srv.env["BJOERN_DIR"], "/opt/bjoern")
+        self.assertEqual(srv.argv[1:], [os.path.join(BENCH, "bjoern_run.py"), "django_app:app",
+                                        "127.0.0.1", "{port}"])
+
+    def test_django_case_peers(self):
+        names = self.names("django")
+        for name in ("qilin-sync", "gunicorn-sync", "uwsgi", "waitress"):
+            self.assertIn(name, names)
 
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
