@@ -52,3 +52,9 @@ qilin_CPPFLAGS = $(core_cppflags)
 qilin_CFLAGS = $(AM_CFLAGS)
 qilin_LDFLAGS = $(AM_LDFLAGS) -export-dynamic
 qilin_LDADD = $(core_llhttp_lib) $(core_libs)
+# With the static interpreter (configure.ac explains why) the binary carries
+# libpythonX.Y.a whole, non-PIC, so it cannot be a PIE.
+if PYTHON_STATIC
+qilin_LDFLAGS += -no-pie
+qilin_LDADD += $(PYTHON_STATIC_LIBS)
+endif

@@ -26,7 +26,7 @@ plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
 	-DQLN_PYTHON_BIN='"$(PYTHON_BIN)"'
 plugins_python_wsgi_python3_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
 plugins_python_wsgi_python3_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
-plugins_python_wsgi_python3_la_LIBADD = $(PYTHON_LIBS)
+plugins_python_wsgi_python3_la_LIBADD = $(PYTHON_PLUGIN_LIBS)
 
 # Unit test of the plugin against the mock core (tests/unit/mock_core.c
 # defines the qln_* functions, with the core's response checks from

@@ -20,7 +20,15 @@ integration_tests += \
 	tests/integration/test_plugin_python.py \
 	tests/integration/test_core_graph.py \
 	tests/integration/test_emfile.py \
-	tests/integration/test_nginx.py
+	tests/integration/test_nginx.py \
+	tests/integration/test_python_link.py
+
+# How configure linked the interpreter, for test_python_link.py.
+if PYTHON_STATIC
+QILIN_PYTHON_LINK = static
+else
+QILIN_PYTHON_LINK = shared
+endif
 
 TEST_EXTENSIONS = .py
 PY_LOG_COMPILER = $(PYTHON_BIN)
@@ -40,6 +48,7 @@ AM_TESTS_ENVIRONMENT = \
 	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \
 	QILIN_UNIT_PLUGINS='$(abs_top_builddir)/tests/unit/.libs'; export QILIN_UNIT_PLUGINS; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
+	QILIN_PYTHON_LINK='$(QILIN_PYTHON_LINK)'; export QILIN_PYTHON_LINK; \
 	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/plugins/python-wsgi/lsan.supp:print_suppressions=0'; \
 	export LSAN_OPTIONS;
 integration_tests += tests/integration/test_static.py

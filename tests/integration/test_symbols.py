@@ -2,7 +2,9 @@
 
 The binary exports the plugin API and nothing else of ours: exactly the
 functions that include/qilin/ declares with QLN_API, besides what the
-linker and libc put in every executable. Each plugin exports exactly
+linker and libc put in every executable, and, when configure linked the
+interpreter into the binary, CPython's C API: the names libpythonX.Y.so
+exports, which the python3 plugin and extension modules bind to. Each plugin exports exactly
 `qilin_plugin`, since plugins load RTLD_GLOBAL and any other name could be
 bound by a later plugin or Python extension."""
 import glob
@@ -10,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import unittest
 
 import qilintest
@@ -57,6 +60,13 @@ def declared_api():
     return names
 
 
+def libpython_exports():
+    """The names the shared libpython of this interpreter (the embedded one)
+    exports: what a binary with the interpreter linked in exports besides ours."""
+    path = os.path.join(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME"))
+    return {name for _, name in dynamic_symbols(path)}
+
+
 def plugins():
     """The built plugins: every NAME.so in the harness's plugin path."""
     found = []
@@ -70,13 +80,24 @@ class BinaryExportsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.syms = dynamic_symbols(qilintest.qilin_bin())
+        cls.python = (libpython_exports() if os.environ.get("QILIN_PYTHON_LINK") == "static"
+                      else set())
 
     def test_exports_only_the_plugin_api(self):
         stray = [name for kind, name in self.syms
                  if not name.startswith("qln_") and name not in LINKER_SYMBOLS
-                 and not LIBC_COPY_RX.match(name)
+                 and name not in self.python and not LIBC_COPY_RX.match(name)
                  and not (kind in ("B", "D") and SANITIZER_COPY_RX.match(name))]
         self.assertEqual(stray, [], "the binary exports names that are not qln_*")
+
+    @unittest.skipUnless(os.environ.get("QILIN_PYTHON_LINK") == "static",
+                         "the interpreter is not linked into this build's binary")
+    def test_exports_the_linked_interpreter(self):
+        """Every name libpythonX.Y.so exports is there, or a plugin or an
+        extension module could fail to load with an undefined symbol."""
+        exported = {name for _, name in self.syms}
+        self.assertGreater(len(self.python), 1000)
+        self.assertEqual(sorted(self.python - exported), [])
 
     def test_exports_exactly_the_declared_api(self):
         exported = {name for _, name in self.syms if name.startswith("qln_")}

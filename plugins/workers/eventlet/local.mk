@@ -9,7 +9,7 @@ BUILT_SOURCES += plugins/workers/eventlet/qilin/eventlet.py.inc
 plugins_workers_eventlet_eventlet_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS)
 plugins_workers_eventlet_eventlet_la_CFLAGS = $(AM_CFLAGS) -fno-strict-aliasing
 plugins_workers_eventlet_eventlet_la_LDFLAGS = $(AM_LDFLAGS) $(PLUGIN_LDFLAGS)
-plugins_workers_eventlet_eventlet_la_LIBADD = plugins/workers/green/libgreen.la $(PYTHON_LIBS) $(EV_LIBS)
+plugins_workers_eventlet_eventlet_la_LIBADD = plugins/workers/green/libgreen.la $(PYTHON_PLUGIN_LIBS) $(EV_LIBS)
 
 integration_tests += tests/integration/test_eventlet.py
 endif

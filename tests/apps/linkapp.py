@@ -1,0 +1,26 @@
+"""Reports, as JSON, where the worker's interpreter lives and that the
+interpreter's C API answers from every place an app reaches it: ctypes (the
+process's global symbols), an extension module from lib-dynload, and the
+thread the worker runs the app on."""
+import ctypes
+import json
+
+
+def mapped_libpython():
+    with open("/proc/self/maps") as f:
+        return sorted({line.split()[-1] for line in f
+                       if "/libpython" in line and ".so" in line.split()[-1]})
+
+
+def app(environ, start_response):
+    import _decimal  # lib-dynload extensions, loaded at request time
+    import _ssl
+    body = json.dumps({
+        "libpython_so": mapped_libpython(),
+        "initialized": ctypes.pythonapi.Py_IsInitialized(),
+        "decimal": str(_decimal.Decimal(1) / _decimal.Decimal(8)),
+        "openssl": _ssl.OPENSSL_VERSION.split()[0],
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
