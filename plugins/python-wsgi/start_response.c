@@ -27,9 +27,13 @@ struct write_object {
 
 struct sr_object {
     PyObject ob_base;           /* PyObject_HEAD */
+    vectorcallfunc vectorcall;  /* sr_vectorcall: called without an args tuple */
     struct pyw_request *rq;     /* borrowed; NULL outside a request */
     struct write_object *write; /* new */
 };
+
+static PyObject *sr_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames);
 
 PyObject *
 pyw_start_response_new(void)
@@ -39,6 +43,7 @@ pyw_start_response_new(void)
 
     if (sr == NULL)
         return NULL;
+    sr->vectorcall = sr_vectorcall;
     sr->write = (struct write_object *)pyw_write_type.tp_alloc(&pyw_write_type, 0);
     if (sr->write == NULL)
         Py_CLEAR(sr);
@@ -173,20 +178,69 @@ reraise(PyObject *exc_info)
     return NULL;
 }
 
-static PyObject *
-sr_call(PyObject *self, PyObject *args, PyObject *kwargs)
+/*
+ * start_response(status, headers, exc_info=None)'s arguments, positional or
+ * by name, into ARGV[3] (exc_info None when absent). -1 with TypeError set
+ * when they do not fit that signature.
+ */
+static int
+sr_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject *argv[3])
 {
-    static char *kwlist[] = {"status", "headers", "exc_info", NULL};
+    static const char *const names[3] = {"status", "headers", "exc_info"};
+    Py_ssize_t i, j, nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "start_response() takes at most 3 arguments (%zd given)",
+                     nargs + nkw);
+        return -1;
+    }
+    argv[0] = argv[1] = argv[2] = NULL;
+    for (i = 0; i < nargs; i++)
+        argv[i] = args[i];
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+
+        for (j = 0; j < 3 && PyUnicode_CompareWithASCIIString(name, names[j]) != 0; j++)
+            ;
+        if (j == 3) {
+            PyErr_Format(PyExc_TypeError,
+                         "start_response() got an unexpected keyword argument '%U'", name);
+            return -1;
+        }
+        if (argv[j] != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "start_response() got multiple values for argument '%s'", names[j]);
+            return -1;
+        }
+        argv[j] = args[nargs + i];
+    }
+    for (j = 0; j < 2; j++) {
+        if (argv[j] == NULL) {
+            PyErr_Format(PyExc_TypeError, "start_response() missing required argument '%s'",
+                         names[j]);
+            return -1;
+        }
+    }
+    if (argv[2] == NULL)
+        argv[2] = Py_None;
+    return 0;
+}
+
+static PyObject *
+sr_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
     struct sr_object *sr = (struct sr_object *)self;
     struct pyw_request *rq = sr->rq;
-    PyObject *status, *headers, *exc_info = Py_None, *seq;
+    PyObject *argv[3], *status, *headers, *exc_info, *seq;
     struct qln_header stack[HEADERS_ON_STACK], *h = stack;
     struct qln_slice st;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", kwlist, &status, &headers,
-                                     &exc_info))
+    if (sr_args(args, PyVectorcall_NARGS(nargsf), kwnames, argv) < 0)
         return NULL;
+    status = argv[0];
+    headers = argv[1];
+    exc_info = argv[2];
     if (rq == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called after its request finished");
         return NULL;
@@ -406,8 +460,9 @@ PyTypeObject pyw_start_response_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "qilin.StartResponse",
     .tp_basicsize = sizeof(struct sr_object),
     .tp_dealloc = sr_dealloc,
-    .tp_call = sr_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_vectorcall_offset = offsetof(struct sr_object, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "start_response(status, headers, exc_info=None) -> write",
 };
 

@@ -494,6 +494,17 @@ static const char response_app[] =
     "        return ['text']\n"
     "    if p == '/nostart':\n"
     "        return []\n"
+    "    if p == '/keywords':\n"
+    "        start_response(headers=[('X-K', '1')], status='202 Accepted', exc_info=None)\n"
+    "        return [b'kw']\n"
+    "    if p == '/noheaders':\n"
+    "        start_response('200 OK')\n"
+    "    if p == '/badkeyword':\n"
+    "        start_response('200 OK', [], stauts=None)\n"
+    "    if p == '/twovalues':\n"
+    "        start_response('200 OK', [], status='200 OK')\n"
+    "    if p == '/fourargs':\n"
+    "        start_response('200 OK', [], None, None)\n"
     "    raise KeyError(p)\n";
 
 static int
@@ -513,6 +524,13 @@ START_TEST(response_write_and_iterable)
     ck_assert_str_eq(resp.status, "201 Created");
     ck_assert_str_eq(resp.head, "X-A: 1\n");
     ASSERT_BODY(resp, "w1-w2-r1-r2");
+    free(resp.body);
+    resp = (struct qln_response){0};
+    /* start_response's arguments by name, in any order. */
+    ck_assert_int_eq(serve_path(t, "/keywords", &resp), 0);
+    ck_assert_str_eq(resp.status, "202 Accepted");
+    ck_assert_str_eq(resp.head, "X-K: 1\n");
+    ASSERT_BODY(resp, "kw");
     free(resp.body);
     unload(t);
 }
@@ -563,6 +581,10 @@ START_TEST(response_invalid_is_500)
         {"/notlatin1", "is not latin-1"},
         {"/str", "TypeError: response body must be bytes, not str"},
         {"/nostart", "without calling start_response()"},
+        {"/noheaders", "TypeError: start_response() missing required argument 'headers'"},
+        {"/badkeyword", "TypeError: start_response() got an unexpected keyword argument 'stauts'"},
+        {"/twovalues", "TypeError: start_response() got multiple values for argument 'status'"},
+        {"/fourargs", "TypeError: start_response() takes at most 3 arguments (4 given)"},
         {"/missing", "KeyError: '/missing'"},
     };
     void *t = load(response_app);
