@@ -21,7 +21,8 @@ integration_tests += \
 	tests/integration/test_core_graph.py \
 	tests/integration/test_emfile.py \
 	tests/integration/test_nginx.py \
-	tests/integration/test_python_link.py
+	tests/integration/test_python_link.py \
+	tests/integration/test_fairness.py
 
 # How configure linked the interpreter, for test_python_link.py.
 if PYTHON_STATIC
