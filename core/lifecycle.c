@@ -59,6 +59,10 @@ struct qln_lifecycle {
     /* Inside a loop callback that updates the listeners when it returns:
        done() and hold() leave it to that. */
     bool in_callback;
+    /* While on_readable() serves RESUMED_CONN: the record it was parked in,
+       first on the spare list, its watcher still set to that descriptor. */
+    struct lc_park *resumed;
+    struct qln_conn *resumed_conn;
 };
 
 /* OPS's optional hook NAME, or NULL when the plugin's table ends before it. */
@@ -279,6 +283,8 @@ unpark(struct qln_lifecycle *lc, struct lc_park *p)
 static void
 close_conn(struct qln_lifecycle *lc, struct qln_conn *c)
 {
+    if (lc->resumed_conn == c)
+        lc->resumed = NULL;
     lc->nconns--;
     qln_conn_close(c, NULL);
 }
@@ -294,7 +300,11 @@ on_readable(struct ev_loop *loop, ev_io *io, int revents)
     (void)revents;
     unpark(lc, p);
     lc->in_callback = true;
+    lc->resumed = p;
+    lc->resumed_conn = c;
     lc->ops->serve(lc->ctx, c, false);
+    lc->resumed = NULL;
+    lc->resumed_conn = NULL;
     lc->in_callback = false;
     qln_lifecycle_update(lc);
 }
@@ -337,7 +347,13 @@ static void
 park(struct qln_lifecycle *lc, struct qln_conn *c, int64_t hold_ms)
 {
     struct lc_park *p = lc->spare;
+    /* C parked again from inside the callback that took it off the loop
+       (the sync worker): its record's watcher still names C's descriptor,
+       so it is started as it is. Set again (ev_io_set), libev would have
+       the kernel re-register the descriptor: one epoll_ctl per request. */
+    bool same = p != NULL && p == lc->resumed && lc->resumed_conn == c;
 
+    lc->resumed = NULL;
     if (p != NULL) {
         lc->spare = p->next;
     } else {
@@ -348,14 +364,19 @@ park(struct qln_lifecycle *lc, struct qln_conn *c, int64_t hold_ms)
             return;
         }
     }
-    memset(p, 0, sizeof(*p));
+    if (same) {
+        p->prev = p->next = NULL;
+        p->hold_until = 0;
+    } else {
+        memset(p, 0, sizeof(*p));
+        ev_io_init(&p->io, on_readable, qln_conn_fd(c), EV_READ);
+    }
     p->c = c;
     p->lc = lc;
     if (hold_ms > 0) {
         p->hold_until = qln_now_ms() + hold_ms;
         lc->held++;
     }
-    ev_io_init(&p->io, on_readable, qln_conn_fd(c), EV_READ);
     ev_timer_init(&p->timer, on_timer, 0.0, 0.0);
     p->prev = lc->parked_tail;
     if (lc->parked_tail != NULL)

@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -46,6 +49,17 @@ static int ndone; /* serve() calls that have given their connection back */
 static int64_t hold_ms; /* hold every fresh connection this long; 0: serve it */
 static size_t max_held; /* can_accept: fewer than this many held; 0: no rule */
 static size_t limit;    /* worker_connections */
+
+/* libev's calls to epoll_ctl(2), counted: this definition in the test
+   program, exported (http.mk), takes the place of libc's for libev. */
+static atomic_int nepoll_ctl;
+
+__attribute__((visibility("default"))) int
+epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    atomic_fetch_add(&nepoll_ctl, 1);
+    return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event);
+}
 
 static int
 app_handle(void *state, void *tstate, struct qln_request *req, struct qln_response *resp)
@@ -241,6 +255,35 @@ START_TEST(test_serves_then_parks_for_the_next_request)
 }
 END_TEST
 
+/* A connection served from the loop and parked again by the same callback
+   (the sync worker's way) costs the loop no epoll_ctl: its descriptor stays
+   registered as it was. */
+START_TEST(test_parking_again_makes_no_epoll_ctl)
+{
+    char buf[512];
+    int fd, before, calls;
+
+    start_server();
+    fd = client();
+    for (int i = 1; i <= 2; i++) {
+        send_request(fd);
+        ck_assert_ptr_nonnull(strstr(read_response(fd, buf, sizeof(buf)), "200 OK"));
+        wait_done(i);
+    }
+    before = atomic_load(&nepoll_ctl);
+    for (int i = 3; i <= 6; i++) {
+        send_request(fd);
+        ck_assert_ptr_nonnull(strstr(read_response(fd, buf, sizeof(buf)), "200 OK"));
+        wait_done(i);
+    }
+    ck_assert_int_eq(fresh_at(5), 0); /* each was served from the parked state */
+    calls = atomic_load(&nepoll_ctl) - before;
+    ck_assert_msg(calls == 0, "%d epoll_ctl calls for 4 requests", calls);
+    close(fd);
+    stop_server(QLN_STOP_NOW);
+}
+END_TEST
+
 START_TEST(test_idle_connection_closes_at_its_deadline)
 {
     char buf[512];
@@ -417,6 +460,7 @@ lifecycle_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_serves_then_parks_for_the_next_request);
+    tcase_add_test(tc, test_parking_again_makes_no_epoll_ctl);
     tcase_add_test(tc, test_idle_connection_closes_at_its_deadline);
     tcase_add_test(tc, test_limit_closes_the_longest_idle);
     tcase_add_test(tc, test_hold_until_first_bytes);
