@@ -10,7 +10,10 @@
  * spare room included, so a request's own values replace entries in place
  * and its headers fill the room, with no resize. Inserting them into a
  * table sized for the constants alone resized it twice per request, a
- * quarter of the interpreter's work on a hello response.
+ * quarter of the interpreter's work on a hello response. What is the same
+ * for every request on a listener (SERVER_NAME, SERVER_PORT, the scheme)
+ * is in a copy of the template per listener, and SERVER_PROTOCOL and
+ * QUERY_STRING start as HTTP/1.1 and "", so most requests set neither.
  */
 #include "qlnconfig.h"
 
@@ -98,11 +101,11 @@ init_template(struct pyw_state *st)
 {
     struct pyw_environ *e = &st->env;
     const struct pyw_keys *k = &e->k;
-    /* Set by every request; REMOTE_PORT is deleted where there is none. */
+    /* Set by every request, or by the listener's copy (the server and the
+       scheme); REMOTE_PORT is deleted where there is none. */
     PyObject *const per_request[] = {
-        k->request_method,  k->path_info,       k->query_string, k->raw_uri,
-        k->server_protocol, k->url_scheme,      k->remote_addr,  k->remote_port,
-        k->input,           k->gunicorn_socket, k->server_name,  k->server_port,
+        k->request_method, k->path_info,       k->raw_uri,     k->url_scheme,  k->remote_addr,
+        k->remote_port,    k->gunicorn_socket, k->server_name, k->server_port, k->input,
     };
     PyObject *t = _PyDict_NewPresized(ENV_ROOM);
     size_t i;
@@ -114,7 +117,9 @@ init_template(struct pyw_state *st)
         if (PyDict_SetItem(t, per_request[i], Py_None) < 0)
             return -1;
     }
-    if (PyDict_SetItem(t, e->k.script_name, e->script_name) < 0 ||
+    if (PyDict_SetItem(t, k->server_protocol, e->proto11) < 0 ||
+        PyDict_SetItem(t, k->query_string, e->empty) < 0 ||
+        PyDict_SetItem(t, e->k.script_name, e->script_name) < 0 ||
         put_str(t, "SERVER_SOFTWARE", PyUnicode_FromString("qilin/" QLN_VERSION)) < 0 ||
         put_str(t, "wsgi.version", Py_BuildValue("(ii)", 1, 0)) < 0 ||
         put_str(t, "wsgi.errors", Py_NewRef(st->errors)) < 0 ||
@@ -163,12 +168,20 @@ strcache_clear(struct pyw_strcache *c)
     c->len = 0;
 }
 
+static void
+bound_clear(struct pyw_environ *e)
+{
+    for (size_t i = 0; i < sizeof(e->bound) / sizeof(e->bound[0]); i++)
+        Py_CLEAR(e->bound[i].tmpl);
+}
+
 void
 pyw_environ_fini(struct pyw_state *st)
 {
     struct pyw_environ *e = &st->env;
     size_t i;
 
+    bound_clear(e);
 #define PYW_KEY_CLEAR(field, text) Py_CLEAR(e->k.field);
     PYW_KEYS(PYW_KEY_CLEAR)
 #undef PYW_KEY_CLEAR
@@ -198,6 +211,7 @@ pyw_environ_set_multithread(struct pyw_state *st)
     if (st->multithread)
         return;
     st->multithread = true;
+    bound_clear(&st->env); /* copies of the template as it was */
     if (st->env.tmpl != NULL && PyDict_SetItem(st->env.tmpl, st->env.k.multithread, Py_True) < 0)
         PyErr_Clear();
 }
@@ -473,6 +487,64 @@ put_server(struct pyw_environ *e, PyObject *env, struct qln_request *req, PyObje
     return put(env, e->k.server_port, sport);
 }
 
+/* Copies S into DST (SIZE bytes) when it fits; false when it does not. */
+static bool
+copy_fits(char *dst, size_t size, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n >= size)
+        return false;
+    memcpy(dst, s, n + 1);
+    return true;
+}
+
+/*
+ * *OUT: the template copy with SERVER_NAME NAME, SERVER_PORT PORT and
+ * wsgi.url_scheme SCHEME (its str SCHEME_OBJ), borrowed; made when no slot
+ * holds it, in place of the oldest. NULL where there is none to take: a
+ * unix socket (SERVER_NAME comes from Host) or a name too long to keep.
+ * -1 with an exception set when making it failed.
+ */
+static int
+bound_template(struct pyw_environ *e, const char *name, const char *port, const char *scheme,
+               PyObject *scheme_obj, PyObject **out)
+{
+    const size_t nslots = sizeof(e->bound) / sizeof(e->bound[0]);
+    struct pyw_bound nb, *b;
+    PyObject *t;
+
+    *out = NULL;
+    if (*port == '\0' || !copy_fits(nb.name, sizeof(nb.name), name) ||
+        !copy_fits(nb.port, sizeof(nb.port), port) ||
+        !copy_fits(nb.scheme, sizeof(nb.scheme), scheme))
+        return 0;
+    for (size_t i = 0; i < nslots; i++) {
+        b = &e->bound[i];
+        if (b->tmpl != NULL && strcmp(b->name, name) == 0 && strcmp(b->port, port) == 0 &&
+            strcmp(b->scheme, scheme) == 0) {
+            *out = b->tmpl;
+            return 0;
+        }
+    }
+    t = PyDict_Copy(e->tmpl);
+    if (t == NULL ||
+        put(t, e->k.server_name, PyUnicode_DecodeLatin1(name, (Py_ssize_t)strlen(name), NULL)) <
+            0 ||
+        put(t, e->k.server_port, PyUnicode_DecodeLatin1(port, (Py_ssize_t)strlen(port), NULL)) <
+            0 ||
+        PyDict_SetItem(t, e->k.url_scheme, scheme_obj) < 0) {
+        Py_XDECREF(t);
+        return -1;
+    }
+    b = &e->bound[e->bound_next++ % nslots];
+    Py_XDECREF(b->tmpl);
+    nb.tmpl = t;
+    *b = nb;
+    *out = t;
+    return 0;
+}
+
 static PyObject *
 scheme_object(struct pyw_environ *e, const char *s)
 {
@@ -511,27 +583,30 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
     const struct qln_header *h = qln_req_headers(req);
     size_t nh = qln_req_nheaders(req);
     const char *raddr = qln_req_remote_addr(req), *rport = qln_req_remote_port(req);
-    PyObject *env = PyDict_Copy(e->tmpl);
-    PyObject *scheme = scheme_object(e, qln_req_url_scheme(req));
+    const char *scheme_s = qln_req_url_scheme(req);
+    PyObject *scheme = scheme_object(e, scheme_s), *bound = NULL, *env = NULL;
 
-    if (env == NULL || scheme == NULL)
+    if (scheme == NULL || bound_template(e, qln_req_server_name(req), qln_req_server_port(req),
+                                         scheme_s, scheme, &bound) < 0)
+        goto fail;
+    env = PyDict_Copy(bound != NULL ? bound : e->tmpl);
+    if (env == NULL)
         goto fail;
     if (put(env, k->request_method, method_object(e, qln_req_method(req))) < 0 ||
         put(env, k->path_info, path_info(e, qln_req_path(req))) < 0 ||
-        put(env, k->query_string,
-            query.len ? PyUnicode_DecodeLatin1(query.p, (Py_ssize_t)query.len, NULL)
-                      : Py_NewRef(e->empty)) < 0 ||
+        (query.len != 0 && put(env, k->query_string,
+                               PyUnicode_DecodeLatin1(query.p, (Py_ssize_t)query.len, NULL)) < 0) ||
         put(env, k->raw_uri, PyUnicode_DecodeLatin1(target.p, (Py_ssize_t)target.len, NULL)) < 0 ||
-        put(env, k->server_protocol,
-            Py_NewRef(qln_req_version_minor(req) == 0 ? e->proto10 : e->proto11)) < 0 ||
-        PyDict_SetItem(env, k->url_scheme, scheme) < 0 ||
+        (qln_req_version_minor(req) == 0 &&
+         PyDict_SetItem(env, k->server_protocol, e->proto10) < 0) ||
+        (bound == NULL && PyDict_SetItem(env, k->url_scheme, scheme) < 0) ||
         put(env, k->remote_addr, strcache_get(&e->remote_addr, raddr, strlen(raddr))) < 0 ||
         (*rport != '\0'
              ? put(env, k->remote_port, strcache_get(&e->remote_port, rport, strlen(rport)))
              : PyDict_DelItem(env, k->remote_port)) < 0 ||
         PyDict_SetItem(env, k->input, input) < 0 ||
         PyDict_SetItem(env, k->gunicorn_socket, sock) < 0 || put_headers(e, env, h, nh) < 0 ||
-        put_server(e, env, req, scheme, h, nh) < 0 || put_proxy(k, env, req) < 0)
+        (bound == NULL && put_server(e, env, req, scheme, h, nh) < 0) || put_proxy(k, env, req) < 0)
         goto fail;
     Py_DECREF(scheme);
     return env;

@@ -59,6 +59,12 @@ struct pyw_keys {
 
 struct pyw_hkey; /* environ.c: the HTTP_* key cache entry */
 
+/* A template with one listener's SERVER_NAME, SERVER_PORT and url scheme. */
+struct pyw_bound {
+    char name[64], port[8], scheme[8];
+    PyObject *tmpl; /* new, or NULL: an unused slot */
+};
+
 /* environ.c's state: the template and the cached keys and values. */
 struct pyw_environ {
     PyObject *tmpl; /* new: the constant entries, copied per request */
@@ -71,6 +77,8 @@ struct pyw_environ {
     struct pyw_strcache server_name, server_port, remote_addr, remote_port;
     struct pyw_hkey *hkeys; /* open-addressing table, environ.c */
     size_t nhkeys;
+    struct pyw_bound bound[4]; /* the listeners served lately */
+    unsigned bound_next;       /* the slot a new listener takes */
 };
 
 /* The plugin's state, one per process (what init() stores for the core). */
@@ -91,8 +99,8 @@ struct pyw_state {
     pthread_t main_thread;
     bool main_ts_taken;
 
-    PyObject *app;              /* new: the WSGI callable */
-    PyObject *broken_file;      /* new: --reload, the app's file with a SyntaxError; or NULL */
+    PyObject *app;         /* new: the WSGI callable */
+    PyObject *broken_file; /* new: --reload, the app's file with a SyntaxError; or NULL */
 
     /* Immediate stop (interrupt.c): the main thread's depth in handle() with
        a thread token (not a green worker's), and whether an INT or QUIT asked

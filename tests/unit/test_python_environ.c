@@ -218,6 +218,24 @@ START_TEST(environ_request_line)
     ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.0\"");
     ASSERT_ENV(resp, "QUERY_STRING", "\"\"");
 
+    /* Listeners take turns: each request has its own listener's port, more
+       listeners than the plugin keeps templates for included, and the
+       request before leaves nothing behind. */
+    for (int i = 0; i < 14; i++) {
+        static const char *const ports[] = {"8000", "8001", "8002", "8003", "8004", "8005", "8006"};
+        char expect[16];
+
+        req = get("/", "/");
+        req.server_port = ports[(i * 3) % 7];
+        ck_assert_int_eq(serve(t, &req, &resp), 0);
+        snprintf(expect, sizeof(expect), "\"%s\"", req.server_port);
+        ASSERT_ENV(resp, "SERVER_PORT", expect);
+        ASSERT_ENV(resp, "SERVER_NAME", "\"127.0.0.1\"");
+        ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.1\"");
+        ASSERT_ENV(resp, "wsgi.url_scheme", "\"http\"");
+    }
+    req = get("/", "/");
+
     /* After a PROXY protocol header: gunicorn's three keys. */
     req.proxy_proto = "TCP6";
     ck_assert_int_eq(serve(t, &req, &resp), 0);
