@@ -122,7 +122,7 @@ def main():
     try:
         server.start(port, True, tmp)
         if not run.wait_ready(server, port, timeout=120):
-            sys.exit("qilin did not answer: " + server.log_tail(5))
+            sys.exit("%s did not answer: %s" % (server.name, server.log_tail(5)))
         worker = server.pid if server.single else worker_pid(server.pid)
         if opts.tool == "callgrind":
             subprocess.run(["callgrind_control", "-i", "on", str(worker)], capture_output=True)

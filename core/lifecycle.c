@@ -284,7 +284,7 @@ static void
 close_conn(struct qln_lifecycle *lc, struct qln_conn *c)
 {
     if (lc->resumed_conn == c)
-        lc->resumed = NULL;
+        lc->resumed = NULL; /* C's memory may come back from the pool as another connection */
     lc->nconns--;
     qln_conn_close(c, NULL);
 }

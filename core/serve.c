@@ -822,9 +822,9 @@ qln_conn_serve(struct qln_conn *c, const struct qln_waiter *waiter, void *tstate
             /* A pipelined request already in the buffer is served now. For
                the next one, the connection goes back to the loop instead of
                reading at once: the connections that were ready before it
-               take their turn first, as in nginx. Reading at once let a
-               client that answers faster than the app's close() (Django's)
-               keep a worker to itself, its p99 hundreds of milliseconds. */
+               take their turn first, as in nginx. Reading at once would let
+               a client that answers faster than the app's close() runs
+               (Django's) keep the worker to itself. */
             if (c->conn.pos < c->conn.len)
                 continue;
             return QLN_CONN_IDLE;

@@ -32,9 +32,11 @@ QLN_API int qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out
 QLN_API int qln_conn_fd(const struct qln_conn *c);
 
 /**
- * Serves requests on C while they are ready: reads (optimistically), parses,
- * calls the app plugin's handle(), writes the response, logs access, and
- * goes on with pipelined or already-arrived requests. Waits through WAITER
+ * Serves the requests ready on C: reads (optimistically), parses, calls the
+ * app plugin's handle(), writes the response, logs access, and goes on with
+ * requests already pipelined into its buffer; for a later one it returns
+ * QLN_CONN_IDLE, so connections that were ready first take their turn
+ * before C reads again. Waits through WAITER
  * only once a request head is complete (body reads, response writes), so an
  * idle or slow client never blocks the caller before its request is whole.
  * TSTATE is the caller's qln_worker_thread_init() token. Thread-safe for

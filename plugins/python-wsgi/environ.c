@@ -8,9 +8,7 @@
  * The template also holds every key each request sets (None until then)
  * and room for ENV_ROOM entries: CPython copies a dict's hash table whole,
  * spare room included, so a request's own values replace entries in place
- * and its headers fill the room, with no resize. Inserting them into a
- * table sized for the constants alone resized it twice per request, a
- * quarter of the interpreter's work on a hello response. What is the same
+ * and its headers fill the room, with no resize. What is the same
  * for every request on a listener (SERVER_NAME, SERVER_PORT, the scheme)
  * is in a copy of the template per listener, and SERVER_PROTOCOL and
  * QUERY_STRING start as HTTP/1.1 and "", so most requests set neither.
@@ -194,8 +192,6 @@ pyw_environ_fini(struct pyw_state *st)
     Py_CLEAR(e->empty);
     for (i = 0; i < sizeof(e->methods) / sizeof(e->methods[0]); i++)
         Py_CLEAR(e->methods[i]);
-    strcache_clear(&e->server_name);
-    strcache_clear(&e->server_port);
     strcache_clear(&e->remote_addr);
     strcache_clear(&e->remote_port);
     for (i = 0; e->hkeys != NULL && i < HKEY_SLOTS; i++)
@@ -459,8 +455,8 @@ put_server(struct pyw_environ *e, PyObject *env, struct qln_request *req, PyObje
     size_t i, colon = 0;
 
     if (*port != '\0' || host.len == 0) {
-        sname = strcache_get(&e->server_name, name, strlen(name));
-        sport = strcache_get(&e->server_port, port, strlen(port));
+        sname = PyUnicode_DecodeLatin1(name, (Py_ssize_t)strlen(name), NULL);
+        sport = PyUnicode_DecodeLatin1(port, (Py_ssize_t)strlen(port), NULL);
     } else {
         for (i = 0; i < host.len; i++) {
             if (host.p[i] == ':')
@@ -487,37 +483,25 @@ put_server(struct pyw_environ *e, PyObject *env, struct qln_request *req, PyObje
     return put(env, e->k.server_port, sport);
 }
 
-/* Copies S into DST (SIZE bytes) when it fits; false when it does not. */
-static bool
-copy_fits(char *dst, size_t size, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n >= size)
-        return false;
-    memcpy(dst, s, n + 1);
-    return true;
-}
-
 /*
- * *OUT: the template copy with SERVER_NAME NAME, SERVER_PORT PORT and
- * wsgi.url_scheme SCHEME (its str SCHEME_OBJ), borrowed; made when no slot
- * holds it, in place of the oldest. NULL where there is none to take: a
- * unix socket (SERVER_NAME comes from Host) or a name too long to keep.
+ * *OUT: the template copy with REQ's listener (SERVER_NAME, SERVER_PORT)
+ * and wsgi.url_scheme SCHEME (its str SCHEME_OBJ), borrowed; made when no
+ * slot holds it, in place of the oldest. NULL where there is none to take:
+ * a unix socket (SERVER_NAME comes from Host) or a name too long to keep.
  * -1 with an exception set when making it failed.
  */
 static int
-bound_template(struct pyw_environ *e, const char *name, const char *port, const char *scheme,
+bound_template(struct pyw_environ *e, struct qln_request *req, const char *scheme,
                PyObject *scheme_obj, PyObject **out)
 {
     const size_t nslots = sizeof(e->bound) / sizeof(e->bound[0]);
-    struct pyw_bound nb, *b;
+    const char *name = qln_req_server_name(req), *port = qln_req_server_port(req);
+    size_t lname, lport, lscheme;
+    struct pyw_bound *b;
     PyObject *t;
 
     *out = NULL;
-    if (*port == '\0' || !copy_fits(nb.name, sizeof(nb.name), name) ||
-        !copy_fits(nb.port, sizeof(nb.port), port) ||
-        !copy_fits(nb.scheme, sizeof(nb.scheme), scheme))
+    if (*port == '\0')
         return 0;
     for (size_t i = 0; i < nslots; i++) {
         b = &e->bound[i];
@@ -527,20 +511,22 @@ bound_template(struct pyw_environ *e, const char *name, const char *port, const 
             return 0;
         }
     }
+    lname = strlen(name);
+    lport = strlen(port);
+    lscheme = strlen(scheme);
+    if (lname >= sizeof(b->name) || lport >= sizeof(b->port) || lscheme >= sizeof(b->scheme))
+        return 0;
     t = PyDict_Copy(e->tmpl);
-    if (t == NULL ||
-        put(t, e->k.server_name, PyUnicode_DecodeLatin1(name, (Py_ssize_t)strlen(name), NULL)) <
-            0 ||
-        put(t, e->k.server_port, PyUnicode_DecodeLatin1(port, (Py_ssize_t)strlen(port), NULL)) <
-            0 ||
+    if (t == NULL || put_server(e, t, req, scheme_obj, NULL, 0) < 0 ||
         PyDict_SetItem(t, e->k.url_scheme, scheme_obj) < 0) {
         Py_XDECREF(t);
         return -1;
     }
     b = &e->bound[e->bound_next++ % nslots];
-    Py_XDECREF(b->tmpl);
-    nb.tmpl = t;
-    *b = nb;
+    Py_XSETREF(b->tmpl, t);
+    memcpy(b->name, name, lname + 1);
+    memcpy(b->port, port, lport + 1);
+    memcpy(b->scheme, scheme, lscheme + 1);
     *out = t;
     return 0;
 }
@@ -586,8 +572,7 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
     const char *scheme_s = qln_req_url_scheme(req);
     PyObject *scheme = scheme_object(e, scheme_s), *bound = NULL, *env = NULL;
 
-    if (scheme == NULL || bound_template(e, qln_req_server_name(req), qln_req_server_port(req),
-                                         scheme_s, scheme, &bound) < 0)
+    if (scheme == NULL || bound_template(e, req, scheme_s, scheme, &bound) < 0)
         goto fail;
     env = PyDict_Copy(bound != NULL ? bound : e->tmpl);
     if (env == NULL)

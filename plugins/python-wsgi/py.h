@@ -74,7 +74,7 @@ struct pyw_environ {
     PyObject *http, *https;      /* new: url schemes */
     PyObject *empty;             /* new: "" */
     PyObject *methods[8];        /* new: the common methods, interned */
-    struct pyw_strcache server_name, server_port, remote_addr, remote_port;
+    struct pyw_strcache remote_addr, remote_port;
     struct pyw_hkey *hkeys; /* open-addressing table, environ.c */
     size_t nhkeys;
     struct pyw_bound bound[4]; /* the listeners served lately */

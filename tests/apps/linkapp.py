@@ -1,7 +1,6 @@
-"""Reports, as JSON, where the worker's interpreter lives and that the
-interpreter's C API answers from every place an app reaches it: ctypes (the
-process's global symbols), an extension module from lib-dynload, and the
-thread the worker runs the app on."""
+"""Reports, as JSON, where the worker's interpreter lives and that its C
+API answers where an app reaches it: through ctypes (the process's global
+symbols) and from extension modules loaded from lib-dynload."""
 import ctypes
 import json
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import unittest
 
-from qilintest import Server, assert_same_bytes, qilin_bin, run_qilin
+from qilintest import Server, assert_same_bytes, per_worker_class, qilin_bin, run_qilin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.normpath(os.path.join(HERE, "..", "..", "bench"))
@@ -70,7 +70,8 @@ class NullPluginTest(unittest.TestCase):
 
 
 class FrameworkAppsTest(unittest.TestCase):
-    """The bench's Flask and Django apps, served by qilin as `make bench` does."""
+    """The bench's Flask and Django apps, served by qilin as `make bench`
+    does, on every worker class the flask and django cases run."""
 
     def check(self, app):
         with Server(app=app, chdir=os.path.join(BENCH, "apps")) as srv:
@@ -84,6 +85,9 @@ class FrameworkAppsTest(unittest.TestCase):
     @unittest.skipUnless(importlib.util.find_spec("django"), "python3-django is not installed")
     def test_django_app(self):
         self.check("django_app:app")
+
+
+per_worker_class(globals(), FrameworkAppsTest)
 
 
 class PeersTest(unittest.TestCase):

@@ -1,9 +1,9 @@
 """Keep-alive connections take turns, on every worker class: a client that
 sends its next request as soon as it has the previous answer (while the
 app's close() still runs) does not keep the worker from a client that was
-waiting. The waiting client is answered within a few of the busy client's
-requests; a worker that read the busy connection's next request at once
-answered it only after the busy client stopped."""
+waiting: it is answered within a few of the busy client's requests, where
+a worker that served the busy connection's requests back to back would
+answer it only once the busy client stopped."""
 import select
 import unittest
 

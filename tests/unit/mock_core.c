@@ -346,7 +346,9 @@ qln_req_remote_port(const struct qln_request *r)
 const char *
 qln_req_server_name(const struct qln_request *r)
 {
-    return r->server_port && *r->server_port == '\0' ? "/tmp/q.sock" : "127.0.0.1";
+    if (r->server_port && *r->server_port == '\0')
+        return "/tmp/q.sock";
+    return r->server_name ? r->server_name : "127.0.0.1";
 }
 
 const char *

@@ -234,6 +234,15 @@ START_TEST(environ_request_line)
         ASSERT_ENV(resp, "SERVER_PROTOCOL", "\"HTTP/1.1\"");
         ASSERT_ENV(resp, "wsgi.url_scheme", "\"http\"");
     }
+    /* A listener's name too long to keep a template for: set per request. */
+    for (int i = 0; i < 2; i++) {
+        req = get("/", "/");
+        req.server_name = "a-listener-name-longer-than-the-plugin-keeps-for-its-templates.example";
+        ck_assert_int_eq(serve(t, &req, &resp), 0);
+        ASSERT_ENV(resp, "SERVER_NAME",
+                   "\"a-listener-name-longer-than-the-plugin-keeps-for-its-templates.example\"");
+        ASSERT_ENV(resp, "SERVER_PORT", "\"8000\"");
+    }
     req = get("/", "/");
 
     /* After a PROXY protocol header: gunicorn's three keys. */

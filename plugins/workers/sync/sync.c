@@ -16,7 +16,7 @@ struct sync_worker {
     struct qln_poll_waiter pw;
 };
 
-/* Serves C's requests while they are ready; IDLE parks it again. */
+/* Serves C's ready requests; IDLE parks it again, behind the others. */
 static void
 sync_serve(void *ctx, struct qln_conn *c, bool fresh)
 {
