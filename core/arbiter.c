@@ -34,6 +34,7 @@
 #include "scoreboard.h"
 #include "signals.h"
 #include "stats.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -622,6 +623,8 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
     if (binding_open(a) != 0)
         return EXIT_FAILURE;
     qln_log(QLN_LOG_INFO, "Using worker: %s", worker->name);
+    if (tls_current() != NULL)
+        qln_log(QLN_LOG_INFO, "TLS: %s", tls_server_summary(tls_current()));
     rc = start_app(a);
     if (rc != 0)
         return rc;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define BIND_ATTEMPTS 5 /* gunicorn tries five times, a second apart */
@@ -64,7 +65,11 @@ open_one(struct arbiter *a, struct listener *l, const char *spec)
         chown(l->host, a->owner.set_uid ? a->owner.uid : (uid_t)-1,
               a->owner.set_gid ? a->owner.gid : (gid_t)-1) != 0)
         qln_log_errno(QLN_LOG_WARNING, errno, "chown(%s)", l->host);
-    qln_log(QLN_LOG_INFO, "Listening at: %s (%d)", l->url, (int)a->pid);
+    /* As gunicorn: https:// for a TCP listener when TLS is on. */
+    if (tls_current() != NULL && strncmp(l->url, "http://", 7) == 0)
+        qln_log(QLN_LOG_INFO, "Listening at: https://%s (%d)", l->url + 7, (int)a->pid);
+    else
+        qln_log(QLN_LOG_INFO, "Listening at: %s (%d)", l->url, (int)a->pid);
     return 0;
 }
 

@@ -576,33 +576,25 @@ wrong_type(const struct entry *e, const char *got, const char *origin, char *err
 /* ------------------------------------------------------------------------ */
 /* Pending settings and unknown names                                         */
 
-#define TLS_REFUSED                                                                                \
-    "TLS is not available in this qilin yet, and serving plain HTTP where HTTPS was asked for "   \
-    "would be unsafe: terminate TLS in a proxy in front of qilin (docs/guide.md, section 7) and "  \
-    "remove this setting"
-
 /*
  * gunicorn settings that qilin refuses instead of ignoring them, since
- * running without them would be less safe than the user asked: TLS (plain
- * HTTP where HTTPS was configured) and secure_scheme_headers (other headers
- * trusted than configured). No plugin provides them. Read-only; master.
+ * running without them would be less safe than the user asked: the
+ * ssl_context hook (a Python SSLContext, which the C core cannot use, so
+ * TLS would run without what it configures) and secure_scheme_headers
+ * (other headers trusted than configured). No plugin provides them.
+ * Read-only; master.
  */
 static const struct {
     const char *name, *why;
 } refused_settings[] = {
-    {"ca_certs", TLS_REFUSED},
-    {"cert_reqs", TLS_REFUSED},
-    {"certfile", TLS_REFUSED},
-    {"ciphers", TLS_REFUSED},
-    {"do_handshake_on_connect", TLS_REFUSED},
-    {"keyfile", TLS_REFUSED},
     {"secure_scheme_headers",
      "qilin trusts gunicorn's default set (X-Forwarded-Protocol: ssl, X-Forwarded-Proto: https,"
      " X-Forwarded-Ssl: on) from --forwarded-allow-ips peers and cannot change it; remove the"
      " setting to use that set"},
-    {"ssl_context", TLS_REFUSED},
-    {"ssl_version", TLS_REFUSED},
-    {"suppress_ragged_eofs", TLS_REFUSED},
+    {"ssl_context",
+     "qilin builds its TLS context in C and cannot call this hook, whose SSLContext is Python's:"
+     " set the same with --ciphers, --ssl-ciphersuites, --ssl-min-version, --ssl-ecdh-curve,"
+     " --ca-certs and --cert-reqs, and remove the hook"},
 };
 
 const char *

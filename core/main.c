@@ -24,6 +24,7 @@
 #include "proc.h"
 #include "proxy.h"
 #include "static.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -455,6 +456,7 @@ static int
 handle_modes(struct startup *s)
 {
     static struct static_map statics; /* master: too large for the stack to be polite */
+    struct tls_server *tls;
     const char *dir;
     char err[512];
 
@@ -481,6 +483,13 @@ handle_modes(struct startup *s)
     if (static_map_load(&statics, s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
     static_map_release(&statics);
+    /* Before the workers fork, so they share its session-ticket keys. */
+    if (tls_server_new(s->cfg, &tls, err, sizeof(err)) != 0)
+        die("%s", err);
+    tls_set_current(tls);
+    if (config_str(s->cfg, "ssl_version") != NULL)
+        qln_log(QLN_LOG_WARNING, "ssl_version is ignored, as in gunicorn 21 and later: the"
+                                 " protocol is negotiated (set the oldest with --ssl-min-version)");
     return -1;
 }
 

@@ -539,6 +539,105 @@ const struct qln_option core_options[] = {
                 " protocol header; unix socket peers always are.",
     },
 
+    /* TLS on the listeners (gunicorn's "SSL" section, plus what OpenSSL offers operators). */
+    {
+        .name = "certfile",
+        .cli = "--certfile",
+        .type = QLN_OPT_STRING,
+        .metavar = "FILE",
+        .section = "SSL",
+        .help = "The certificate chain (PEM): every --bind listener then speaks TLS.",
+    },
+    {
+        .name = "keyfile",
+        .cli = "--keyfile",
+        .type = QLN_OPT_STRING,
+        .metavar = "FILE",
+        .section = "SSL",
+        .help =
+            "The certificate's private key (PEM, without a passphrase); default: in --certfile.",
+    },
+    {
+        .name = "ca_certs",
+        .cli = "--ca-certs",
+        .type = QLN_OPT_STRING,
+        .metavar = "FILE",
+        .section = "SSL",
+        .help = "The CA certificates (PEM) that client certificates must chain to.",
+    },
+    {
+        .name = "cert_reqs",
+        .cli = "--cert-reqs",
+        .type = QLN_OPT_INT,
+        .def = "0",
+        .metavar = "INT",
+        .section = "SSL",
+        .help = "Client certificates: 0 not asked, 1 verified when sent, 2 required.",
+        .min = 0,
+        .max = 2,
+    },
+    {
+        .name = "ciphers",
+        .cli = "--ciphers",
+        .type = QLN_OPT_STRING,
+        .metavar = "CIPHERS",
+        .section = "SSL",
+        .help = "The TLS 1.2 ciphers, an OpenSSL cipher list (default: ECDHE with AES-GCM or"
+                " ChaCha20-Poly1305).",
+    },
+    {
+        .name = "ssl_ciphersuites",
+        .cli = "--ssl-ciphersuites",
+        .type = QLN_OPT_STRING,
+        .metavar = "SUITES",
+        .section = "SSL",
+        .help = "The TLS 1.3 cipher suites, colon-separated (default: OpenSSL's).",
+    },
+    {
+        .name = "ssl_min_version",
+        .cli = "--ssl-min-version",
+        .type = QLN_OPT_STRING,
+        .def = "TLSv1.2",
+        .metavar = "VERSION",
+        .section = "SSL",
+        .help = "The oldest protocol accepted: TLSv1.2 or TLSv1.3.",
+    },
+    {
+        .name = "ssl_ecdh_curve",
+        .cli = "--ssl-ecdh-curve",
+        .type = QLN_OPT_STRING,
+        .metavar = "GROUPS",
+        .section = "SSL",
+        .help = "The key exchange groups, colon-separated, preferred first (e.g."
+                " X25519:P-256; default: OpenSSL's).",
+    },
+    {
+        .name = "ssl_version",
+        .cli = "--ssl-version",
+        .type = QLN_OPT_STRING,
+        .metavar = "VERSION",
+        .section = "SSL",
+        .help = "Ignored, as in gunicorn 21 and later: use --ssl-min-version.",
+    },
+    {
+        .name = "do_handshake_on_connect",
+        .cli = "--do-handshake-on-connect",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "SSL",
+        .help = "Accepted for gunicorn: the handshake always starts when the connection does,"
+                " without blocking the worker.",
+    },
+    {
+        .name = "suppress_ragged_eofs",
+        .cli = "--suppress-ragged-eofs",
+        .type = QLN_OPT_BOOL,
+        .def = "true",
+        .section = "SSL",
+        .help = "Treat a connection closed without TLS close_notify as a normal end (false: as a"
+                " reset).",
+    },
+
     /* Static files served by the core */
     {
         .name = "static_map",

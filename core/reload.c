@@ -18,6 +18,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "proc.h"
+#include "tls.h"
 #include "util.h"
 
 static bool
@@ -43,6 +44,28 @@ reload_settings(struct arbiter *a)
     a->proc_name = opt_str(cfg, "proc_name");
     if (a->proc_name == NULL)
         a->proc_name = a->app_spec;
+}
+
+/*
+ * HUP: the certificate and key are read again (a renewed certificate), and
+ * the new workers get them. Files that do not load keep the current ones.
+ */
+static void
+reload_tls(const struct arbiter *a)
+{
+    struct tls_server *tls;
+    char err[512];
+
+    if (tls_server_new(a->ctx->cfg, &tls, err, sizeof(err)) != 0) {
+        qln_log(QLN_LOG_ERROR, "Reload: %s; serving with the current TLS certificate", err);
+        return;
+    }
+    if (tls == NULL && tls_current() != NULL)
+        qln_log(QLN_LOG_WARNING, "Reload: TLS stays on until a restart (--certfile is unset)");
+    if (tls == NULL)
+        return;
+    tls_set_current(tls);
+    qln_log(QLN_LOG_INFO, "TLS: %s", tls_server_summary(tls));
 }
 
 /*
@@ -79,6 +102,7 @@ apply_config(struct arbiter *a)
     }
     if (a->inherited_specs == NULL)
         binding_rebind(a);
+    reload_tls(a);
 }
 
 /* HUP: new workers replace the old ones, which finish gracefully (the app is

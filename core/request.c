@@ -39,7 +39,7 @@ request_start(struct qln_request *r, struct conn *c, struct http_parser *parser)
         c->cap - parser->head_end < REQUEST_BODY_ROOM)
         conn_buf_reserve(c, parser->head_end + REQUEST_BODY_ROOM);
     request_fill(r, parser, c->buf);
-    r->https = false;
+    r->https = c->t.ops->secure;
     r->forwarded_addr[0] = '\0';
     r->body.len = 0;
     r->body_error = 0;
@@ -436,6 +436,21 @@ const char *
 qln_req_url_scheme(const struct qln_request *r)
 {
     return r->https ? "https" : "http";
+}
+
+bool
+qln_req_tls_var(const struct qln_request *r, size_t i, const char **name, const char **value)
+{
+    struct transport *t = &r->conn->t;
+
+    if (t->ops->var == NULL)
+        return false;
+    if (i == 0) {
+        *name = "HTTPS";
+        *value = "on";
+        return true;
+    }
+    return t->ops->var(t, i - 1, name, value);
 }
 
 const char *

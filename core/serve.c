@@ -31,6 +31,7 @@
 #include "scoreboard.h"
 #include "serve.h"
 #include "static.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -198,6 +199,12 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
        listener, ours or inherited): Linux copies it to accepted sockets. */
     c = session_get(w);
     conn_open(&c->conn, fd, &ss);
+    if (w->conn.tls != NULL &&
+        transport_tls_init(&c->conn.t, fd, w->conn.tls, c->conn.peer_addr) != 0) {
+        conn_close(&c->conn);
+        session_put(c);
+        return -ENOMEM;
+    }
     c->conn.listener = listener_for(w, lfd);
     c->data = NULL;
     c->head_start_ms = 0;
@@ -281,9 +288,9 @@ qln_conn_readable(const struct qln_conn *c)
 {
     struct pollfd pfd = {.fd = c->conn.t.fd, .events = POLLIN};
 
-    /* Only the socket: what the buffer holds was looked at when serve()
+    /* Only the transport: what the buffer holds was looked at when serve()
        returned IDLE, and only more bytes can change that. */
-    return poll(&pfd, 1, 0) > 0;
+    return transport_pending(&c->conn.t) || poll(&pfd, 1, 0) > 0;
 }
 
 int64_t
@@ -298,6 +305,9 @@ qln_conn_deadline(const struct qln_conn *c)
     }
     if (c->conn.len > 0 && c->in_head)
         return head_deadline(c);
+    /* The TLS handshake is part of the first request's head. */
+    if (c->conn.t.handshaking && s->header_timeout_ms > 0)
+        return c->conn.accepted_ms + s->header_timeout_ms;
     if (s->keepalive_ms > 0)
         return c->conn.last_active_ms + s->keepalive_ms;
     /* keepalive 0 closes after each response, so only a fresh connection gets
@@ -700,6 +710,8 @@ scheme_refused(struct qln_conn *c)
                              req->forwarded_addr, sizeof(req->forwarded_addr)))
         req->forwarded_addr[0] = '\0';
     s = proxy_scheme(req->headers, req->nheaders);
+    if (s == PROXY_SCHEME_NONE)
+        return false; /* the connection's own scheme stands */
     if (s != PROXY_SCHEME_CONFLICT) {
         req->https = s == PROXY_SCHEME_HTTPS;
         return false;
@@ -825,7 +837,7 @@ qln_conn_serve(struct qln_conn *c, const struct qln_waiter *waiter, void *tstate
                take their turn first, as in nginx. Reading at once would let
                a client that answers faster than the app's close() runs
                (Django's) keep the worker to itself. */
-            if (c->conn.pos < c->conn.len)
+            if (c->conn.pos < c->conn.len || transport_pending(&c->conn.t))
                 continue;
             return QLN_CONN_IDLE;
         case STEP_IDLE:

@@ -14,6 +14,8 @@
 #include "config.h"
 #include "proxy.h" /* struct proxy_allow, struct proxy_protocol */
 
+struct tls_server;
+
 struct conn_settings {
     int64_t keepalive_ms;            /* keepalive; 0 disables keep-alive */
     int64_t timeout_ms;              /* budget for a head, a body read or a write to progress */
@@ -29,12 +31,14 @@ struct conn_settings {
     bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
+    const struct tls_server *tls;       /* --certfile: the listeners speak TLS; else NULL */
 };
 
 /*
  * Fills S from CFG (keepalive, timeout, limit_request_*, server_header,
  * header_timeout, body_timeout, limit_request_body, casefold_http_method,
- * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from). Values
+ * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from), and the
+ * TLS context the master built (tls_current()). Values
  * that fail to parse were refused at startup; after a reload one is logged
  * and left at its safe side (trust nothing).
  */

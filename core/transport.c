@@ -88,6 +88,7 @@ plain_close(struct transport *t)
 
 static const struct transport_ops plain_ops = {
     .name = "plain",
+    .secure = false,
     .read = plain_read,
     .writev = plain_writev,
     .sendfile = plain_sendfile,
@@ -101,5 +102,6 @@ transport_plain_init(struct transport *t, int fd)
     t->ops = &plain_ops;
     t->fd = fd;
     t->want = 0;
+    t->handshaking = false;
     t->state = NULL;
 }

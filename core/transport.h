@@ -20,7 +20,8 @@
 struct transport;
 
 struct transport_ops {
-    const char *name; /* "plain"; for logs */
+    const char *name; /* "plain", "tls"; for logs */
+    bool secure;      /* the bytes are encrypted: wsgi.url_scheme https */
     /*
      * Reads up to LEN bytes into BUF. Returns bytes (> 0), 0 at the peer's
      * end of stream, -EAGAIN, or another negative errno (-ECONNRESET).
@@ -48,13 +49,26 @@ struct transport_ops {
     void (*shutdown)(struct transport *t);
     /* Releases the transport's state and closes the socket. */
     void (*close)(struct transport *t);
+    /*
+     * True when the transport holds received bytes a read would return at
+     * once, which the socket's readiness no longer shows (TLS: the rest of
+     * a decrypted record). NULL: never.
+     */
+    bool (*pending)(const struct transport *t);
+    /*
+     * The I-th (from 0) variable describing the secure session, in the
+     * names Apache's mod_ssl gives them (SSL_PROTOCOL, SSL_CLIENT_S_DN);
+     * false past the last. NULL: none.
+     */
+    bool (*var)(struct transport *t, size_t i, const char **name, const char **value);
 };
 
 struct transport {
     const struct transport_ops *ops;
-    int fd;        /* the socket: what the wait hook polls; -1 once closed */
-    unsigned want; /* after -EAGAIN: the enum qln_ev to wait for */
-    void *state;   /* the implementation's (a TLS session); NULL for plain */
+    int fd;           /* the socket: what the wait hook polls; -1 once closed */
+    unsigned want;    /* after -EAGAIN: the enum qln_ev to wait for */
+    bool handshaking; /* the session is being set up: no application byte yet */
+    void *state;      /* the implementation's (a TLS session); NULL for plain */
 };
 
 /* Makes T the plain-socket transport over FD (non-blocking, stream). */
@@ -76,6 +90,12 @@ static inline ssize_t
 transport_sendfile(struct transport *t, int fd, off_t *off, size_t len)
 {
     return t->ops->sendfile != NULL ? t->ops->sendfile(t, fd, off, len) : -ENOTSUP;
+}
+
+static inline bool
+transport_pending(const struct transport *t)
+{
+    return t->ops->pending != NULL && t->ops->pending(t);
 }
 
 static inline void

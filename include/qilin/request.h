@@ -74,4 +74,17 @@ QLN_API const char *qln_req_proxy_protocol(const struct qln_request *r);
 QLN_API const char *qln_req_proxy_addr(const struct qln_request *r);
 QLN_API const char *qln_req_proxy_port(const struct qln_request *r);
 
+/**
+ * ABI 1.5. The I-th (from 0) variable describing the connection's TLS
+ * session (--certfile), named as Apache's mod_ssl names them: HTTPS ("on"),
+ * SSL_PROTOCOL ("TLSv1.3"), SSL_CIPHER, SSL_TLS_SNI (when the client named
+ * the host), SSL_CLIENT_VERIFY ("SUCCESS", "FAILED:reason" or "NONE"), and
+ * with a client certificate SSL_CLIENT_S_DN and SSL_CLIENT_I_DN (RFC 2253),
+ * SSL_CLIENT_M_SERIAL (hex) and SSL_CLIENT_CERT (PEM). Returns false past
+ * the last, and at once on a connection without TLS. The strings stay
+ * valid until handle() returns.
+ */
+QLN_API bool qln_req_tls_var(const struct qln_request *r, size_t i, const char **name,
+                             const char **value);
+
 #endif

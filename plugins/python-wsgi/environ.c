@@ -559,6 +559,29 @@ put_proxy(const struct pyw_keys *k, PyObject *env, struct qln_request *req)
     return 0;
 }
 
+/*
+ * On a TLS connection, HTTPS=on and the session's SSL_* variables (mod_ssl's
+ * names, which uWSGI and Django middleware read). Rare enough per request
+ * not to need interned keys.
+ */
+static int
+put_tls(PyObject *env, struct qln_request *req)
+{
+    const char *name, *value;
+    size_t i;
+
+    for (i = 0; qln_req_tls_var(req, i, &name, &value); i++) {
+        PyObject *v = PyUnicode_DecodeLatin1(value, (Py_ssize_t)strlen(value), NULL);
+
+        if (v == NULL || PyDict_SetItemString(env, name, v) < 0) {
+            Py_XDECREF(v);
+            return -1;
+        }
+        Py_DECREF(v);
+    }
+    return 0;
+}
+
 PyObject *
 pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input,
                   PyObject *sock)
@@ -591,7 +614,8 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
              : PyDict_DelItem(env, k->remote_port)) < 0 ||
         PyDict_SetItem(env, k->input, input) < 0 ||
         PyDict_SetItem(env, k->gunicorn_socket, sock) < 0 || put_headers(e, env, h, nh) < 0 ||
-        (bound == NULL && put_server(e, env, req, scheme, h, nh) < 0) || put_proxy(k, env, req) < 0)
+        (bound == NULL && put_server(e, env, req, scheme, h, nh) < 0) ||
+        put_proxy(k, env, req) < 0 || put_tls(env, req) < 0)
         goto fail;
     Py_DECREF(scheme);
     return env;

@@ -10,7 +10,11 @@
  *
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address,undefined; the
  * first input byte picks a few settings (limits, keep-alive) so their code
- * paths are fuzzed too.
+ * paths are fuzzed too. Its top bit picks TLS: the listener then speaks TLS
+ * (a certificate made at startup), an OpenSSL client completes the
+ * handshake against qln_conn_serve(), and the input's bytes go through the
+ * TLS transport as application data, in records of a size the next byte
+ * picks, ended by close_notify or by a bare EOF.
  */
 #include "qlnconfig.h"
 
@@ -32,7 +36,18 @@
 #include "core/conn.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/tls.h"
 #include "core/worker.h"
+
+#ifdef QLN_HAVE_TLS
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#endif
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct qln_worker worker;
 static struct listener lst;
 static int client_fd = -1;
+static struct tls_server *tls_srv; /* NULL: built without TLS */
 
 /* Answers with the method, path, query, header count and body length it saw. */
 static int
@@ -115,6 +131,109 @@ quiet_logs(void)
     }
 }
 
+#ifdef QLN_HAVE_TLS
+static SSL_CTX *client_ctx;
+
+/* A P-256 key and a self-signed certificate for it, in PEM, in file F. */
+static void
+write_key_pair(FILE *f)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *cert = X509_new();
+    X509_NAME *name;
+
+    if (key == NULL || cert == NULL)
+        abort();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+    X509_set_pubkey(cert, key);
+    name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"fuzz", -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    if (X509_sign(cert, key, EVP_sha256()) == 0 || PEM_write_X509(f, cert) != 1 ||
+        PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1)
+        abort();
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+/* The server context, through the settings as qilin's master builds it. */
+static void
+tls_setup(void)
+{
+    char path[64], err[512];
+    struct config *cfg = config_new();
+    int fd = memfd_create("qilin-fuzz-cert", MFD_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    if (f == NULL)
+        abort();
+    write_key_pair(f);
+    fflush(f);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    if (config_register(cfg, core_options, "core", err, sizeof(err)) != 0 ||
+        config_set(cfg, "certfile", path, CONFIG_SRC_CLI, NULL, err, sizeof(err)) != 0 ||
+        tls_server_new(cfg, &tls_srv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_conn: %s\n", err);
+        abort();
+    }
+    fclose(f);
+    config_free(cfg);
+    client_ctx = SSL_CTX_new(TLS_client_method());
+    if (client_ctx == NULL)
+        abort();
+    SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, NULL);
+}
+
+/*
+ * The client's half of a TLS connection: the handshake, stepped in turn
+ * with the server's serve(), then DATA as application data in records of
+ * 1 << (SHAPE & 15) bytes (or more, for at most 256 of them), over TLS 1.2
+ * (SHAPE bit 4) or 1.3, ended by close_notify (bit 5) or a bare EOF.
+ * Returns the client, or NULL when serve() ended the connection during the
+ * handshake.
+ */
+static SSL *
+tls_client_send(struct qln_conn *c, uint8_t shape, const uint8_t *data, size_t size)
+{
+    SSL *cl = SSL_new(client_ctx);
+    size_t chunk = (size_t)1 << (shape & 15), off, n, done;
+    int i, flags = fcntl(client_fd, F_GETFL);
+
+    /* At most 256 records, so that their overhead still fits the socket's
+       buffer: nothing reads them until serve() runs. */
+    if (chunk < size / 256 + 1)
+        chunk = size / 256 + 1;
+
+    if (cl == NULL || SSL_set_fd(cl, client_fd) != 1)
+        abort();
+    SSL_set_max_proto_version(cl, (shape & 16) ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_set_connect_state(cl);
+    fcntl(client_fd, F_SETFL, flags | O_NONBLOCK);
+    for (i = 0; SSL_do_handshake(cl) != 1; i++) {
+        int e = SSL_get_error(cl, -1);
+
+        if (i == 50 || (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE))
+            abort(); /* a well-behaved client must always get through */
+        if (qln_conn_serve(c, &mem_waiter, NULL) != QLN_CONN_IDLE) {
+            SSL_free(cl);
+            return NULL;
+        }
+    }
+    fcntl(client_fd, F_SETFL, flags);
+    for (off = 0; off < size; off += n) {
+        n = size - off < chunk ? size - off : chunk;
+        if (SSL_write_ex(cl, data + off, n, &done) != 1 || done != n)
+            abort();
+    }
+    if (shape & 32)
+        SSL_shutdown(cl);
+    ERR_clear_error();
+    return cl;
+}
+#endif
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -138,13 +257,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     worker.conn.header_timeout_ms = 1000;
     worker.conn.body_timeout_ms = 1000;
     snprintf(worker.conn.server_header, sizeof(worker.conn.server_header), "qilin");
+#ifdef QLN_HAVE_TLS
+    tls_setup();
+#endif
     return 0;
 }
 
 /*
  * The first byte picks limits, so that the small-limit paths run as well,
- * and (bits 5-6) the PROXY protocol mode: off, v1, v2, auto. The client is
- * a unix socket, which --proxy-allow-from always lets send a PROXY header.
+ * (bits 5-6) the PROXY protocol mode: off, v1, v2, auto, and (bit 7) TLS.
+ * The client is a unix socket, which --proxy-allow-from always lets send a
+ * PROXY header.
  */
 static void
 pick_settings(uint8_t b)
@@ -158,6 +281,7 @@ pick_settings(uint8_t b)
     worker.conn.limit_request_body = (b & 8) ? 16 : 0;
     worker.conn.keepalive_ms = (b & 16) ? 0 : 2000;
     worker.conn.proxy.mode = modes[(b >> 5) & 3];
+    worker.conn.tls = (b & 128) ? tls_srv : NULL;
 }
 
 int
@@ -165,6 +289,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct qln_conn *c;
+    void *tls_client = NULL;
+    uint8_t shape = 0;
     int i;
 
     if (size < 1 || size > FUZZ_MAX_INPUT)
@@ -172,12 +298,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pick_settings(data[0]);
     data++;
     size--;
+    if (worker.conn.tls != NULL) {
+        if (size < 1)
+            return -1;
+        shape = data[0];
+        data++;
+        size--;
+    }
     snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "qilin-fuzz-%d", (int)getpid());
     client_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (client_fd < 0 || connect(client_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
         abort();
     if (qln_conn_accept(&worker, lst.fd, &c) != 0)
         abort();
+#ifdef QLN_HAVE_TLS
+    if (worker.conn.tls != NULL) {
+        tls_client = tls_client_send(c, shape, data, size);
+        size = 0; /* sent */
+    }
+#endif
+    (void)shape;
     if (size > 0 && send(client_fd, data, size, MSG_NOSIGNAL) != (ssize_t)size)
         abort();
     shutdown(client_fd, SHUT_WR);
@@ -192,6 +332,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* serve() kept saying IDLE at EOF: a livelock */
     qln_conn_close(c, &mem_waiter);
     drain_client();
+#ifdef QLN_HAVE_TLS
+    SSL_free(tls_client);
+#endif
     close(client_fd);
     client_fd = -1;
     return 0;

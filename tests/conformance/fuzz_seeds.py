@@ -3,7 +3,8 @@
 Usage: python3 fuzz_seeds.py DIR
 The fuzz target reads the first byte as its settings (0: gunicorn's default
 limits, no PROXY header), so each seed is that byte followed by the row's raw
-request; a few more seeds start with a PROXY v1 or v2 header.
+request; a few more seeds start with a PROXY v1 or v2 header, and a few go
+through TLS (settings bit 7; the next byte shapes the records and the end).
 """
 import os
 import sys
@@ -24,6 +25,14 @@ PROXY_SEEDS = {
     "proxy-v2-local": b"\x60" + V2_SIG + b"\x20\x00\x00\x00" + GET,
     "proxy-auto-none": b"\x60" + GET,
 }
+# TLS: the second byte's bits 0-3 cap the record size (1 << n), bit 4 TLS 1.2,
+# bit 5 close_notify at the end.
+TLS_SEEDS = {
+    "tls13-one-record": b"\x80\x2e" + GET,
+    "tls12-small-records": b"\x80\x13" + GET + GET,
+    "tls13-ragged-body": b"\x80\x08POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc",
+    "tls13-pipelined": b"\x90\x2e" + GET * 3,
+}
 
 
 def main():
@@ -32,10 +41,10 @@ def main():
     for case in corpus.CASES:
         with open(os.path.join(out, case.name), "wb") as f:
             f.write(b"\x00" + case.raw)
-    for name, raw in PROXY_SEEDS.items():
+    for name, raw in list(PROXY_SEEDS.items()) + list(TLS_SEEDS.items()):
         with open(os.path.join(out, name), "wb") as f:
             f.write(raw)
-    print("%d seeds in %s" % (len(corpus.CASES) + len(PROXY_SEEDS), out))
+    print("%d seeds in %s" % (len(corpus.CASES) + len(PROXY_SEEDS) + len(TLS_SEEDS), out))
 
 
 if __name__ == "__main__":

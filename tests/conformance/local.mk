@@ -33,8 +33,9 @@ $(fuzz_conn_bin): $(fuzz_conn_deps) qlnconfig.h
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=gnu11 \
 	  -I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir) \
-	  -I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) -DPKGLIBDIR='"$(pkglibdir)"' \
-	  -o $@ $$srcs $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(PTHREAD_LIBS) -ldl -lm
+	  -I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
+	  -DPKGLIBDIR='"$(pkglibdir)"' \
+	  -o $@ $$srcs $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -ldl -lm
 
 fuzz-seeds: $(top_srcdir)/tests/conformance/corpus.py
 	@rm -rf tests/conformance/fuzz-seeds && $(MKDIR_P) tests/conformance/fuzz-seeds

@@ -22,13 +22,21 @@ integration_tests += \
 	tests/integration/test_emfile.py \
 	tests/integration/test_nginx.py \
 	tests/integration/test_python_link.py \
-	tests/integration/test_fairness.py
+	tests/integration/test_fairness.py \
+	tests/integration/test_tls.py
 
 # How configure linked the interpreter, for test_python_link.py.
 if PYTHON_STATIC
 QILIN_PYTHON_LINK = static
 else
 QILIN_PYTHON_LINK = shared
+endif
+
+# Whether TLS was built, for test_tls.py.
+if HAVE_TLS
+QILIN_TLS = yes
+else
+QILIN_TLS = no
 endif
 
 TEST_EXTENSIONS = .py
@@ -50,6 +58,7 @@ AM_TESTS_ENVIRONMENT = \
 	QILIN_UNIT_PLUGINS='$(abs_top_builddir)/tests/unit/.libs'; export QILIN_UNIT_PLUGINS; \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
 	QILIN_PYTHON_LINK='$(QILIN_PYTHON_LINK)'; export QILIN_PYTHON_LINK; \
+	QILIN_TLS='$(QILIN_TLS)'; export QILIN_TLS; \
 	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/plugins/python-wsgi/lsan.supp:print_suppressions=0'; \
 	export LSAN_OPTIONS;
 integration_tests += tests/integration/test_static.py

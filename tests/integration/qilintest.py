@@ -574,11 +574,18 @@ def chunk_encode(pieces, trailers=()):
 
 class Conn:
     """One client connection with a read buffer, so pipelined responses and
-    bytes that arrive together are split correctly."""
+    bytes that arrive together are split correctly. TLS: an ssl.SSLContext
+    to speak TLS with (server name "localhost")."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT):
+    def __init__(self, port, timeout=IO_TIMEOUT, tls=None):
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")
+            except BaseException:
+                self.sock.close()
+                raise
         self.buf = bytearray()
         self.eof = False
 

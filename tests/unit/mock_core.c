@@ -369,6 +369,24 @@ qln_req_proxy_protocol(const struct qln_request *r)
     return r->proxy_proto;
 }
 
+bool
+qln_req_tls_var(const struct qln_request *r, size_t i, const char **name, const char **value)
+{
+    size_t k;
+
+    if (r->tls_vars == NULL)
+        return false;
+    for (k = 0; k < i; k++) {
+        if (r->tls_vars[2 * k] == NULL)
+            return false;
+    }
+    if (r->tls_vars[2 * i] == NULL)
+        return false;
+    *name = r->tls_vars[2 * i];
+    *value = r->tls_vars[2 * i + 1];
+    return true;
+}
+
 const char *
 qln_req_proxy_addr(const struct qln_request *r)
 {

@@ -46,8 +46,9 @@ struct qln_request {
     bool chunked; /* true (or BODY NULL): qln_req_content_length() is -1 */
     /* NULL: 127.0.0.1:8000; "": a unix socket, server name /tmp/q.sock */
     const char *server_port;
-    const char *server_name; /* a TCP listener's name; NULL: 127.0.0.1 */
-    const char *proxy_proto; /* what a PROXY header said ("TCP6"), NULL: none */
+    const char *server_name;     /* a TCP listener's name; NULL: 127.0.0.1 */
+    const char *proxy_proto;     /* what a PROXY header said ("TCP6"), NULL: none */
+    const char *const *tls_vars; /* name, value, ..., NULL: a TLS session's; NULL: plain */
     /*
      * Non-NULL OPS simulates a blocking wait inside each read, as the core's
      * poll waiter does: ops->blocking_enter(TOKEN), a 100 us sleep during

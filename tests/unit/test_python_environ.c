@@ -251,6 +251,20 @@ START_TEST(environ_request_line)
     ASSERT_ENV(resp, "PROXY_PROTOCOL", "\"TCP6\"");
     ASSERT_ENV(resp, "PROXY_ADDR", "\"2001:db8::1\"");
     ASSERT_ENV(resp, "PROXY_PORT", "\"443\"");
+    ck_assert_ptr_null(environ_value(&resp, "HTTPS"));
+
+    /* On a TLS connection: the session's variables, under the core's names. */
+    static const char *const tls[] = {
+        "HTTPS", "on", "SSL_PROTOCOL", "TLSv1.3", "SSL_CLIENT_S_DN", "CN=caf\xe9,O=Example", NULL};
+    req = get("/", "/");
+    req.tls_vars = tls;
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ASSERT_ENV(resp, "HTTPS", "\"on\"");
+    ASSERT_ENV(resp, "SSL_PROTOCOL", "\"TLSv1.3\"");
+    ASSERT_ENV(resp, "SSL_CLIENT_S_DN", "\"CN=caf\\u00e9,O=Example\"");
+    req = get("/", "/");
+    ck_assert_int_eq(serve(t, &req, &resp), 0);
+    ck_assert_ptr_null(environ_value(&resp, "SSL_PROTOCOL"));
     free(resp.body);
     unload(t);
 }
