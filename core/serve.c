@@ -199,8 +199,11 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
        listener, ours or inherited): Linux copies it to accepted sockets. */
     c = session_get(w);
     conn_open(&c->conn, fd, &ss);
-    if (w->conn.tls != NULL &&
-        transport_tls_init(&c->conn.t, fd, w->conn.tls, c->conn.peer_addr) != 0) {
+    c->proxy_pending = w->conn.proxy.mode != PROXY_MODE_OFF;
+    /* A proxy sends its PROXY header before the handshake, in the clear. */
+    c->tls_after_proxy = w->conn.tls != NULL && c->proxy_pending;
+    if (w->conn.tls != NULL && !c->tls_after_proxy &&
+        transport_tls_init(&c->conn.t, fd, w->conn.tls, c->conn.peer_addr, NULL, 0) != 0) {
         conn_close(&c->conn);
         session_put(c);
         return -ENOMEM;
@@ -212,7 +215,6 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     c->in_head = false;
     c->head_ready = false;
     c->lingering_ms = 0;
-    c->proxy_pending = w->conn.proxy.mode != PROXY_MODE_OFF;
     c->peer_trusted = proxy_allow_match(&w->conn.forwarded_allow, &ss);
     c->proxy_allowed = c->proxy_pending && proxy_allow_match(&w->conn.proxy.from, &ss);
     *out = c;
@@ -505,9 +507,19 @@ read_proxy_header(struct qln_conn *c)
         io->len -= h.len;
         break;
     default:
-        break; /* auto, and no header: the bytes are HTTP */
+        break; /* auto, and no header: the bytes are HTTP (or TLS) */
     }
     c->proxy_pending = false;
+    if (c->tls_after_proxy) {
+        /* What came after the header is the start of the handshake. */
+        c->tls_after_proxy = false;
+        if (transport_tls_init(&io->t, io->t.fd, c->w->conn.tls, io->peer_addr, io->buf,
+                               io->len) != 0) {
+            qln_log(QLN_LOG_ERROR, "out of memory starting TLS for ip=%s", io->peer_addr);
+            return STEP_CLOSED;
+        }
+        io->len = 0;
+    }
     return STEP_NEXT;
 }
 

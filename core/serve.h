@@ -42,6 +42,7 @@ struct qln_conn {
     bool peer_trusted;     /* the peer is in --forwarded-allow-ips */
     bool proxy_pending;    /* a PROXY protocol header may or must still come (first request) */
     bool proxy_allowed;    /* the peer is in --proxy-allow-from */
+    bool tls_after_proxy;  /* TLS begins once the PROXY header (in the clear) was read */
 };
 
 /*

@@ -5,6 +5,7 @@
 #include "qlnconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -248,13 +249,6 @@ tls_server_new(const struct config *cfg, struct tls_server **out, char *err, siz
     if (cert == NULL)
         return util_err(err, errlen, -1,
                         "--keyfile '%s' needs --certfile: give the certificate it belongs to", key);
-    /* A proxy sends the PROXY header before the handshake, in the clear,
-       where this server reads it from the decrypted stream. */
-    if (config_str(cfg, "proxy_protocol") != NULL &&
-        strcmp(config_str(cfg, "proxy_protocol"), "off") != 0)
-        return util_err(err, errlen, -1,
-                        "--proxy-protocol with --certfile is not supported yet: terminate TLS at"
-                        " the proxy, or turn the PROXY protocol off");
     s = xcalloc(1, sizeof(*s));
     s->ctx = SSL_CTX_new(TLS_server_method());
     if (s->ctx == NULL) {
@@ -595,6 +589,115 @@ tls_var(struct transport *t, size_t i, const char **name, const char **value)
     return true;
 }
 
+/*
+ * The read side of a connection whose first TLS bytes were read before the
+ * handshake began (with a PROXY protocol header): a BIO that hands out
+ * those bytes, then reads the socket as OpenSSL's socket BIO does.
+ */
+struct prefixed {
+    int fd;
+    size_t pos, len;
+    unsigned char bytes[]; /* the prefix */
+};
+
+static int
+prefixed_read(BIO *b, char *buf, size_t len, size_t *done)
+{
+    struct prefixed *p = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    if (p->pos < p->len) {
+        n = (ssize_t)(p->len - p->pos < len ? p->len - p->pos : len);
+        memcpy(buf, p->bytes + p->pos, (size_t)n);
+        p->pos += (size_t)n;
+        *done = (size_t)n;
+        return 1;
+    }
+    do
+        n = read(p->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        *done = (size_t)n;
+        return 1;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    else if (n == 0)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* OpenSSL then tells an EOF from an error */
+    return 0;
+}
+
+static long
+prefixed_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    default:
+        return 0;
+    }
+}
+
+static int
+prefixed_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static BIO_METHOD *prefixed_method;
+static pthread_once_t prefixed_once = PTHREAD_ONCE_INIT;
+
+static void
+prefixed_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "qilin prefixed");
+
+    if (m == NULL || BIO_meth_set_read_ex(m, prefixed_read) != 1 ||
+        BIO_meth_set_ctrl(m, prefixed_ctrl) != 1 ||
+        BIO_meth_set_destroy(m, prefixed_destroy) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    prefixed_method = m;
+}
+
+/* SSL reads PREFIX, then FD; it writes to FD. Returns 0 or -ENOMEM. */
+static int
+set_prefixed_fd(SSL *ssl, int fd, const void *prefix, size_t n)
+{
+    struct prefixed *p;
+    BIO *rb, *wb;
+
+    pthread_once(&prefixed_once, prefixed_method_make);
+    if (prefixed_method == NULL)
+        return -ENOMEM;
+    p = malloc(sizeof(*p) + n);
+    rb = BIO_new(prefixed_method);
+    wb = BIO_new_socket(fd, BIO_NOCLOSE);
+    if (p == NULL || rb == NULL || wb == NULL) {
+        free(p);
+        BIO_free(rb);
+        BIO_free(wb);
+        return -ENOMEM;
+    }
+    p->fd = fd;
+    p->pos = 0;
+    p->len = n;
+    memcpy(p->bytes, prefix, n);
+    BIO_set_data(rb, p);
+    BIO_set_init(rb, 1);
+    SSL_set0_rbio(ssl, rb);
+    SSL_set0_wbio(ssl, wb);
+    return 0;
+}
+
 static const struct transport_ops tls_ops = {
     .name = "tls",
     .secure = true,
@@ -608,14 +711,20 @@ static const struct transport_ops tls_ops = {
 };
 
 int
-transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer)
+transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer,
+                   const void *prefix, size_t n)
 {
     struct tls_conn *tc = calloc(1, sizeof(*tc));
+    int rc = -ENOMEM;
 
     if (tc == NULL)
         return -ENOMEM;
     tc->ssl = SSL_new(s->ctx);
-    if (tc->ssl == NULL || SSL_set_fd(tc->ssl, fd) != 1) {
+    if (tc->ssl != NULL && n > 0)
+        rc = set_prefixed_fd(tc->ssl, fd, prefix, n);
+    else if (tc->ssl != NULL && SSL_set_fd(tc->ssl, fd) == 1)
+        rc = 0;
+    if (rc != 0) {
         ERR_clear_error();
         SSL_free(tc->ssl);
         free(tc);
@@ -663,12 +772,15 @@ tls_server_summary(const struct tls_server *s)
 }
 
 int
-transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer)
+transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer,
+                   const void *prefix, size_t n)
 {
     (void)t;
     (void)fd;
     (void)s;
     (void)peer;
+    (void)prefix;
+    (void)n;
     return -ENOTSUP;
 }
 

@@ -38,9 +38,12 @@ void tls_set_current(struct tls_server *s);
 
 /*
  * Worker: makes T the TLS transport of server S over the accepted socket
- * FD, the handshake still to come. PEER names the client in log lines and
- * must outlive T. Returns 0, or -ENOMEM (T is then left untouched).
+ * FD, the handshake still to come. The first N bytes of the client's TLS
+ * stream are PREFIX, already read from FD (they came with a PROXY protocol
+ * header); N may be 0. PEER names the client in log lines and must outlive
+ * T. Returns 0, or -ENOMEM (T is then left untouched).
  */
-int transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer);
+int transport_tls_init(struct transport *t, int fd, const struct tls_server *s, const char *peer,
+                       const void *prefix, size_t n);
 
 #endif

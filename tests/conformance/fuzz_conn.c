@@ -265,7 +265,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /*
  * The first byte picks limits, so that the small-limit paths run as well,
- * (bits 5-6) the PROXY protocol mode: off, v1, v2, auto, and (bit 7) TLS.
+ * (bits 5-6) the PROXY protocol mode: off, v1, v2, auto, and (bit 7) TLS
+ * (without a PROXY header).
  * The client is a unix socket, which --proxy-allow-from always lets send a
  * PROXY header.
  */
@@ -280,8 +281,9 @@ pick_settings(uint8_t b)
     worker.conn.limit_request_field_size = (b & 4) ? 64 : 8190;
     worker.conn.limit_request_body = (b & 8) ? 16 : 0;
     worker.conn.keepalive_ms = (b & 16) ? 0 : 2000;
-    worker.conn.proxy.mode = modes[(b >> 5) & 3];
     worker.conn.tls = (b & 128) ? tls_srv : NULL;
+    /* The TLS client sends no PROXY header. */
+    worker.conn.proxy.mode = worker.conn.tls != NULL ? PROXY_MODE_OFF : modes[(b >> 5) & 3];
 }
 
 int

@@ -575,11 +575,14 @@ def chunk_encode(pieces, trailers=()):
 class Conn:
     """One client connection with a read buffer, so pipelined responses and
     bytes that arrive together are split correctly. TLS: an ssl.SSLContext
-    to speak TLS with (server name "localhost")."""
+    to speak TLS with (server name "localhost"), after PRELUDE in the clear
+    (a PROXY protocol header)."""
 
-    def __init__(self, port, timeout=IO_TIMEOUT, tls=None):
+    def __init__(self, port, timeout=IO_TIMEOUT, tls=None, prelude=b""):
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if prelude:
+            self.sock.sendall(prelude)
         if tls is not None:
             try:
                 self.sock = tls.wrap_socket(self.sock, server_hostname="localhost")

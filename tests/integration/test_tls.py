@@ -321,6 +321,24 @@ class TlsTest(TlsCase):
             self.assertEqual(len(re.findall("TLS handshake failed", srv.log_text())), 2,
                              srv.log_text())
 
+    def test_proxy_protocol_header_before_the_handshake(self):
+        # A proxy (HAProxy's send-proxy) sends the header in the clear, then
+        # the client's TLS stream: alone, or in the same segment as the
+        # ClientHello.
+        v1 = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"
+        v2 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([192, 0, 2, 7, 198, 51, 100, 2])
+              + (56324).to_bytes(2, "big") + (443).to_bytes(2, "big"))
+        with self.server(["--proxy-protocol", "auto"]) as srv:
+            with Conn(srv.port, tls=client_context(), prelude=v1) as c:
+                env = json.loads(c.request("GET", "/environ").body.decode())
+            self.assertEqual((env["REMOTE_ADDR"], env["HTTPS"]), ("192.0.2.1", "on"))
+            env = json.loads(one_segment_request(srv.port, v2, b"GET /environ HTTP/1.1\r\n"
+                                                 b"Host: x\r\nConnection: close\r\n\r\n"))
+            self.assertEqual((env["REMOTE_ADDR"], env["HTTPS"]), ("192.0.2.7", "on"))
+            self.assertEqual(env["PROXY_ADDR"], "198.51.100.2")
+            # auto: a client without a header is served too.
+            self.assertEqual(tls_environ(srv.port)["REMOTE_ADDR"], "127.0.0.1")
+
     def test_hup_renews_the_certificate_under_load(self):
         live_cert = os.path.join(certs().dir, "live-%s.pem" % worker_class())
         live_key = os.path.join(certs().dir, "live-%s.key" % worker_class())
@@ -364,6 +382,49 @@ class TlsTest(TlsCase):
             der = c.sock.getpeercert(binary_form=True)
             pem = ssl.DER_cert_to_PEM_cert(der).encode()
         return openssl("x509", "-noout", "-serial", stdin=pem).decode().strip()
+
+
+def one_segment_request(port, prelude, request):
+    """PRELUDE and the ClientHello in one segment, then REQUEST (which asks
+    for Connection: close) over the session; returns the response's body."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(prelude + outgoing.read())
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(outgoing.read())
+                data = s.recv(65536)
+                if not data:
+                    raise AssertionError("the server closed during the handshake")
+                incoming.write(data)
+        tls.write(request)
+        s.sendall(outgoing.read())
+        response = b""
+        while True:
+            try:
+                data = tls.read(65536)
+                if not data:
+                    break  # close_notify
+                response += data
+            except ssl.SSLWantReadError:
+                data = s.recv(65536)
+                if not data:
+                    break
+                incoming.write(data)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+    head, _, body = response.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200 "):
+        raise AssertionError("unexpected response: %r" % response[:300])
+    return body
 
 
 class Load(threading.Thread):
@@ -424,8 +485,6 @@ class TlsConfigTest(TlsCase):
             (tls_args() + ["--ssl-min-version", "TLSv1"], "use TLSv1.2 or TLSv1.3"),
             (tls_args() + ["--ciphers", "NOPE"], "--ciphers 'NOPE' names no cipher"),
             (tls_args() + ["--ssl-ecdh-curve", "P-1"], "--ssl-ecdh-curve 'P-1'"),
-            (tls_args() + ["--proxy-protocol"], "--proxy-protocol with --certfile is not"
-             " supported yet"),
         ]
         for args, text in cases:
             with self.subTest(args=args):
