@@ -544,11 +544,26 @@ out_decoded_path(struct outbuf *o, struct qln_slice path)
     out_value(o, buf, n);
 }
 
+/* The connection's own variable K (TLS: SSL_PROTOCOL ...), or NULL. */
+static const char *
+conn_env(const struct access_record *rec, struct qln_slice k)
+{
+    const char *name, *value;
+    size_t i;
+
+    for (i = 0; rec->env_var(rec->env_ctx, i, &name, &value); i++) {
+        if (slice_eq(k, name))
+            return value;
+    }
+    return NULL;
+}
+
 /*
  * Renders the WSGI environ variable KEY of REC's request ("%({KEY}e)s", as
  * gunicorn reads the environ): the CGI variables and HTTP_* headers every
- * PEP 3333 server sets, from the request itself. Keys an application adds
- * to its environ are not known to the core: "-", as for an unset key.
+ * PEP 3333 server sets, from the request itself, and the connection's own
+ * (TLS). Keys an application adds to its environ are not known to the
+ * core: "-", as for an unset key.
  */
 static void
 out_env(struct outbuf *o, const char *key, size_t len, const struct access_record *rec)
@@ -588,6 +603,8 @@ out_env(struct outbuf *o, const char *key, size_t len, const struct access_recor
             s = rec->server_port;
         else if (slice_eq(k, "wsgi.url_scheme"))
             s = rec->url_scheme;
+        else if (rec->env_var != NULL)
+            s = conn_env(rec, k);
         out_slice_or_dash(o, (struct qln_slice){s, s != NULL ? strlen(s) : 0});
     }
 }

@@ -69,6 +69,11 @@ struct access_record {
     size_t nresp_headers;
     struct timespec time;     /* CLOCK_REALTIME when the request ended: "%(t)s" */
     int64_t duration_us;      /* "%(T)s" "%(M)s" "%(D)s" "%(L)s" */
+    /* The connection's own environ variables (TLS: HTTPS, SSL_PROTOCOL ...),
+       the I-th as qln_req_tls_var() gives them, for "%({SSL_CIPHER}e)s";
+       NULL: none. */
+    bool (*env_var)(const void *ctx, size_t i, const char **name, const char **value);
+    const void *env_ctx;
 };
 
 /* True when an access log is configured (check before building a record). */

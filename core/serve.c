@@ -641,6 +641,12 @@ mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static bool
+tls_env_var(const void *req, size_t i, const char **name, const char **value)
+{
+    return qln_req_tls_var(req, i, name, value);
+}
+
 static void
 log_request(struct qln_conn *c, int64_t t0_us)
 {
@@ -662,6 +668,8 @@ log_request(struct qln_conn *c, int64_t t0_us)
         .resp_headers = c->resp.headers,
         .nresp_headers = c->resp.nheaders,
         .duration_us = mono_us() - t0_us,
+        .env_var = c->conn.t.ops->var != NULL ? tls_env_var : NULL,
+        .env_ctx = &c->req,
     };
 
     /* gunicorn's %(t)s is when the line is written, the request's end. */

@@ -134,7 +134,10 @@ class TlsTest(TlsCase):
         return Server(tls_args() + list(extra), workers=workers, **kw)
 
     def test_curl_keepalive_and_environ(self):
-        with self.server(["--keep-alive", "10"]) as srv:
+        access = os.path.join(certs().dir, "access-%s.log" % worker_class())
+        fmt = "%(s)s %({wsgi.url_scheme}e)s %({HTTPS}e)s %({SSL_PROTOCOL}e)s %({SSL_CIPHER}e)s"
+        with self.server(["--keep-alive", "10", "--access-logfile", access,
+                          "--access-logformat", fmt]) as srv:
             self.assertIn("Listening at: https://127.0.0.1:%d" % srv.port, srv.log_text())
             url = "https://localhost:%d" % srv.port
             r = curl("-w", " %{http_code} %{num_connects} %{scheme}", url + "/", url + "/say?w=x")
@@ -149,6 +152,9 @@ class TlsTest(TlsCase):
             self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
             self.assertNotIn("SSL_CLIENT_S_DN", env)
             self.assertTrue(env["SSL_CIPHER"].startswith("TLS_"), env["SSL_CIPHER"])
+            with open(access) as f:
+                self.assertEqual(f.readline().strip(), "200 https on TLSv1.3 %s"
+                                 % env["SSL_CIPHER"])
             # TLS 1.2 with the default ciphers: forward secret AEAD only.
             ctx = client_context()
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2

@@ -646,6 +646,38 @@ START_TEST(test_access_missing_values)
 }
 END_TEST
 
+/* A TLS connection's variables, as the core's transport lists them. */
+static const char *const tls_var_table[][2] = {
+    {"HTTPS", "on"}, {"SSL_PROTOCOL", "TLSv1.3"}, {"SSL_CIPHER", "TLS_AES_256_GCM_SHA384"}};
+
+static bool
+tls_vars(const void *ctx, size_t i, const char **name, const char **value)
+{
+    ck_assert_ptr_eq(ctx, tls_var_table);
+    if (i >= sizeof(tls_var_table) / sizeof(tls_var_table[0]))
+        return false;
+    *name = tls_var_table[i][0];
+    *value = tls_var_table[i][1];
+    return true;
+}
+
+/* "%({SSL_CIPHER}e)s" and its kind: the connection's own variables, "-" without TLS. */
+START_TEST(test_access_tls_vars)
+{
+    static const char format[] =
+        "%({SSL_PROTOCOL}e)s %({SSL_CIPHER}e)s %({HTTPS}e)s %({SSL_CLIENT_S_DN}e)s";
+    struct access_record rec = sample_record();
+    char buf[256];
+
+    log_access_format(format, &rec, 1, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "- - - -");
+    rec.env_var = tls_vars;
+    rec.env_ctx = tls_var_table;
+    log_access_format(format, &rec, 1, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "TLSv1.3 TLS_AES_256_GCM_SHA384 on -");
+}
+END_TEST
+
 /* %(U)s and PATH_INFO are the path decoded; a decoded control byte is escaped. */
 START_TEST(test_access_decoded_path)
 {
@@ -788,6 +820,7 @@ log_suite(void)
     tcase_add_loop_test(acc, test_access_atoms, 0, sizeof(atoms) / sizeof(atoms[0]));
     tcase_add_test(acc, test_access_missing_values);
     tcase_add_test(acc, test_access_decoded_path);
+    tcase_add_test(acc, test_access_tls_vars);
     tcase_add_loop_test(acc, test_access_basic_user, 0, sizeof(auths) / sizeof(auths[0]));
     tcase_add_test(acc, test_access_time_zones);
     tcase_add_test(acc, test_access_truncation);
