@@ -47,7 +47,8 @@ struct tls_conn {
     SSL *ssl;
     const struct tls_server *srv;
     const char *peer;
-    bool failed; /* a fatal error: no close_notify, nothing more logged */
+    bool failed;   /* a fatal error: no close_notify, nothing more logged */
+    ssize_t ended; /* once failed, what reads return again: 0 (EOF) or -errno */
     /* The session's variables, made on first use. */
     bool vars_made;
     size_t nvars;
@@ -358,14 +359,14 @@ tls_failed(struct transport *t, struct tls_conn *tc, int code, bool reading)
         return reading ? 0 : -EPIPE;
     case SSL_ERROR_SYSCALL:
         tc->failed = true;
+        tc->ended = errno != 0 && errno != EAGAIN ? -errno : 0;
         ERR_clear_error();
-        if (errno != 0 && errno != EAGAIN)
-            return -errno;
-        return reading ? 0 : -EPIPE;
+        return reading || tc->ended != 0 ? tc->ended : -EPIPE;
     default:
         break;
     }
     tc->failed = true;
+    tc->ended = -EPROTO;
     e = ERR_peek_last_error();
     reason = ERR_GET_REASON(e);
     if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -373,9 +374,8 @@ tls_failed(struct transport *t, struct tls_conn *tc, int code, bool reading)
            sign (a truncation attack could look the same), a normal one for
            most clients. Before the handshake ended, a client that gave up. */
         ERR_clear_error();
-        if (t->handshaking || tc->srv->ragged_eof_ok)
-            return reading ? 0 : -EPIPE;
-        return -ECONNRESET;
+        tc->ended = t->handshaking || tc->srv->ragged_eof_ok ? 0 : -ECONNRESET;
+        return reading || tc->ended != 0 ? tc->ended : -EPIPE;
     }
     if (t->handshaking && reason == SSL_R_HTTP_REQUEST)
         answer_plain_http(t->fd);
@@ -400,7 +400,7 @@ tls_read(struct transport *t, void *buf, size_t len)
     int ok;
 
     if (tc->failed)
-        return -EPROTO;
+        return tc->ended;
     ERR_clear_error();
     errno = 0;
     ok = SSL_read_ex(tc->ssl, buf, len, &n);
