@@ -17,6 +17,11 @@ bench: all
 	$(BENCH_INTERP) $(abs_top_srcdir)/bench/run.py --build $(abs_top_builddir) $(BENCH_FLAGS)
 .PHONY: bench
 
+# bench/testssl [BUILD_DIR] runs Debian's testssl.sh (protocols, cipher
+# categories, forward secrecy, vulnerabilities) against this build's TLS on
+# 127.0.0.1 and prints a short summary. Like the rest of bench/, it ships in
+# the tarball through dist-hook (examples/local.mk), not EXTRA_DIST.
+
 # The null plugin and the harness's wrk parser are checked in `make check`
 # (behaviour only, never timings), so `make bench` cannot rot unnoticed.
 integration_tests += tests/integration/test_bench_null.py

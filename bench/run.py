@@ -12,20 +12,29 @@ the end, also on error or Ctrl-C. Standard library only; run with
     bench/run.py --build BUILD_DIR [--quick] [--cases hello,close] [--servers qilin,nginx]
                  [--pin case|always|never]
 
+The tls* cases serve over TLS with self-signed certificates the run makes with
+the openssl command (they are skipped, saying why, when wrk cannot load https).
+The tls-new-* cases load with `openssl s_time -new` instead of wrk (several
+processes in parallel, each a full handshake and one HTTP/1.0 request per
+connection, never resuming a session): wrk would resume its sessions.
+
 `make bench` runs it against the build tree. It measures; it never asserts.
 """
 import argparse
 import http.client
+import http.server
 import os
 import platform
 import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -101,7 +110,8 @@ def free_port():
 class Server:
     """One server under test: a command line, started in its own session."""
 
-    def __init__(self, name, argv, cwd=APPS, env=None, single=False, path="/", qilin=False):
+    def __init__(self, name, argv, cwd=APPS, env=None, single=False, path="/", qilin=False,
+                 tls=False):
         self.name = name
         self.argv = argv
         self.cwd = cwd
@@ -109,6 +119,8 @@ class Server:
         self.single = single  # one process serves (no master/worker split)
         self.path = path
         self.qilin = qilin
+        self.tls = tls  # every listener speaks TLS: probed and loaded over https
+        self.negotiated = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384", as wait_ready saw it
         self.proc = None
         self.pid = None
         self.log = None
@@ -174,15 +186,33 @@ def sweep():
         stop_group(pgid, grace=2.0)
 
 
+def unverified_context():
+    """A client context that takes the bench's self-signed certificates (as wrk does)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 def wait_ready(server, port, timeout=30.0):
-    """Polls until the server answers 200; False when it died or never did."""
+    """Polls until the server answers 200 (over https when it speaks TLS); False
+    when it died or never did. A TLS server's protocol and cipher, as this probe
+    negotiated them, are kept in server.negotiated."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
             return False
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            if server.tls:
+                c = http.client.HTTPSConnection("127.0.0.1", port, timeout=2,
+                                                context=unverified_context())
+            else:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             c.request("GET", server.path)
+            if server.tls and c.sock is not None:
+                # Read now: getresponse() drops the socket when the server closes.
+                cipher = c.sock.cipher()
+                server.negotiated = "%s %s" % (cipher[1], cipher[0]) if cipher else None
             r = c.getresponse()
             r.read()
             c.close()
@@ -209,6 +239,7 @@ class Env:
             f.write('wrk.method = "POST"\n'
                     'wrk.headers["Content-Type"] = "application/octet-stream"\n'
                     'wrk.body = string.rep("x", %d)\n' % MIB)
+        self.tls_pairs = {}
         self.plugin_path = ":".join(
             os.path.join(build, d, ".libs") for d in (
                 "plugins/workers/sync", "plugins/workers/gthread", "plugins/workers/gevent",
@@ -217,26 +248,53 @@ class Env:
     def has_plugin(self, rel):
         return os.path.exists(os.path.join(self.build, rel))
 
+    def tls_pair(self, kind):
+        """(certificate, key) for CN=localhost, self-signed, made on first use:
+        kind "ec" is ECDSA P-256, "rsa" RSA 2048."""
+        if kind not in self.tls_pairs:
+            cert = os.path.join(self.tmp, "tls-%s.crt" % kind)
+            key = os.path.join(self.tmp, "tls-%s.key" % kind)
+            newkey = {"ec": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                      "rsa": ["-newkey", "rsa:2048"]}[kind]
+            p = subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2",
+                                "-subj", "/CN=localhost"] + newkey + ["-keyout", key, "-out", cert],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("openssl req could not make the %s certificate: %s"
+                                   % (kind, p.stderr.strip()))
+            self.tls_pairs[kind] = (cert, key)
+        return self.tls_pairs[kind]
 
-def qilin_server(env, name, app, workers, klass="sync", extra=(), null=False):
+
+def tls_args(env, tls):
+    """--certfile/--keyfile for qilin and gunicorn (the same flags), none without TLS."""
+    if not tls:
+        return []
+    cert, key = env.tls_pair(tls)
+    return ["--certfile", cert, "--keyfile", key]
+
+
+def qilin_server(env, name, app, workers, klass="sync", extra=(), null=False, tls=None):
     argv = [os.path.join(env.build, "qilin"), "-b", "127.0.0.1:{port}", "-w", str(workers),
             "-k", klass, "--backlog", "2048", "--log-level", "warning"]
     if null:
         argv += ["--plugin", "null"]
     else:
         argv += ["--chdir", APPS]
-    argv += list(extra) + [app]
+    argv += tls_args(env, tls) + list(extra) + [app]
     return Server(name, argv, env={"QILIN_PLUGIN_PATH": env.plugin_path,
-                                   "QILIN_BENCH_FILE": env.bigfile}, qilin=True)
+                                   "QILIN_BENCH_FILE": env.bigfile}, qilin=True, tls=bool(tls))
 
 
-def gunicorn_server(env, klass, app, workers, threads=None):
+def gunicorn_server(env, klass, app, workers, threads=None, extra=(), tls=None):
     argv = [PY, "-m", "gunicorn", "-b", "127.0.0.1:{port}", "-w", str(workers), "-k", klass,
             "--chdir", APPS, "--backlog", "2048", "--log-level", "warning"]
     if threads:
         argv += ["--threads", str(threads)]
+    argv += tls_args(env, tls) + list(extra)
     name = "gunicorn-%s" % klass + ("-t%d" % threads if threads and threads != 4 else "")
-    return Server(name, argv + [app], env={"QILIN_BENCH_FILE": env.bigfile})
+    return Server(name, argv + [app], env={"QILIN_BENCH_FILE": env.bigfile}, tls=bool(tls))
 
 
 def uwsgi_server(env, app, workers, gevent=False):
@@ -269,9 +327,17 @@ def bjoern_server(env, app):
                    env={"BJOERN_DIR": env.bjoern, "QILIN_BENCH_FILE": env.bigfile})]
 
 
-def nginx_server(env, path="/"):
-    """nginx as the no-Python ceiling: `return 200`, and the 1 MiB file with sendfile."""
+def nginx_server(env, path="/", tls=None):
+    """nginx as the no-Python ceiling: `return 200`, and the 1 MiB file with sendfile.
+    With TLS ("ec" or "rsa"), the listener speaks TLS 1.2 and 1.3 with that
+    certificate; everything else (ciphers, groups, session tickets) is nginx's
+    default, as qilin's and gunicorn's are theirs."""
     root = tempfile.mkdtemp(prefix="nginx-", dir=env.tmp)
+    ssl_conf = ""
+    if tls:
+        cert, key = env.tls_pair(tls)
+        ssl_conf = ("\n        ssl_certificate %s;\n        ssl_certificate_key %s;"
+                    "\n        ssl_protocols TLSv1.2 TLSv1.3;" % (cert, key))
     conf = os.path.join(root, "nginx.conf")
     with open(conf, "w") as f:
         f.write("""daemon off;
@@ -291,27 +357,31 @@ http {
     uwsgi_temp_path %(root)s/uwsgi;
     scgi_temp_path %(root)s/scgi;
     server {
-        listen 127.0.0.1:@PORT@ backlog=2048;
+        listen 127.0.0.1:@PORT@%(ssl)s backlog=2048;%(ssl_conf)s
         location / { default_type text/plain; return 200 "Hello, World!"; }
         location = /big.bin { default_type application/octet-stream; alias %(big)s; }
     }
 }
-""" % {"root": root, "big": env.bigfile})
+""" % {"root": root, "big": env.bigfile, "ssl": " ssl" if tls else "", "ssl_conf": ssl_conf})
     # The port is only known per start: the config is a template filled in then.
     argv = ["sh", "-c", 'sed "s/@PORT@/$1/" "$2" > "$2.run" && exec /usr/sbin/nginx -p "$3/" '
             '-e "$3/error.log" -c "$2.run"', "nginx", "{port}", conf, root]
-    return Server("nginx", argv, single=True, path=path)
+    return Server("nginx", argv, single=True, path=path, tls=bool(tls))
 
 
 # ---------------------------------------------------------------- cases
 
 class Case:
     def __init__(self, name, title, conns, workers=1, pin=True, close=False, lua=None,
-                 body=0, path="/", bound=None):
+                 body=0, path="/", bound=None, tls=None, load="wrk"):
         self.name, self.title = name, title
         self.conns, self.workers, self.pin = conns, workers, pin
         self.close, self.lua, self.body, self.path = close, lua, body, path
         self.bound = bound  # the req/s no server can pass (io: connections / sleep)
+        self.tls = tls  # None, or the certificate's key: "ec" (ECDSA P-256) or "rsa" (2048)
+        # The load generator: "wrk" (CONNS connections), or "s_time" (CONNS
+        # `openssl s_time -new` processes: a full TLS handshake per request).
+        self.load = load
 
 
 def qilin_green(env, app, workers, threads):
@@ -364,6 +434,14 @@ def servers_for(case, env):
                 gunicorn_server(env, "gthread", "upload:app", w, 4),
                 uwsgi_server(env, "upload:app", w), waitress_server(env, "upload:app"),
                 nginx_server(env)]
+    if case.tls and case.name == "tls-big":
+        return [qilin_server(env, "qilin-sync", "bigfile:app", w, tls=case.tls),
+                gunicorn_server(env, "sync", "bigfile:app", w, tls=case.tls),
+                nginx_server(env, "/big.bin", tls=case.tls)]
+    if case.tls:
+        return [qilin_server(env, "qilin-sync", "hello:app", w, tls=case.tls),
+                gunicorn_server(env, "sync", "hello:app", w, tls=case.tls),
+                nginx_server(env, tls=case.tls)]
     if case.name == "io":
         return (qilin_green(env, "sleepy:app", w, 100)
                 + [gunicorn_server(env, "gthread", "sleepy:app", w, 100),
@@ -375,6 +453,10 @@ def servers_for(case, env):
 
 # The io case's ceiling: 200 connections, each request sleeping 50 ms.
 IO_BOUND = 200 / 0.05
+
+# `openssl s_time` processes run side by side in the tls-new cases (each one
+# connection at a time, so this is their concurrency).
+S_TIME_PROCS = 4
 
 CASES = [
     Case("hello", "hello app, keep-alive, wrk -c50, one worker on CPU 0, wrk on CPU 1", 50),
@@ -391,6 +473,32 @@ CASES = [
          lua="upload"),
     Case("io", "blocking app (50 ms time.sleep), -c200, 2 workers, nothing pinned; "
          "bound 200/0.05 = 4000 req/s", 200, workers=2, pin=False, bound=IO_BOUND),
+    # TLS: the three servers keep their default ciphers, groups and session
+    # tickets; with wrk and s_time (OpenSSL's defaults) all negotiate TLS 1.3
+    # with TLS_AES_256_GCM_SHA384 (each table's "negotiated" line shows it)
+    # over X25519. The tls-new cases measure FULL handshakes (ECDHE and the
+    # certificate's signature), so they are not loaded with wrk: wrk keeps one
+    # SSL object per connection and SSL_clear()s it on reconnect, which
+    # resumes the previous session (a TLS 1.3 ticket) where the server issues
+    # tickets, as qilin and nginx do. `openssl s_time -new` makes a new SSL
+    # object per connection and never sets a session on it; it prints 'r' for
+    # each connection that was resumed anyway, and the table counts those.
+    # Its request is HTTP/1.0 (`GET / HTTP/1.0`), read to EOF: one request
+    # per connection. gunicorn 20's sync worker wraps each connection in a new
+    # context (no resumption) and closes after every response, so in all four
+    # cases it makes a full handshake per request.
+    Case("tls", "hello over TLS (ECDSA P-256 certificate; TLS 1.3 AES-256-GCM), keep-alive, "
+         "-c50, one worker on CPU 0", 50, tls="ec"),
+    Case("tls-new-ec", "hello, one HTTP/1.0 request per new TLS connection, full handshakes "
+         "(%d x openssl s_time -new, no resumption), ECDSA P-256, one worker on CPU 0, s_time "
+         "on CPU 1: handshakes per server CPU-second" % S_TIME_PROCS, S_TIME_PROCS,
+         tls="ec", load="s_time"),
+    Case("tls-new-rsa", "hello, one HTTP/1.0 request per new TLS connection, full handshakes "
+         "(%d x openssl s_time -new, no resumption), RSA 2048, one worker on CPU 0, s_time "
+         "on CPU 1: handshakes per server CPU-second" % S_TIME_PROCS, S_TIME_PROCS,
+         tls="rsa", load="s_time"),
+    Case("tls-big", "1 MiB response through wsgi.file_wrapper over TLS (ECDSA P-256; TLS 1.3 "
+         "AES-256-GCM; nginx: the static file), -c10, one worker", 10, body=MIB, tls="ec"),
 ]
 
 
@@ -446,7 +554,7 @@ def run_wrk(case, env, port, seconds, path, probe=True):
         argv += ["-H", "Connection: close"]
     if case.lua == "upload":
         argv += ["-s", env.upload_lua]
-    argv.append("http://127.0.0.1:%d%s" % (port, path))
+    argv.append("%s://127.0.0.1:%d%s" % ("https" if case.tls else "http", port, path))
     if case.pin:
         argv = ["taskset", "-c", "1"] + argv
     with tempfile.TemporaryFile(mode="w+") as out:
@@ -475,6 +583,204 @@ def run_wrk(case, env, port, seconds, path, probe=True):
 STARTED_WRK = []
 
 
+class LocalTLSServer:
+    """A small https server in a thread of this process (127.0.0.1, a free
+    port): answers every GET with 200 "ok"; HTTP/1.1 keep-alive, and closes
+    after an HTTP/1.0 request. Python's ssl defaults: it issues TLS 1.3
+    session tickets, so a client that resumes can. For checking the load
+    generators, never measured."""
+
+    def __init__(self, cert, key):
+        class Hello(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def tls_problem(env, load):
+    """None when the TLS cases loaded by LOAD ("wrk" or "s_time") can run; else
+    why not. Makes both certificates, then loads a LocalTLSServer for 1 s."""
+    if shutil.which("openssl") is None:
+        return "the openssl command is not installed (it makes the certificates)"
+    try:
+        env.tls_pair("rsa")
+        cert, key = env.tls_pair("ec")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    if load == "s_time":
+        return s_time_tls_problem(cert, key)
+    return wrk_tls_problem(cert, key)
+
+
+def wrk_tls_problem(cert, key):
+    """None when wrk loads an https:// URL; else why the wrk TLS cases cannot run."""
+    try:
+        with LocalTLSServer(cert, key) as srv:
+            url = "https://127.0.0.1:%d/" % srv.port
+            p = subprocess.run(["wrk", "-t1", "-c1", "-d1s", url], capture_output=True,
+                               text=True, timeout=15)
+        out = p.stdout + p.stderr
+        r = parse_wrk(out)
+        if r["requests"] > 0 and r["rps"]:
+            return None
+        return ("wrk cannot load an https:// URL (built without TLS?): its output: %s"
+                % " ".join(out.split())[:300])
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "wrk over https: %s" % e
+
+
+# ---------------------------------------------------------------- openssl s_time
+
+def s_time_argv(case, port, seconds, path):
+    """One `openssl s_time` client. -new: a new SSL object per connection and no
+    session set on it, so every handshake is a full one (certificate signature
+    and ECDHE), never a resumption; -www: `GET PATH HTTP/1.0`, read to EOF, so
+    one request per connection. It runs for SECONDS to the next whole second
+    (its clock is time(2)), so the wall time is measured around it."""
+    argv = ["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new",
+            "-time", str(max(1, int(seconds))), "-www", path]
+    if case.pin:
+        argv = ["taskset", "-c", "1"] + argv
+    return argv
+
+
+# s_time prints one character per connection as it closes it: 'r' when the
+# session was resumed, else the protocol ('*' for TLS 1.2 and 1.3).
+S_TIME_PROGRESS = re.compile(r"[*rt23]+")
+
+
+def parse_s_time(out):
+    """One `openssl s_time -new` run's stdout: connections (None without its
+    summary: it stops at the first connection that fails and prints none),
+    progress characters seen (one per connection, also without a summary), of
+    them resumed sessions, bytes read per connection, and its user CPU seconds."""
+    r = {"conns": None, "progress": 0, "resumed": 0, "bytes_conn": None, "user_s": None}
+    for line in out.splitlines():
+        if S_TIME_PROGRESS.fullmatch(line):
+            r["progress"] += len(line)
+            r["resumed"] += line.count("r")
+    m = re.search(r"^(\d+) connections in ([\d.]+)s; [\d.]+ connections/user sec", out, re.M)
+    if m:
+        r["conns"], r["user_s"] = int(m.group(1)), float(m.group(2))
+    m = re.search(r"^\d+ connections in \d+ real seconds, (\d+) bytes read per connection",
+                  out, re.M)
+    if m:
+        r["bytes_conn"] = int(m.group(1))
+    return r
+
+
+def run_s_time(case, env, port, seconds, path, probe=True):
+    """CASE.conns `openssl s_time -new` processes side by side for SECONDS (each
+    killed 15 s past them): run_wrk's figures, with requests = the connections
+    they made, req/s = those over the wall seconds from the first start to the
+    last exit, and no latency percentiles. errors counts the processes that
+    failed (no summary, or a nonzero status); their connections still count,
+    from their progress characters. resumed counts resumed sessions (0 with -new)."""
+    argv = s_time_argv(case, port, seconds, path)
+    procs = []
+    depth = 0
+    try:
+        t0 = time.monotonic()
+        for _ in range(case.conns):
+            out = tempfile.TemporaryFile(mode="w+")
+            err = tempfile.TemporaryFile(mode="w+")
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            procs.append((p, out, err))
+            STARTED_WRK.append(p)
+        if probe:
+            for _ in range(3):
+                time.sleep(seconds / 4.0)
+                depth = max(depth, accept_queue(port))
+        deadline = t0 + seconds + 15
+        for p, _, _ in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        wall = time.monotonic() - t0
+    finally:
+        for p, _, _ in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            STARTED_WRK.remove(p)
+    r = {"rps": None, "p50": None, "p99": None, "requests": 0, "errors": 0, "non2xx": 0,
+         "resumed": 0, "bytes_conn": None, "client_user_s": 0.0, "unaccepted": depth}
+    raw = []
+    for p, out, err in procs:
+        out.seek(0)
+        err.seek(0)
+        text, etext = out.read(), err.read()
+        out.close()
+        err.close()
+        one = parse_s_time(text)
+        conns = one["conns"] if one["conns"] is not None else one["progress"]
+        r["requests"] += conns
+        r["resumed"] += one["resumed"]
+        if one["conns"] is None or p.returncode != 0:
+            r["errors"] += 1
+        if one["bytes_conn"] is not None:
+            r["bytes_conn"] = min(one["bytes_conn"], r["bytes_conn"] or one["bytes_conn"])
+        r["client_user_s"] += one["user_s"] or 0.0
+        # The progress line is one character per connection: kept as a count.
+        text = "\n".join("[%d progress characters, %d of them 'r']"
+                         % (len(line), line.count("r"))
+                         if S_TIME_PROGRESS.fullmatch(line) else line
+                         for line in text.splitlines())
+        raw.append("$ %s\n(status %s)\n%s\n%s" % (" ".join(argv), p.returncode, text,
+                                                  etext.strip()))
+    r["wall"] = wall  # s_time ends on a whole second: up to 1 s past SECONDS
+    if r["requests"] > 0:
+        r["rps"] = r["requests"] / wall
+    raw.append("%d connections in %.2f wall seconds: %.1f/s, %d resumed\n"
+               % (r["requests"], wall, r["rps"] or 0.0, r["resumed"]))
+    r["raw"] = "\n".join(raw)
+    return r
+
+
+def s_time_tls_problem(cert, key):
+    """None when `openssl s_time -new` makes new, unresumed connections to a
+    LocalTLSServer (which offers tickets); else why the s_time cases cannot run."""
+    case = Case("probe", "", 1, pin=False, load="s_time")
+    try:
+        with LocalTLSServer(cert, key) as srv:
+            r = run_s_time(case, None, srv.port, 1, "/", probe=False)
+    except OSError as e:
+        return "openssl s_time: %s" % e
+    if r["requests"] > 0 and not r["errors"] and not r["resumed"]:
+        return None
+    return ("openssl s_time -new gave %d connections (%d resumed, %d failed runs): %s"
+            % (r["requests"], r["resumed"], r["errors"], " ".join(r["raw"].split())[:300]))
+
+
+def run_load(case, env, port, seconds, path, probe=True):
+    """The case's load generator, for SECONDS: wrk or openssl s_time."""
+    run = run_s_time if case.load == "s_time" else run_wrk
+    return run(case, env, port, seconds, path, probe)
+
+
 # ---------------------------------------------------------------- one measurement
 
 def tree_rss(server):
@@ -497,16 +803,18 @@ def measure(server, case, env, opts, logdir):
         if not wait_ready(server, port):
             res["failed"] = "did not answer 200: " + (server.log_tail(2) or "no log")
             return res
+        res["negotiated"] = server.negotiated
         time.sleep(0.3)
         res["rss_start"] = tree_rss(server)
-        run_wrk(case, env, port, opts.warmup, path, probe=False)
+        run_load(case, env, port, opts.warmup, path, probe=False)
         for _ in range(opts.reps):
             before = Sample(server)
-            r = run_wrk(case, env, port, opts.duration, path)
+            r = run_load(case, env, port, opts.duration, path)
             after = Sample(server)
             r["cpu"] = after.cpu - before.cpu
             r["minflt"] = after.minflt - before.minflt
-            with open(os.path.join(logdir, "wrk-%s-%s.txt" % (case.name, server.name)), "a") as f:
+            with open(os.path.join(logdir, "%s-%s-%s.txt" % (case.load, case.name, server.name)),
+                      "a") as f:
                 f.write(r.pop("raw") + "\n")
             res["runs"].append(r)
         time.sleep(1.0)
@@ -526,7 +834,7 @@ def med(values):
 def summarize(res, case, opts):
     runs = res["runs"]
     if not runs or any(r["rps"] is None for r in runs):
-        res.setdefault("failed", "wrk gave no figures")
+        res.setdefault("failed", "%s gave no figures" % case.load)
         return res
     res["rps"] = med([r["rps"] for r in runs])
     res["rps_min"] = min(r["rps"] for r in runs)
@@ -534,12 +842,18 @@ def summarize(res, case, opts):
     res["p50"] = med([r["p50"] for r in runs])
     res["p99"] = med([r["p99"] for r in runs])
     res["errors"] = sum(r["errors"] + r["non2xx"] for r in runs)
-    res["cpu_pct"] = med([100.0 * r["cpu"] / opts.duration for r in runs])
+    res["cpu_pct"] = med([100.0 * r["cpu"] / r.get("wall", opts.duration) for r in runs])
     res["per_cpu"] = med([r["requests"] / r["cpu"] if r["cpu"] > 0 else None for r in runs])
     res["flt_req"] = med([r["minflt"] / r["requests"] if r["requests"] else None for r in runs])
     res["unaccepted"] = max(r["unaccepted"] for r in runs)
     res["mibs"] = res["rps"] * case.body / MIB if case.body else None
     res["bound_pct"] = 100.0 * res["rps"] / case.bound if case.bound else None
+    if case.load == "s_time":
+        res["conns"] = sum(r["requests"] for r in runs)
+        res["resumed"] = sum(r["resumed"] for r in runs)
+        res["bytes_conn"] = min((r["bytes_conn"] for r in runs if r["bytes_conn"] is not None),
+                                default=None)
+        res["client_cpu_pct"] = med([100.0 * r["client_user_s"] / r["wall"] for r in runs])
     return res
 
 
@@ -583,6 +897,20 @@ def case_table(case, results):
                 str(r["unaccepted"]), master, workers]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    if case.tls:
+        lines.append("TLS negotiated (readiness probe, Python's ssl with OpenSSL's defaults, as "
+                     "wrk's and s_time's): " + "; ".join(
+                         "%s %s" % (r["server"], r.get("negotiated") or "?")
+                         for r in results if "failed" not in r))
+        lines.append("")
+    if case.load == "s_time":
+        lines.append("Full handshakes (%d x openssl s_time -new; no latency figures; errors: "
+                     "s_time runs that failed): " % case.conns + "; ".join(
+                         "%s %d connections, %d resumed, %s bytes read each, s_time user CPU "
+                         "%s %%" % (r["server"], r["conns"], r["resumed"],
+                                    fmt(r["bytes_conn"]), fmt(r["client_cpu_pct"]))
+                         for r in results if "failed" not in r))
+        lines.append("")
     ok = [r for r in results if "failed" not in r]
     for q in (r for r in ok if r["qilin"]):
         parts = []
@@ -638,6 +966,15 @@ RATIO_TARGETS = [
      "hello", "qilin-gevent", "gunicorn-gevent", "per_cpu", 3),
     ("hello keep-alive, qilin-eventlet / gunicorn-eventlet per core (per srv CPU-s)",
      "hello", "qilin-eventlet", "gunicorn-eventlet", "per_cpu", 3),
+    ("TLS hello keep-alive, qilin-sync / nginx per srv CPU-s",
+     "tls", "qilin-sync", "nginx", "per_cpu", 0.8),
+    ("TLS hello keep-alive, qilin-sync / gunicorn-sync per srv CPU-s",
+     "tls", "qilin-sync", "gunicorn-sync", "per_cpu", 5),
+    ("new TLS connections ECDSA P-256, qilin-sync / nginx per srv CPU-s",
+     "tls-new-ec", "qilin-sync", "nginx", "per_cpu", 0.9),
+    ("new TLS connections RSA 2048, qilin-sync / nginx per srv CPU-s",
+     "tls-new-rsa", "qilin-sync", "nginx", "per_cpu", 0.9),
+    ("1 MiB file over TLS, qilin-sync / nginx MiB/s", "tls-big", "qilin-sync", "nginx", "rps", 0.9),
 ]
 
 
@@ -714,7 +1051,8 @@ def parse_args():
     ap.add_argument("--servers", default="",
                     help="comma-separated name prefixes to keep (e.g. qilin,nginx)")
     ap.add_argument("--pin", choices=("case", "always", "never"), default="case",
-                    help="server on CPU 0 and wrk on CPU 1: as each case says (io: nothing "
+                    help="server on CPU 0 and wrk (or s_time) on CPU 1: as each case says "
+                         "(io: nothing "
                          "pinned), in every case, or in none [case]")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
     ap.add_argument("--reps", type=int, default=3, help="wrk runs per server, median [3]")
@@ -735,7 +1073,7 @@ def parse_args():
         case = known[name]
         if opts.pin != "case":
             case.pin = opts.pin == "always"
-            how = "server on CPU 0, wrk on CPU 1" if case.pin else "nothing pinned"
+            how = ("server on CPU 0, %s on CPU 1" % case.load) if case.pin else "nothing pinned"
             case.title += " (pinning overridden by --pin %s: %s)" % (opts.pin, how)
         opts.case_list.append(case)
     opts.server_prefixes = [s for s in opts.servers.split(",") if s]
@@ -769,8 +1107,10 @@ def main():
     header = ["# qilin bench %s" % stamp, "", "Machine: " + machine(),
               "Method: median of %d wrk runs of %d s (wrk -t1, 1 s warm-up); errors summed; "
               "CPU and minflt from /proc/<pid>/stat before/after each run; minflt counts "
-              "worker processes only; RSS is VmRSS 1 s after the load."
-              % (opts.reps, opts.duration), ""]
+              "worker processes only; RSS is VmRSS 1 s after the load. The tls-new cases run "
+              "%d openssl s_time -new processes side by side instead of wrk (a full handshake "
+              "per connection): req/s is their connections over the wall seconds they ran."
+              % (opts.reps, opts.duration, S_TIME_PROCS), ""]
     print("\n".join(header), flush=True)
     report = list(header)
     env = Env(opts.build, tmp, opts.bjoern)
@@ -778,8 +1118,17 @@ def main():
         print("bjoern: skipped (not in Debian; build it with bench/bjoern-build DIR, then "
               "pass --bjoern DIR)\n", flush=True)
     all_results = {}
+    tls_problems = {}  # load generator -> why its TLS cases cannot run (None: they can)
     try:
         for case in opts.case_list:
+            if case.tls:
+                if case.load not in tls_problems:
+                    tls_problems[case.load] = tls_problem(env, case.load)
+                if tls_problems[case.load]:
+                    text = "### %s: skipped: %s\n" % (case.name, tls_problems[case.load])
+                    print(text, flush=True)
+                    report.append(text)
+                    continue
             results = []
             for server in servers_for(case, env):
                 if opts.server_prefixes and not any(
@@ -807,7 +1156,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         with open(out, "w") as f:
             f.write("\n".join(report) + "\n")
-        print("results: %s (wrk output and server logs: %s)" % (out, logdir))
+        print("results: %s (wrk/s_time output and server logs: %s)" % (out, logdir))
     return 0
 
 

@@ -1,12 +1,14 @@
 """The benchmark's pieces that must keep working between `make bench` runs:
 the C `null` app plugin served by the real core, the framework apps of the
-flask and django cases, which peers each case runs, and the wrk output
-parser the harness reads its figures with. Asserts behaviour only, never
-speed.
+flask and django cases, which peers each case runs, and the wrk and
+`openssl s_time` output parsers the harness reads its figures with (and
+that s_time's new connections are full handshakes). Asserts behaviour
+only, never speed.
 """
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -121,6 +123,52 @@ class PeersTest(unittest.TestCase):
         for name in ("qilin-sync", "gunicorn-sync", "uwsgi", "waitress"):
             self.assertIn(name, names)
 
+    @unittest.skipUnless(shutil.which("openssl"), "the openssl command is not installed")
+    def test_tls_cases(self):
+        """Each TLS case serves its certificate (ECDSA P-256 or RSA 2048) from
+        qilin, gunicorn and nginx alike, and is probed over https."""
+        env = bench_run.Env(os.path.dirname(qilin_bin()), self.tmp)
+        cases = {c.name: c for c in bench_run.CASES}
+        for name, kind, key_text in (("tls", "ec", "prime256v1"), ("tls-new-rsa", "rsa", "2048"),
+                                     ("tls-big", "ec", "prime256v1")):
+            case = cases[name]
+            self.assertEqual(case.tls, kind)
+            servers = bench_run.servers_for(case, env)
+            self.assertEqual([s.name for s in servers], ["qilin-sync", "gunicorn-sync", "nginx"])
+            self.assertTrue(all(s.tls for s in servers))
+            cert, key = env.tls_pair(kind)
+            for srv in servers[:2]:
+                i = srv.argv.index("--certfile")
+                self.assertEqual(srv.argv[i:i + 4], ["--certfile", cert, "--keyfile", key])
+            with open(servers[2].argv[-2]) as f:
+                conf = f.read()
+            self.assertIn("ssl_certificate %s;" % cert, conf)
+            self.assertIn("@PORT@ ssl backlog", conf)
+            with open(cert) as f:
+                self.assertIn("BEGIN CERTIFICATE", f.read())
+            out = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", cert],
+                                 capture_output=True, text=True).stdout
+            self.assertIn(key_text, out)
+        self.assertEqual(servers[2].path, "/big.bin")
+        self.assertIn("bigfile:app", servers[0].argv)
+
+    def test_tls_new_cases_use_s_time(self):
+        """The new-connection cases are loaded with `openssl s_time -new` (wrk
+        resumes sessions on reconnect); the keep-alive ones with wrk."""
+        cases = {c.name: c for c in bench_run.CASES}
+        self.assertEqual(cases["tls-new-ec"].tls, "ec")
+        for name in ("tls-new-ec", "tls-new-rsa"):
+            case = cases[name]
+            self.assertEqual(case.load, "s_time")
+            self.assertIn("full handshakes", case.title)
+            argv = bench_run.s_time_argv(case, 40000, 2, "/")
+            self.assertEqual(argv[:3], ["taskset", "-c", "1"])
+            self.assertEqual(argv[3:], ["openssl", "s_time", "-connect", "127.0.0.1:40000",
+                                        "-new", "-time", "2", "-www", "/"])
+            self.assertNotIn("-reuse", argv)
+        for name in ("tls", "tls-big", "hello"):
+            self.assertEqual(cases[name].load, "wrk")
+
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
   1 threads and 50 connections
@@ -138,6 +186,52 @@ WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
 Requests/sec:  80000.50
 Transfer/sec:     10.00MB
 """
+
+
+S_TIME_OUTPUT = """Collecting connection statistics for 2 seconds
+**********************************************************r*
+
+60 connections in 0.05s; 1200.00 connections/user sec, bytes read 9360
+60 connections in 3 real seconds, 156 bytes read per connection
+"""
+
+
+class STimeTest(unittest.TestCase):
+    def test_figures(self):
+        r = bench_run.parse_s_time(S_TIME_OUTPUT)
+        self.assertEqual(r["conns"], 60)
+        self.assertEqual(r["progress"], 60)
+        self.assertEqual(r["resumed"], 1)
+        self.assertEqual(r["bytes_conn"], 156)
+        self.assertAlmostEqual(r["user_s"], 0.05)
+
+    def test_cut_short(self):
+        """s_time stops at the first failed connection without a summary: the
+        progress characters still count the connections it made."""
+        r = bench_run.parse_s_time("Collecting connection statistics for 2 seconds\n*****")
+        self.assertIsNone(r["conns"])
+        self.assertEqual(r["progress"], 5)
+        self.assertEqual(r["resumed"], 0)
+
+    @unittest.skipUnless(shutil.which("openssl"), "the openssl command is not installed")
+    def test_new_connections_are_full_handshakes(self):
+        """Against a server that issues session tickets, s_time -new connects
+        over and over without resuming one, and the figures add up."""
+        tmp = tempfile.mkdtemp(prefix="qilin-bench-test-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        env = bench_run.Env(tmp, tmp)  # only its certificates: no build tree needed
+        cert, key = env.tls_pair("ec")
+        case = bench_run.Case("t", "", 2, pin=False, load="s_time")
+        with bench_run.LocalTLSServer(cert, key) as srv:
+            r = bench_run.run_s_time(case, env, srv.port, 1, "/", probe=False)
+        self.assertEqual(r["errors"], 0, r["raw"])
+        self.assertGreater(r["requests"], 0, r["raw"])
+        self.assertEqual(r["resumed"], 0, r["raw"])
+        self.assertGreater(r["bytes_conn"], 0, r["raw"])
+        self.assertIsNone(r["p50"])
+        self.assertAlmostEqual(r["rps"], r["requests"] / r["wall"])
+        self.assertGreaterEqual(r["wall"], 1.0)
+        self.assertIn("openssl s_time", r["raw"])
 
 
 class WrkParseTest(unittest.TestCase):
