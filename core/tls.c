@@ -754,8 +754,9 @@ tls_server_new(const struct config *cfg, struct tls_server **out, char *err, siz
     if (config_str(cfg, "certfile") == NULL && config_str(cfg, "keyfile") == NULL)
         return 0;
     return util_err(err, errlen, -1,
-                    "--certfile: this qilin was built without TLS (configure found no OpenSSL 3):"
-                    " rebuild it with libssl-dev installed, or terminate TLS in a proxy");
+                    "--certfile: this qilin was built without TLS (--without-openssl, or no"
+                    " OpenSSL 3 at configure time): rebuild it with libssl-dev installed, or"
+                    " terminate TLS in a proxy");
 }
 
 void
