@@ -8,6 +8,7 @@
 
     bench/profile.py --build BUILD_DIR [--tool callgrind|perf] [--app hello:app | --null hello]
     bench/profile.py --bjoern BJOERN_DIR --app flask_app:app     # the same for bjoern
+    bench/profile.py --build BUILD_DIR --null hello --tls ec     # over TLS
 
 Starts one qilin worker (or bjoern, built with bench/bjoern-build) on a free
 127.0.0.1 port, warms it up, profiles only the measured wrk run, and stops
@@ -38,10 +39,10 @@ def worker_pid(master, timeout=60.0):
     return None
 
 
-def wrk(port, seconds, conns, close=False):
+def wrk(port, seconds, conns, close=False, scheme="http"):
     headers = ["-H", "Connection: close"] if close else []
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c%d" % conns, "-d%ds" % seconds]
-                         + headers + ["http://127.0.0.1:%d/" % port], capture_output=True,
+                         + headers + ["%s://127.0.0.1:%d/" % (scheme, port)], capture_output=True,
                          text=True, timeout=seconds + 30).stdout
     m = re.search(r"(\d+) requests in", out)
     errs = re.search(r"Socket errors: .*", out)
@@ -101,6 +102,8 @@ def main():
                     help="the client sends Connection: close (a connection per request)")
     ap.add_argument("--qilin-args", default="", metavar="ARGS",
                     help="more qilin arguments, e.g. '-k gthread --threads 4'")
+    ap.add_argument("--tls", choices=("ec", "rsa"),
+                    help="serve over TLS with a self-signed ECDSA P-256 or RSA 2048 certificate")
     ap.add_argument("--bjoern", metavar="DIR",
                     help="profile bjoern built in DIR (bench/bjoern-build) instead of qilin")
     opts = ap.parse_args()
@@ -112,13 +115,14 @@ def main():
     else:
         server = run.qilin_server(env, "qilin-profile", opts.null or opts.app, 1,
                                   extra=["-t", "0"] + opts.qilin_args.split(),
-                                  null=bool(opts.null))
+                                  null=bool(opts.null), tls=opts.tls)
     if opts.tool == "callgrind":
         # Instrumentation off until the warm-up is over: startup and the app
         # import are not part of a request.
         server.argv = ["valgrind", "--tool=callgrind", "--trace-children=yes",
                        "--instr-atstart=no", "--callgrind-out-file=%s/cg.%%p" % tmp] + server.argv
     port = run.free_port()
+    scheme = "https" if opts.tls else "http"
     try:
         server.start(port, True, tmp)
         if not run.wait_ready(server, port, timeout=120):
@@ -126,9 +130,9 @@ def main():
         worker = server.pid if server.single else worker_pid(server.pid)
         if opts.tool == "callgrind":
             subprocess.run(["callgrind_control", "-i", "on", str(worker)], capture_output=True)
-            wrk(port, 2, opts.conns, opts.close)
+            wrk(port, 2, opts.conns, opts.close, scheme)
             subprocess.run(["callgrind_control", "-z", str(worker)], capture_output=True)
-            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close)
+            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close, scheme)
             subprocess.run(["callgrind_control", "-d", "profiled", str(worker)],
                            capture_output=True)
             subprocess.run(["callgrind_control", "-i", "off", str(worker)], capture_output=True)
@@ -138,13 +142,13 @@ def main():
                 shutil.copy(os.path.join(tmp, dumps[-1]), opts.keep)
             report_callgrind(os.path.join(tmp, dumps[-1]), requests, opts.top)
         else:
-            wrk(port, 2, opts.conns, opts.close)
+            wrk(port, 2, opts.conns, opts.close, scheme)
             data = os.path.join(tmp, "perf.data")
             rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-o", data, "-p",
                                     str(worker)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
             run.STARTED_WRK.append(rec)
-            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close)
+            requests, errs = wrk(port, opts.seconds, opts.conns, opts.close, scheme)
             rec.send_signal(2)
             rec.wait(timeout=30)
             run.STARTED_WRK.remove(rec)
