@@ -209,7 +209,7 @@ load_protocols(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* "CN=example.org, RSA 2048 bits, TLSv1.2+, client certificates: none". */
+/* "certificate CN=example.org (RSA 2048 bits), TLSv1.2 or newer, ...": the startup log's line. */
 static void
 describe(struct tls_server *s, const struct config *cfg)
 {
@@ -229,7 +229,8 @@ describe(struct tls_server *s, const struct config *cfg)
     }
     BIO_free(b);
     util_format(s->summary, sizeof(s->summary),
-                "certificate %s (%s %d bits), %s or newer, client certificates %s, ALPN http/1.1",
+                "certificate %s (%s %d bits), %s or newer, client certificates %s, ALPN"
+                " http/1.1, files encrypted in the worker (no kernel TLS)",
                 subject[0] ? subject : "without subject",
                 key != NULL ? EVP_PKEY_get0_type_name(key) : "?",
                 key != NULL ? EVP_PKEY_get_bits(key) : 0, min != NULL ? min : "TLSv1.2",
@@ -337,6 +338,20 @@ drain(int fd)
 }
 
 /*
+ * Before an SSL_* call whose failure SSL_get_error() will read: the
+ * thread's error queue must be empty, or an old entry (of this thread's
+ * other OpenSSL users: Python's ssl, hashlib) would turn "wants to read"
+ * into a fatal error. Peeking first is cheaper than clearing the queue's
+ * slots on every request.
+ */
+static void
+clear_errors(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
+/*
  * After an SSL_* call on TC failed with CODE (SSL_get_error): -EAGAIN with
  * T's want set, 0 for the end of the stream when READING, or a negative
  * errno. A handshake that fails is logged once, with the client's address.
@@ -401,7 +416,7 @@ tls_read(struct transport *t, void *buf, size_t len)
 
     if (tc->failed)
         return tc->ended;
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     ok = SSL_read_ex(tc->ssl, buf, len, &n);
     t->handshaking = !SSL_is_init_finished(tc->ssl);
@@ -437,7 +452,7 @@ tls_writev(struct transport *t, const struct iovec *iov, int n, bool more)
     }
     if (len == 0)
         return 0;
-    ERR_clear_error();
+    clear_errors();
     errno = 0;
     if (SSL_write_ex(tc->ssl, p, len, &done) == 1)
         return (ssize_t)done;

@@ -194,6 +194,10 @@ pyw_environ_fini(struct pyw_state *st)
         Py_CLEAR(e->methods[i]);
     strcache_clear(&e->remote_addr);
     strcache_clear(&e->remote_port);
+    for (i = 0; i < PYW_NTLS_VARS; i++) {
+        Py_CLEAR(e->tls[i].key);
+        strcache_clear(&e->tls[i].value);
+    }
     for (i = 0; e->hkeys != NULL && i < HKEY_SLOTS; i++)
         Py_CLEAR(e->hkeys[i].key);
     free(e->hkeys);
@@ -561,23 +565,40 @@ put_proxy(const struct pyw_keys *k, PyObject *env, struct qln_request *req)
 
 /*
  * On a TLS connection, HTTPS=on and the session's SSL_* variables (mod_ssl's
- * names, which uWSGI and Django middleware read). Rare enough per request
- * not to need interned keys.
+ * names, which uWSGI and Django middleware read). Each request of a TLS
+ * connection sets them, so the known names' keys are made once and their
+ * values reused while they repeat (protocol, cipher, "on"); a name the core
+ * added later is set as it comes.
  */
 static int
-put_tls(PyObject *env, struct qln_request *req)
+put_tls(struct pyw_environ *e, PyObject *env, struct qln_request *req)
 {
+    static const char *const names[PYW_NTLS_VARS] = {
+        "HTTPS",           "SSL_PROTOCOL",        "SSL_CIPHER",
+        "SSL_TLS_SNI",     "SSL_CLIENT_VERIFY",   "SSL_CLIENT_S_DN",
+        "SSL_CLIENT_I_DN", "SSL_CLIENT_M_SERIAL", "SSL_CLIENT_CERT"};
     const char *name, *value;
-    size_t i;
+    PyObject *v;
+    size_t i, k = 0;
+    int rc;
 
     for (i = 0; qln_req_tls_var(req, i, &name, &value); i++) {
-        PyObject *v = PyUnicode_DecodeLatin1(value, (Py_ssize_t)strlen(value), NULL);
-
-        if (v == NULL || PyDict_SetItemString(env, name, v) < 0) {
+        /* The core gives them in this order, some left out: search onwards. */
+        while (k < PYW_NTLS_VARS && strcmp(names[k], name) != 0)
+            k++;
+        if (k == PYW_NTLS_VARS) {
+            v = PyUnicode_DecodeLatin1(value, (Py_ssize_t)strlen(value), NULL);
+            rc = v != NULL ? PyDict_SetItemString(env, name, v) : -1;
             Py_XDECREF(v);
-            return -1;
+            if (rc < 0)
+                return -1;
+            k = 0;
+            continue;
         }
-        Py_DECREF(v);
+        if (e->tls[k].key == NULL && (e->tls[k].key = PyUnicode_InternFromString(name)) == NULL)
+            return -1;
+        if (put(env, e->tls[k].key, strcache_get(&e->tls[k].value, value, strlen(value))) < 0)
+            return -1;
     }
     return 0;
 }
@@ -615,7 +636,7 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
         PyDict_SetItem(env, k->input, input) < 0 ||
         PyDict_SetItem(env, k->gunicorn_socket, sock) < 0 || put_headers(e, env, h, nh) < 0 ||
         (bound == NULL && put_server(e, env, req, scheme, h, nh) < 0) ||
-        put_proxy(k, env, req) < 0 || put_tls(env, req) < 0)
+        put_proxy(k, env, req) < 0 || put_tls(e, env, req) < 0)
         goto fail;
     Py_DECREF(scheme);
     return env;

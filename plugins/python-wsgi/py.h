@@ -59,6 +59,15 @@ struct pyw_keys {
 
 struct pyw_hkey; /* environ.c: the HTTP_* key cache entry */
 
+/* The TLS variables the core names (qln_req_tls_var; environ.c lists them). */
+#define PYW_NTLS_VARS 9
+
+/* One TLS variable's key, made on first use, and its last value. */
+struct pyw_tlsvar {
+    PyObject *key; /* new, interned, or NULL */
+    struct pyw_strcache value;
+};
+
 /* A template with one listener's SERVER_NAME, SERVER_PORT and url scheme. */
 struct pyw_bound {
     char name[64], port[8], scheme[8];
@@ -77,8 +86,9 @@ struct pyw_environ {
     struct pyw_strcache remote_addr, remote_port;
     struct pyw_hkey *hkeys; /* open-addressing table, environ.c */
     size_t nhkeys;
-    struct pyw_bound bound[4]; /* the listeners served lately */
-    unsigned bound_next;       /* the slot a new listener takes */
+    struct pyw_tlsvar tls[PYW_NTLS_VARS]; /* the TLS variables' keys and values */
+    struct pyw_bound bound[4];            /* the listeners served lately */
+    unsigned bound_next;                  /* the slot a new listener takes */
 };
 
 /* The plugin's state, one per process (what init() stores for the core). */
