@@ -60,10 +60,11 @@ reload_tls(const struct arbiter *a)
         qln_log(QLN_LOG_ERROR, "Reload: %s; serving with the current TLS certificate", err);
         return;
     }
-    if (tls == NULL && tls_current() != NULL)
-        qln_log(QLN_LOG_WARNING, "Reload: TLS stays on until a restart (--certfile is unset)");
-    if (tls == NULL)
+    if (tls == NULL) {
+        if (tls_current() != NULL)
+            qln_log(QLN_LOG_WARNING, "Reload: TLS stays on until a restart (--certfile is unset)");
         return;
+    }
     tls_set_current(tls);
     qln_log(QLN_LOG_INFO, "TLS: %s", tls_server_summary(tls));
 }

@@ -443,14 +443,7 @@ qln_req_tls_var(const struct qln_request *r, size_t i, const char **name, const 
 {
     struct transport *t = &r->conn->t;
 
-    if (t->ops->var == NULL)
-        return false;
-    if (i == 0) {
-        *name = "HTTPS";
-        *value = "on";
-        return true;
-    }
-    return t->ops->var(t, i - 1, name, value);
+    return t->ops->var != NULL && t->ops->var(t, i, name, value);
 }
 
 const char *

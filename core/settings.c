@@ -52,8 +52,8 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
     if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
-    s->tls = tls_current();
     /* Likewise; a bad value leaves the PROXY protocol off. */
     if (proxy_protocol_load(&s->proxy, cfg, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
+    s->tls = tls_current();
 }

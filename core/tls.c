@@ -33,8 +33,8 @@ static struct tls_server *current;
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 /* Small pieces of one writev are sent as one record of at most this size. */
 #define TLS_GATHER 16384
-/* The longest value of a session variable kept (a client certificate in PEM). */
-#define TLS_VAR_MAX 8
+/* How many variables a session has at most (make_vars). */
+#define TLS_VAR_MAX 9
 
 struct tls_server {
     SSL_CTX *ctx;
@@ -209,6 +209,30 @@ load_protocols(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* What memory BIO B holds, as a string when OK; B is freed. */
+static char *
+bio_text(BIO *b, bool ok)
+{
+    char *text = NULL, *data;
+    long n;
+
+    if (ok) {
+        n = BIO_get_mem_data(b, &data);
+        text = xstrndup(data, (size_t)(n > 0 ? n : 0));
+    }
+    BIO_free(b);
+    return text;
+}
+
+/* NAME in RFC 2253 form ("CN=client,O=Example"), as nginx's $ssl_client_s_dn. */
+static char *
+dn_text(const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+
+    return b != NULL ? bio_text(b, X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) : NULL;
+}
+
 /* "certificate CN=example.org (RSA 2048 bits), TLSv1.2 or newer, ...": the startup log's line. */
 static void
 describe(struct tls_server *s, const struct config *cfg)
@@ -218,23 +242,16 @@ describe(struct tls_server *s, const struct config *cfg)
     const char *min = config_str(cfg, "ssl_min_version");
     static const char *const reqs[] = {"not asked", "verified when sent", "required"};
     int64_t r = config_int(cfg, "cert_reqs");
-    char subject[160] = "";
-    BIO *b = BIO_new(BIO_s_mem());
+    char *subject = cert != NULL ? dn_text(X509_get_subject_name(cert)) : NULL;
 
-    if (b != NULL && cert != NULL &&
-        X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
-        int n = BIO_read(b, subject, (int)sizeof(subject) - 1);
-
-        subject[n > 0 ? n : 0] = '\0';
-    }
-    BIO_free(b);
     util_format(s->summary, sizeof(s->summary),
                 "certificate %s (%s %d bits), %s or newer, client certificates %s, ALPN"
                 " http/1.1, files encrypted in the worker (no kernel TLS)",
-                subject[0] ? subject : "without subject",
+                subject != NULL && subject[0] ? subject : "without subject",
                 key != NULL ? EVP_PKEY_get0_type_name(key) : "?",
                 key != NULL ? EVP_PKEY_get_bits(key) : 0, min != NULL ? min : "TLSv1.2",
                 reqs[r >= 0 && r <= 2 ? r : 0]);
+    free(subject);
 }
 
 int
@@ -518,30 +535,6 @@ add_var(struct tls_conn *tc, const char *name, char *value)
     tc->var_value[tc->nvars++] = value;
 }
 
-/* What memory BIO B holds, as a string when OK; B is freed. */
-static char *
-bio_text(BIO *b, bool ok)
-{
-    char *text = NULL, *data;
-    long n;
-
-    if (ok) {
-        n = BIO_get_mem_data(b, &data);
-        text = xstrndup(data, (size_t)(n > 0 ? n : 0));
-    }
-    BIO_free(b);
-    return text;
-}
-
-/* NAME in RFC 2253 form ("CN=client,O=Example"), as nginx's $ssl_client_s_dn. */
-static char *
-dn_text(const X509_NAME *name)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-
-    return b != NULL ? bio_text(b, X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) : NULL;
-}
-
 static char *
 pem_text(X509 *cert)
 {
@@ -572,6 +565,7 @@ make_vars(struct tls_conn *tc)
     long verify = SSL_get_verify_result(ssl);
 
     tc->vars_made = true;
+    add_var(tc, "HTTPS", xstrdup("on"));
     add_var(tc, "SSL_PROTOCOL", xstrdup(SSL_get_version(ssl)));
     add_var(tc, "SSL_CIPHER", xstrdup(SSL_get_cipher_name(ssl)));
     if (sni != NULL)

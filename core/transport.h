@@ -57,7 +57,7 @@ struct transport_ops {
     bool (*pending)(const struct transport *t);
     /*
      * The I-th (from 0) variable describing the secure session, in the
-     * names Apache's mod_ssl gives them (SSL_PROTOCOL, SSL_CLIENT_S_DN);
+     * names Apache's mod_ssl gives them (HTTPS, SSL_PROTOCOL, SSL_CLIENT_S_DN);
      * false past the last. NULL: none.
      */
     bool (*var)(struct transport *t, size_t i, const char **name, const char **value);

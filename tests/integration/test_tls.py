@@ -183,8 +183,18 @@ class TlsTest(TlsCase):
         static = tempfile.mkdtemp(prefix="qilin-static-")
         shutil.copy(path, os.path.join(static, "big.bin"))
         self.addCleanup(shutil.rmtree, static, True)
-        with self.server(["--keep-alive", "10", "--static-map", "/static=%s" % static]) as srv:
+        with self.server(["--keep-alive", "60", "--static-map", "/static=%s" % static]) as srv:
             with Conn(srv.port, tls=client_context(), timeout=30) as c:
+                # 200 requests of 64 bytes in one record: the first read fills
+                # the 8 KiB buffer with exactly 128 of them, and the rest stays
+                # decrypted inside OpenSSL, which the socket no longer shows:
+                # served at once, not when the idle connection's deadline comes.
+                c.settimeout(IO_TIMEOUT)
+                reqs = [b"GET /say?w=%03d HTTP/1.1\r\nHost: x\r\nX: " % i for i in range(200)]
+                c.send(b"".join(r + b"y" * (60 - len(r)) + b"\r\n\r\n" for r in reqs))
+                self.assertEqual([c.read_response().body for _ in range(200)],
+                                 [b"%03d" % i for i in range(200)])
+                c.settimeout(30)
                 # Three requests in one write: three answers, in order.
                 c.send(b"".join(b"GET /say?w=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i
                                 for i in range(3)))
@@ -271,7 +281,8 @@ class TlsTest(TlsCase):
     def test_stalled_handshake_holds_no_worker(self):
         # One worker: a client that stops mid-ClientHello must not delay
         # another, and is closed (without an answer) at the header timeout.
-        with self.server(["--header-timeout", "2"]) as srv:
+        # A long keep-alive: only the handshake's own deadline can close it.
+        with self.server(["--header-timeout", "2", "--keep-alive", "60"]) as srv:
             stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=15)
             self.addCleanup(stalled.close)
             # A handshake record announcing 512 bytes, of which 9 arrive.
@@ -510,10 +521,13 @@ class TlsConfigTest(TlsCase):
 
     def test_every_source_turns_it_on(self):
         lua = self.write_conf("tls.lua", "certfile = %r\nkeyfile = %r\n"
-                              "ssl_min_version = 'TLSv1.3'\n" % (certs().cert, certs().key))
+                              "ssl_min_version = 'TLSv1.3'\n"
+                              "ssl_ciphersuites = 'TLS_CHACHA20_POLY1305_SHA256'\n"
+                              % (certs().cert, certs().key))
         py = self.write_conf("gunicorn.conf.py",
                              "certfile = %r\nkeyfile = %r\nssl_version = 2\n"
-                             "ciphers = 'ECDHE+AESGCM'\ndo_handshake_on_connect = True\n"
+                             "ciphers = 'ECDHE-RSA-CHACHA20-POLY1305'\n"
+                             "do_handshake_on_connect = True\n"
                              "suppress_ragged_eofs = False\n" % (certs().cert, certs().key))
         env = {"GUNICORN_CMD_ARGS": "--certfile %s --keyfile %s" % (certs().cert, certs().key)}
         for args, env_ in [(["-c", lua], None), (["-c", py], None), ([], env)]:
@@ -524,6 +538,17 @@ class TlsConfigTest(TlsCase):
                     if args and args[1] == py:
                         self.assertIn("ssl_version is ignored", srv.log_text() +
                                       srv.output_text())
+                    # The protocol and cipher settings reach the context.
+                    tls12 = client_context()
+                    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+                    if args and args[1] == lua:
+                        with Conn(srv.port, tls=client_context()) as c:
+                            self.assertEqual(c.sock.cipher()[0], "TLS_CHACHA20_POLY1305_SHA256")
+                        with self.assertRaises((ssl.SSLError, ConnectionError)):
+                            Conn(srv.port, tls=tls12).close()
+                    if args and args[1] == py:
+                        with Conn(srv.port, tls=tls12) as c:
+                            self.assertEqual(c.sock.cipher()[0], "ECDHE-RSA-CHACHA20-POLY1305")
 
     def test_ssl_context_hook_is_refused(self):
         py = self.write_conf("gunicorn.conf.py",
