@@ -1199,6 +1199,12 @@ qln_ctx_argv(const struct qln_ctx *ctx)
     return ctx->argv;
 }
 
+uint32_t
+qln_ctx_worker_flags(const struct qln_ctx *ctx)
+{
+    return ctx->worker_flags;
+}
+
 /* ------------------------------------------------------------------------ */
 /* --print-config                                                             */
 

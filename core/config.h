@@ -34,6 +34,7 @@ struct qln_ctx {
     struct config *cfg;
     int argc;
     char **argv;
+    uint32_t worker_flags; /* the worker plugin's enum qln_worker_flags */
 };
 
 /* The core's own option table (core/options.c), NULL-name terminated. */

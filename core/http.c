@@ -15,6 +15,7 @@
 
 #include <qilin/log.h>
 #include <qilin/request.h>
+#include <qilin/response.h>
 
 #include "field.h"
 #include "http.h"
@@ -43,16 +44,27 @@ static const struct {
     {403, "Forbidden"},
     {404, "Not Found"},
     {405, "Method Not Allowed"},
+    {406, "Not Acceptable"},
     {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
     {411, "Length Required"},
+    {412, "Precondition Failed"},
     {413, "Content Too Large"},
     {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
     {417, "Expectation Failed"},
+    {422, "Unprocessable Content"},
+    {426, "Upgrade Required"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
     {431, "Request Header Fields Too Large"},
     {500, "Internal Server Error"},
     {501, "Not Implemented"},
     {502, "Bad Gateway"},
     {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
     {505, "HTTP Version Not Supported"},
 };
 
@@ -66,6 +78,12 @@ http_reason(int status)
             return reasons[i].text;
     }
     return "Unknown";
+}
+
+const char *
+qln_http_reason(int status)
+{
+    return http_reason(status);
 }
 
 static struct http_parser *

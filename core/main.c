@@ -565,7 +565,10 @@ run(struct startup *s)
     if (rc >= 0)
         return rc;
 
-    ctx = (struct qln_ctx){.cfg = s->cfg, .argc = s->argc, .argv = s->argv};
+    ctx = (struct qln_ctx){.cfg = s->cfg,
+                           .argc = s->argc,
+                           .argv = s->argv,
+                           .worker_flags = s->worker ? s->worker->worker->flags : 0};
     hooks_set_ctx(&ctx); /* lives until arbiter_run returns; HUP swaps ctx.cfg */
     if (opt_bool(s->cfg, "check_config"))
         return check_config(s, &ctx);

@@ -191,10 +191,11 @@ body_cut(struct qln_request *r, ssize_t n)
 
 /*
  * Produces the next body slice into R->body. Returns 0 with a slice, 1 at
- * the end of the body, or a negative error (sticky in R->body_error).
+ * the end of the body, or a negative error (sticky in R->body_error); with
+ * NOWAIT, -EAGAIN (not sticky) where it would wait for the client.
  */
 static int
-body_next(struct qln_request *r)
+body_next(struct qln_request *r, bool nowait)
 {
     struct conn *c = r->conn;
     struct http_parser *p = r->parser;
@@ -224,7 +225,13 @@ body_next(struct qln_request *r)
             c->len -= c->pos - p->head_end;
             c->pos = p->head_end;
         }
-        n = conn_read_wait(c, c->s->body_timeout_ms);
+        if (nowait) {
+            n = conn_read_some(c);
+            if (n == -EAGAIN)
+                return -EAGAIN;
+        } else {
+            n = conn_read_wait(c, c->s->body_timeout_ms);
+        }
         if (n <= 0)
             return body_cut(r, n);
     }
@@ -242,8 +249,8 @@ send_continue(struct qln_request *r)
     return conn_write_all(r->conn, msg, sizeof(msg) - 1);
 }
 
-ssize_t
-qln_req_read(struct qln_request *r, void *buf, size_t len)
+static ssize_t
+read_body(struct qln_request *r, void *buf, size_t len, bool nowait)
 {
     size_t n;
     int rc;
@@ -260,7 +267,7 @@ qln_req_read(struct qln_request *r, void *buf, size_t len)
             return rc;
     }
     while (r->body.len == 0) {
-        rc = body_next(r);
+        rc = body_next(r, nowait);
         if (rc == 1)
             return 0;
         if (rc < 0)
@@ -271,6 +278,18 @@ qln_req_read(struct qln_request *r, void *buf, size_t len)
     r->body.p += n;
     r->body.len -= n;
     return (ssize_t)n;
+}
+
+ssize_t
+qln_req_read(struct qln_request *r, void *buf, size_t len)
+{
+    return read_body(r, buf, len, false);
+}
+
+ssize_t
+qln_req_read_nowait(struct qln_request *r, void *buf, size_t len)
+{
+    return read_body(r, buf, len, true);
 }
 
 bool
@@ -308,7 +327,7 @@ request_drain_body(struct qln_request *r)
     while (drained <= REQUEST_DRAIN_MAX) {
         drained += r->body.len;
         r->body.len = 0;
-        rc = body_next(r);
+        rc = body_next(r, false);
         if (rc == 1)
             return 0;
         if (rc < 0)

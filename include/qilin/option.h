@@ -84,4 +84,11 @@ QLN_API int qln_cfg_set(struct qln_ctx *ctx, const char *name, const struct qln_
 QLN_API int qln_ctx_argc(const struct qln_ctx *ctx);
 QLN_API char *const *qln_ctx_argv(const struct qln_ctx *ctx);
 
+/**
+ * The flags (enum qln_worker_flags, <qilin/plugin.h>) of the worker class
+ * this server runs: an app plugin reads QLN_WORKER_ASYNC to know whether
+ * async applications can be served. Since ABI 1.6.
+ */
+QLN_API uint32_t qln_ctx_worker_flags(const struct qln_ctx *ctx);
+
 #endif

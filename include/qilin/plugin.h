@@ -38,6 +38,10 @@ enum qln_worker_flags {
     QLN_WORKER_GREEN = 1u << 0,
     /** The worker runs app code on several threads (gthread). */
     QLN_WORKER_THREADED = 1u << 1,
+    /** App code runs as coroutines on the worker's event loop (asyncio), which
+        also hosts the green threads of QLN_WORKER_GREEN: the app plugin serves
+        async applications (ASGI) and refuses others. Since ABI 1.6. */
+    QLN_WORKER_ASYNC = 1u << 2,
 };
 
 /**

@@ -43,6 +43,13 @@ QLN_API bool qln_req_chunked(const struct qln_request *r);
  * connection's wait hook; nothing is buffered whole.
  */
 QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
+/**
+ * As qln_req_read(), but where it would wait for the client it returns
+ * -EAGAIN instead (not sticky): wait for the descriptor (qln_req_fd) to
+ * turn readable, then call again. For a plugin whose waits belong to an
+ * event loop it runs (asyncio). Since ABI 1.6.
+ */
+QLN_API ssize_t qln_req_read_nowait(struct qln_request *r, void *buf, size_t len);
 
 /**
  * The descriptor of the connection the request came on, for reading about

@@ -54,5 +54,11 @@ QLN_API const char *qln_resp_refusal(const struct qln_response *resp);
  * body to it and closes the connection after a shorter one. Since ABI 1.4.
  */
 QLN_API int64_t qln_resp_content_length(const struct qln_response *resp);
+/**
+ * The reason phrase of STATUS ("Not Found"), "Unknown" for a code qilin
+ * does not name; for a plugin whose app gives only the code (ASGI). Since
+ * ABI 1.6.
+ */
+QLN_API const char *qln_http_reason(int status);
 
 #endif

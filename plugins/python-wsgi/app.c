@@ -90,7 +90,7 @@ pyw_interp_init(struct pyw_state *st, char *err, size_t errlen)
     if (PyType_Ready(&pyw_input_type) < 0 || PyType_Ready(&pyw_start_response_type) < 0 ||
         PyType_Ready(&pyw_write_type) < 0 || PyType_Ready(&pyw_filewrapper_type) < 0 ||
         PyType_Ready(&pyw_errors_type) < 0 || PyType_Ready(&pyw_sockref_type) < 0 ||
-        pyw_errors_init(st) < 0) {
+        pyw_errors_init(st) < 0 || pyw_asgi_init(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         return -EINVAL;

@@ -217,8 +217,8 @@ pyw_environ_set_multithread(struct pyw_state *st)
 }
 
 /* A str for S (LEN bytes, latin-1), reused while the text stays the same. New reference. */
-static PyObject *
-strcache_get(struct pyw_strcache *c, const char *s, size_t len)
+PyObject *
+pyw_strcache_get(struct pyw_strcache *c, const char *s, size_t len)
 {
     PyObject *obj;
 
@@ -233,8 +233,8 @@ strcache_get(struct pyw_strcache *c, const char *s, size_t len)
     return obj;
 }
 
-static PyObject *
-method_object(struct pyw_environ *e, struct qln_slice m)
+PyObject *
+pyw_method_object(struct pyw_environ *e, struct qln_slice m)
 {
     size_t i;
 
@@ -259,8 +259,8 @@ hexval(char c)
 
 /* Percent-decodes SRC into DST (at least LEN bytes) as urllib's unquote_to_bytes:
    a '%' not followed by two hex digits stays as it is. Returns the length. */
-static size_t
-unquote(char *dst, const char *src, size_t len)
+size_t
+pyw_unquote(char *dst, const char *src, size_t len)
 {
     size_t i, n = 0;
 
@@ -316,7 +316,7 @@ path_info(struct pyw_environ *e, struct qln_slice path)
     buf = path.len <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(path.len);
     if (buf == NULL)
         return PyErr_NoMemory();
-    out = strip_script_name(e, buf, unquote(buf, path.p, path.len));
+    out = strip_script_name(e, buf, pyw_unquote(buf, path.p, path.len));
     if (buf != stackbuf)
         PyMem_Free(buf);
     return out;
@@ -535,8 +535,8 @@ bound_template(struct pyw_environ *e, struct qln_request *req, const char *schem
     return 0;
 }
 
-static PyObject *
-scheme_object(struct pyw_environ *e, const char *s)
+PyObject *
+pyw_scheme_object(struct pyw_environ *e, const char *s)
 {
     if (strcmp(s, "http") == 0)
         return Py_NewRef(e->http);
@@ -597,7 +597,7 @@ put_tls(struct pyw_environ *e, PyObject *env, struct qln_request *req)
         }
         if (e->tls[k].key == NULL && (e->tls[k].key = PyUnicode_InternFromString(name)) == NULL)
             return -1;
-        if (put(env, e->tls[k].key, strcache_get(&e->tls[k].value, value, strlen(value))) < 0)
+        if (put(env, e->tls[k].key, pyw_strcache_get(&e->tls[k].value, value, strlen(value))) < 0)
             return -1;
     }
     return 0;
@@ -614,14 +614,14 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
     size_t nh = qln_req_nheaders(req);
     const char *raddr = qln_req_remote_addr(req), *rport = qln_req_remote_port(req);
     const char *scheme_s = qln_req_url_scheme(req);
-    PyObject *scheme = scheme_object(e, scheme_s), *bound = NULL, *env = NULL;
+    PyObject *scheme = pyw_scheme_object(e, scheme_s), *bound = NULL, *env = NULL;
 
     if (scheme == NULL || bound_template(e, req, scheme_s, scheme, &bound) < 0)
         goto fail;
     env = PyDict_Copy(bound != NULL ? bound : e->tmpl);
     if (env == NULL)
         goto fail;
-    if (put(env, k->request_method, method_object(e, qln_req_method(req))) < 0 ||
+    if (put(env, k->request_method, pyw_method_object(e, qln_req_method(req))) < 0 ||
         put(env, k->path_info, path_info(e, qln_req_path(req))) < 0 ||
         (query.len != 0 && put(env, k->query_string,
                                PyUnicode_DecodeLatin1(query.p, (Py_ssize_t)query.len, NULL)) < 0) ||
@@ -629,9 +629,9 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
         (qln_req_version_minor(req) == 0 &&
          PyDict_SetItem(env, k->server_protocol, e->proto10) < 0) ||
         (bound == NULL && PyDict_SetItem(env, k->url_scheme, scheme) < 0) ||
-        put(env, k->remote_addr, strcache_get(&e->remote_addr, raddr, strlen(raddr))) < 0 ||
+        put(env, k->remote_addr, pyw_strcache_get(&e->remote_addr, raddr, strlen(raddr))) < 0 ||
         (*rport != '\0'
-             ? put(env, k->remote_port, strcache_get(&e->remote_port, rport, strlen(rport)))
+             ? put(env, k->remote_port, pyw_strcache_get(&e->remote_port, rport, strlen(rport)))
              : PyDict_DelItem(env, k->remote_port)) < 0 ||
         PyDict_SetItem(env, k->input, input) < 0 ||
         PyDict_SetItem(env, k->gunicorn_socket, sock) < 0 || put_headers(e, env, h, nh) < 0 ||

@@ -3,7 +3,8 @@
 pyw_python = \
 	plugins/python-wsgi/qilin/conf.py \
 	plugins/python-wsgi/qilin/loggers.py \
-	plugins/python-wsgi/qilin/failapp.py
+	plugins/python-wsgi/qilin/failapp.py \
+	plugins/python-wsgi/qilin/asgi.py
 if BUILD_PYTHON
 pkglib_LTLIBRARIES += plugins/python-wsgi/python3.la
 plugins_python_wsgi_python3_la_SOURCES = \
@@ -19,7 +20,8 @@ plugins_python_wsgi_python3_la_SOURCES = \
 	plugins/python-wsgi/interrupt.c \
 	plugins/python-wsgi/sockref.c \
 	plugins/python-wsgi/service.c \
-	plugins/python-wsgi/modules.c
+	plugins/python-wsgi/modules.c \
+	plugins/python-wsgi/asgi.c
 nodist_plugins_python_wsgi_python3_la_SOURCES = $(pyw_python:.py=.py.inc)
 BUILT_SOURCES += $(pyw_python:.py=.py.inc)
 plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
@@ -50,5 +52,7 @@ plugins/python-wsgi/qilin/loggers.py.inc: plugins/python-wsgi/qilin/loggers.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/loggers.py $@
 plugins/python-wsgi/qilin/failapp.py.inc: plugins/python-wsgi/qilin/failapp.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/failapp.py $@
+plugins/python-wsgi/qilin/asgi.py.inc: plugins/python-wsgi/qilin/asgi.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/asgi.py $@
 CLEANFILES += $(pyw_python:.py=.py.inc)
 EXTRA_DIST += plugins/python-wsgi/lsan.supp $(pyw_python)

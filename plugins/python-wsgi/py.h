@@ -91,6 +91,37 @@ struct pyw_environ {
     unsigned bound_next;                  /* the slot a new listener takes */
 };
 
+/* The interface of the loaded app: how handle() calls it. */
+enum pyw_iface {
+    PYW_WSGI = 0,  /* PEP 3333 */
+    PYW_ASGI3 = 1, /* app(scope, receive, send) is a coroutine */
+    PYW_ASGI2 = 2, /* app(scope) returns an instance; instance(receive, send) is a coroutine */
+};
+
+/* asgi.c's state: the worker's loop (qilin.asgi.attach) and the cached objects. */
+struct pyw_asgi {
+    PyObject *loop;          /* new: the running event loop, or NULL outside the asyncio worker */
+    PyObject *hub_switch;    /* new: the hub greenlet's switch */
+    PyObject *getcurrent;    /* new: greenlet.getcurrent */
+    PyObject *create_task;   /* new: loop.create_task */
+    PyObject *create_future; /* new: loop.create_future */
+    PyObject *add_reader;    /* new: loop.add_reader */
+    PyObject *remove_reader; /* new: loop.remove_reader */
+    PyObject *done;          /* new: a finished future whose result is None */
+    PyObject *state;         /* new: the lifespan state, copied into each scope; or NULL */
+    PyObject *root_path;     /* new: root_path as str */
+    PyObject *asgi_version;  /* new: scope["asgi"] */
+    PyObject *extensions;    /* new: scope["extensions"] */
+    PyObject *http10, *http11, *http, *https;
+    PyObject *k_type, *k_asgi, *k_http_version, *k_server, *k_client, *k_scheme, *k_method,
+        *k_root_path, *k_path, *k_raw_path, *k_query_string, *k_headers, *k_state,
+        *k_extensions, *k_body, *k_more_body, *k_status, *k_path_send;
+    PyObject *t_http_request, *t_http_disconnect, *t_response_start, *t_response_body,
+        *t_pathsend;
+    PyObject *s_switch, *s_add_done_callback, *s_set_result, *s_cancel, *s_cancelled,
+        *s_exception, *s_done;
+};
+
 /* The plugin's state, one per process (what init() stores for the core). */
 struct pyw_state {
     struct qln_ctx *ctx;      /* borrowed from the core */
@@ -109,7 +140,9 @@ struct pyw_state {
     pthread_t main_thread;
     bool main_ts_taken;
 
-    PyObject *app;         /* new: the WSGI callable */
+    PyObject *app;         /* new: the WSGI or ASGI callable */
+    enum pyw_iface iface;  /* how handle() calls it */
+    struct pyw_asgi asgi;  /* asgi.c */
     PyObject *broken_file; /* new: --reload, the app's file with a SyntaxError; or NULL */
 
     /* Immediate stop (interrupt.c): the main thread's depth in handle() with
@@ -217,6 +250,15 @@ int pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errle
 
 /* ---------------------------------------------------------------- environ.c */
 
+/* A str for S (LEN bytes, latin-1), reused while the text stays the same. New reference. */
+PyObject *pyw_strcache_get(struct pyw_strcache *c, const char *s, size_t len);
+/* The request method as str, interned for the common ones. New reference. */
+PyObject *pyw_method_object(struct pyw_environ *e, struct qln_slice m);
+/* "http" or "https" (cached), or S. New reference. */
+PyObject *pyw_scheme_object(struct pyw_environ *e, const char *s);
+/* Percent-decodes SRC into DST (at least LEN bytes) as urllib's unquote_to_bytes. */
+size_t pyw_unquote(char *dst, const char *src, size_t len);
+
 /* Builds the keys, cached values and the template. Returns 0 or -1 (exception set). */
 int pyw_environ_init(struct pyw_state *st);
 /* Drops every object environ.c holds (before Py_FinalizeEx). */
@@ -230,6 +272,26 @@ void pyw_environ_set_multithread(struct pyw_state *st);
  */
 PyObject *pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input,
                             PyObject *sock);
+
+/* ------------------------------------------------------------------- asgi.c */
+
+/*
+ * Checks the ASGI settings (interface, asgi_loop, asgi_lifespan) in the
+ * master: 0, or -EINVAL with ERR one line naming the setting and the choices.
+ */
+int pyw_asgi_check_settings(struct qln_ctx *ctx, char *err, size_t errlen);
+/* Makes the module qilin.asgi (asgi.c and qilin/asgi.py). 0 or -1 with a Python error. */
+int pyw_asgi_init(struct pyw_state *st);
+/* Drops asgi.c's objects (before Py_FinalizeEx). */
+void pyw_asgi_fini(struct pyw_state *st);
+/*
+ * After the app loaded: sets st->iface (--interface, or detected: a coroutine
+ * function, or an object whose __call__ is one, is ASGI 3) and checks it
+ * against the worker class. 0, or -EINVAL with ERR one line.
+ */
+int pyw_asgi_detect(struct pyw_state *st, const char *spec, char *err, size_t errlen);
+/* handle() for an ASGI app: runs one HTTP request as a Task on the worker's loop. */
+int pyw_asgi_serve(struct pyw_state *st, struct qln_request *req, struct qln_response *resp);
 
 /* ------------------------------------------------------------------ input.c */
 

@@ -40,6 +40,8 @@ py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
     st->master_pid = getpid();
     st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
     *state = st;
+    if (pyw_asgi_check_settings(ctx, err, errlen) < 0)
+        return -EINVAL;
     /* The green worker plugins start the interpreter through this service. */
     return pyw_service_register(st, err, errlen);
 }
@@ -54,6 +56,7 @@ finalize(struct pyw_state *st)
 {
     Py_CLEAR(st->app);
     Py_CLEAR(st->broken_file);
+    pyw_asgi_fini(st);
     pyw_environ_fini(st);
     pyw_errors_fini(st);
     if (Py_FinalizeEx() < 0)
@@ -90,6 +93,8 @@ py_load_app(void *state, const char *spec, char *err, size_t errlen)
     }
     if (rc == 0)
         rc = pyw_app_load(st, spec, err, errlen);
+    if (rc == 0)
+        rc = pyw_asgi_detect(st, spec, err, errlen);
     if (rc == 0 && getpid() != st->master_pid && pyw_interrupt_init(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
@@ -373,7 +378,7 @@ py_handle(void *state, void *token, struct qln_request *req, struct qln_response
             pyw_environ_set_multithread(st);
     }
     st->main_in_handle += main;
-    rc = serve(st, t, req, resp);
+    rc = st->iface != PYW_WSGI ? pyw_asgi_serve(st, req, resp) : serve(st, t, req, resp);
     st->main_in_handle -= main;
     if (t != NULL) {
         t->held = false;
@@ -426,6 +431,57 @@ static const struct qln_option py_options[] = {
         .metavar = "STRING",
         .section = "Python",
         .help = "Comma-separated directories put in front of sys.path, e.g. /srv/app,/srv/lib.",
+    },
+    {
+        .name = "interface",
+        .cli = "--interface",
+        .type = QLN_OPT_STRING,
+        .def = "auto",
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "The application's interface: auto (ASGI 3 when it is a coroutine function,"
+                " else WSGI), asgi3, asgi2 or wsgi.",
+    },
+    {
+        .name = "asgi_loop",
+        .cli = "--asgi-loop",
+        .type = QLN_OPT_STRING,
+        .def = "auto",
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "The event loop of -k asyncio: auto (uvloop when installed, else asyncio),"
+                " asyncio or uvloop.",
+    },
+    {
+        .name = "asgi_lifespan",
+        .cli = "--asgi-lifespan",
+        .type = QLN_OPT_STRING,
+        .def = "auto",
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "The ASGI lifespan protocol: auto (used when the app supports it), on (a"
+                " failed startup stops the worker) or off.",
+    },
+    {
+        .name = "asgi_disconnect_grace_period",
+        .cli = "--asgi-disconnect-grace-period",
+        .type = QLN_OPT_INT,
+        .def = "3",
+        .metavar = "INT",
+        .section = "Python",
+        .help = "Seconds an ASGI request's task may run on after its client disconnected"
+                " before it is cancelled.",
+        .min = 0,
+    },
+    {
+        .name = "root_path",
+        .cli = "--root-path",
+        .type = QLN_OPT_STRING,
+        .def = "",
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "The ASGI root_path: the prefix the app is mounted under behind a proxy,"
+                " e.g. /api.",
     },
     {.name = NULL},
 };
@@ -487,5 +543,5 @@ static const struct qln_app_ops py_ops = {
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,
-                  .description = "WSGI (PEP 3333) applications on embedded CPython " PY_VERSION,
+                  .description = "WSGI (PEP 3333) and ASGI 3 applications on embedded CPython " PY_VERSION,
                   .options = py_options, .app = &py_ops);

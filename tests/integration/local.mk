@@ -51,7 +51,7 @@ EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py tests/inte
 # Uninstalled plugins live in .libs/ (libtool), so point the loader there.
 AM_TESTS_ENVIRONMENT = \
 	QILIN_BIN='$(abs_top_builddir)/qilin'; export QILIN_BIN; \
-	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/workers/gthread/.libs:$(abs_top_builddir)/plugins/workers/gevent/.libs:$(abs_top_builddir)/plugins/workers/eventlet/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
+	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/workers/gthread/.libs:$(abs_top_builddir)/plugins/workers/gevent/.libs:$(abs_top_builddir)/plugins/workers/eventlet/.libs:$(abs_top_builddir)/plugins/workers/asyncio/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
 	export QILIN_PLUGIN_PATH; \
 	QILIN_TEST_APPS='$(abs_top_srcdir)/tests/apps'; export QILIN_TEST_APPS; \
 	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \

@@ -99,7 +99,7 @@ def green_asan_env(worker, env=None):
     Rust extension; they keep allocations past interpreter finalization,
     reached through frames LeakSanitizer cannot unwind, so leak checking is
     off for eventlet (the C bridge is gevent's, whose servers keep it)."""
-    if worker not in ("gevent", "eventlet"):
+    if worker not in ("gevent", "eventlet", "asyncio"):
         return env
     env = dict(env or {})
     opts = env.get("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", ""))

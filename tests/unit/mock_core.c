@@ -66,6 +66,12 @@ qln_cfg_int(const struct qln_ctx *ctx, const char *name)
 const char *
 qln_cfg_str(const struct qln_ctx *ctx, const char *name)
 {
+    /* The ASGI settings keep their defaults: the suites serve WSGI. */
+    if (strcmp(name, "root_path") == 0)
+        return "";
+    if (strcmp(name, "interface") == 0 || strcmp(name, "asgi_loop") == 0 ||
+        strcmp(name, "asgi_lifespan") == 0)
+        return "auto";
     ck_assert_str_eq(name, "pythonpath");
     return ctx->pythonpath;
 }
@@ -154,6 +160,12 @@ char *const *
 qln_ctx_argv(const struct qln_ctx *ctx)
 {
     return ctx->argv;
+}
+
+uint32_t
+qln_ctx_worker_flags(const struct qln_ctx *ctx)
+{
+    return 0;
 }
 
 int
@@ -299,6 +311,19 @@ qln_req_chunked(const struct qln_request *r)
     return r->chunked;
 }
 
+/* The mock's bodies are all in memory: nothing ever waits. */
+ssize_t
+qln_req_read_nowait(struct qln_request *r, void *buf, size_t len)
+{
+    const struct qln_app_ops *ops = r->ops;
+    ssize_t n;
+
+    r->ops = NULL;
+    n = qln_req_read(r, buf, len);
+    r->ops = ops;
+    return n;
+}
+
 ssize_t
 qln_req_read(struct qln_request *r, void *buf, size_t len)
 {
@@ -418,6 +443,12 @@ qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct 
                                 (int)headers[i].value.len, headers[i].value.p);
     resp->started = true;
     return 0;
+}
+
+const char *
+qln_http_reason(int status)
+{
+    return status == 200 ? "OK" : "Unknown";
 }
 
 const char *

@@ -496,11 +496,15 @@ static PyMethodDef tick_def = {"tick", green_tick, METH_NOARGS, NULL};
 
 /* ------------------------------------------------------------------- run */
 
-/* Calls the flavor module's run(); the interpreter lock is held. Returns the exit status. */
+/*
+ * Calls the flavor module's run(); the interpreter lock is held. Returns the
+ * exit status: run()'s when it returns an int, else 0, or 1 when it raised.
+ */
 static int
 call_run(struct green *g, PyObject *ns, const struct qln_python_embed *py)
 {
     struct qln_ctx *ctx = qln_worker_ctx(g->w);
+    int status;
     PyObject *self, *fds, *accept = NULL, *serve = NULL, *tick = NULL, *r = NULL;
     size_t i, n = qln_worker_nlisteners(g->w);
     char what[64];
@@ -534,13 +538,14 @@ call_run(struct green *g, PyObject *ns, const struct qln_python_embed *py)
         snprintf(what, sizeof(what), "The %s worker failed", g->fl->name);
         py->log_exception(py->state, QLN_LOG_CRITICAL, what);
     }
+    status = r == NULL ? 1 : PyLong_Check(r) ? (int)PyLong_AsLong(r) : 0;
     Py_XDECREF(r);
     Py_XDECREF(tick);
     Py_XDECREF(serve);
     Py_XDECREF(accept);
     Py_XDECREF(fds);
     Py_XDECREF(self);
-    return r != NULL ? 0 : 1;
+    return status;
 }
 
 int

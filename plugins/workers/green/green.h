@@ -26,7 +26,8 @@ struct qln_worker;
  *               serves until tick() reports a stop (calling tick() whenever
  *               WAKE_FD is readable, and a few times a second), then, on a
  *               graceful stop, Crew.linger()s and waits for the connections
- *               in service; returns when all are done.
+ *               in service; returns when all are done: None, or an int,
+ *               the worker's exit status.
  */
 struct green_flavor {
     const char *name;    /* the worker plugin: "gevent" */
