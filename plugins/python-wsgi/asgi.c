@@ -269,7 +269,7 @@ static PyMethodDef asgi_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* qilin/asgi.py: the Python half (module qilin.asgi). */
+/* qilin/asgi.py: the Python half (module qilin.asgi, over the C functions of qilin._asgi). */
 static const char asgi_py[] = {
 #include "plugins/python-wsgi/qilin/asgi.py.inc"
     0};
@@ -321,8 +321,11 @@ pyw_asgi_init(struct pyw_state *st)
     a->extensions = Py_BuildValue("{s:{}}", "http.response.pathsend");
     if (PyErr_Occurred() || PyType_Ready(&asgi_call_type) < 0)
         return -1;
-    mod = pyw_module_define("qilin.asgi", "plugins/python-wsgi/qilin/asgi.py", asgi_py,
-                            asgi_methods);
+    mod = pyw_module_define("qilin._asgi", NULL, NULL, asgi_methods);
+    if (mod == NULL)
+        return -1;
+    Py_DECREF(mod);
+    mod = pyw_module_define("qilin.asgi", "plugins/python-wsgi/qilin/asgi.py", asgi_py, NULL);
     if (mod == NULL)
         return -1;
     Py_DECREF(mod);
@@ -770,7 +773,7 @@ do_send(struct asgi_call *c)
 
     c->pend = SEND_NONE;
     Py_CLEAR(c->pend_obj);
-    if (rc == -EINVAL && PyErr_Occurred()) {
+    if (rc < 0 && PyErr_Occurred()) {
         /* The app's mistake: its await send() raises it. */
         Py_XSETREF(c->send_err, pyw_err_fetch());
     } else if (rc < 0) {
@@ -1178,7 +1181,7 @@ run_call(struct asgi_call *c)
         }
         if (c->recv_pend && c->recv_msg == NULL && do_receive(c) == 0)
             continue;
-        if (c->complete || c->task_done || c->io_error != 0)
+        if (c->complete || c->task_done || c->gone)
             return;
         if (c->recv_pend && !c->ambiguous && watch(c, true) < 0)
             PyErr_Clear();
@@ -1206,13 +1209,15 @@ conclude(struct asgi_call *c)
 
     if (c->stop)
         return QLN_ESTOP;
-    if (c->io_error != 0) {
-        qln_log(QLN_LOG_DEBUG, "Socket error processing request %.*s: %s", (int)target.len,
-                target.p, qln_strerror(c->io_error));
-        return c->io_error;
-    }
     if (c->complete)
         return 0;
+    if (c->gone) {
+        int e = c->io_error != 0 ? c->io_error : QLN_EPEERCLOSED;
+
+        qln_log(QLN_LOG_DEBUG, "Client gone while processing request %.*s: %s", (int)target.len,
+                target.p, qln_strerror(e));
+        return e;
+    }
     if (c->exc != NULL) {
         restore_exception(c->exc);
         Py_CLEAR(c->exc);
@@ -1227,12 +1232,31 @@ conclude(struct asgi_call *c)
     return sent ? -EIO : -EINVAL;
 }
 
+/*
+ * The Task of a response that will not complete: cancelled at once when the
+ * worker stops now, else once asgi_disconnect_grace_period has passed, so
+ * the app can see http.disconnect and clean up first (gunicorn 26's rule).
+ */
+static void
+cancel_task(struct asgi_call *c)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    int64_t grace = c->stop ? 0 : qln_cfg_int(c->st->ctx, "asgi_disconnect_grace_period");
+    PyObject *cancel = PyObject_GetAttr(c->task, a->s_cancel), *r = NULL;
+
+    if (cancel != NULL)
+        r = grace > 0 ? PyObject_CallMethod(a->loop, "call_later", "LO", (long long)grace, cancel)
+                      : PyObject_CallNoArgs(cancel);
+    Py_XDECREF(r);
+    Py_XDECREF(cancel);
+    PyErr_Clear();
+}
+
 /* Cuts the call loose from the request: later sends are no-ops, receives disconnects. */
 static void
 detach(struct asgi_call *c)
 {
     struct pyw_asgi *a = &c->st->asgi;
-    PyObject *r;
 
     if (!c->complete)
         c->gone = true;
@@ -1244,11 +1268,8 @@ detach(struct asgi_call *c)
     }
     future_finish(a, &c->send_fut, Py_None, NULL);
     c->recv_pend = false;
-    if (c->task != NULL && (c->stop || !c->complete)) {
-        r = PyObject_CallMethodNoArgs(c->task, a->s_cancel);
-        Py_XDECREF(r);
-        PyErr_Clear();
-    }
+    if (c->task != NULL && (c->stop || !c->complete))
+        cancel_task(c);
     if (c->watch_fd >= 0) {
         close(c->watch_fd);
         c->watch_fd = -1;

@@ -1,7 +1,7 @@
 """ASGI in the python3 plugin (module qilin.asgi): the event loop and lifespan.
 
-HTTP requests are served by the plugin's C half (asgi.c), which adds these
-functions to this module before this text runs:
+HTTP requests are served by the plugin's C half (asgi.c), whose module
+qilin._asgi gives these functions (attach is re-exported for the worker):
 
   attach(loop, hub)   the asyncio worker's running loop and its hub greenlet,
                       which request tasks run on; attach(None, None) at the end
@@ -20,6 +20,10 @@ and the worker goes on without).
 """
 
 import asyncio
+
+from qilin._asgi import app, attach, log, set_state, setting
+
+__all__ = ['attach', 'check_loop', 'new_loop', 'Lifespan']
 
 
 def _uvloop(required):

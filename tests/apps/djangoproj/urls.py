@@ -7,4 +7,5 @@ urlpatterns = [
     path("json/", views.json_view),
     path("form/", views.form),
     path("abs/", views.absolute),
+    path("async/", views.async_view),
 ]

@@ -1,3 +1,5 @@
+import asyncio
+
 from django.http import HttpResponse, JsonResponse
 
 
@@ -18,3 +20,9 @@ def form(request):
 
 def absolute(request):
     return HttpResponse(request.build_absolute_uri(), content_type="text/plain")
+
+
+async def async_view(request):
+    """An async view: under ASGI it runs on the worker's event loop."""
+    await asyncio.sleep(0.01)
+    return JsonResponse({"async": True, "path": request.path, "q": request.GET.get("q")})
