@@ -94,12 +94,7 @@ conn_io_deadline(const struct conn *c)
     return t > 0 ? util_now_ms() + t : -1;
 }
 
-/*
- * Waits through C's wait hook until its socket is ready for EVENTS (enum
- * qln_ev) or DEADLINE passes. Returns 0, -ETIMEDOUT, QLN_ESTOP (and marks C
- * to be abandoned) or -EIO.
- */
-static int
+int
 conn_wait(struct conn *c, unsigned events, int64_t deadline)
 {
     switch (c->waiter->wait(c->waiter->ctx, c->t.fd, events, deadline)) {

@@ -78,6 +78,12 @@ conn_stopping(const struct conn *c)
 }
 
 /*
+ * Waits through C's wait hook until its socket is ready for EVENTS (enum
+ * qln_ev) or DEADLINE (absolute; -1: none) passes. Returns 0, -ETIMEDOUT,
+ * QLN_ESTOP (and marks C to be abandoned) or -EIO.
+ */
+int conn_wait(struct conn *c, unsigned events, int64_t deadline);
+/*
  * Reads what the transport has into the free end of the buffer without
  * waiting. Returns bytes (> 0), 0 at EOF, -EAGAIN, or another negative errno.
  */

@@ -482,3 +482,33 @@ qln_req_proxy_port(const struct qln_request *r)
 {
     return r->conn->proxy_proto[0] != '\0' ? r->conn->proxy_port : NULL;
 }
+
+ssize_t
+qln_req_upgraded_read(struct qln_request *r, void *buf, size_t len, bool nowait)
+{
+    struct conn *c = r->conn;
+    ssize_t n;
+    int rc;
+
+    if (len == 0)
+        return 0;
+    /* What the client sent right after its request head comes first. */
+    if (c->pos < c->len) {
+        n = (ssize_t)(c->len - c->pos < len ? c->len - c->pos : len);
+        memcpy(buf, c->buf + c->pos, (size_t)n);
+        c->pos += (size_t)n;
+        return n;
+    }
+    for (;;) {
+        n = transport_read(&c->t, buf, len);
+        if (n > 0) {
+            c->last_active_ms = util_now_ms();
+            return n;
+        }
+        if (n != -EAGAIN || nowait)
+            return n;
+        rc = conn_wait(c, c->t.want, -1);
+        if (rc < 0)
+            return rc;
+    }
+}

@@ -100,6 +100,7 @@ response_reset(struct qln_response *r)
     r->framing = RESP_NO_BODY;
     r->body_bytes = 0;
     r->head_len = 0;
+    r->upgrade = NULL;
 }
 
 size_t
@@ -349,7 +350,8 @@ build_head(struct qln_response *r)
         r->framing = RESP_CLOSE;
     r->keep_alive = keep_alive_after(r);
 
-    need = 16 + r->status_line.len + 8 + 29 + 2 + 10 + server_len + 24 + 28 + 2;
+    need = 16 + r->status_line.len + 8 + 29 + 2 + 10 + server_len + 24 + 28 + 2 +
+           (r->upgrade != NULL ? 32 + strlen(r->upgrade) : 0);
     for (i = 0; i < r->nheaders; i++)
         need += r->headers[i].name.len + r->headers[i].value.len + 4;
     if (need > r->head_cap) {
@@ -382,8 +384,14 @@ build_head(struct qln_response *r)
         p = put(p, server, server_len);
         p = PUT_LIT(p, "\r\n");
     }
-    p = r->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n")
-                      : PUT_LIT(p, "Connection: close\r\n");
+    if (r->upgrade != NULL) {
+        p = PUT_LIT(p, "Connection: Upgrade\r\nUpgrade: ");
+        p = put(p, r->upgrade, strlen(r->upgrade));
+        p = PUT_LIT(p, "\r\n");
+    } else {
+        p = r->keep_alive ? PUT_LIT(p, "Connection: keep-alive\r\n")
+                          : PUT_LIT(p, "Connection: close\r\n");
+    }
     if (r->framing == RESP_CHUNKED)
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     p = PUT_LIT(p, "\r\n");
@@ -582,6 +590,8 @@ response_finish(struct qln_response *r)
 
     if (r->failed != 0)
         return r->failed;
+    if (r->upgrade != NULL)
+        return 0; /* the other protocol ended; the connection closes */
     if (r->head_len == 0)
         build_head(r);
     if (r->framing == RESP_CHUNKED) {
@@ -600,5 +610,48 @@ response_finish(struct qln_response *r)
     }
     if (r->framing == RESP_CLOSE)
         r->conn->must_close = true;
+    return 0;
+}
+
+/* ------------------------------------------------------------ upgrades */
+
+int
+qln_resp_upgrade(struct qln_response *resp, const char *protocol, const struct qln_header *headers,
+                 size_t nheaders)
+{
+    static const char status[] = "101 Switching Protocols";
+    struct iovec iov[1];
+    const struct qln_request *req = resp->req;
+    int rc;
+
+    if (resp->head_sent)
+        return -EALREADY;
+    /* The new protocol's bytes start right after the head: a request with a
+       body, or HTTP/1.0, cannot switch (RFC 9110 §7.8). */
+    if (req->version_minor < 1 || req->chunked || req->content_length > 0 || protocol == NULL ||
+        protocol[0] == '\0' || strpbrk(protocol, "\r\n") != NULL)
+        return -EINVAL;
+    rc = qln_resp_start(resp, (struct qln_slice){status, sizeof(status) - 1}, headers, nheaders);
+    if (rc < 0)
+        return rc;
+    resp->upgrade = protocol;
+    resp->conn->must_close = true; /* when handle() returns, the connection ends */
+    build_head(resp);
+    return send_with_head(resp, iov, 1, false); /* iov[0] takes the head */
+}
+
+int
+qln_resp_upgraded_write(struct qln_response *resp, const void *buf, size_t len)
+{
+    int rc;
+
+    if (resp->upgrade == NULL)
+        return -EINVAL;
+    if (resp->failed != 0)
+        return resp->failed;
+    rc = conn_write_all(resp->conn, buf, len);
+    if (rc < 0)
+        return fail_with(resp, rc);
+    resp->body_bytes += (int64_t)len;
     return 0;
 }

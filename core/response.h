@@ -44,8 +44,9 @@ struct qln_response {
     size_t nheaders;
     int64_t content_length; /* the app's Content-Length, or -1 */
     enum resp_framing framing;
-    int64_t body_bytes; /* body bytes written (for the access log), framing excluded */
-    char refusal[160];  /* why the last qln_resp_start() refused; "" when it did not */
+    int64_t body_bytes;  /* body bytes written (for the access log), framing excluded */
+    const char *upgrade; /* qln_resp_upgrade's protocol ("websocket"), or NULL */
+    char refusal[160];   /* why the last qln_resp_start() refused; "" when it did not */
     char *store;
     size_t store_cap;
     char *head;

@@ -50,6 +50,15 @@ QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
  * event loop it runs (asyncio). Since ABI 1.6.
  */
 QLN_API ssize_t qln_req_read_nowait(struct qln_request *r, void *buf, size_t len);
+/**
+ * After qln_resp_upgrade(): reads up to LEN bytes of the new protocol, first
+ * those the client sent right behind its request head. Returns bytes (> 0),
+ * 0 when the client closed, -EAGAIN with NOWAIT when nothing is there (wait
+ * for qln_req_fd to turn readable), or another negative errno (QLN_ESTOP).
+ * Without NOWAIT it waits through the connection's wait hook, with no
+ * deadline: the new protocol keeps its own time. Since ABI 1.6.
+ */
+QLN_API ssize_t qln_req_upgraded_read(struct qln_request *r, void *buf, size_t len, bool nowait);
 
 /**
  * The descriptor of the connection the request came on, for reading about

@@ -60,5 +60,21 @@ QLN_API int64_t qln_resp_content_length(const struct qln_response *resp);
  * ABI 1.6.
  */
 QLN_API const char *qln_http_reason(int status);
+/**
+ * Switches the connection to PROTOCOL ("websocket", a token; kept, not
+ * copied): sends "101 Switching Protocols" with Connection: Upgrade,
+ * Upgrade: PROTOCOL, Date, Server and HEADERS (checked and copied as by
+ * qln_resp_start; hop-by-hop ones dropped). Afterwards the request's bytes
+ * are read with qln_req_upgraded_read() and written with
+ * qln_resp_upgraded_write(), and the connection closes when handle()
+ * returns; the access log shows 101 and the bytes written. Returns 0,
+ * QLN_EBADHEADER (qln_resp_refusal says why), -EALREADY when a head left,
+ * -EINVAL for a request that cannot switch (HTTP/1.0, or one with a body),
+ * or a write error. Since ABI 1.6.
+ */
+QLN_API int qln_resp_upgrade(struct qln_response *resp, const char *protocol,
+                             const struct qln_header *headers, size_t nheaders);
+/** After qln_resp_upgrade(): writes LEN bytes as they are. 0 or a negative errno. Since ABI 1.6. */
+QLN_API int qln_resp_upgraded_write(struct qln_response *resp, const void *buf, size_t len);
 
 #endif

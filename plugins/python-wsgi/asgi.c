@@ -34,11 +34,16 @@
 #include <qilin/plugin.h>
 
 #include "py.h"
+#include "wsframe.h"
 
 /* How much request body one http.request message carries at most. */
 #define ASGI_BODY_CHUNK (64 * 1024)
 /* Response headers kept on the stack; more are allocated. */
 #define ASGI_STACK_HEADERS 32
+/* WebSocket messages queued for the app before the server stops reading. */
+#define WS_INBOX_MAX 64
+/* RFC 6455 §1.3: appended to Sec-WebSocket-Key before hashing. */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 /* The plugin state the module's functions use: one per process. */
 static struct pyw_state *asgi_st;
@@ -47,6 +52,15 @@ enum send_kind {
     SEND_NONE = 0,
     SEND_BODY,
     SEND_PATH,
+    SEND_WS_ACCEPT, /* pend_obj: the accept message's headers (or None) */
+    SEND_WS_FRAME,  /* pend_obj: a whole frame, head included */
+    SEND_WS_CLOSE,  /* pend_obj: a close frame; the socket closes after it */
+};
+
+enum ws_state {
+    WS_CONNECTING = 0, /* websocket.connect is delivered, no answer yet */
+    WS_OPEN,           /* accepted: frames flow */
+    WS_CLOSED,         /* a close frame went out, or the connection broke */
 };
 
 /*
@@ -68,23 +82,41 @@ struct asgi_call {
     bool head_done;      /* the core has the head (qln_resp_start) */
     bool complete;       /* the last body message went out */
     bool task_done;
-    bool gone;       /* the client went away (or a write failed): sends are no-ops */
-    bool body_done;  /* the last http.request message was delivered */
-    bool ambiguous;  /* bytes of a next request arrived: a disconnect cannot be seen */
-    bool stop;       /* the worker stops now */
+    bool gone;      /* the client went away (or a write failed): sends are no-ops */
+    bool body_done; /* the last http.request message was delivered */
+    bool ambiguous; /* bytes of a next request arrived: a disconnect cannot be seen */
+    bool stop;      /* the worker stops now */
     int status;
     PyObject *headers; /* new: the start message's headers */
     enum send_kind pend;
-    PyObject *pend_obj;  /* new: the body (bytes-like) or the path */
+    PyObject *pend_obj; /* new: the body (bytes-like) or the path */
     bool pend_more;
-    PyObject *send_fut;  /* new: the future a waiting send() returned */
-    PyObject *send_err;  /* new: the exception that future (or send()) gets */
+    PyObject *send_fut; /* new: the future a waiting send() returned */
+    PyObject *send_err; /* new: the exception that future (or send()) gets */
     bool recv_pend;
-    PyObject *recv_msg;  /* new: a message ready for receive() */
-    PyObject *recv_fut;  /* new: the future a waiting receive() returned */
-    PyObject *exc;       /* new: the Task's exception */
+    PyObject *recv_msg; /* new: a message ready for receive() */
+    PyObject *recv_fut; /* new: the future a waiting receive() returned */
+    PyObject *exc;      /* new: the Task's exception */
     int io_error;
+
+    /* WebSocket (a websocket scope) */
+    bool ws;
+    enum ws_state ws_state;
+    bool ws_ready;         /* the socket turned readable since the last read */
+    bool going_away;       /* the worker stops: close with 1001 */
+    PyObject *inbox;       /* new: list of messages for receive() */
+    PyObject *subprotocol; /* new: websocket.accept's subprotocol, or NULL */
+    uint8_t *rbuf;         /* bytes read and not yet parsed */
+    size_t rlen, rcap;
+    uint8_t *frag; /* the fragments of a message so far */
+    size_t flen, fcap;
+    unsigned frag_op;                    /* its opcode; 0: no message under way */
+    int close_code;                      /* websocket.disconnect's code */
+    struct asgi_call *ws_prev, *ws_next; /* the open WebSockets (going_away) */
 };
+
+/* The open WebSockets of this process, for a worker that stops (going_away()). */
+static struct asgi_call *ws_open_list;
 
 static PyTypeObject asgi_call_type;
 
@@ -260,12 +292,15 @@ mod_log(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_going_away(PyObject *self, PyObject *unused);
+
 static PyMethodDef asgi_methods[] = {
     {"attach", mod_attach, METH_VARARGS, NULL},
     {"app", mod_app, METH_NOARGS, NULL},
     {"setting", mod_setting, METH_O, NULL},
     {"set_state", mod_set_state, METH_O, NULL},
     {"log", mod_log, METH_VARARGS, NULL},
+    {"going_away", mod_going_away, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -273,6 +308,18 @@ static PyMethodDef asgi_methods[] = {
 static const char asgi_py[] = {
 #include "plugins/python-wsgi/qilin/asgi.py.inc"
     0};
+
+/* MODULE.NAME, a new reference, or NULL with a Python error. */
+static PyObject *
+import_attr(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module), *v = NULL;
+
+    if (m != NULL)
+        v = PyObject_GetAttrString(m, name);
+    Py_XDECREF(m);
+    return v;
+}
 
 int
 pyw_asgi_init(struct pyw_state *st)
@@ -316,6 +363,26 @@ pyw_asgi_init(struct pyw_state *st)
     a->s_cancelled = intern("cancelled");
     a->s_exception = intern("exception");
     a->s_done = intern("done");
+    a->websocket = intern("websocket");
+    a->ws = intern("ws");
+    a->wss = intern("wss");
+    a->k_subprotocols = intern("subprotocols");
+    a->k_subprotocol = intern("subprotocol");
+    a->k_code = intern("code");
+    a->k_reason = intern("reason");
+    a->k_text = intern("text");
+    a->k_bytes = intern("bytes");
+    a->t_ws_connect = intern("websocket.connect");
+    a->t_ws_receive = intern("websocket.receive");
+    a->t_ws_disconnect = intern("websocket.disconnect");
+    a->t_ws_accept = intern("websocket.accept");
+    a->t_ws_send = intern("websocket.send");
+    a->t_ws_close = intern("websocket.close");
+    a->t_ws_http_start = intern("websocket.http.response.start");
+    a->t_ws_http_body = intern("websocket.http.response.body");
+    a->ws_extensions = Py_BuildValue("{s:{}}", "websocket.http.response");
+    a->sha1 = import_attr("hashlib", "sha1");
+    a->b64 = import_attr("base64", "b64encode");
     a->root_path = PyUnicode_FromString(root != NULL ? root : "");
     a->asgi_version = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.3");
     a->extensions = Py_BuildValue("{s:{}}", "http.response.pathsend");
@@ -337,16 +404,64 @@ pyw_asgi_fini(struct pyw_state *st)
 {
     struct pyw_asgi *a = &st->asgi;
     PyObject **objs[] = {
-        &a->state,          &a->root_path,      &a->asgi_version,  &a->extensions,
-        &a->http10,         &a->http11,         &a->http,          &a->https,
-        &a->k_type,         &a->k_asgi,         &a->k_http_version, &a->k_server,
-        &a->k_client,       &a->k_scheme,       &a->k_method,      &a->k_root_path,
-        &a->k_path,         &a->k_raw_path,     &a->k_query_string, &a->k_headers,
-        &a->k_state,        &a->k_extensions,   &a->k_body,        &a->k_more_body,
-        &a->k_status,       &a->k_path_send,    &a->t_http_request, &a->t_http_disconnect,
-        &a->t_response_start, &a->t_response_body, &a->t_pathsend, &a->s_switch,
-        &a->s_add_done_callback, &a->s_set_result, &a->s_cancel,  &a->s_cancelled,
-        &a->s_exception,    &a->s_done,
+        &a->state,
+        &a->root_path,
+        &a->asgi_version,
+        &a->extensions,
+        &a->http10,
+        &a->http11,
+        &a->http,
+        &a->https,
+        &a->k_type,
+        &a->k_asgi,
+        &a->k_http_version,
+        &a->k_server,
+        &a->k_client,
+        &a->k_scheme,
+        &a->k_method,
+        &a->k_root_path,
+        &a->k_path,
+        &a->k_raw_path,
+        &a->k_query_string,
+        &a->k_headers,
+        &a->k_state,
+        &a->k_extensions,
+        &a->k_body,
+        &a->k_more_body,
+        &a->k_status,
+        &a->k_path_send,
+        &a->t_http_request,
+        &a->t_http_disconnect,
+        &a->t_response_start,
+        &a->t_response_body,
+        &a->t_pathsend,
+        &a->s_switch,
+        &a->s_add_done_callback,
+        &a->s_set_result,
+        &a->s_cancel,
+        &a->s_cancelled,
+        &a->s_exception,
+        &a->s_done,
+        &a->websocket,
+        &a->ws,
+        &a->wss,
+        &a->ws_extensions,
+        &a->sha1,
+        &a->b64,
+        &a->k_subprotocols,
+        &a->k_subprotocol,
+        &a->k_code,
+        &a->k_reason,
+        &a->k_text,
+        &a->k_bytes,
+        &a->t_ws_connect,
+        &a->t_ws_receive,
+        &a->t_ws_disconnect,
+        &a->t_ws_accept,
+        &a->t_ws_send,
+        &a->t_ws_close,
+        &a->t_ws_http_start,
+        &a->t_ws_http_body,
     };
     size_t i;
 
@@ -542,35 +657,71 @@ put(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
+/* The Sec-WebSocket-Protocol values, split at commas: a new list. */
 static PyObject *
-scope_build(struct pyw_state *st, struct qln_request *req)
+scope_subprotocols(struct qln_request *req)
+{
+    size_t i, n = qln_req_nheaders(req);
+    const struct qln_header *h = qln_req_headers(req);
+    PyObject *list = PyList_New(0);
+
+    for (i = 0; list != NULL && i < n; i++) {
+        const char *p = h[i].value.p, *end = p + h[i].value.len;
+
+        if (h[i].name.len != 22 || strncasecmp(h[i].name.p, "sec-websocket-protocol", 22) != 0)
+            continue;
+        while (p < end) {
+            const char *q = memchr(p, ',', (size_t)(end - p)), *e;
+            PyObject *v;
+
+            e = q != NULL ? q : end;
+            while (p < e && (*p == ' ' || *p == '\t'))
+                p++;
+            while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (e > p) {
+                v = PyUnicode_DecodeLatin1(p, e - p, NULL);
+                if (v == NULL || PyList_Append(list, v) < 0)
+                    Py_CLEAR(list);
+                Py_XDECREF(v);
+                if (list == NULL)
+                    break;
+            }
+            p = q != NULL ? q + 1 : end;
+        }
+    }
+    return list;
+}
+
+static PyObject *
+scope_build(struct pyw_state *st, struct qln_request *req, bool ws)
 {
     struct pyw_asgi *a = &st->asgi;
     struct qln_slice path = qln_req_path(req);
     const char *scheme = qln_req_url_scheme(req);
     const char *raddr = qln_req_remote_addr(req);
+    bool https = strcmp(scheme, "https") == 0;
     PyObject *scope = PyDict_New();
 
     if (path.len == 0)
         path = qln_req_target(req); /* OPTIONS * */
-    if (scope == NULL ||
-        PyDict_SetItem(scope, a->k_type, a->http) < 0 ||
+    if (scope == NULL || PyDict_SetItem(scope, a->k_type, ws ? a->websocket : a->http) < 0 ||
         PyDict_SetItem(scope, a->k_asgi, a->asgi_version) < 0 ||
         PyDict_SetItem(scope, a->k_http_version,
                        qln_req_version_minor(req) == 0 ? a->http10 : a->http11) < 0 ||
         put(scope, a->k_server, address(qln_req_server_name(req), qln_req_server_port(req))) < 0 ||
         put(scope, a->k_client,
-            raddr[0] != '\0' ? address(raddr, qln_req_remote_port(req)) : Py_NewRef(Py_None)) <
-            0 ||
-        PyDict_SetItem(scope, a->k_scheme, strcmp(scheme, "https") == 0 ? a->https : a->http) <
-            0 ||
+            raddr[0] != '\0' ? address(raddr, qln_req_remote_port(req)) : Py_NewRef(Py_None)) < 0 ||
+        PyDict_SetItem(scope, a->k_scheme,
+                       ws ? (https ? a->wss : a->ws) : (https ? a->https : a->http)) < 0 ||
         put(scope, a->k_method, pyw_method_object(&st->env, qln_req_method(req))) < 0 ||
         PyDict_SetItem(scope, a->k_root_path, a->root_path) < 0 ||
         put(scope, a->k_path, scope_path(path)) < 0 ||
         put(scope, a->k_raw_path, bytes_of(path)) < 0 ||
         put(scope, a->k_query_string, bytes_of(qln_req_query(req))) < 0 ||
         put(scope, a->k_headers, scope_headers(req)) < 0 ||
-        PyDict_SetItem(scope, a->k_extensions, a->extensions) < 0 ||
+        PyDict_SetItem(scope, a->k_extensions, ws ? a->ws_extensions : a->extensions) < 0 ||
+        (ws && put(scope, a->k_subprotocols, scope_subprotocols(req)) < 0) ||
         (a->state != NULL && put(scope, a->k_state, PyDict_Copy(a->state)) < 0)) {
         Py_XDECREF(scope);
         return NULL;
@@ -904,6 +1055,647 @@ wake(struct asgi_call *c)
     return 0;
 }
 
+/* ------------------------------------------------------------ WebSocket */
+
+static int watch(struct asgi_call *c, bool on);
+
+/* True when P[0, LEN) contains WORD (lowercase), ignoring case. */
+static bool
+memmem_ci(const char *p, size_t len, const char *word)
+{
+    size_t i, w = strlen(word);
+
+    for (i = 0; i + w <= len; i++) {
+        if (strncasecmp(p + i, word, w) == 0)
+            return true;
+    }
+    return false;
+}
+
+static PyObject *
+message_ws(struct pyw_asgi *a, PyObject *type, PyObject *key, PyObject *value)
+{
+    PyObject *m = PyDict_New();
+
+    if (m == NULL || PyDict_SetItem(m, a->k_type, type) < 0 ||
+        (key != NULL && PyDict_SetItem(m, key, value) < 0)) {
+        Py_XDECREF(m);
+        return NULL;
+    }
+    return m;
+}
+
+static PyObject *
+message_ws_disconnect(struct pyw_asgi *a, int code)
+{
+    PyObject *v = PyLong_FromLong(code),
+             *m = v != NULL ? message_ws(a, a->t_ws_disconnect, a->k_code, v) : NULL;
+
+    Py_XDECREF(v);
+    return m;
+}
+
+/* Queues MSG (new; NULL: a Python error, dropped) for receive(), or hands it to a waiting one. */
+static void
+ws_push(struct asgi_call *c, PyObject *msg)
+{
+    if (msg == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (c->recv_fut != NULL) {
+        c->recv_pend = false;
+        future_finish(&c->st->asgi, &c->recv_fut, msg, NULL);
+    } else if (PyList_Append(c->inbox, msg) < 0) {
+        PyErr_Clear();
+    }
+    Py_DECREF(msg);
+}
+
+/* Writes BUF through the upgraded connection; a failure ends the WebSocket (1006). */
+static void
+ws_write(struct asgi_call *c, const void *buf, size_t len)
+{
+    int rc;
+
+    if (c->ws_state == WS_CLOSED && c->gone)
+        return;
+    rc = qln_resp_upgraded_write(c->resp, buf, len);
+    if (rc < 0) {
+        c->io_error = rc;
+        c->gone = true;
+        if (c->ws_state != WS_CLOSED)
+            ws_push(c, message_ws_disconnect(&c->st->asgi, WS_ABNORMAL));
+        c->ws_state = WS_CLOSED;
+    }
+}
+
+/* Sends a control frame OPCODE with LEN (at most 125) bytes of P. */
+static void
+ws_control(struct asgi_call *c, unsigned opcode, const uint8_t *p, size_t len)
+{
+    uint8_t frame[2 + 125];
+    size_t h = ws_frame_head(frame, opcode, len);
+
+    memcpy(frame + h, p, len);
+    ws_write(c, frame, h + len);
+}
+
+/*
+ * Ends the WebSocket from our side: a close frame with CODE, and (unless the
+ * app asked for the close) websocket.disconnect with it for the app.
+ */
+static void
+ws_close(struct asgi_call *c, int code, bool tell_app)
+{
+    uint8_t b[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+
+    if (c->ws_state == WS_CLOSED)
+        return;
+    ws_control(c, WS_CLOSE, b, 2);
+    if (tell_app && c->ws_state != WS_CLOSED)
+        ws_push(c, message_ws_disconnect(&c->st->asgi, code));
+    c->close_code = code;
+    c->ws_state = WS_CLOSED;
+}
+
+/* The client broke the protocol (or sent what cannot be taken): close with CODE. */
+static void
+ws_fail(struct asgi_call *c, int code)
+{
+    ws_close(c, code, true);
+    c->gone = true;
+}
+
+/* A whole message of OPCODE from P[0, LEN) for the app; false after ws_fail. */
+static bool
+ws_deliver(struct asgi_call *c, unsigned opcode, const uint8_t *p, size_t len)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    PyObject *v, *m;
+
+    if (opcode == WS_TEXT) {
+        v = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)len, "strict");
+        if (v == NULL) {
+            PyErr_Clear();
+            ws_fail(c, WS_INVALID_DATA);
+            return false;
+        }
+    } else {
+        v = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len);
+    }
+    m = v != NULL ? message_ws(a, a->t_ws_receive, opcode == WS_TEXT ? a->k_text : a->k_bytes, v)
+                  : NULL;
+    Py_XDECREF(v);
+    ws_push(c, m);
+    return true;
+}
+
+/* The client's close frame (payload P[0, LEN)): answer it and tell the app. */
+static void
+ws_closed_by_client(struct asgi_call *c, const uint8_t *p, size_t len)
+{
+    unsigned code = WS_NO_STATUS;
+    PyObject *reason;
+
+    if (len == 1) {
+        ws_fail(c, WS_PROTOCOL_ERROR);
+        return;
+    }
+    if (len >= 2) {
+        code = (unsigned)p[0] << 8 | p[1];
+        if (!ws_close_code_valid(code)) {
+            ws_fail(c, WS_PROTOCOL_ERROR);
+            return;
+        }
+        reason = PyUnicode_DecodeUTF8((const char *)p + 2, (Py_ssize_t)(len - 2), "strict");
+        if (reason == NULL) {
+            PyErr_Clear();
+            ws_fail(c, WS_INVALID_DATA);
+            return;
+        }
+        Py_DECREF(reason);
+    }
+    /* Echo the code (RFC 6455 §5.5.1); an empty close is answered with an empty one. */
+    ws_control(c, WS_CLOSE, p, len >= 2 ? 2 : 0);
+    ws_push(c, message_ws_disconnect(&c->st->asgi, (int)code));
+    c->close_code = (int)code;
+    c->ws_state = WS_CLOSED;
+    c->gone = true;
+}
+
+/*
+ * Handles the frame F whose payload P is unmasked. Returns false once the
+ * WebSocket is closed.
+ */
+static bool
+ws_frame(struct asgi_call *c, const struct ws_frame *f, uint8_t *p, uint64_t max)
+{
+    size_t len = (size_t)f->len;
+
+    switch (f->opcode) {
+    case WS_PING:
+        ws_control(c, WS_PONG, p, len);
+        return c->ws_state != WS_CLOSED;
+    case WS_PONG:
+        return true;
+    case WS_CLOSE:
+        ws_closed_by_client(c, p, len);
+        return false;
+    case WS_CONT:
+        if (c->frag_op == 0) {
+            ws_fail(c, WS_PROTOCOL_ERROR);
+            return false;
+        }
+        break;
+    default:
+        if (c->frag_op != 0) {
+            ws_fail(c, WS_PROTOCOL_ERROR); /* a new message inside a fragmented one */
+            return false;
+        }
+        if (f->fin)
+            return ws_deliver(c, f->opcode, p, len);
+        c->frag_op = f->opcode;
+        c->flen = 0;
+        break;
+    }
+    if (c->flen + len > max) {
+        ws_fail(c, WS_TOO_BIG);
+        return false;
+    }
+    if (c->flen + len > c->fcap) {
+        size_t cap = (c->flen + len) * 2;
+        uint8_t *nb = PyMem_Realloc(c->frag, cap);
+
+        if (nb == NULL) {
+            ws_fail(c, WS_TOO_BIG);
+            return false;
+        }
+        c->frag = nb;
+        c->fcap = cap;
+    }
+    memcpy(c->frag + c->flen, p, len);
+    c->flen += len;
+    if (f->fin) {
+        unsigned op = c->frag_op;
+
+        c->frag_op = 0;
+        return ws_deliver(c, op, c->frag, c->flen);
+    }
+    return true;
+}
+
+/* Reads what the client sent (without waiting) and turns its frames into messages. */
+static void
+ws_read(struct asgi_call *c)
+{
+    uint64_t max = (uint64_t)qln_cfg_int(c->st->ctx, "ws_max_size");
+    struct ws_frame f;
+    size_t off = 0, total;
+    ssize_t n;
+    int rc, why;
+
+    if (c->rcap - c->rlen < 16384) {
+        size_t cap = c->rcap < 65536 ? 65536 : c->rcap * 2;
+        uint8_t *nb = PyMem_Realloc(c->rbuf, cap);
+
+        if (nb == NULL) {
+            ws_fail(c, WS_TOO_BIG);
+            return;
+        }
+        c->rbuf = nb;
+        c->rcap = cap;
+    }
+    n = qln_req_upgraded_read(c->req, c->rbuf + c->rlen, c->rcap - c->rlen, true);
+    if (n == -EAGAIN) {
+        c->ws_ready = false;
+        return;
+    }
+    if (n <= 0) {
+        /* The client went away without a close frame. */
+        c->io_error = n < 0 ? (int)n : 0;
+        c->gone = true;
+        ws_push(c, message_ws_disconnect(&c->st->asgi, WS_ABNORMAL));
+        c->close_code = WS_ABNORMAL;
+        c->ws_state = WS_CLOSED;
+        return;
+    }
+    c->rlen += (size_t)n;
+    while (c->ws_state == WS_OPEN) {
+        rc = ws_frame_parse(c->rbuf + off, c->rlen - off, max - (c->frag_op ? c->flen : 0), &f,
+                            &why);
+        if (rc < 0) {
+            ws_fail(c, why);
+            return;
+        }
+        if (rc == 0)
+            break;
+        total = f.head_len + (size_t)f.len;
+        if (c->rlen - off < total) {
+            if (total > c->rcap) {
+                uint8_t *nb = PyMem_Realloc(c->rbuf, total);
+
+                if (nb == NULL) {
+                    ws_fail(c, WS_TOO_BIG);
+                    return;
+                }
+                c->rbuf = nb;
+                c->rcap = total;
+            }
+            break;
+        }
+        ws_unmask(c->rbuf + off + f.head_len, (size_t)f.len, f.mask, 0);
+        if (!ws_frame(c, &f, c->rbuf + off + f.head_len, max))
+            return;
+        off += total;
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+}
+
+/* websocket.accept: the 101 answer, with Sec-WebSocket-Accept from the client's key. */
+static int
+ws_accept(struct asgi_call *c)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    struct qln_header h[ASGI_STACK_HEADERS + 2];
+    size_t i, n = qln_req_nheaders(c->req), k = 0;
+    const struct qln_header *rh = qln_req_headers(c->req);
+    PyObject *keyed = NULL, *hash = NULL, *digest = NULL, *b64 = NULL, *seq = NULL;
+    int rc = -EINVAL;
+
+    for (i = 0; i < n; i++) {
+        if (rh[i].name.len == 17 && strncasecmp(rh[i].name.p, "sec-websocket-key", 17) == 0) {
+            keyed = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rh[i].value.len + 36));
+            if (keyed != NULL) {
+                memcpy(PyBytes_AS_STRING(keyed), rh[i].value.p, rh[i].value.len);
+                memcpy(PyBytes_AS_STRING(keyed) + rh[i].value.len, WS_GUID, 36);
+            }
+            break;
+        }
+    }
+    if (keyed != NULL)
+        hash = PyObject_CallOneArg(a->sha1, keyed);
+    if (hash != NULL)
+        digest = PyObject_CallMethod(hash, "digest", NULL);
+    if (digest != NULL)
+        b64 = PyObject_CallOneArg(a->b64, digest);
+    if (b64 != NULL && PyBytes_Check(b64)) {
+        h[k].name = (struct qln_slice){"Sec-WebSocket-Accept", 20};
+        h[k++].value = (struct qln_slice){PyBytes_AS_STRING(b64), (size_t)PyBytes_GET_SIZE(b64)};
+        if (c->subprotocol != NULL) {
+            Py_ssize_t len;
+            const char *p = PyUnicode_AsUTF8AndSize(c->subprotocol, &len);
+
+            if (p != NULL) {
+                h[k].name = (struct qln_slice){"Sec-WebSocket-Protocol", 22};
+                h[k++].value = (struct qln_slice){p, (size_t)len};
+            }
+        }
+        seq = c->pend_obj != Py_None
+                  ? PySequence_Fast(c->pend_obj, "websocket.accept headers must be a list")
+                  : NULL;
+        for (i = 0;
+             seq != NULL && i < (size_t)PySequence_Fast_GET_SIZE(seq) && k < ASGI_STACK_HEADERS + 2;
+             i++) {
+            PyObject *pair = PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i), *nm, *v;
+
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+                continue;
+            nm = PyTuple_GET_ITEM(pair, 0);
+            v = PyTuple_GET_ITEM(pair, 1);
+            if (!PyBytes_Check(nm) || !PyBytes_Check(v))
+                continue;
+            h[k].name = (struct qln_slice){PyBytes_AS_STRING(nm), (size_t)PyBytes_GET_SIZE(nm)};
+            h[k++].value = (struct qln_slice){PyBytes_AS_STRING(v), (size_t)PyBytes_GET_SIZE(v)};
+        }
+        PyErr_Clear();
+        rc = qln_resp_upgrade(c->resp, "websocket", h, k);
+        if (rc == QLN_EBADHEADER)
+            PyErr_Format(PyExc_RuntimeError, "Invalid ASGI websocket.accept: %s",
+                         qln_resp_refusal(c->resp));
+        else if (rc == -EINVAL)
+            PyErr_SetString(PyExc_RuntimeError, "this request cannot switch to WebSocket");
+    }
+    if (rc == 0) {
+        c->started = c->head_done = true;
+        c->ws_state = WS_OPEN;
+        c->ws_ready = true; /* frames may have come with the request */
+    } else if (!PyErr_Occurred()) {
+        if (rc < 0 && rc != -EINVAL) {
+            c->io_error = rc;
+            c->gone = true;
+            c->ws_state = WS_CLOSED;
+            rc = 0;
+        } else {
+            PyErr_SetString(PyExc_RuntimeError, "the WebSocket handshake could not be answered");
+        }
+    }
+    Py_XDECREF(seq);
+    Py_XDECREF(b64);
+    Py_XDECREF(digest);
+    Py_XDECREF(hash);
+    Py_XDECREF(keyed);
+    return rc;
+}
+
+/* Does the pending WebSocket send (on the connection greenlet). */
+static void
+ws_do_send(struct asgi_call *c)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    enum send_kind kind = c->pend;
+    int rc = 0;
+
+    if (kind == SEND_BODY || kind == SEND_PATH) {
+        do_send(c); /* a denial answer (websocket.http.response) or websocket.close's 403 */
+        return;
+    }
+    if (kind == SEND_WS_ACCEPT) {
+        rc = ws_accept(c);
+    } else if (c->ws_state == WS_OPEN) {
+        ws_write(c, PyBytes_AS_STRING(c->pend_obj), (size_t)PyBytes_GET_SIZE(c->pend_obj));
+        if (kind == SEND_WS_CLOSE) {
+            c->ws_state = WS_CLOSED;
+            c->complete = true;
+        }
+    }
+    c->pend = SEND_NONE;
+    Py_CLEAR(c->pend_obj);
+    if (rc < 0 && PyErr_Occurred())
+        Py_XSETREF(c->send_err, pyw_err_fetch());
+    if (c->send_fut != NULL) {
+        future_finish(a, &c->send_fut, Py_None, c->send_err);
+        Py_CLEAR(c->send_err);
+    }
+}
+
+/* A whole frame for websocket.send or websocket.close: new bytes, or NULL with an error. */
+static PyObject *
+ws_make_frame(unsigned opcode, const char *p, size_t len, const uint8_t *prefix, size_t plen)
+{
+    uint8_t head[10];
+    size_t h = ws_frame_head(head, opcode, len + plen);
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(h + plen + len));
+
+    if (b != NULL) {
+        memcpy(PyBytes_AS_STRING(b), head, h);
+        memcpy(PyBytes_AS_STRING(b) + h, prefix, plen);
+        memcpy(PyBytes_AS_STRING(b) + h + plen, p, len);
+    }
+    return b;
+}
+
+/*
+ * send() of a websocket scope (on the hub): records the message as the
+ * pending send. Returns 0 (pending), 1 (nothing to send) or -1 with an error.
+ */
+static int
+ws_send_message(struct asgi_call *c, PyObject *type, PyObject *msg)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    PyObject *v;
+    Py_ssize_t len;
+    const char *p;
+
+    if (PyUnicode_Compare(type, a->t_ws_accept) == 0) {
+        if (c->ws_state != WS_CONNECTING || c->started) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "Unexpected ASGI message %R sent: the handshake"
+                         " was already answered",
+                         type);
+            return -1;
+        }
+        v = PyDict_GetItemWithError(msg, a->k_subprotocol);
+        if (v != NULL && v != Py_None && !PyUnicode_Check(v)) {
+            PyErr_SetString(PyExc_TypeError, "websocket.accept's subprotocol must be a str");
+            return -1;
+        }
+        Py_XSETREF(c->subprotocol, v != NULL && v != Py_None ? Py_NewRef(v) : NULL);
+        v = PyDict_GetItemWithError(msg, a->k_headers);
+        if (PyErr_Occurred())
+            return -1;
+        c->pend_obj = Py_NewRef(v != NULL ? v : Py_None);
+        c->pend = SEND_WS_ACCEPT;
+        return 0;
+    }
+    if (PyUnicode_Compare(type, a->t_ws_send) == 0) {
+        if (c->ws_state == WS_CONNECTING) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "Unexpected ASGI message %R sent before"
+                         " 'websocket.accept'",
+                         type);
+            return -1;
+        }
+        if (c->ws_state == WS_CLOSED)
+            return 1;
+        v = PyDict_GetItemWithError(msg, a->k_bytes);
+        if (v != NULL && v != Py_None) {
+            if (!PyBytes_Check(v)) {
+                PyErr_SetString(PyExc_TypeError, "websocket.send's bytes must be bytes");
+                return -1;
+            }
+            c->pend_obj = ws_make_frame(WS_BINARY, PyBytes_AS_STRING(v),
+                                        (size_t)PyBytes_GET_SIZE(v), NULL, 0);
+        } else {
+            v = PyDict_GetItemWithError(msg, a->k_text);
+            if (v == NULL || !PyUnicode_Check(v)) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "websocket.send needs 'bytes' or 'text'");
+                return -1;
+            }
+            p = PyUnicode_AsUTF8AndSize(v, &len);
+            c->pend_obj = p != NULL ? ws_make_frame(WS_TEXT, p, (size_t)len, NULL, 0) : NULL;
+        }
+        if (c->pend_obj == NULL)
+            return -1;
+        c->pend = SEND_WS_FRAME;
+        return 0;
+    }
+    if (PyUnicode_Compare(type, a->t_ws_close) == 0) {
+        long code = 1000;
+        uint8_t cb[2];
+
+        v = PyDict_GetItemWithError(msg, a->k_code);
+        if (v != NULL && v != Py_None)
+            code = PyLong_AsLong(v);
+        if (PyErr_Occurred())
+            return -1;
+        if (c->ws_state == WS_CLOSED)
+            return 1;
+        if (c->ws_state == WS_CONNECTING) {
+            /* Closing before the handshake is a refusal: 403 (the ASGI spec). */
+            c->status = 403;
+            Py_XSETREF(c->headers, PyTuple_New(0));
+            c->started = true;
+            c->pend_obj = PyBytes_FromStringAndSize(NULL, 0);
+            c->pend_more = false;
+            c->pend = SEND_BODY;
+            return c->pend_obj != NULL ? 0 : -1;
+        }
+        v = PyDict_GetItemWithError(msg, a->k_reason);
+        p = v != NULL && v != Py_None ? PyUnicode_AsUTF8AndSize(v, &len) : "";
+        if (p == NULL)
+            return -1;
+        if (v == NULL || v == Py_None)
+            len = 0;
+        if (len > 123)
+            len = 123; /* a control frame carries at most 125 bytes */
+        cb[0] = (uint8_t)(code >> 8);
+        cb[1] = (uint8_t)code;
+        c->close_code = (int)code;
+        c->pend_obj = ws_make_frame(WS_CLOSE, p, (size_t)len, cb, 2);
+        if (c->pend_obj == NULL)
+            return -1;
+        c->pend = SEND_WS_CLOSE;
+        return 0;
+    }
+    PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message %R sent.", type);
+    return -1;
+}
+
+/* Waits for the app and the client until the WebSocket is closed or the Task ends. */
+static void
+run_ws(struct asgi_call *c)
+{
+    struct pyw_asgi *a = &c->st->asgi;
+    PyObject *r;
+
+    for (;;) {
+        if (c->pend != SEND_NONE) {
+            ws_do_send(c);
+            continue;
+        }
+        if (c->ws_state == WS_OPEN && c->ws_ready && PyList_GET_SIZE(c->inbox) < WS_INBOX_MAX) {
+            ws_read(c);
+            continue;
+        }
+        if (c->ws_state == WS_OPEN && c->going_away) {
+            ws_close(c, WS_GOING_AWAY, true);
+            continue;
+        }
+        if (c->ws_state == WS_OPEN && c->task_done) {
+            ws_close(c, c->exc != NULL ? WS_INTERNAL_ERROR : WS_NORMAL, false);
+            c->complete = true;
+            continue;
+        }
+        if (c->ws_state == WS_CLOSED || c->complete || c->gone || c->task_done)
+            return;
+        if (c->ws_state == WS_OPEN && PyList_GET_SIZE(c->inbox) < WS_INBOX_MAX &&
+            watch(c, true) < 0)
+            PyErr_Clear();
+        c->waiting = true;
+        r = PyObject_CallNoArgs(a->hub_switch);
+        c->waiting = false;
+        if (r == NULL) {
+            PyErr_Clear();
+            c->stop = true;
+            return;
+        }
+        Py_DECREF(r);
+    }
+}
+
+/* going_away(): the worker stops; every open WebSocket closes with 1001. */
+static PyObject *
+mod_going_away(PyObject *self, PyObject *unused)
+{
+    struct asgi_call *c, *next;
+
+    for (c = ws_open_list; c != NULL; c = next) {
+        next = c->ws_next;
+        c->going_away = true;
+        Py_INCREF(c);
+        if (wake(c) < 0)
+            PyErr_Clear();
+        Py_DECREF(c);
+    }
+    Py_RETURN_NONE;
+}
+
+static void
+ws_list_add(struct asgi_call *c)
+{
+    c->ws_next = ws_open_list;
+    if (ws_open_list != NULL)
+        ws_open_list->ws_prev = c;
+    ws_open_list = c;
+}
+
+static void
+ws_list_remove(struct asgi_call *c)
+{
+    if (c->ws_prev != NULL)
+        c->ws_prev->ws_next = c->ws_next;
+    else if (ws_open_list == c)
+        ws_open_list = c->ws_next;
+    if (c->ws_next != NULL)
+        c->ws_next->ws_prev = c->ws_prev;
+    c->ws_prev = c->ws_next = NULL;
+}
+
+/* True when REQ asks for a WebSocket (RFC 6455 §4.1): GET, Upgrade: websocket, Connection: upgrade.
+ */
+static bool
+is_websocket(struct qln_request *req)
+{
+    size_t i, n = qln_req_nheaders(req);
+    const struct qln_header *h = qln_req_headers(req);
+    struct qln_slice m = qln_req_method(req);
+    bool upgrade = false, connection = false;
+
+    if (m.len != 3 || memcmp(m.p, "GET", 3) != 0 || qln_req_version_minor(req) < 1)
+        return false;
+    for (i = 0; i < n; i++) {
+        if (h[i].name.len == 7 && strncasecmp(h[i].name.p, "upgrade", 7) == 0)
+            upgrade =
+                upgrade || (h[i].value.len == 9 && strncasecmp(h[i].value.p, "websocket", 9) == 0);
+        else if (h[i].name.len == 10 && strncasecmp(h[i].name.p, "connection", 10) == 0)
+            connection = connection || memmem_ci(h[i].value.p, h[i].value.len, "upgrade");
+    }
+    return upgrade && connection;
+}
+
 /* ------------------------------------------------------------ the Task's side */
 
 static PyObject *
@@ -930,10 +1722,28 @@ call_send(struct asgi_call *c, PyObject *msg)
     if (c->pend != SEND_NONE)
         return PyErr_Format(PyExc_RuntimeError,
                             "ASGI message %R sent while the previous send() is not done", type);
+    if (c->ws) {
+        /* A denial answer (websocket.http.response.*) takes HTTP's way. */
+        if (PyUnicode_Compare(type, a->t_ws_http_start) == 0 && c->ws_state == WS_CONNECTING)
+            type = a->t_response_start;
+        else if (PyUnicode_Compare(type, a->t_ws_http_body) == 0 && c->started &&
+                 c->ws_state == WS_CONNECTING)
+            type = a->t_response_body;
+        else
+            switch (ws_send_message(c, type, msg)) {
+            case -1:
+                return NULL;
+            case 1:
+                return Py_NewRef(a->done);
+            default:
+                goto queued;
+            }
+    }
     if (PyUnicode_Compare(type, a->t_response_start) == 0) {
         if (c->started)
-            return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message %R sent, after "
-                                                    "response already started.",
+            return PyErr_Format(PyExc_RuntimeError,
+                                "Unexpected ASGI message %R sent, after "
+                                "response already started.",
                                 type);
         v = PyDict_GetItemWithError(msg, a->k_status);
         if (v == NULL || !PyLong_Check(v)) {
@@ -979,6 +1789,7 @@ call_send(struct asgi_call *c, PyObject *msg)
     } else {
         return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message %R sent.", type);
     }
+queued:
     if (wake(c) < 0)
         return NULL;
     if (c->pend == SEND_NONE) {
@@ -1001,14 +1812,36 @@ call_receive(struct asgi_call *c, PyObject *unused)
     struct pyw_asgi *a = &c->st->asgi;
     PyObject *msg, *f;
 
-    if (c->req == NULL) {
-        msg = message_disconnect(a);
+    if (c->ws && c->inbox != NULL && PyList_GET_SIZE(c->inbox) > 0) {
+        msg = Py_NewRef(PyList_GET_ITEM(c->inbox, 0));
+        if (PySequence_DelItem(c->inbox, 0) < 0) {
+            Py_DECREF(msg);
+            return NULL;
+        }
+        /* Reading stopped while the inbox was full: it may go on now. */
+        if (PyList_GET_SIZE(c->inbox) == WS_INBOX_MAX - 1 && wake(c) < 0)
+            PyErr_Clear();
+        f = future_done(a, msg);
+        Py_DECREF(msg);
+        return f;
+    }
+    if (c->req == NULL || (c->ws && c->ws_state == WS_CLOSED)) {
+        msg = c->ws ? message_ws_disconnect(a, c->close_code) : message_disconnect(a);
         f = msg != NULL ? future_done(a, msg) : NULL;
         Py_XDECREF(msg);
         return f;
     }
     if (c->recv_pend)
         return PyErr_Format(PyExc_RuntimeError, "ASGI receive() called while another is waiting");
+    if (c->ws) {
+        /* Messages come as the connection greenlet reads them: wait for one. */
+        f = PyObject_CallNoArgs(a->create_future);
+        if (f != NULL) {
+            c->recv_pend = true;
+            c->recv_fut = Py_NewRef(f);
+        }
+        return f;
+    }
     c->recv_pend = true;
     if (wake(c) < 0)
         return NULL;
@@ -1059,8 +1892,15 @@ call_task_done(struct asgi_call *c, PyObject *task)
 static PyObject *
 call_readable(struct asgi_call *c, PyObject *unused)
 {
-    if (wake(c) < 0)
+    c->ws_ready = true;
+    if (c->waiting) {
+        if (wake(c) < 0)
+            return NULL;
+    } else if (c->watching && c->req != NULL && watch(c, false) < 0) {
+        /* Busy elsewhere (a write): off the loop until the next wait, or the
+           level-triggered loop would call this on every pass. */
         return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -1076,6 +1916,10 @@ call_dealloc(struct asgi_call *c)
     Py_XDECREF(c->recv_msg);
     Py_XDECREF(c->recv_fut);
     Py_XDECREF(c->exc);
+    Py_XDECREF(c->inbox);
+    Py_XDECREF(c->subprotocol);
+    PyMem_Free(c->rbuf);
+    PyMem_Free(c->frag);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
@@ -1209,7 +2053,7 @@ conclude(struct asgi_call *c)
 
     if (c->stop)
         return QLN_ESTOP;
-    if (c->complete)
+    if (c->complete || (c->ws && c->ws_state != WS_CONNECTING))
         return 0;
     if (c->gone) {
         int e = c->io_error != 0 ? c->io_error : QLN_EPEERCLOSED;
@@ -1222,6 +2066,9 @@ conclude(struct asgi_call *c)
         restore_exception(c->exc);
         Py_CLEAR(c->exc);
         pyw_log_exception(c->st, QLN_LOG_ERROR, "Exception in ASGI application");
+    } else if (!c->started && c->ws) {
+        qln_log(QLN_LOG_ERROR, "ASGI callable returned without sending handshake (%.*s)",
+                (int)target.len, target.p);
     } else if (!c->started) {
         qln_log(QLN_LOG_ERROR, "ASGI callable returned without starting response (%.*s)",
                 (int)target.len, target.p);
@@ -1258,10 +2105,16 @@ detach(struct asgi_call *c)
 {
     struct pyw_asgi *a = &c->st->asgi;
 
+    if (c->ws) {
+        ws_list_remove(c);
+        if (c->ws_state != WS_CLOSED && c->close_code == 0)
+            c->close_code = WS_ABNORMAL;
+        c->ws_state = WS_CLOSED;
+    }
     if (!c->complete)
         c->gone = true;
     if (c->recv_fut != NULL) {
-        PyObject *msg = message_disconnect(a);
+        PyObject *msg = c->ws ? message_ws_disconnect(a, c->close_code) : message_disconnect(a);
 
         future_finish(a, &c->recv_fut, msg != NULL ? msg : Py_None, NULL);
         Py_XDECREF(msg);
@@ -1270,6 +2123,8 @@ detach(struct asgi_call *c)
     c->recv_pend = false;
     if (c->task != NULL && (c->stop || !c->complete))
         cancel_task(c);
+    if (c->watching && watch(c, false) < 0)
+        PyErr_Clear();
     if (c->watch_fd >= 0) {
         close(c->watch_fd);
         c->watch_fd = -1;
@@ -1306,7 +2161,14 @@ pyw_asgi_serve(struct pyw_state *st, struct qln_request *req, struct qln_respons
         c->gl_switch = PyObject_GetAttr(gl, a->s_switch);
         Py_DECREF(gl);
     }
-    scope = c->gl_switch != NULL ? scope_build(st, req) : NULL;
+    c->ws = is_websocket(req);
+    if (c->ws) {
+        c->inbox = PyList_New(0);
+        ws_push(c, c->inbox != NULL ? message_ws(a, a->t_ws_connect, NULL, NULL) : NULL);
+        ws_list_add(c);
+    }
+    scope =
+        c->gl_switch != NULL && (!c->ws || c->inbox != NULL) ? scope_build(st, req, c->ws) : NULL;
     if (scope == NULL || start_task(c, scope) < 0) {
         struct qln_slice target = qln_req_target(req);
 
@@ -1318,7 +2180,10 @@ pyw_asgi_serve(struct pyw_state *st, struct qln_request *req, struct qln_respons
         return -EINVAL;
     }
     Py_DECREF(scope);
-    run_call(c);
+    if (c->ws)
+        run_ws(c);
+    else
+        run_call(c);
     rc = conclude(c);
     detach(c);
     Py_DECREF(c);

@@ -21,7 +21,9 @@ plugins_python_wsgi_python3_la_SOURCES = \
 	plugins/python-wsgi/sockref.c \
 	plugins/python-wsgi/service.c \
 	plugins/python-wsgi/modules.c \
-	plugins/python-wsgi/asgi.c
+	plugins/python-wsgi/asgi.c \
+	plugins/python-wsgi/wsframe.c \
+	plugins/python-wsgi/wsframe.h
 nodist_plugins_python_wsgi_python3_la_SOURCES = $(pyw_python:.py=.py.inc)
 BUILT_SOURCES += $(pyw_python:.py=.py.inc)
 plugins_python_wsgi_python3_la_CPPFLAGS = $(AM_CPPFLAGS) $(PYTHON_CFLAGS) \
@@ -44,6 +46,14 @@ nodist_tests_unit_test_python_environ_SOURCES = $(nodist_plugins_python_wsgi_pyt
 tests_unit_test_python_environ_CPPFLAGS = $(plugins_python_wsgi_python3_la_CPPFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_python_environ_CFLAGS = $(plugins_python_wsgi_python3_la_CFLAGS)
 tests_unit_test_python_environ_LDADD = $(CHECK_LIBS) $(PYTHON_LIBS) $(PTHREAD_LIBS)
+
+# The WebSocket frame format, on its own (no Python).
+check_PROGRAMS += tests/unit/test_wsframe
+TESTS += tests/unit/test_wsframe
+tests_unit_test_wsframe_SOURCES = tests/unit/test_wsframe.c plugins/python-wsgi/wsframe.c \
+	plugins/python-wsgi/wsframe.h
+tests_unit_test_wsframe_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_wsframe_LDADD = $(CHECK_LIBS)
 endif
 endif
 plugins/python-wsgi/qilin/conf.py.inc: plugins/python-wsgi/qilin/conf.py

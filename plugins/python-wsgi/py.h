@@ -114,12 +114,16 @@ struct pyw_asgi {
     PyObject *extensions;    /* new: scope["extensions"] */
     PyObject *http10, *http11, *http, *https;
     PyObject *k_type, *k_asgi, *k_http_version, *k_server, *k_client, *k_scheme, *k_method,
-        *k_root_path, *k_path, *k_raw_path, *k_query_string, *k_headers, *k_state,
-        *k_extensions, *k_body, *k_more_body, *k_status, *k_path_send;
-    PyObject *t_http_request, *t_http_disconnect, *t_response_start, *t_response_body,
-        *t_pathsend;
-    PyObject *s_switch, *s_add_done_callback, *s_set_result, *s_cancel, *s_cancelled,
-        *s_exception, *s_done;
+        *k_root_path, *k_path, *k_raw_path, *k_query_string, *k_headers, *k_state, *k_extensions,
+        *k_body, *k_more_body, *k_status, *k_path_send;
+    PyObject *t_http_request, *t_http_disconnect, *t_response_start, *t_response_body, *t_pathsend;
+    PyObject *s_switch, *s_add_done_callback, *s_set_result, *s_cancel, *s_cancelled, *s_exception,
+        *s_done;
+    /* WebSocket */
+    PyObject *websocket, *ws, *wss, *ws_extensions, *sha1, *b64;
+    PyObject *k_subprotocols, *k_subprotocol, *k_code, *k_reason, *k_text, *k_bytes;
+    PyObject *t_ws_connect, *t_ws_receive, *t_ws_disconnect, *t_ws_accept, *t_ws_send, *t_ws_close,
+        *t_ws_http_start, *t_ws_http_body;
 };
 
 /* The plugin's state, one per process (what init() stores for the core). */

@@ -474,6 +474,18 @@ static const struct qln_option py_options[] = {
         .min = 0,
     },
     {
+        .name = "ws_max_size",
+        .cli = "--ws-max-size",
+        .type = QLN_OPT_INT,
+        .def = "16777216",
+        .metavar = "BYTES",
+        .section = "Python",
+        .help = "The largest WebSocket message an ASGI app receives; a larger one closes the"
+                " connection with 1009.",
+        .min = 125,
+        .max = 1073741824,
+    },
+    {
         .name = "root_path",
         .cli = "--root-path",
         .type = QLN_OPT_STRING,
@@ -543,5 +555,6 @@ static const struct qln_app_ops py_ops = {
 };
 
 QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "python3", .version = QLN_VERSION,
-                  .description = "WSGI (PEP 3333) and ASGI 3 applications on embedded CPython " PY_VERSION,
+                  .description =
+                      "WSGI (PEP 3333) and ASGI 3 applications on embedded CPython " PY_VERSION,
                   .options = py_options, .app = &py_ops);

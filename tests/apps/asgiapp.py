@@ -14,6 +14,13 @@
 /badheader   a header value with a newline
 /pathsend    this file through http.response.pathsend
 /background  answers, then keeps running and records when it ended
+
+WebSocket:
+/ws/echo     accepts (with the first subprotocol offered), echoes text and bytes; the text
+             "close-me" makes the app close with 4001; counts open sockets for /overlap
+/ws/deny     refuses with a 401 response (websocket.http.response)
+/ws/reject   closes before accepting (403)
+/ws/events   accepts, then records the disconnect code it gets for /events
 """
 import asyncio
 import json
@@ -80,9 +87,45 @@ async def lifespan(scope, receive, send):
             return
 
 
+async def websocket(scope, receive, send):
+    path = scope["path"]
+    assert (await receive())["type"] == "websocket.connect"
+    if path == "/ws/deny":
+        await send({"type": "websocket.http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"denied"})
+        return
+    if path == "/ws/reject":
+        await send({"type": "websocket.close"})
+        return
+    protos = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": protos[0] if protos else None,
+                "headers": [(b"x-ws", b"yes")]})
+    STATE["inflight"] += 1
+    STATE["max"] = max(STATE["max"], STATE["inflight"])
+    try:
+        while True:
+            m = await receive()
+            if m["type"] == "websocket.disconnect":
+                STATE["events"].append("ws-disconnect:%d" % m["code"])
+                return
+            if m.get("text") == "close-me":
+                await send({"type": "websocket.close", "code": 4001, "reason": "bye"})
+                return
+            if path == "/ws/echo":
+                if m.get("text") is not None:
+                    await send({"type": "websocket.send", "text": m["text"]})
+                else:
+                    await send({"type": "websocket.send", "bytes": m["bytes"]})
+    finally:
+        STATE["inflight"] -= 1
+
+
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
+    if scope["type"] == "websocket":
+        return await websocket(scope, receive, send)
     path = scope["path"]
     q = query(scope)
     if path == "/":

@@ -1,6 +1,7 @@
 """ASGI on -k asyncio: the scope, receive() and send() through the core's request path,
 concurrency, disconnects, backpressure, lifespan, interface errors, and real frameworks
 (Starlette, FastAPI, Django's ASGI handler)."""
+import asyncio
 import importlib.util
 import json
 import os
@@ -372,6 +373,211 @@ class DjangoAsgiTest(unittest.TestCase):
             r = srv.request("POST", "/form/", body=b"name=qilin",
                             headers=[("Content-Type", "application/x-www-form-urlencoded")])
             self.assertEqual(r.text, "name=qilin")
+
+
+def ws_handshake(port, path="/ws/echo", extra=b""):
+    """A raw client socket after the WebSocket handshake, and the 101 head."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = s.recv(4096)
+        if not data:
+            break
+        head += data
+    return s, head
+
+
+def client_frame(opcode, payload, fin=True, mask=True):
+    """One client frame (masked unless MASK is false)."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, (0x80 if mask else 0) | n])
+    elif n < 65536:
+        head = bytes([b0, (0x80 if mask else 0) | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([b0, (0x80 if mask else 0) | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = b"\x01\x02\x03\x04"
+    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def read_close_code(s):
+    """Reads server frames until a close frame; returns its code (None at EOF first)."""
+    buf = b""
+    while True:
+        while len(buf) >= 2:
+            n = buf[1] & 0x7f
+            off = 2 + (2 if n == 126 else 8 if n == 127 else 0)
+            if n == 126 and len(buf) >= 4:
+                n = int.from_bytes(buf[2:4], "big")
+            elif n == 127 and len(buf) >= 10:
+                n = int.from_bytes(buf[2:10], "big")
+            if len(buf) < off + n:
+                break
+            if buf[0] & 0x0f == 8:
+                return int.from_bytes(buf[off:off + 2], "big") if n >= 2 else 1005
+            buf = buf[off + n:]
+        data = s.recv(65536)
+        if not data:
+            return None
+        buf += data
+
+
+@unittest.skipUnless(worker_built("asyncio") and installed("websockets"),
+                     "needs the asyncio worker and python3-websockets")
+class WebSocketTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = asyncio_server(["--ws-max-size", "2000000", "--worker-connections", "1200",
+                                  "--backlog", "2048"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def run_client(self, coro):
+        return asyncio.run(asyncio.wait_for(coro, 60))
+
+    def test_echo_text_binary_big_fragmented_ping(self):
+        import websockets
+
+        async def client():
+            url = "ws://127.0.0.1:%d/ws/echo" % self.srv.port
+            async with websockets.connect(url, max_size=None, subprotocols=["chat", "x"]) as ws:
+                self.assertEqual(ws.subprotocol, "chat")
+                self.assertEqual(ws.response_headers["X-WS"], "yes")
+                await ws.send("h\u00e9llo")
+                self.assertEqual(await ws.recv(), "h\u00e9llo")
+                await ws.send(b"\x00\xff")
+                self.assertEqual(await ws.recv(), b"\x00\xff")
+                big = os.urandom(1 << 20)
+                await ws.send(big)
+                self.assertEqual(await ws.recv(), big)
+                await ws.send(["frag", "men", "ted"])
+                self.assertEqual(await ws.recv(), "fragmented")
+                await asyncio.wait_for(await ws.ping(b"p"), 10)
+            self.assertEqual(ws.close_code, 1000)
+
+        self.run_client(client())
+
+    def test_app_closes_with_code(self):
+        import websockets
+
+        async def client():
+            async with websockets.connect("ws://127.0.0.1:%d/ws/echo" % self.srv.port) as ws:
+                await ws.send("close-me")
+                with self.assertRaises(websockets.ConnectionClosed):
+                    await ws.recv()
+            self.assertEqual((ws.close_code, ws.close_reason), (4001, "bye"))
+
+        self.run_client(client())
+
+    def test_client_close_reaches_app(self):
+        import websockets
+
+        async def client():
+            async with websockets.connect("ws://127.0.0.1:%d/ws/events" % self.srv.port) as ws:
+                await ws.close(code=4321)
+
+        self.srv.get("/events?reset")
+        self.run_client(client())
+        wait_for(lambda: "ws-disconnect:4321" in self.srv.get("/events").text, 10)
+
+    def test_denial_and_reject(self):
+        s, head = ws_handshake(self.srv.port, "/ws/deny")
+        self.assertTrue(head.startswith(b"HTTP/1.1 401"), head)
+        s.close()
+        s, head = ws_handshake(self.srv.port, "/ws/reject")
+        self.assertTrue(head.startswith(b"HTTP/1.1 403"), head)
+        s.close()
+
+    def test_accept_key(self):
+        s, head = ws_handshake(self.srv.port)
+        s.close()
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), head)
+        # RFC 6455 §1.3's example key and answer.
+        self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", head)
+        self.assertIn(b"Upgrade: websocket\r\n", head)
+
+    def test_unmasked_frame_is_1002(self):
+        s, _ = ws_handshake(self.srv.port)
+        s.sendall(client_frame(1, b"hi", mask=False))
+        self.assertEqual(read_close_code(s), 1002)
+        s.close()
+
+    def test_invalid_utf8_is_1007(self):
+        s, _ = ws_handshake(self.srv.port)
+        s.sendall(client_frame(1, b"\xff\xfe bad"))
+        self.assertEqual(read_close_code(s), 1007)
+        s.close()
+
+    def test_too_big_is_1009(self):
+        s, _ = ws_handshake(self.srv.port)
+        s.sendall(client_frame(2, b"z" * 2000001))
+        self.assertEqual(read_close_code(s), 1009)
+        s.close()
+
+    def test_too_big_in_fragments_is_1009(self):
+        s, _ = ws_handshake(self.srv.port)
+        s.sendall(client_frame(2, b"z" * 1500000, fin=False) +
+                  client_frame(0, b"z" * 600000))
+        self.assertEqual(read_close_code(s), 1009)
+        s.close()
+
+    def test_frames_right_behind_the_handshake(self):
+        s, head = ws_handshake(self.srv.port, extra=b"")
+        s.sendall(client_frame(1, b"one") + client_frame(9, b"pingdata") + client_frame(1, b"two"))
+        got = b""
+        while got.count(b"one") + got.count(b"two") < 2 or b"pingdata" not in got:
+            data = s.recv(4096)
+            if not data:
+                break
+            got += data
+        self.assertIn(b"\x8a\x08pingdata", got)  # the pong
+        self.assertLess(got.index(b"one"), got.index(b"two"))
+        s.close()
+
+    def test_1000_sockets_on_one_worker(self):
+        import websockets
+
+        async def one(i):
+            async with websockets.connect("ws://127.0.0.1:%d/ws/echo" % self.srv.port,
+                                          open_timeout=30) as ws:
+                await ws.send("n%d" % i)
+                self.assertEqual(await ws.recv(), "n%d" % i)
+                await gate.wait()
+
+        async def client():
+            await asyncio.gather(*(one(i) for i in range(1000)), opener())
+
+        async def opener():
+            wait_until = asyncio.get_running_loop().time() + 50
+            while self.srv.get("/overlap").text != "1000":
+                self.assertLess(asyncio.get_running_loop().time(), wait_until)
+                await asyncio.sleep(0.2)
+            gate.set()
+
+        self.srv.get("/overlap?reset")
+        gate = asyncio.Event()
+        self.run_client(client())
+
+
+@unittest.skipUnless(worker_built("asyncio") and installed("websockets"),
+                     "needs the asyncio worker and python3-websockets")
+class WebSocketStopTest(unittest.TestCase):
+    def test_graceful_term_closes_with_1001(self):
+        with asyncio_server() as srv:
+            socks = [ws_handshake(srv.port)[0] for _ in range(5)]
+            srv.send_signal(15)
+            self.assertEqual([read_close_code(s) for s in socks], [1001] * 5)
+            srv.wait(15)
+            for s in socks:
+                s.close()
 
 
 if __name__ == "__main__":

@@ -445,6 +445,26 @@ qln_resp_start(struct qln_response *resp, struct qln_slice status, const struct 
     return 0;
 }
 
+/* The mock's connections have no socket: nothing switches protocols. */
+int
+qln_resp_upgrade(struct qln_response *resp, const char *protocol, const struct qln_header *headers,
+                 size_t nheaders)
+{
+    return -EINVAL;
+}
+
+int
+qln_resp_upgraded_write(struct qln_response *resp, const void *buf, size_t len)
+{
+    return -EINVAL;
+}
+
+ssize_t
+qln_req_upgraded_read(struct qln_request *r, void *buf, size_t len, bool nowait)
+{
+    return -EINVAL;
+}
+
 const char *
 qln_http_reason(int status)
 {

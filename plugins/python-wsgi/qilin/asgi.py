@@ -5,6 +5,7 @@ qilin._asgi gives these functions (attach is re-exported for the worker):
 
   attach(loop, hub)   the asyncio worker's running loop and its hub greenlet,
                       which request tasks run on; attach(None, None) at the end
+  going_away()        the worker stops: open WebSockets close with 1001
   app()               the application as an ASGI 3 callable (ASGI 2 wrapped)
   setting(name)       a qilin setting's value (asgi_loop, asgi_lifespan ...)
   set_state(d)        the lifespan state dict each request scope gets a copy of
@@ -21,9 +22,9 @@ and the worker goes on without).
 
 import asyncio
 
-from qilin._asgi import app, attach, log, set_state, setting
+from qilin._asgi import app, attach, going_away, log, set_state, setting
 
-__all__ = ['attach', 'check_loop', 'new_loop', 'Lifespan']
+__all__ = ['attach', 'check_loop', 'going_away', 'new_loop', 'Lifespan']
 
 
 def _uvloop(required):

@@ -195,6 +195,7 @@ async def _serve(fds, accept, serve, tick, max_conns, graceful_timeout, wake_fd,
     finally:
         unlisten()
         stop.set()
+        asgi.going_away()
         if tick() == 1:
             crew.linger(fds, accept, drain_max, linger)
             if crew.busy:
