@@ -1137,7 +1137,8 @@ ws_control(struct asgi_call *c, unsigned opcode, const uint8_t *p, size_t len)
     uint8_t frame[2 + 125];
     size_t h = ws_frame_head(frame, opcode, len);
 
-    memcpy(frame + h, p, len);
+    if (len > 0)
+        memcpy(frame + h, p, len);
     ws_write(c, frame, h + len);
 }
 
@@ -1274,7 +1275,8 @@ ws_frame(struct asgi_call *c, const struct ws_frame *f, uint8_t *p, uint64_t max
         c->frag = nb;
         c->fcap = cap;
     }
-    memcpy(c->frag + c->flen, p, len);
+    if (len > 0)
+        memcpy(c->frag + c->flen, p, len);
     c->flen += len;
     if (f->fin) {
         unsigned op = c->frag_op;
@@ -1480,8 +1482,10 @@ ws_make_frame(unsigned opcode, const char *p, size_t len, const uint8_t *prefix,
 
     if (b != NULL) {
         memcpy(PyBytes_AS_STRING(b), head, h);
-        memcpy(PyBytes_AS_STRING(b) + h, prefix, plen);
-        memcpy(PyBytes_AS_STRING(b) + h + plen, p, len);
+        if (plen > 0)
+            memcpy(PyBytes_AS_STRING(b) + h, prefix, plen);
+        if (len > 0)
+            memcpy(PyBytes_AS_STRING(b) + h + plen, p, len);
     }
     return b;
 }
