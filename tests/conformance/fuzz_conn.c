@@ -15,14 +15,22 @@
  * handshake against qln_conn_serve(), and the input's bytes go through the
  * TLS transport as application data, in records of a size the next byte
  * picks, ended by close_notify or by a bare EOF.
+ *
+ * A request with "Upgrade: websocket" is switched with qln_resp_upgrade(),
+ * and what follows it is read as WebSocket frames through
+ * qln_req_upgraded_read() and the python3 plugin's frame parser
+ * (plugins/python-wsgi/wsframe.c), pings answered, until a close frame, a
+ * protocol error or the end of the input.
  */
 #include "qlnconfig.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,6 +46,7 @@
 #include "core/log.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "plugins/python-wsgi/wsframe.h"
 
 #ifdef QLN_HAVE_TLS
 #include <fcntl.h>
@@ -60,6 +69,59 @@ static struct listener lst;
 static int client_fd = -1;
 static struct tls_server *tls_srv; /* NULL: built without TLS */
 
+/* True when REQ carries Upgrade: websocket. */
+static bool
+wants_websocket(struct qln_request *req)
+{
+    const struct qln_header *h = qln_req_headers(req);
+    size_t i;
+
+    for (i = 0; i < qln_req_nheaders(req); i++) {
+        if (h[i].name.len == 7 && strncasecmp(h[i].name.p, "upgrade", 7) == 0 &&
+            h[i].value.len == 9 && strncasecmp(h[i].value.p, "websocket", 9) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* After the 101: frames until a close, an error or the end of the input; pings answered. */
+static int
+websocket(struct qln_request *req, struct qln_response *resp)
+{
+    static uint8_t buf[FUZZ_MAX_INPUT + 16];
+    uint8_t head[10];
+    struct ws_frame f;
+    size_t len = 0, total;
+    ssize_t n;
+    int rc, why;
+
+    for (;;) {
+        rc = ws_frame_parse(buf, len, 1 << 20, &f, &why);
+        if (rc < 0 || (rc == 1 && f.opcode == WS_CLOSE))
+            return 0;
+        total = rc == 1 ? f.head_len + (size_t)f.len : 0;
+        if (rc == 1 && total <= len) {
+            ws_unmask(buf + f.head_len, (size_t)f.len, f.mask, 0);
+            if (f.opcode == WS_PING) {
+                size_t h = ws_frame_head(head, WS_PONG, f.len);
+
+                if (qln_resp_upgraded_write(resp, head, h) < 0 ||
+                    qln_resp_upgraded_write(resp, buf + f.head_len, (size_t)f.len) < 0)
+                    return 0;
+            }
+            memmove(buf, buf + total, len - total);
+            len -= total;
+            continue;
+        }
+        if (len == sizeof(buf))
+            return 0;
+        n = qln_req_upgraded_read(req, buf + len, sizeof(buf) - len, false);
+        if (n <= 0)
+            return 0;
+        len += (size_t)n;
+    }
+}
+
 /* Answers with the method, path, query, header count and body length it saw. */
 static int
 app_handle(void *state, void *tstate, struct qln_request *req, struct qln_response *resp)
@@ -73,6 +135,16 @@ app_handle(void *state, void *tstate, struct qln_request *req, struct qln_respon
 
     (void)state;
     (void)tstate;
+    if (wants_websocket(req)) {
+        static const struct qln_header accept[] = {
+            {{"Sec-WebSocket-Accept", 20}, {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28}}};
+
+        rc = qln_resp_upgrade(resp, "websocket", accept, 1);
+        if (rc == 0)
+            return websocket(req, resp);
+        if (rc != -EINVAL)
+            return rc;
+    }
     while ((n = qln_req_read(req, buf, sizeof(buf))) > 0)
         total += (size_t)n;
     if (n < 0)

@@ -4,7 +4,8 @@ Usage: python3 fuzz_seeds.py DIR
 The fuzz target reads the first byte as its settings (0: gunicorn's default
 limits, no PROXY header), so each seed is that byte followed by the row's raw
 request; a few more seeds start with a PROXY v1 or v2 header, and a few go
-through TLS (settings bit 7; the next byte shapes the records and the end).
+through TLS (settings bit 7; the next byte shapes the records and the end),
+and a few are WebSocket handshakes followed by frames.
 """
 import os
 import sys
@@ -34,6 +35,25 @@ TLS_SEEDS = {
     "tls13-pipelined": b"\x90\x2e" + GET * 3,
 }
 
+WS_UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+MASK = b"\x01\x02\x03\x04"
+
+
+def ws_frame(b0, payload):
+    """A masked client frame: B0 is FIN, RSV and opcode."""
+    n = len(payload)
+    size = bytes([0x80 | n]) if n < 126 else b"\xfe" + n.to_bytes(2, "big")
+    return bytes([b0]) + size + MASK + bytes(c ^ MASK[i % 4] for i, c in enumerate(payload))
+
+
+WS_SEEDS = {
+    "ws-text-close": b"\x00" + WS_UPGRADE + ws_frame(0x81, b"hello") + ws_frame(0x88, b"\x03\xe8"),
+    "ws-ping-binary": b"\x00" + WS_UPGRADE + ws_frame(0x89, b"p") + ws_frame(0x82, bytes(300)),
+    "ws-fragments": b"\x00" + WS_UPGRADE + ws_frame(0x01, b"ab") + ws_frame(0x80, b"cd"),
+    "ws-unmasked": b"\x00" + WS_UPGRADE + b"\x81\x02hi",
+}
+
 
 def main():
     out = sys.argv[1]
@@ -41,10 +61,11 @@ def main():
     for case in corpus.CASES:
         with open(os.path.join(out, case.name), "wb") as f:
             f.write(b"\x00" + case.raw)
-    for name, raw in list(PROXY_SEEDS.items()) + list(TLS_SEEDS.items()):
+    for name, raw in list(PROXY_SEEDS.items()) + list(TLS_SEEDS.items()) + list(WS_SEEDS.items()):
         with open(os.path.join(out, name), "wb") as f:
             f.write(raw)
-    print("%d seeds in %s" % (len(corpus.CASES) + len(PROXY_SEEDS) + len(TLS_SEEDS), out))
+    print("%d seeds in %s" % (len(corpus.CASES) + len(PROXY_SEEDS) + len(TLS_SEEDS) + len(WS_SEEDS),
+                              out))
 
 
 if __name__ == "__main__":

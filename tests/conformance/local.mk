@@ -7,16 +7,17 @@ integration_tests += tests/integration/test_conformance.py \
 EXTRA_DIST += tests/conformance/corpus.py tests/conformance/runner.py \
 	tests/conformance/run_gunicorn.py
 
-# libFuzzer target: the real connection code (every core source but main.c)
-# under clang -fsanitize=fuzzer,address,undefined, built outside the normal
-# build so no other object needs clang. `make fuzz` runs it FUZZ_SECONDS
+# libFuzzer target: the real connection code (every core source but main.c,
+# and the WebSocket frame parser of the python3 plugin) under clang
+# -fsanitize=fuzzer,address,undefined, built outside the normal build so no
+# other object needs clang. `make fuzz` runs it FUZZ_SECONDS
 # (default 1800), `make fuzz-smoke` 60 s (CI). Seeds come from the corpus;
 # findings land in tests/conformance/fuzz-out/ of the build directory.
 EXTRA_DIST += tests/conformance/fuzz_conn.c tests/conformance/fuzz_seeds.py
 FUZZ_SECONDS = 1800
 # Every .c of the core but main.c (and of llhttp when compiled from source);
 # the recipe picks the .c files, since automake forbids GNU make's $(filter).
-fuzz_conn_deps = tests/conformance/fuzz_conn.c $(core_sources)
+fuzz_conn_deps = tests/conformance/fuzz_conn.c plugins/python-wsgi/wsframe.c $(core_sources)
 if LLHTTP_BUNDLED_SRC
 fuzz_conn_deps += $(core_libllhttp_la_SOURCES)
 endif
