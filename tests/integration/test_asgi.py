@@ -569,6 +569,28 @@ class WebSocketTest(unittest.TestCase):
 
 @unittest.skipUnless(worker_built("asyncio") and installed("websockets"),
                      "needs the asyncio worker and python3-websockets")
+class WebSocketTlsTest(unittest.TestCase):
+    def test_wss_echo_and_https_scheme(self):
+        import websockets
+        from test_tls import HAVE_TLS, client_context, tls_args
+
+        if not HAVE_TLS:
+            self.skipTest("qilin was built without TLS")
+        with asyncio_server(tls_args()) as srv:
+            async def client():
+                url = "wss://127.0.0.1:%d/ws/echo" % srv.port
+                async with websockets.connect(url, ssl=client_context()) as ws:
+                    await ws.send("over tls")
+                    self.assertEqual(await ws.recv(), "over tls")
+                    await ws.send(os.urandom(200000))
+                    self.assertEqual(len(await ws.recv()), 200000)
+                self.assertEqual(ws.close_code, 1000)
+
+            asyncio.run(asyncio.wait_for(client(), 30))
+
+
+@unittest.skipUnless(worker_built("asyncio") and installed("websockets"),
+                     "needs the asyncio worker and python3-websockets")
 class WebSocketStopTest(unittest.TestCase):
     def test_graceful_term_closes_with_1001(self):
         with asyncio_server() as srv:
