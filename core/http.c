@@ -15,7 +15,6 @@
 
 #include <qilin/log.h>
 #include <qilin/request.h>
-#include <qilin/response.h>
 
 #include "field.h"
 #include "http.h"
@@ -78,12 +77,6 @@ http_reason(int status)
             return reasons[i].text;
     }
     return "Unknown";
-}
-
-const char *
-qln_http_reason(int status)
-{
-    return http_reason(status);
 }
 
 static struct http_parser *

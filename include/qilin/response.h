@@ -55,12 +55,6 @@ QLN_API const char *qln_resp_refusal(const struct qln_response *resp);
  */
 QLN_API int64_t qln_resp_content_length(const struct qln_response *resp);
 /**
- * The reason phrase of STATUS ("Not Found"), "Unknown" for a code qilin
- * does not name; for a plugin whose app gives only the code (ASGI). Since
- * ABI 1.6.
- */
-QLN_API const char *qln_http_reason(int status);
-/**
  * Switches the connection to PROTOCOL ("websocket", a token; kept, not
  * copied): sends "101 Switching Protocols" with Connection: Upgrade,
  * Upgrade: PROTOCOL, Date, Server and HEADERS (checked and copied as by

@@ -802,6 +802,22 @@ future_finish(struct pyw_asgi *a, PyObject **slot, PyObject *result, PyObject *e
 
 /* ------------------------------------------- the connection greenlet's side */
 
+/* Writes V in decimal to OUT (at least 20 bytes, no NUL); returns the length. */
+static size_t
+decimal(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Converts the start message's headers for the core; adds Content-Length when LENGTH >= 0. */
 static int
 start_head(struct asgi_call *c, int64_t length)
@@ -809,7 +825,7 @@ start_head(struct asgi_call *c, int64_t length)
     struct qln_header stack[ASGI_STACK_HEADERS], *h = stack;
     PyObject *seq = PySequence_Fast(c->headers, "ASGI response headers must be a list");
     Py_ssize_t i, n;
-    char status[64], lenbuf[24];
+    char status[3], lenbuf[24];
     bool has_length = false;
     int rc = -EINVAL;
 
@@ -855,11 +871,14 @@ start_head(struct asgi_call *c, int64_t length)
         h[n].name.p = "Content-Length";
         h[n].name.len = 14;
         h[n].value.p = lenbuf;
-        h[n].value.len = (size_t)snprintf(lenbuf, sizeof(lenbuf), "%lld", (long long)length);
+        h[n].value.len = decimal(lenbuf, (uint64_t)length);
         n++;
     }
-    snprintf(status, sizeof(status), "%d %s", c->status, qln_http_reason(c->status));
-    rc = qln_resp_start(c->resp, (struct qln_slice){status, strlen(status)}, h, (size_t)n);
+    /* The code alone: the core adds its reason phrase. */
+    status[0] = (char)('0' + c->status / 100);
+    status[1] = (char)('0' + c->status / 10 % 10);
+    status[2] = (char)('0' + c->status % 10);
+    rc = qln_resp_start(c->resp, (struct qln_slice){status, 3}, h, (size_t)n);
     if (rc == QLN_EBADHEADER)
         PyErr_Format(PyExc_RuntimeError, "Invalid ASGI response: %s", qln_resp_refusal(c->resp));
     else if (rc < 0)
@@ -1927,13 +1946,28 @@ call_dealloc(struct asgi_call *c)
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
+/* The call's methods; handle() binds them with PyCFunction_New (no attribute lookup). */
+enum call_method {
+    CALL_SEND,
+    CALL_RECEIVE,
+    CALL_TASK_DONE,
+    CALL_READABLE,
+};
+
 static PyMethodDef call_methods[] = {
-    {"send", (PyCFunction)call_send, METH_O, NULL},
-    {"receive", (PyCFunction)call_receive, METH_NOARGS, NULL},
-    {"_task_done", (PyCFunction)call_task_done, METH_O, NULL},
-    {"_readable", (PyCFunction)call_readable, METH_NOARGS, NULL},
+    [CALL_SEND] = {"send", (PyCFunction)call_send, METH_O, NULL},
+    [CALL_RECEIVE] = {"receive", (PyCFunction)call_receive, METH_NOARGS, NULL},
+    [CALL_TASK_DONE] = {"_task_done", (PyCFunction)call_task_done, METH_O, NULL},
+    [CALL_READABLE] = {"_readable", (PyCFunction)call_readable, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
+
+/* C's method M bound to C: a new reference, or NULL with a Python error. */
+static PyObject *
+bound(struct asgi_call *c, enum call_method m)
+{
+    return PyCFunction_New(&call_methods[m], (PyObject *)c);
+}
 
 static PyTypeObject asgi_call_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "qilin.asgi.Call",
@@ -1969,7 +2003,7 @@ watch(struct asgi_call *c, bool on)
     }
     fd = PyLong_FromLong(c->watch_fd);
     if (fd != NULL && on)
-        cb = PyObject_GetAttrString((PyObject *)c, "_readable");
+        cb = bound(c, CALL_READABLE);
     if (fd != NULL && (cb != NULL || !on))
         r = on ? PyObject_CallFunctionObjArgs(a->add_reader, fd, cb, NULL)
                : PyObject_CallOneArg(a->remove_reader, fd);
@@ -1988,8 +2022,8 @@ start_task(struct asgi_call *c, PyObject *scope)
 {
     struct pyw_state *st = c->st;
     struct pyw_asgi *a = &st->asgi;
-    PyObject *recv = PyObject_GetAttrString((PyObject *)c, "receive");
-    PyObject *send = PyObject_GetAttrString((PyObject *)c, "send");
+    PyObject *recv = bound(c, CALL_RECEIVE);
+    PyObject *send = bound(c, CALL_SEND);
     PyObject *coro = NULL, *inst, *cb = NULL, *r = NULL;
 
     if (recv != NULL && send != NULL) {
@@ -2004,7 +2038,7 @@ start_task(struct asgi_call *c, PyObject *scope)
     if (coro != NULL)
         c->task = PyObject_CallOneArg(a->create_task, coro);
     if (c->task != NULL)
-        cb = PyObject_GetAttrString((PyObject *)c, "_task_done");
+        cb = bound(c, CALL_TASK_DONE);
     if (cb != NULL)
         r = PyObject_CallMethodOneArg(c->task, a->s_add_done_callback, cb);
     Py_XDECREF(r);

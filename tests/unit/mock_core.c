@@ -466,12 +466,6 @@ qln_req_upgraded_read(struct qln_request *r, void *buf, size_t len, bool nowait)
 }
 
 const char *
-qln_http_reason(int status)
-{
-    return status == 200 ? "OK" : "Unknown";
-}
-
-const char *
 qln_resp_refusal(const struct qln_response *resp)
 {
     return resp->refusal;
