@@ -227,7 +227,12 @@ body_next(struct qln_request *r, bool nowait)
         }
         if (nowait) {
             n = conn_read_some(c);
-            if (n == -EAGAIN)
+            /* The caller waits on its own loop, so the body_timeout is checked
+               here: the client sent nothing for that long. */
+            if (n == -EAGAIN && c->s->body_timeout_ms > 0 &&
+                util_now_ms() - c->last_active_ms >= c->s->body_timeout_ms)
+                n = -ETIMEDOUT;
+            else if (n == -EAGAIN)
                 return -EAGAIN;
         } else {
             n = conn_read_wait(c, c->s->body_timeout_ms);
@@ -290,6 +295,12 @@ ssize_t
 qln_req_read_nowait(struct qln_request *r, void *buf, size_t len)
 {
     return read_body(r, buf, len, true);
+}
+
+int64_t
+qln_req_body_timeout_ms(const struct qln_request *r)
+{
+    return r->conn->s->body_timeout_ms;
 }
 
 bool

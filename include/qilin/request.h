@@ -46,10 +46,15 @@ QLN_API ssize_t qln_req_read(struct qln_request *r, void *buf, size_t len);
 /**
  * As qln_req_read(), but where it would wait for the client it returns
  * -EAGAIN instead (not sticky): wait for the descriptor (qln_req_fd) to
- * turn readable, then call again. For a plugin whose waits belong to an
- * event loop it runs (asyncio). Since ABI 1.6.
+ * turn readable, then call again. Once the client has sent nothing for
+ * body_timeout, it fails with -ETIMEDOUT as qln_req_read would, so the
+ * caller also calls again when that much time has passed
+ * (qln_req_body_timeout_ms). For a plugin whose waits belong to an event
+ * loop it runs (asyncio). Since ABI 1.6.
  */
 QLN_API ssize_t qln_req_read_nowait(struct qln_request *r, void *buf, size_t len);
+/** The body_timeout setting in milliseconds (0: none). Since ABI 1.6. */
+QLN_API int64_t qln_req_body_timeout_ms(const struct qln_request *r);
 /**
  * After qln_resp_upgrade(): reads up to LEN bytes of the new protocol, first
  * those the client sent right behind its request head. Returns bytes (> 0),

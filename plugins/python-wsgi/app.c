@@ -270,7 +270,9 @@ syntax_error_app(struct pyw_state *st)
                                          failapp_py, NULL)
                      : NULL;
     if (mod != NULL)
-        app = PyObject_CallMethod(mod, "make", "O", tb);
+        app = PyObject_CallMethod(
+            mod, (qln_ctx_worker_flags(st->ctx) & QLN_WORKER_ASYNC) ? "make_asgi" : "make", "O",
+            tb);
     pyw_err_restore(Py_NewRef(exc));
     pyw_log_exception(st, QLN_LOG_ERROR, "Exception in worker process (--reload: serving the"
                                          " error until the file is fixed)");

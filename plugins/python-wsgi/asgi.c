@@ -78,6 +78,7 @@ struct asgi_call {
     bool waiting;        /* the connection greenlet waits for the app: wake it */
     bool watching;       /* WATCH_FD's reader is registered */
     int watch_fd;        /* a dup of the socket for this call's own waits, or -1 */
+    PyObject *timer;     /* new: the body_timeout wake-up (a TimerHandle), or NULL */
     bool started;        /* http.response.start arrived */
     bool head_done;      /* the core has the head (qln_resp_start) */
     bool complete;       /* the last body message went out */
@@ -585,15 +586,22 @@ bytes_of(struct qln_slice s)
     return PyBytes_FromStringAndSize(s.p, (Py_ssize_t)s.len);
 }
 
-/* The headers as [(lowercase name, value)], bytes each. */
+/*
+ * The headers as [(lowercase name, value)], bytes each. A name with "_" is
+ * left out, as gunicorn's parser drops it (header_map=drop) and the WSGI
+ * environ does: "X_Forwarded_For" would otherwise pass for X-Forwarded-For
+ * in apps that turn names into environ-style keys (Django's ASGI handler).
+ */
 static PyObject *
 scope_headers(struct qln_request *req)
 {
-    size_t i, n = qln_req_nheaders(req);
+    size_t i, k = 0, n = qln_req_nheaders(req);
     const struct qln_header *h = qln_req_headers(req);
     PyObject *list = PyList_New((Py_ssize_t)n);
 
     for (i = 0; list != NULL && i < n; i++) {
+        if (memchr(h[i].name.p, '_', h[i].name.len) != NULL)
+            continue;
         PyObject *name = bytes_of(h[i].name), *value = bytes_of(h[i].value), *pair = NULL;
         char *p;
         size_t j;
@@ -612,8 +620,11 @@ scope_headers(struct qln_request *req)
             Py_CLEAR(list);
             break;
         }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+        PyList_SET_ITEM(list, (Py_ssize_t)k++, pair);
     }
+    /* Shrink past the names left out (the unset slots are NULL). */
+    if (list != NULL && k < n && PyList_SetSlice(list, (Py_ssize_t)k, (Py_ssize_t)n, NULL) < 0)
+        Py_CLEAR(list);
     return list;
 }
 
@@ -1903,7 +1914,8 @@ call_task_done(struct asgi_call *c, PyObject *task)
         /* The response went out; the app failed afterwards (background work). */
         restore_exception(c->exc);
         Py_CLEAR(c->exc);
-        pyw_log_exception(c->st, QLN_LOG_ERROR, "Exception in ASGI application");
+        if (pyw_exit_request(c->st, "(after its response)", 20) == 0)
+            pyw_log_exception(c->st, QLN_LOG_ERROR, "Exception in ASGI application");
     }
     Py_CLEAR(c->task);
     if (wake(c) < 0)
@@ -1940,6 +1952,7 @@ call_dealloc(struct asgi_call *c)
     Py_XDECREF(c->recv_fut);
     Py_XDECREF(c->exc);
     Py_XDECREF(c->inbox);
+    Py_XDECREF(c->timer);
     Py_XDECREF(c->subprotocol);
     PyMem_Free(c->rbuf);
     PyMem_Free(c->frag);
@@ -2049,6 +2062,37 @@ start_task(struct asgi_call *c, PyObject *scope)
     return r != NULL ? 0 : -1;
 }
 
+/* Arms C's timer to wake it once the body_timeout has passed (none: nothing). */
+static int
+timer_arm(struct asgi_call *c)
+{
+    int64_t ms = qln_req_body_timeout_ms(c->req);
+    PyObject *cb;
+
+    if (ms <= 0 || c->timer != NULL)
+        return 0;
+    cb = bound(c, CALL_READABLE);
+    if (cb == NULL)
+        return -1;
+    c->timer =
+        PyObject_CallMethod(c->st->asgi.loop, "call_later", "dO", (double)ms / 1000.0 + 0.001, cb);
+    Py_DECREF(cb);
+    return c->timer != NULL ? 0 : -1;
+}
+
+static void
+timer_cancel(struct asgi_call *c)
+{
+    PyObject *r;
+
+    if (c->timer == NULL)
+        return;
+    r = PyObject_CallMethodNoArgs(c->timer, c->st->asgi.s_cancel);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    Py_CLEAR(c->timer);
+}
+
 /* Waits for the app until the response is complete or the Task ends. */
 static void
 run_call(struct asgi_call *c)
@@ -2067,11 +2111,16 @@ run_call(struct asgi_call *c)
             return;
         if (c->recv_pend && !c->ambiguous && watch(c, true) < 0)
             PyErr_Clear();
+        /* Waiting for body bytes: wake up when body_timeout would pass, so
+           qln_req_read_nowait can say so. */
+        if (c->recv_pend && !c->body_done && timer_arm(c) < 0)
+            PyErr_Clear();
         c->waiting = true;
         r = PyObject_CallNoArgs(a->hub_switch);
         c->waiting = false;
         if (c->watching && watch(c, false) < 0)
             PyErr_Clear();
+        timer_cancel(c);
         if (r == NULL) {
             /* Killed (GreenletExit) when the worker stops at once. */
             PyErr_Clear();
@@ -2101,8 +2150,14 @@ conclude(struct asgi_call *c)
         return e;
     }
     if (c->exc != NULL) {
+        int rc;
+
         restore_exception(c->exc);
         Py_CLEAR(c->exc);
+        /* SystemExit or KeyboardInterrupt ends the worker, as under WSGI. */
+        rc = pyw_exit_request(c->st, target.p, target.len);
+        if (rc != 0)
+            return rc;
         pyw_log_exception(c->st, QLN_LOG_ERROR, "Exception in ASGI application");
     } else if (!c->started && c->ws) {
         qln_log(QLN_LOG_ERROR, "ASGI callable returned without sending handshake (%.*s)",

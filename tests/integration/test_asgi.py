@@ -517,15 +517,17 @@ class WebSocketTest(unittest.TestCase):
         s.close()
 
     def test_too_big_is_1009(self):
+        # Only the head and a little of the payload: the server refuses on the
+        # announced length, and a client still sending would be reset.
         s, _ = ws_handshake(self.srv.port)
-        s.sendall(client_frame(2, b"z" * 2000001))
+        s.sendall(client_frame(2, b"z" * 2000001)[:1000])
         self.assertEqual(read_close_code(s), 1009)
         s.close()
 
     def test_too_big_in_fragments_is_1009(self):
         s, _ = ws_handshake(self.srv.port)
         s.sendall(client_frame(2, b"z" * 1500000, fin=False) +
-                  client_frame(0, b"z" * 600000))
+                  client_frame(0, b"z" * 600000)[:1000])
         self.assertEqual(read_close_code(s), 1009)
         s.close()
 

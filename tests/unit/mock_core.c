@@ -311,6 +311,12 @@ qln_req_chunked(const struct qln_request *r)
     return r->chunked;
 }
 
+int64_t
+qln_req_body_timeout_ms(const struct qln_request *r)
+{
+    return 0;
+}
+
 /* The mock's bodies are all in memory: nothing ever waits. */
 ssize_t
 qln_req_read_nowait(struct qln_request *r, void *buf, size_t len)

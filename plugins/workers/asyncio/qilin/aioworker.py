@@ -225,9 +225,17 @@ def run(fds, accept, serve, tick, max_conns, graceful_timeout, wake_fd, linger, 
     asyncio.set_event_loop(loop)
     asgi.attach(loop, _hub)
     try:
-        return loop.run_until_complete(
-            _serve(fds, accept, serve, tick, max_conns, graceful_timeout, wake_fd, linger,
-                   drain_max))
+        main = loop.create_task(_serve(fds, accept, serve, tick, max_conns, graceful_timeout,
+                                       wake_fd, linger, drain_max))
+        while True:
+            try:
+                return loop.run_until_complete(main)
+            except (SystemExit, KeyboardInterrupt):
+                # Raised by an app's task, which asyncio lets out of the loop:
+                # the task's done callback (qilin.asgi) ends the worker as WSGI
+                # does; the loop goes on until then.
+                if main.done():
+                    raise
     finally:
         asgi.attach(None, None)
         try:
