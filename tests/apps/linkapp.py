@@ -11,15 +11,20 @@ def mapped_libpython():
                        if "/libpython" in line and ".so" in line.split()[-1]})
 
 
-def app(environ, start_response):
+def report():
+    """What the app answers (asgilinkapp's too)."""
     import _decimal  # lib-dynload extensions, loaded at request time
     import _ssl
-    body = json.dumps({
+    return {
         "libpython_so": mapped_libpython(),
         "initialized": ctypes.pythonapi.Py_IsInitialized(),
         "decimal": str(_decimal.Decimal(1) / _decimal.Decimal(8)),
         "openssl": _ssl.OPENSSL_VERSION.split()[0],
-    }).encode()
+    }
+
+
+def app(environ, start_response):
+    body = json.dumps(report()).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]

@@ -8,7 +8,7 @@ can kill the master and every worker it left behind by group, never by name.
 Environment (exported by tests/integration/local.mk):
   QILIN_BIN          the built binary
   QILIN_PLUGIN_PATH  where the freshly built plugins are
-  QILIN_TEST_APPS    tests/apps, the WSGI apps served (the default --chdir)
+  QILIN_TEST_APPS    tests/apps, the apps served (the default --chdir)
 """
 import http.client
 import os
@@ -219,7 +219,20 @@ def worker_built(name):
     return any(os.path.exists(os.path.join(d, name + ".so")) for d in dirs)
 
 
-WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet")
+WORKER_CLASSES = ("sync", "gthread", "gevent", "eventlet", "asyncio")
+# The worker classes that serve WSGI apps: per_worker_class(classes=WSGI_CLASSES)
+# for a test of what only WSGI has (environ keys, wsgi.input, start_response).
+WSGI_CLASSES = ("sync", "gthread", "gevent", "eventlet")
+# The ASGI worker class, and the ASGI twin of each test app (same routes and
+# answers) that a Server on it serves instead of the WSGI app.
+ASGI_CLASS = "asyncio"
+ASGI_TWINS = {
+    "testapp:app": "asgitestapp:app",
+    "echoapp:app": "asgiechoapp:app",
+    "opsapp:app": "asgiopsapp:app",
+    "fairapp:app": "asgifairapp:app",
+    "linkapp:app": "asgilinkapp:app",
+}
 
 
 def hang_timeout(seconds):
@@ -245,11 +258,12 @@ def _set_env(name, value):
 
 def per_worker_class(namespace, *bases, classes=WORKER_CLASSES):
     """Runs the tests of each TestCase in BASES once more per worker class in
-    CLASSES (every one, unless a test says otherwise) whose plugin is built,
-    other than worker_class(): as <Base>_<class> in NAMESPACE (a test
-    module's globals()), whose servers run that class. The originals run on
-    worker_class(). When $QILIN_TEST_WORKER_CLASS already names a class for
-    the whole suite (`make check-gthread`), no copies are made."""
+    CLASSES (every one, unless a test says otherwise: WSGI_CLASSES for what
+    only WSGI has) whose plugin is built, other than worker_class(): as
+    <Base>_<class> in NAMESPACE (a test module's globals()), whose servers
+    run that class. The originals run on worker_class(). When
+    $QILIN_TEST_WORKER_CLASS already names a class for the whole suite
+    (`make check-gthread`), no copies are made."""
     if os.environ.get(WORKER_CLASS_ENV):
         return
     for base in bases:
@@ -278,6 +292,9 @@ class Server:
 
         with Server(["--keep-alive", "30"], app="testapp:app", workers=1) as srv:
             conn = srv.connect()
+
+    On the asyncio worker (-k asyncio in ARGS or EXTRA, or a per_worker_class
+    copy) APP is its ASGI twin where ASGI_TWINS has one.
 
     Starts `$QILIN_BIN -b 127.0.0.1:PORT --chdir $QILIN_TEST_APPS
     --error-logfile LOG -w WORKERS ARGS EXTRA APP` in a new session and, when
@@ -309,6 +326,8 @@ class Server:
                 cmd += ["-k", worker]
         env = green_asan_env(worker, env)
         cmd += list(args) + list(extra)
+        if worker == ASGI_CLASS:
+            app = ASGI_TWINS.get(app, app)
         if app:
             cmd.append(app)
         self.cmd = cmd

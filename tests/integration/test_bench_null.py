@@ -13,7 +13,8 @@ import sys
 import tempfile
 import unittest
 
-from qilintest import Server, assert_same_bytes, per_worker_class, qilin_bin, run_qilin
+from qilintest import (WSGI_CLASSES, Server, assert_same_bytes, per_worker_class, qilin_bin,
+                       run_qilin)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.normpath(os.path.join(HERE, "..", "..", "bench"))
@@ -72,8 +73,8 @@ class NullPluginTest(unittest.TestCase):
 
 
 class FrameworkAppsTest(unittest.TestCase):
-    """The bench's Flask and Django apps, served by qilin as `make bench`
-    does, on every worker class the flask and django cases run."""
+    """The bench's Flask and Django apps (WSGI), served by qilin as `make
+    bench` does, on every WSGI worker class the flask and django cases run."""
 
     def check(self, app):
         with Server(app=app, chdir=os.path.join(BENCH, "apps")) as srv:
@@ -89,7 +90,7 @@ class FrameworkAppsTest(unittest.TestCase):
         self.check("django_app:app")
 
 
-per_worker_class(globals(), FrameworkAppsTest)
+per_worker_class(globals(), FrameworkAppsTest, classes=WSGI_CLASSES)
 
 
 class PeersTest(unittest.TestCase):

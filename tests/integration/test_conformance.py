@@ -8,13 +8,22 @@ import re
 import sys
 import unittest
 
-from qilintest import APPS, Server, built_worker_classes
+from qilintest import APPS, ASGI_CLASS, Server, built_worker_classes
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import corpus  # noqa: E402
 import runner  # noqa: E402
 
 INVALID_RX = re.compile(r"Invalid request from ip=127\.0\.0\.1: ")
+
+# Rows the asyncio worker does not run. Its app (asgiechoapp, the echo app's
+# twin) reports the scope under the environ names; these rows want what
+# only WSGI has.
+ASGI_EXCLUDED = {
+    "pct-latin1",  # PEP 3333's latin-1 PATH_INFO: an ASGI path is UTF-8 text
+    "absolute-form",  # RAW_URI is the target as sent: ASGI has the path's raw_path only
+    "options-asterisk",  # PEP 3333's empty PATH_INFO for '*': an ASGI path is '*'
+}
 
 
 class CorpusShape(unittest.TestCase):
@@ -108,7 +117,8 @@ def _make_test(case):
 for _worker in built_worker_classes():
     _attrs = {"worker": _worker}
     for _i, _case in enumerate(corpus.CASES):
-        _attrs["test_%03d_%s" % (_i, _case.name.replace("-", "_"))] = _make_test(_case)
+        if _worker != ASGI_CLASS or _case.name not in ASGI_EXCLUDED:
+            _attrs["test_%03d_%s" % (_i, _case.name.replace("-", "_"))] = _make_test(_case)
     globals()["Corpus_%s" % _worker] = type("Corpus_%s" % _worker, (_CorpusBase,), _attrs)
 del _worker
 

@@ -5,7 +5,7 @@ import re
 import socket
 import unittest
 
-from qilintest import Server, per_worker_class, worker_class
+from qilintest import WSGI_CLASSES, Server, per_worker_class, worker_class
 
 DATE_RX = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d "
                      r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
@@ -75,11 +75,6 @@ class HelloTest(unittest.TestCase):
         self.assertIsNone(resp.header("Content-Length"))
         self.assertEqual(resp.body, b"one-two-three")
 
-    def test_write_callable(self):
-        resp = self.srv.get("/write")
-        self.assertEqual(resp.status, 200)
-        self.assertEqual(resp.body, b"written-returned")
-
     def test_unknown_path_is_the_apps_404(self):
         resp = self.srv.get("/no/such/page")
         self.assertEqual(resp.status, 404)
@@ -97,6 +92,8 @@ class HelloTest(unittest.TestCase):
 
 
 class EnvironTest(unittest.TestCase):
+    """The WSGI side: the environ, gunicorn.socket and the write callable."""
+
     @classmethod
     def setUpClass(cls):
         cls.srv = Server()
@@ -104,6 +101,11 @@ class EnvironTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.close()
+
+    def test_write_callable(self):
+        resp = self.srv.get("/write")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"written-returned")
 
     def environ(self, target, headers=(), body=None, method="GET"):
         with self.srv.connect() as c:
@@ -198,8 +200,9 @@ class EnvironTest(unittest.TestCase):
                 self.assertIsInstance(value, str, key)
 
 
-# The basics and the environ on the gthread worker too.
-per_worker_class(globals(), HelloTest, EnvironTest)
+# The basics on every worker class; the environ on every WSGI one.
+per_worker_class(globals(), HelloTest)
+per_worker_class(globals(), EnvironTest, classes=WSGI_CLASSES)
 
 if __name__ == "__main__":
     unittest.main()

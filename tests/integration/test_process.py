@@ -187,7 +187,7 @@ class ConcurrentClientsTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
-# The process model holds on the gthread worker too.
+# The process model holds on every worker class.
 per_worker_class(globals(), ProcessTest, ConcurrentClientsTest)
 
 if __name__ == "__main__":

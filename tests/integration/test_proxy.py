@@ -24,7 +24,8 @@ import sys
 import time
 import unittest
 
-from qilintest import APPS, Conn, Server, built_worker_classes, run_qilin, wait_for
+from qilintest import (APPS, WSGI_CLASSES, Conn, Server, built_worker_classes, run_qilin,
+                       wait_for)
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
@@ -204,32 +205,6 @@ class _ProxyTests:
                          what="an access log line for %s" % client)
             self.assertNotIn("\n127.0.0.1 - - [", "\n" + srv.output_text())
 
-    def test_proxy_environ_keys(self):
-        # gunicorn's PROXY_PROTOCOL, PROXY_ADDR, PROXY_PORT: the protocol and
-        # the address the client reached, for every request on the connection.
-        keys = ("PROXY_PROTOCOL", "PROXY_ADDR", "PROXY_PORT")
-        with self.server(["--proxy-protocol", "auto"], app="testapp:app") as srv:
-            with Conn(srv.port) as c:
-                c.send(V1)
-                for path in ("/environ/1", "/environ/2"):
-                    env = get(c, path)
-                    self.assertEqual([env.get(k) for k in keys],
-                                     ["TCP4", "198.51.100.7", "443"])
-            with Conn(srv.port) as c:
-                c.send(v2_header("203.0.113.5", "10.0.0.1", 1234, 8080))
-                env = get(c, "/environ")
-                self.assertEqual([env.get(k) for k in keys], ["TCP4", "10.0.0.1", "8080"])
-            with Conn(srv.port) as c:
-                c.send(v2_header())
-                env = get(c, "/environ")
-                self.assertEqual([env.get(k) for k in keys], ["TCP6", "::1", "443"])
-            # No header, and headers that name no client: none of the keys.
-            for data in (b"", b"PROXY UNKNOWN\r\n", v2_header(command=0)):
-                with Conn(srv.port) as c:
-                    c.send(data)
-                    env = get(c, "/environ")
-                    self.assertEqual([k for k in keys if k in env], [], data)
-
     def test_v2(self):
         with self.server(["--proxy-protocol", "v2"]) as srv:
             with Conn(srv.port) as c:
@@ -325,10 +300,41 @@ class _ProxyTests:
             refused(self, srv, V1 + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400)
 
 
+class _ProxyEnvironTests:
+    """The WSGI side, mixed in for the WSGI worker classes: gunicorn's environ keys."""
+
+    def test_proxy_environ_keys(self):
+        # gunicorn's PROXY_PROTOCOL, PROXY_ADDR, PROXY_PORT: the protocol and
+        # the address the client reached, for every request on the connection.
+        keys = ("PROXY_PROTOCOL", "PROXY_ADDR", "PROXY_PORT")
+        with self.server(["--proxy-protocol", "auto"], app="testapp:app") as srv:
+            with Conn(srv.port) as c:
+                c.send(V1)
+                for path in ("/environ/1", "/environ/2"):
+                    env = get(c, path)
+                    self.assertEqual([env.get(k) for k in keys],
+                                     ["TCP4", "198.51.100.7", "443"])
+            with Conn(srv.port) as c:
+                c.send(v2_header("203.0.113.5", "10.0.0.1", 1234, 8080))
+                env = get(c, "/environ")
+                self.assertEqual([env.get(k) for k in keys], ["TCP4", "10.0.0.1", "8080"])
+            with Conn(srv.port) as c:
+                c.send(v2_header())
+                env = get(c, "/environ")
+                self.assertEqual([env.get(k) for k in keys], ["TCP6", "::1", "443"])
+            # No header, and headers that name no client: none of the keys.
+            for data in (b"", b"PROXY UNKNOWN\r\n", v2_header(command=0)):
+                with Conn(srv.port) as c:
+                    c.send(data)
+                    env = get(c, "/environ")
+                    self.assertEqual([k for k in keys if k in env], [], data)
+
+
 for _worker in built_worker_classes():
-    globals()["Proxy_%s" % _worker] = type("Proxy_%s" % _worker, (_ProxyTests, unittest.TestCase),
+    _bases = (_ProxyTests,) + ((_ProxyEnvironTests,) if _worker in WSGI_CLASSES else ())
+    globals()["Proxy_%s" % _worker] = type("Proxy_%s" % _worker, _bases + (unittest.TestCase,),
                                            {"worker": _worker})
-del _worker
+del _worker, _bases
 
 
 class ProxySettings(unittest.TestCase):

@@ -9,7 +9,7 @@ import socket
 import tempfile
 import unittest
 
-from qilintest import Conn, Server, free_port, per_worker_class, wait_for
+from qilintest import ASGI_CLASS, Conn, Server, free_port, per_worker_class, wait_for, worker_class
 
 VERSIONED_APP = '''
 import os
@@ -18,6 +18,46 @@ def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 '''
+
+VERSIONED_ASGI_APP = '''
+import os
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b"%s " + str(os.getpid()).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+LAZY_APP = '''
+def app(environ, start_response):
+    import lazyviews
+    body = lazyviews.TEXT.encode()
+    start_response('200 OK', [('Content-Length', str(len(body)))])
+    return [body]
+'''
+
+LAZY_ASGI_APP = '''
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    import lazyviews
+    body = lazyviews.TEXT.encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+def app_text(wsgi, asgi, *args):
+    """The text of an app module the test writes: WSGI's, or its ASGI twin's
+    on the asyncio worker; formatted with ARGS."""
+    return (asgi if worker_class() == ASGI_CLASS else wsgi) % args
+
+
+def versioned_app(version):
+    return app_text(VERSIONED_APP, VERSIONED_ASGI_APP, version)
 
 
 def alive(pid):
@@ -62,12 +102,12 @@ class SignalTest(unittest.TestCase):
     def test_hup_replaces_workers_with_new_code(self):
         mod = os.path.join(self.tmp, "versioned.py")
         with open(mod, "w") as f:
-            f.write(VERSIONED_APP % "v1")
+            f.write(versioned_app("v1"))
         with Server(app="versioned:app", chdir=self.tmp, workers=1) as srv:
             [old] = srv.wait_workers(1)
             self.assertEqual(srv.get("/").body, b"v1 %d" % old)
             with open(mod, "w") as f:
-                f.write(VERSIONED_APP % "v2")
+                f.write(versioned_app("v2"))
             srv.send_signal(signal.SIGHUP)
             srv.wait_log(r"Handling signal: hup")
             [new] = srv.wait_workers(1, exclude=[old], timeout=20)
@@ -144,7 +184,7 @@ class SignalTest(unittest.TestCase):
         mod = os.path.join(self.tmp, "versioned.py")
         extra = os.path.join(self.tmp, "template.txt")
         with open(mod, "w") as f:
-            f.write(VERSIONED_APP % "v1")
+            f.write(versioned_app("v1"))
         with open(extra, "w") as f:
             f.write("t1")
         with Server(["--reload", "--reload-extra-file", extra], app="versioned:app",
@@ -152,7 +192,7 @@ class SignalTest(unittest.TestCase):
             [old] = srv.wait_workers(1)
             self.assertEqual(srv.get("/").body, b"v1 %d" % old)
             with open(mod, "w") as f:
-                f.write(VERSIONED_APP % "v2")
+                f.write(versioned_app("v2"))
             srv.wait_log(r"Worker reloading: %s modified" % re.escape(mod))
             [new] = srv.wait_workers(1, exclude=[old], timeout=20)
             wait_for(lambda: srv.get("/").body == b"v2 %d" % new, 20, what="the new code")
@@ -169,11 +209,7 @@ class SignalTest(unittest.TestCase):
         app = os.path.join(self.tmp, "lazyapp.py")
         views = os.path.join(self.tmp, "lazyviews.py")
         with open(app, "w") as f:
-            f.write("def app(environ, start_response):\n"
-                    "    import lazyviews\n"
-                    "    body = lazyviews.TEXT.encode()\n"
-                    "    start_response('200 OK', [('Content-Length', str(len(body)))])\n"
-                    "    return [body]\n")
+            f.write(app_text(LAZY_APP, LAZY_ASGI_APP))
         with open(views, "w") as f:
             f.write("TEXT = 'one'\n")
         with Server(["--reload"], app="lazyapp:app", chdir=self.tmp, workers=1) as srv:
@@ -203,7 +239,7 @@ class SignalTest(unittest.TestCase):
             self.assertIn(b"SyntaxError", resp.body)
             srv.wait_log(r"SyntaxError")
             with open(mod, "w") as f:
-                f.write(VERSIONED_APP % "fixed")
+                f.write(versioned_app("fixed"))
             srv.wait_log(r"Worker reloading: %s modified" % re.escape(mod))
             [new] = srv.wait_workers(1, exclude=[old], timeout=20)
             wait_for(lambda: srv.get("/").body == b"fixed %d" % new, 20, what="the fixed code")
@@ -234,9 +270,11 @@ class SignalTest(unittest.TestCase):
             self.assertIn("w=before", old_text)
             # The worker's own error lines go to the new error log too.
             srv.get("/raise")
-            srv.wait_log(r"Error handling request")
+            line = ("Exception in ASGI application" if worker_class() == ASGI_CLASS
+                    else "Error handling request")
+            srv.wait_log(line)
             with open(srv.log_path + ".1") as f:
-                self.assertNotIn("Error handling request", f.read())
+                self.assertNotIn(line, f.read())
 
 
 # The signals work the same on every worker class.

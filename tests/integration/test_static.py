@@ -265,7 +265,7 @@ class StaticTests(unittest.TestCase):
         wait_for(logged, what="static requests in the access log")
 
 
-per_worker_class(globals(), StaticTests, classes=("gthread", "gevent", "eventlet"))
+per_worker_class(globals(), StaticTests)
 
 
 class StaticConfigTests(unittest.TestCase):

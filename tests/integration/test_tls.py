@@ -22,8 +22,8 @@ import threading
 import time
 import unittest
 
-from qilintest import (APPS, IO_TIMEOUT, Conn, Server, per_worker_class, run_qilin, wait_for,
-                       worker_class)
+from qilintest import (APPS, IO_TIMEOUT, WSGI_CLASSES, Conn, Server, per_worker_class, run_qilin,
+                       wait_for, worker_class)
 
 HAVE_TLS = os.environ.get("QILIN_TLS", "yes") == "yes"
 CERTS = None  # the module's certificates (Certs), made once
@@ -133,7 +133,7 @@ class TlsTest(TlsCase):
     def server(self, extra=(), workers=1, **kw):
         return Server(tls_args() + list(extra), workers=workers, **kw)
 
-    def test_curl_keepalive_and_environ(self):
+    def test_curl_keepalive_and_versions(self):
         access = os.path.join(certs().dir, "access-%s.log" % worker_class())
         fmt = "%(s)s %({wsgi.url_scheme}e)s %({HTTPS}e)s %({SSL_PROTOCOL}e)s %({SSL_CIPHER}e)s"
         with self.server(["--keep-alive", "10", "--access-logfile", access,
@@ -143,25 +143,21 @@ class TlsTest(TlsCase):
             r = curl("-w", " %{http_code} %{num_connects} %{scheme}", url + "/", url + "/say?w=x")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout.decode(), "hello 200 1 HTTPS" + "x 200 0 HTTPS")
-            env = tls_environ(srv.port)
-            self.assertEqual(env["wsgi.url_scheme"], "https")
-            self.assertEqual(env["HTTPS"], "on")
-            self.assertEqual(env["SERVER_PORT"], str(srv.port))
-            self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.3")
-            self.assertEqual(env["SSL_TLS_SNI"], "localhost")
-            self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
-            self.assertNotIn("SSL_CLIENT_S_DN", env)
-            self.assertTrue(env["SSL_CIPHER"].startswith("TLS_"), env["SSL_CIPHER"])
+            with Conn(srv.port, tls=client_context()) as c:
+                self.assertEqual(c.request("GET", "/").body, b"hello")
+                self.assertEqual(c.sock.version(), "TLSv1.3")
+                cipher = c.sock.cipher()[0]
+            self.assertTrue(cipher.startswith("TLS_"), cipher)
+            # The access log's environ variables are the core's, whatever the app.
             with open(access) as f:
-                self.assertEqual(f.readline().strip(), "200 https on TLSv1.3 %s"
-                                 % env["SSL_CIPHER"])
+                self.assertEqual(f.readline().strip(), "200 https on TLSv1.3 %s" % cipher)
             # TLS 1.2 with the default ciphers: forward secret AEAD only.
             ctx = client_context()
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             with Conn(srv.port, tls=ctx) as c:
-                env = json.loads(c.request("GET", "/environ").body.decode())
-                self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.2")
-                self.assertRegex(env["SSL_CIPHER"], r"^ECDHE-RSA-(AES\d+-GCM|CHACHA20)")
+                self.assertEqual(c.request("GET", "/").body, b"hello")
+                self.assertEqual(c.sock.version(), "TLSv1.2")
+                self.assertRegex(c.sock.cipher()[0], r"^ECDHE-RSA-(AES\d+-GCM|CHACHA20)")
                 self.assertEqual(c.sock.selected_alpn_protocol(), None)
             ctx = client_context()
             ctx.set_alpn_protocols(["h2", "http/1.1"])
@@ -219,16 +215,7 @@ class TlsTest(TlsCase):
         for reqs in ("0", "1", "2"):
             with self.subTest(cert_reqs=reqs):
                 with self.server(["--ca-certs", certs().ca, "--cert-reqs", reqs]) as srv:
-                    env = tls_environ(srv.port, with_cert)
-                    if reqs == "0":
-                        self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
-                    else:
-                        self.assertEqual(env["SSL_CLIENT_VERIFY"], "SUCCESS")
-                        self.assertEqual(env["SSL_CLIENT_S_DN"], "CN=client,O=Example")
-                        self.assertEqual(env["SSL_CLIENT_I_DN"], "CN=qilin test CA")
-                        self.assertIn("BEGIN CERTIFICATE", env["SSL_CLIENT_CERT"])
-                        self.assertEqual("serial=" + env["SSL_CLIENT_M_SERIAL"],
-                                         certs().serial(certs().client))
+                    self.assertEqual(tls_get(srv.port, "/", with_cert).body, b"hello")
                     if reqs == "2":
                         # TLS 1.3 sends the refusal after the client's handshake: the
                         # first read fails.
@@ -237,8 +224,7 @@ class TlsTest(TlsCase):
                             with Conn(srv.port, tls=without) as c:
                                 c.request("GET", "/")
                     else:
-                        env = tls_environ(srv.port, without)
-                        self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
+                        self.assertEqual(tls_get(srv.port, "/", without).body, b"hello")
                     if reqs != "0":
                         with self.assertRaises((ssl.SSLError, ConnectionError,
                                                 AssertionError)):
@@ -348,11 +334,10 @@ class TlsTest(TlsCase):
         with self.server(["--proxy-protocol", "auto"]) as srv:
             with Conn(srv.port, tls=client_context(), prelude=v1) as c:
                 env = json.loads(c.request("GET", "/environ").body.decode())
-            self.assertEqual((env["REMOTE_ADDR"], env["HTTPS"]), ("192.0.2.1", "on"))
+            self.assertEqual((env["REMOTE_ADDR"], env["wsgi.url_scheme"]), ("192.0.2.1", "https"))
             env = json.loads(one_segment_request(srv.port, v2, b"GET /environ HTTP/1.1\r\n"
                                                  b"Host: x\r\nConnection: close\r\n\r\n"))
-            self.assertEqual((env["REMOTE_ADDR"], env["HTTPS"]), ("192.0.2.7", "on"))
-            self.assertEqual(env["PROXY_ADDR"], "198.51.100.2")
+            self.assertEqual((env["REMOTE_ADDR"], env["wsgi.url_scheme"]), ("192.0.2.7", "https"))
             # auto: a client without a header is served too.
             self.assertEqual(tls_environ(srv.port)["REMOTE_ADDR"], "127.0.0.1")
 
@@ -473,7 +458,51 @@ class Load(threading.Thread):
         self.join(30)
 
 
+class TlsEnvironTest(TlsCase):
+    """The connection's TLS variables in the WSGI environ (HTTPS, SSL_*,
+    PROXY_ADDR), on each WSGI worker class: an ASGI scope has none."""
+
+    def test_environ(self):
+        # --cert-reqs 0: a client certificate is not asked for, so not seen.
+        with Server(tls_args() + ["--ca-certs", certs().ca, "--cert-reqs", "0",
+                                  "--proxy-protocol", "auto"]) as srv:
+            env = tls_environ(srv.port)
+            self.assertEqual(env["wsgi.url_scheme"], "https")
+            self.assertEqual(env["HTTPS"], "on")
+            self.assertEqual(env["SERVER_PORT"], str(srv.port))
+            self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.3")
+            self.assertEqual(env["SSL_TLS_SNI"], "localhost")
+            self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
+            self.assertNotIn("SSL_CLIENT_S_DN", env)
+            self.assertTrue(env["SSL_CIPHER"].startswith("TLS_"), env["SSL_CIPHER"])
+            env = tls_environ(srv.port, client_context(certs().client, certs().client_key))
+            self.assertEqual(env["SSL_CLIENT_VERIFY"], "NONE")
+            ctx = client_context()
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            with Conn(srv.port, tls=ctx) as c:
+                env = json.loads(c.request("GET", "/environ").body.decode())
+                self.assertEqual(env["SSL_PROTOCOL"], "TLSv1.2")
+                self.assertRegex(env["SSL_CIPHER"], r"^ECDHE-RSA-(AES\d+-GCM|CHACHA20)")
+            v1 = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"
+            with Conn(srv.port, tls=client_context(), prelude=v1) as c:
+                env = json.loads(c.request("GET", "/environ").body.decode())
+            self.assertEqual((env["REMOTE_ADDR"], env["HTTPS"], env["PROXY_ADDR"]),
+                             ("192.0.2.1", "on", "198.51.100.2"))
+
+    def test_client_certificate_environ(self):
+        # --cert-reqs 1; 2 sets the same variables (its refusals are TlsTest's).
+        with Server(tls_args() + ["--ca-certs", certs().ca, "--cert-reqs", "1"]) as srv:
+            env = tls_environ(srv.port, client_context(certs().client, certs().client_key))
+            self.assertEqual(env["SSL_CLIENT_VERIFY"], "SUCCESS")
+            self.assertEqual(env["SSL_CLIENT_S_DN"], "CN=client,O=Example")
+            self.assertEqual(env["SSL_CLIENT_I_DN"], "CN=qilin test CA")
+            self.assertIn("BEGIN CERTIFICATE", env["SSL_CLIENT_CERT"])
+            self.assertEqual("serial=" + env["SSL_CLIENT_M_SERIAL"], certs().serial(certs().client))
+            self.assertEqual(tls_environ(srv.port)["SSL_CLIENT_VERIFY"], "NONE")
+
+
 per_worker_class(globals(), TlsTest)
+per_worker_class(globals(), TlsEnvironTest, classes=WSGI_CLASSES)
 
 
 class TlsConfigTest(TlsCase):
