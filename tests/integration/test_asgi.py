@@ -5,6 +5,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -275,6 +276,47 @@ class AsgiLifecycleTest(unittest.TestCase):
                              b"x" * 100000)
             srv.stop()
         self.assertNotIn("Traceback", srv.log_text())
+
+    def test_stats_count_asgi_requests_and_sockets(self):
+        tmp = tempfile.mkdtemp(prefix="qilin-asgi-stats-")
+        sock = os.path.join(tmp, "stats.sock")
+
+        def stats():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(sock)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            return json.loads(data.partition(b"\r\n\r\n")[2])
+
+        try:
+            with asyncio_server(["--stats", "unix:" + sock], workers=2) as srv:
+                pids = srv.wait_workers(2)
+                for _ in range(6):
+                    self.assertEqual(srv.get("/").status, 200)
+
+                def counted(n):
+                    # "booting" until a worker has loaded the app.
+                    doc = stats()
+                    if {w["state"] for w in doc["workers"]} != {"serving"}:
+                        return None
+                    return doc if sum(w["requests"] for w in doc["workers"]) >= n else None
+
+                doc = wait_for(lambda: counted(6), 20, what="the stats to count 6 requests")
+                self.assertEqual(sorted(w["pid"] for w in doc["workers"]), pids)
+                # A WebSocket counts as one request once it has ended.
+                ws, head = ws_handshake(srv.port)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"))
+                ws.close()
+                wait_for(lambda: counted(7), 20, what="the stats to count the WebSocket")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_wsgi_app_on_asyncio_is_one_clear_error(self):
         r = run_qilin(["-k", "asyncio", "-b", "127.0.0.1:0", "testapp:app"],
