@@ -17,6 +17,10 @@ the openssl command (they are skipped, saying why, when wrk cannot load https).
 The tls-new-* cases load with `openssl s_time -new` instead of wrk (several
 processes in parallel, each a full handshake and one HTTP/1.0 request per
 connection, never resuming a session): wrk would resume its sessions.
+The ws-echo case loads with bench/wsload.c (wrk speaks no WebSocket), which a
+run that includes it compiles with `cc -O2` into its log directory first (the
+case is skipped, saying why, when that fails); its rates are echoed messages,
+not requests.
 
 `make bench` runs it against the build tree. It measures; it never asserts.
 """
@@ -240,10 +244,12 @@ class Env:
                     'wrk.headers["Content-Type"] = "application/octet-stream"\n'
                     'wrk.body = string.rep("x", %d)\n' % MIB)
         self.tls_pairs = {}
+        self.wsload = None  # bench/wsload, once build_wsload compiled it
         self.plugin_path = ":".join(
             os.path.join(build, d, ".libs") for d in (
                 "plugins/workers/sync", "plugins/workers/gthread", "plugins/workers/gevent",
-                "plugins/workers/eventlet", "plugins/python-wsgi", "bench/plugin-null"))
+                "plugins/workers/eventlet", "plugins/workers/asyncio", "plugins/python-wsgi",
+                "bench/plugin-null"))
 
     def has_plugin(self, rel):
         return os.path.exists(os.path.join(self.build, rel))
@@ -318,6 +324,22 @@ def waitress_server(env, app):
     return Server("waitress", argv, single=True, env={"QILIN_BENCH_FILE": env.bigfile})
 
 
+def uvicorn_server(env, app, workers, loop, ws=None):
+    """uvicorn 0.17 (Debian's) with LOOP ("uvloop" or "asyncio") and httptools, the
+    faster of its two HTTP parsers with either loop (h11 is about a third of it
+    here). WS ("websockets" or "wsproto"), when given, is its WebSocket
+    implementation, and a suffix of the server's name. One worker runs in
+    uvicorn's own process; more are children of a supervisor that holds the
+    socket."""
+    argv = [PY, "-m", "uvicorn", "--loop", loop, "--http", "httptools"]
+    if ws:
+        argv += ["--ws", ws]
+    argv += ["--host", "127.0.0.1", "--port", "{port}", "--workers", str(workers),
+             "--backlog", "2048", "--log-level", "warning", "--no-access-log",
+             "--app-dir", APPS, app]
+    return Server("uvicorn-" + loop + ("-" + ws if ws else ""), argv, single=workers == 1)
+
+
 def bjoern_server(env, app):
     """bjoern, when built (bench/bjoern-build): one process, pinned like nginx."""
     if not env.bjoern:
@@ -373,15 +395,18 @@ http {
 
 class Case:
     def __init__(self, name, title, conns, workers=1, pin=True, close=False, lua=None,
-                 body=0, path="/", bound=None, tls=None, load="wrk"):
+                 body=0, path="/", bound=None, tls=None, load="wrk", msg_size=0):
         self.name, self.title = name, title
         self.conns, self.workers, self.pin = conns, workers, pin
         self.close, self.lua, self.body, self.path = close, lua, body, path
         self.bound = bound  # the req/s no server can pass (io: connections / sleep)
         self.tls = tls  # None, or the certificate's key: "ec" (ECDSA P-256) or "rsa" (2048)
         # The load generator: "wrk" (CONNS connections), or "s_time" (CONNS
-        # `openssl s_time -new` processes: a full TLS handshake per request).
+        # `openssl s_time -new` processes: a full TLS handshake per request), or
+        # "wsload" (CONNS WebSocket connections, one MSG_SIZE-byte message in
+        # flight on each: its rates are messages, not requests).
         self.load = load
+        self.msg_size = msg_size
 
 
 def qilin_green(env, app, workers, threads):
@@ -394,6 +419,21 @@ def qilin_green(env, app, workers, threads):
         if env.has_plugin("plugins/workers/%s/.libs/%s.so" % (k, k)):
             out.append(qilin_server(env, "qilin-" + k, app, workers, k))
     return out
+
+
+def qilin_asgi(env, app, workers):
+    """qilin's ASGI worker (-k asyncio) on uvloop, what --asgi-loop auto picks
+    when it is installed, and on asyncio's own loop; only when the plugin was built."""
+    if not env.has_plugin("plugins/workers/asyncio/.libs/asyncio.so"):
+        return []
+    return [qilin_server(env, "qilin-asyncio-" + loop, app, workers, "asyncio",
+                         ["--asgi-loop", loop]) for loop in ("uvloop", "asyncio")]
+
+
+def asgi_servers(env, app, workers):
+    """The ASGI cases' servers: qilin's two loops, then uvicorn's."""
+    return qilin_asgi(env, app, workers) + [uvicorn_server(env, app, workers, loop)
+                                            for loop in ("uvloop", "asyncio")]
 
 
 def servers_for(case, env):
@@ -448,11 +488,29 @@ def servers_for(case, env):
                    gunicorn_server(env, "gevent", "sleepy:app", w),
                    gunicorn_server(env, "eventlet", "sleepy:app", w),
                    uwsgi_server(env, "sleepy:app", w, True)])
+    if case.name in ASGI_APPS:
+        return asgi_servers(env, ASGI_APPS[case.name], w)
+    if case.name == "ws-echo":
+        return qilin_asgi(env, "asgi_ws_echo:app", w) + [
+            uvicorn_server(env, "asgi_ws_echo:app", w, loop, UVICORN_WS[loop])
+            for loop in ("uvloop", "asyncio")]
     raise ValueError(case.name)
 
 
 # The io case's ceiling: 200 connections, each request sleeping 50 ms.
 IO_BOUND = 200 / 0.05
+
+# The ASGI cases' apps (bench/apps): every server in them speaks ASGI 3.
+ASGI_APPS = {"asgi-hello": "asgi_hello:app", "fastapi-hello": "fastapi_hello:app",
+             "asgi-sleep": "asgi_sleepy:app"}
+
+# uvicorn's WebSocket implementation in the ws-echo case, per loop. Debian's
+# uvicorn 0.17.6 takes both of its own, websockets (python3-websockets 10.4)
+# and wsproto (python3-wsproto 1.2.0), on either loop, and echoes with both;
+# per server CPU-second (8 interleaved rounds, pinned) wsproto was the faster
+# on uvloop (about 1.3x) and websockets on asyncio's loop (about 1.2x)
+# (docs/performance.md, "ASGI").
+UVICORN_WS = {"uvloop": "wsproto", "asyncio": "websockets"}
 
 # `openssl s_time` processes run side by side in the tls-new cases (each one
 # connection at a time, so this is their concurrency).
@@ -499,6 +557,22 @@ CASES = [
          tls="rsa", load="s_time"),
     Case("tls-big", "1 MiB response through wsgi.file_wrapper over TLS (ECDSA P-256; TLS 1.3 "
          "AES-256-GCM; nginx: the static file), -c10, one worker", 10, body=MIB, tls="ec"),
+    # ASGI: qilin -k asyncio on uvloop and on asyncio's loop, uvicorn 0.17
+    # (Debian's) with httptools on the same two loops.
+    Case("asgi-hello", "raw ASGI 3 hello app (13 bytes, content-length), keep-alive, -c50, "
+         "one worker on CPU 0, wrk on CPU 1; uvicorn with httptools", 50),
+    Case("fastapi-hello", "FastAPI 0.92 hello (a JSON dict, 27 bytes), keep-alive, -c50, "
+         "one worker on CPU 0; uvicorn with httptools", 50),
+    Case("asgi-sleep", "ASGI app awaiting asyncio.sleep(0.05), -c200, 2 workers, nothing "
+         "pinned; bound 200/0.05 = 4000 req/s; uvicorn with httptools", 200, workers=2,
+         pin=False, bound=IO_BOUND),
+    # WebSocket: bench/wsload (wrk speaks no WebSocket) keeps one 64-byte
+    # binary message in flight on each of 50 connections; the app echoes it.
+    Case("ws-echo", "ASGI WebSocket echo (bench/apps/asgi_ws_echo.py), 64-byte binary "
+         "messages, one in flight on each of 50 connections (bench/wsload), one worker on "
+         "CPU 0, wsload on CPU 1; uvicorn with httptools, --ws wsproto on uvloop and websockets "
+         "on asyncio's loop: rates are messages, not requests", 50, path="/ws", load="wsload",
+         msg_size=64),
 ]
 
 
@@ -775,9 +849,83 @@ def s_time_tls_problem(cert, key):
             % (r["requests"], r["resumed"], r["errors"], " ".join(r["raw"].split())[:300]))
 
 
+# ---------------------------------------------------------------- wsload
+
+def build_wsload(env, outdir):
+    """Compiles bench/wsload.c with `cc -O2` into OUTDIR/wsload and keeps its path
+    in env.wsload: None when that worked, else why the wsload cases cannot run."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return "no C compiler (cc or gcc) to build bench/wsload.c"
+    exe = os.path.join(outdir, "wsload")
+    argv = [cc, "-O2", "-o", exe, os.path.join(BENCH, "wsload.c")]
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s: %s" % (" ".join(argv), e)
+    if p.returncode != 0:
+        return "%s failed: %s" % (" ".join(argv), " ".join((p.stdout + p.stderr).split())[:300])
+    env.wsload = exe
+    return None
+
+
+def parse_wsload(out):
+    """wsload's line: (messages, seconds of the window, errors), or None without it."""
+    m = re.search(r"^messages=(\d+) seconds=([\d.]+) errors=(\d+)$", out, re.M)
+    return (int(m.group(1)), float(m.group(2)), int(m.group(3))) if m else None
+
+
+def run_wsload(case, env, port, seconds, path, probe=True):
+    """bench/wsload for SECONDS: CASE.conns WebSocket connections, one
+    CASE.msg_size-byte message in flight on each. run_wrk's figures with
+    requests = echoes received within the SECONDS, req/s = those over the
+    window wsload measured, no latency percentiles, errors = connections
+    that failed (closed, reset, a wrong frame, a handshake not done), and
+    wall = the seconds wsload ran, connecting and closing included (the span
+    the server's CPU time is sampled over). No figures when it failed (a
+    refused handshake, a nonzero status)."""
+    argv = [env.wsload, "-c", str(case.conns), "-d", str(max(1, int(seconds))),
+            "-s", str(case.msg_size), str(port), path]
+    if case.pin:
+        argv = ["taskset", "-c", "1"] + argv
+    with tempfile.TemporaryFile(mode="w+") as out:
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        STARTED_WRK.append(p)
+        depth = 0
+        try:
+            if probe:
+                for _ in range(3):
+                    time.sleep(seconds / 4.0)
+                    depth = max(depth, accept_queue(port))
+            p.wait(timeout=seconds + 15)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            STARTED_WRK.remove(p)
+        wall = time.monotonic() - t0
+        out.seek(0)
+        text = out.read()
+    r = {"rps": None, "p50": None, "p99": None, "requests": 0, "errors": 0, "non2xx": 0,
+         "unaccepted": depth, "wall": wall,
+         "raw": "$ %s\n(status %s)\n%s" % (" ".join(argv), p.returncode, text.strip())}
+    got = parse_wsload(text)
+    if got is not None and p.returncode == 0:
+        messages, window, errors = got
+        r["requests"], r["errors"] = messages, errors
+        r["rps"] = messages / window if window > 0 else None
+    else:
+        r["why"] = "status %s: %s" % (p.returncode, " ".join(text.split())[-200:] or "no output")
+    return r
+
+
 def run_load(case, env, port, seconds, path, probe=True):
-    """The case's load generator, for SECONDS: wrk or openssl s_time."""
-    run = run_s_time if case.load == "s_time" else run_wrk
+    """The case's load generator, for SECONDS: wrk, openssl s_time or wsload."""
+    run = {"s_time": run_s_time, "wsload": run_wsload}.get(case.load, run_wrk)
     return run(case, env, port, seconds, path, probe)
 
 
@@ -834,7 +982,11 @@ def med(values):
 def summarize(res, case, opts):
     runs = res["runs"]
     if not runs or any(r["rps"] is None for r in runs):
-        res.setdefault("failed", "%s gave no figures" % case.load)
+        why = "%s gave no figures" % case.load
+        notes = [r["why"] for r in runs if r.get("why")]
+        if notes:
+            why += ": " + notes[0]
+        res.setdefault("failed", why)
         return res
     res["rps"] = med([r["rps"] for r in runs])
     res["rps_min"] = min(r["rps"] for r in runs)
@@ -872,14 +1024,21 @@ def rss_text(res):
     return fmt(master, "%.1f"), wtxt
 
 
+def rate_unit(case):
+    """What a case's rates count: requests, or, with wsload, echoed messages."""
+    return "msg/s" if case.load == "wsload" else "req/s"
+
+
 def case_table(case, results):
     lines = ["### %s: %s" % (case.name, case.title), "",
              "Load average when the case ended: %.2f %.2f %.2f" % os.getloadavg(), ""]
     body = case.body > 0
-    head = ["server", "req/s (min-max)"] + (["MiB/s"] if body else []) + (
+    unit = rate_unit(case)
+    per = "msg" if case.load == "wsload" else "req"
+    head = ["server", "%s (min-max)" % unit] + (["MiB/s"] if body else []) + (
         ["% of bound"] if case.bound else []) + [
-        "p50 ms", "p99 ms", "errors", "srv CPU %", "req/s per srv CPU-s", "minflt/req",
-        "max unaccepted", "RSS master MiB", "RSS worker MiB"]
+        "p50 ms", "p99 ms", "errors", "srv CPU %", "%s per srv CPU-s" % unit,
+        "minflt/%s" % per, "max unaccepted", "RSS master MiB", "RSS worker MiB"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for r in results:
@@ -911,6 +1070,12 @@ def case_table(case, results):
                                     fmt(r["bytes_conn"]), fmt(r["client_cpu_pct"]))
                          for r in results if "failed" not in r))
         lines.append("")
+    if case.load == "wsload":
+        lines.append("WebSocket echo (bench/wsload -c%d -s%d, one message in flight per "
+                     "connection): msg/s counts echoes received in full, no latency figures; "
+                     "errors: connections that failed; srv CPU %% is over the seconds wsload "
+                     "ran, connecting and closing included" % (case.conns, case.msg_size))
+        lines.append("")
     ok = [r for r in results if "failed" not in r]
     for q in (r for r in ok if r["qilin"]):
         parts = []
@@ -929,6 +1094,13 @@ def pick(all_results, case, server):
         if r["server"] == server and "failed" not in r:
             return r
     return None
+
+
+def best(all_results, case, prefix, key):
+    """The result with the highest KEY among CASE's servers named PREFIX..., or None."""
+    rs = [r for r in all_results.get(case, [])
+          if r["server"].startswith(prefix) and "failed" not in r and r.get(key)]
+    return max(rs, key=lambda r: r[key], default=None)
 
 
 def ratio(all_results, case, a, b, key):
@@ -1016,6 +1188,33 @@ def targets_table(all_results):
             add("blocking app, qilin-%s share of the 4000 req/s bound" % klass,
                 r["bound_pct"], ">= %.0f%%" % (100 * goal),
                 lambda v, goal=goal: v >= 100 * goal, "%.1f%%")
+    # ASGI: each qilin loop against whichever uvicorn did best per CPU-second.
+    for case, what, least in (("asgi-hello", "raw ASGI hello keep-alive", 3),
+                              ("fastapi-hello", "FastAPI hello keep-alive", 1.5)):
+        peer = best(all_results, case, "uvicorn", "per_cpu")
+        for loop in ("uvloop", "asyncio"):
+            r = pick(all_results, case, "qilin-asyncio-" + loop)
+            if r is not None and peer is not None and r.get("per_cpu"):
+                add("%s, qilin-asyncio-%s / uvicorn's best (%s) per srv CPU-s"
+                    % (what, loop, peer["server"]), r["per_cpu"] / peer["per_cpu"],
+                    ">= %gx" % least, lambda v, least=least: v >= least)
+    for loop in ("uvloop", "asyncio"):
+        r = pick(all_results, "asgi-sleep", "qilin-asyncio-" + loop)
+        if r is None:
+            continue
+        add("ASGI asyncio.sleep app, qilin-asyncio-%s share of the 4000 req/s bound" % loop,
+            r["bound_pct"], ">= 97%", lambda v: v >= 97, "%.1f%%")
+        if r.get("p50") and r.get("p99") is not None:
+            add("ASGI asyncio.sleep app, qilin-asyncio-%s p99 / p50" % loop,
+                r["p99"] / r["p50"], "<= 5x", lambda v: v <= 5)
+    # WebSocket echo: messages per server CPU-second, against uvicorn's best.
+    peer = best(all_results, "ws-echo", "uvicorn", "per_cpu")
+    for loop in ("uvloop", "asyncio"):
+        r = pick(all_results, "ws-echo", "qilin-asyncio-" + loop)
+        if r is not None and peer is not None and r.get("per_cpu"):
+            add("ws-echo: qilin-asyncio-%s messages per server CPU-s / uvicorn's best (%s)"
+                % (loop, peer["server"]), r["per_cpu"] / peer["per_cpu"], ">= 2x",
+                lambda v: v >= 2)
     if not rows:
         return ""
     return "\n".join(["### Targets", "", "| target | measured | goal | status |",
@@ -1052,8 +1251,7 @@ def parse_args():
                     help="comma-separated name prefixes to keep (e.g. qilin,nginx)")
     ap.add_argument("--pin", choices=("case", "always", "never"), default="case",
                     help="server on CPU 0 and wrk (or s_time) on CPU 1: as each case says "
-                         "(io: nothing "
-                         "pinned), in every case, or in none [case]")
+                         "(io, asgi-sleep: nothing pinned), in every case, or in none [case]")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
     ap.add_argument("--reps", type=int, default=3, help="wrk runs per server, median [3]")
     ap.add_argument("--bjoern", default=os.environ.get("BJOERN_DIR"),
@@ -1110,7 +1308,11 @@ def main():
               "worker processes only; RSS is VmRSS 1 s after the load. The tls-new cases run "
               "%d openssl s_time -new processes side by side instead of wrk (a full handshake "
               "per connection): req/s is their connections over the wall seconds they ran."
-              % (opts.reps, opts.duration, S_TIME_PROCS), ""]
+              % (opts.reps, opts.duration, S_TIME_PROCS)
+              + (" The ws-echo case runs bench/wsload (built with cc -O2 at the start) instead "
+                 "of wrk: WebSocket connections each keeping one message in flight; its rates "
+                 "are echoed messages over the seconds of load, not requests."
+                 if any(c.load == "wsload" for c in opts.case_list) else ""), ""]
     print("\n".join(header), flush=True)
     report = list(header)
     env = Env(opts.build, tmp, opts.bjoern)
@@ -1119,8 +1321,16 @@ def main():
               "pass --bjoern DIR)\n", flush=True)
     all_results = {}
     tls_problems = {}  # load generator -> why its TLS cases cannot run (None: they can)
+    wsload_problem = None
+    if any(case.load == "wsload" for case in opts.case_list):
+        wsload_problem = build_wsload(env, logdir)
     try:
         for case in opts.case_list:
+            if case.load == "wsload" and wsload_problem:
+                text = "### %s: skipped: %s\n" % (case.name, wsload_problem)
+                print(text, flush=True)
+                report.append(text)
+                continue
             if case.tls:
                 if case.load not in tls_problems:
                     tls_problems[case.load] = tls_problem(env, case.load)
@@ -1137,7 +1347,8 @@ def main():
                 print("  %s / %s ..." % (case.name, server.name), end=" ", flush=True)
                 r = measure(server, case, env, opts, logdir)
                 print("FAILED: " + r["failed"] if "failed" in r else
-                      "%.0f req/s, %s per CPU-s" % (r["rps"], fmt(r["per_cpu"])), flush=True)
+                      "%.0f %s, %s per CPU-s" % (r["rps"], rate_unit(case), fmt(r["per_cpu"])),
+                      flush=True)
                 results.append(r)
             all_results[case.name] = results
             text = case_table(case, results)
@@ -1156,7 +1367,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
         with open(out, "w") as f:
             f.write("\n".join(report) + "\n")
-        print("results: %s (wrk/s_time output and server logs: %s)" % (out, logdir))
+        print("results: %s (load generator output and server logs: %s)" % (out, logdir))
     return 0
 
 
