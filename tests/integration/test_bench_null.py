@@ -124,6 +124,27 @@ class PeersTest(unittest.TestCase):
         for name in ("qilin-sync", "gunicorn-sync", "uwsgi", "waitress"):
             self.assertIn(name, names)
 
+    def test_asgi_cases_peers(self):
+        """The ASGI cases run qilin -k asyncio on both loops (when built) against uvicorn."""
+        for case in ("asgi-hello", "fastapi-hello", "asgi-sleep", "ws-echo"):
+            names = self.names(case)
+            self.assertIn("qilin-asyncio-uvloop", names)
+            self.assertIn("qilin-asyncio-asyncio", names)
+            self.assertEqual(len([n for n in names if n.startswith("uvicorn-")]), 2, names)
+        cases = {c.name: c for c in bench_run.CASES}
+        self.assertEqual(cases["ws-echo"].load, "wsload")
+
+    def test_wsload_builds_and_parses(self):
+        """bench/wsload.c compiles, and its one line becomes the figures."""
+        env = bench_run.Env(os.path.dirname(qilin_bin()), self.tmp)
+        if shutil.which("cc") is None and shutil.which("gcc") is None:
+            self.skipTest("no C compiler")
+        self.assertIsNone(bench_run.build_wsload(env, self.tmp))
+        self.assertTrue(os.access(env.wsload, os.X_OK))
+        self.assertEqual(bench_run.parse_wsload("messages=1200 seconds=2.000 errors=1\n"),
+                         (1200, 2.0, 1))
+        self.assertIsNone(bench_run.parse_wsload("wsload: handshake refused\n"))
+
     @unittest.skipUnless(shutil.which("openssl"), "the openssl command is not installed")
     def test_tls_cases(self):
         """Each TLS case serves its certificate (ECDSA P-256 or RSA 2048) from
