@@ -382,8 +382,6 @@ pyw_asgi_init(struct pyw_state *st)
     a->t_ws_http_start = intern("websocket.http.response.start");
     a->t_ws_http_body = intern("websocket.http.response.body");
     a->ws_extensions = Py_BuildValue("{s:{}}", "websocket.http.response");
-    a->sha1 = import_attr("hashlib", "sha1");
-    a->b64 = import_attr("base64", "b64encode");
     a->root_path = PyUnicode_FromString(root != NULL ? root : "");
     a->asgi_version = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.3");
     a->extensions = Py_BuildValue("{s:{}}", "http.response.pathsend");
@@ -1405,6 +1403,14 @@ ws_accept(struct asgi_call *c)
             }
             break;
         }
+    }
+    /* hashlib loads OpenSSL: only once a WebSocket is accepted, not in every
+       interpreter (a master that only read gunicorn.conf.py, say). */
+    if (keyed != NULL && a->sha1 == NULL) {
+        a->sha1 = import_attr("hashlib", "sha1");
+        a->b64 = a->sha1 != NULL ? import_attr("base64", "b64encode") : NULL;
+        if (a->b64 == NULL)
+            Py_CLEAR(keyed);
     }
     if (keyed != NULL)
         hash = PyObject_CallOneArg(a->sha1, keyed);

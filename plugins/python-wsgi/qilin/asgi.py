@@ -18,9 +18,11 @@ uvloop when it imports. Lifespan runs the ASGI lifespan protocol as
 --asgi-lifespan says: on (a failure stops the worker), off, or auto (an app
 that raises on the lifespan scope before it answers does not support it,
 and the worker goes on without).
-"""
 
-import asyncio
+asyncio is imported by the functions that need it, in the asyncio worker:
+this module is made in every interpreter, and asyncio imports ssl, which
+loads OpenSSL into a master that may only read gunicorn.conf.py.
+"""
 
 from qilin._asgi import app, attach, going_away, log, set_state, setting
 
@@ -44,6 +46,7 @@ def check_loop():
 
 
 def new_loop():
+    import asyncio
     name = setting('asgi_loop')
     if name != 'asyncio':
         uvloop = _uvloop(name == 'uvloop')
@@ -54,6 +57,7 @@ def new_loop():
 
 class Lifespan(object):
     def __init__(self, loop):
+        import asyncio
         self.loop = loop
         self.mode = setting('asgi_lifespan')
         self.state = {}
@@ -83,6 +87,7 @@ class Lifespan(object):
         return True
 
     async def shutdown(self):
+        import asyncio
         if self.task is None or not self.answered:
             return
         await self.inbox.put({'type': 'lifespan.shutdown'})
