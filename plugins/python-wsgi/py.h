@@ -105,6 +105,7 @@ struct pyw_asgi {
     PyObject *getcurrent;    /* new: greenlet.getcurrent */
     PyObject *create_task;   /* new: loop.create_task */
     PyObject *create_future; /* new: loop.create_future */
+    PyObject *call_soon;     /* new: loop.call_soon */
     PyObject *add_reader;    /* new: loop.add_reader */
     PyObject *remove_reader; /* new: loop.remove_reader */
     PyObject *done;          /* new: a finished future whose result is None */

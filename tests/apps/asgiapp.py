@@ -14,6 +14,7 @@
 /badheader   a header value with a newline
 /pathsend    this file through http.response.pathsend
 /background  answers, then keeps running and records when it ended
+/send-after-end  answers, then sends once more and records what send() raised
 
 WebSocket:
 /ws/echo     accepts (with the first subprotocol offered), echoes text and bytes; the text
@@ -193,6 +194,13 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/x-python")]})
         await send({"type": "http.response.pathsend", "path": os.path.abspath(__file__)})
+    elif path == "/send-after-end":
+        await send_plain(send, b"answered once")
+        try:
+            await send({"type": "http.response.body", "body": b"again"})
+            STATE["events"].append("send-after-end: no error")
+        except RuntimeError as e:
+            STATE["events"].append("send-after-end: %s" % e)
     elif path == "/background":
         await send_plain(send, b"answered")
         await asyncio.sleep(0.3)

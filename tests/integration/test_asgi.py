@@ -162,6 +162,18 @@ class AsgiHttpTest(unittest.TestCase):
                                    if e.startswith("background-done")], 5)
         self.assertGreater(float(events[0].split()[1]), t0)
 
+    def test_send_after_the_last_body_raises_in_the_app(self):
+        """The last body is taken at once and written on the loop's next pass;
+        a send() after it is the app's error, and the answer is intact."""
+        self.srv.get("/events?reset")
+        r = self.srv.get("/send-after-end")
+        self.assertEqual((r.status, r.text), (200, "answered once"))
+        self.assertEqual(self.srv.get("/").status, 200)
+        events = wait_for(lambda: [e for e in self.srv.get("/events").text.split("\n")
+                                   if e.startswith("send-after-end")], 5)
+        self.assertEqual(events, ["send-after-end: Unexpected ASGI message "
+                                  "'http.response.body' sent, after response already completed."])
+
     def test_malformed_request_is_400_and_worker_survives(self):
         with Conn(self.srv.port) as c:
             c.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
