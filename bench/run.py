@@ -55,7 +55,7 @@ STARTED = []
 # ---------------------------------------------------------------- /proc readers
 
 def proc_stat(pid):
-    """(pgrp, minflt, cpu_seconds) of PID, or None once it is gone."""
+    """(pgrp, minflt, cpu_seconds, kernel_cpu_seconds) of PID, or None once it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             data = f.read()
@@ -63,7 +63,8 @@ def proc_stat(pid):
         return None
     rest = data[data.rindex(")") + 2:].split()
     # Fields after comm start at field 3 (state): field N is rest[N - 3].
-    return int(rest[2]), int(rest[7]), (int(rest[11]) + int(rest[12])) / CLK_TCK
+    return (int(rest[2]), int(rest[7]), (int(rest[11]) + int(rest[12])) / CLK_TCK,
+            int(rest[12]) / CLK_TCK)
 
 
 def group_pids(pgid):
@@ -89,16 +90,19 @@ def rss_mib(pid):
 
 
 class Sample:
-    """CPU seconds of the whole tree and minor faults of the workers, at one instant."""
+    """CPU seconds of the whole tree (and the kernel's part of them) and minor
+    faults of the workers, at one instant."""
 
     def __init__(self, server):
         self.cpu = 0.0
+        self.sys = 0.0
         self.minflt = 0
         for pid in group_pids(server.pid):
             st = proc_stat(pid)
             if st is None:
                 continue
             self.cpu += st[2]
+            self.sys += st[3]
             if pid != server.pid or server.single:
                 self.minflt += st[1]
 
@@ -488,6 +492,11 @@ def servers_for(case, env):
                    gunicorn_server(env, "gevent", "sleepy:app", w),
                    gunicorn_server(env, "eventlet", "sleepy:app", w),
                    uwsgi_server(env, "sleepy:app", w, True)])
+    if case.name == "asgi-hello":
+        # The C null app and nginx `return 200`: what qilin's core and a
+        # server with no Python at all reach on the same load.
+        return (asgi_servers(env, ASGI_APPS[case.name], w)
+                + [qilin_server(env, "qilin-null", "hello", w, null=True), nginx_server(env)])
     if case.name in ASGI_APPS:
         return asgi_servers(env, ASGI_APPS[case.name], w)
     if case.name == "ws-echo":
@@ -503,6 +512,10 @@ IO_BOUND = 200 / 0.05
 # The ASGI cases' apps (bench/apps): every server in them speaks ASGI 3.
 ASGI_APPS = {"asgi-hello": "asgi_hello:app", "fastapi-hello": "fastapi_hello:app",
              "asgi-sleep": "asgi_sleepy:app"}
+
+# The cases whose app is also measured alone (bench/appcost.py, no server):
+# the floor under every server's CPU per request there.
+APP_ALONE = ("asgi-hello", "fastapi-hello")
 
 # uvicorn's WebSocket implementation in the ws-echo case, per loop. Debian's
 # uvicorn 0.17.6 takes both of its own, websockets (python3-websockets 10.4)
@@ -620,6 +633,24 @@ def accept_queue(port):
         if len(parts) >= 2 and parts[1].isdigit():
             depth = max(depth, int(parts[1]))
     return depth
+
+
+def app_alone(case, reps):
+    """CASE's app with no server (bench/appcost.py on uvloop, pinned to CPU 0 as
+    the servers were): a dict with the median microseconds per call, or 'why'."""
+    argv = [PY, os.path.join(BENCH, "appcost.py"), ASGI_APPS[case.name]]
+    if case.pin:
+        argv = ["taskset", "-c", "0"] + argv
+    values, raw = [], []
+    for _ in range(reps):
+        p = subprocess.run(argv, cwd=APPS, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120)
+        raw.append(p.stdout.strip())
+        m = re.search(r"us_per_call=([0-9.]+)", p.stdout)
+        if p.returncode != 0 or not m:
+            return {"why": "status %s: %s" % (p.returncode, " ".join(p.stdout.split())[-200:])}
+        values.append(float(m.group(1)))
+    return {"us": statistics.median(values), "raw": raw}
 
 
 def run_wrk(case, env, port, seconds, path, probe=True):
@@ -960,6 +991,7 @@ def measure(server, case, env, opts, logdir):
             r = run_load(case, env, port, opts.duration, path)
             after = Sample(server)
             r["cpu"] = after.cpu - before.cpu
+            r["sys"] = after.sys - before.sys
             r["minflt"] = after.minflt - before.minflt
             with open(os.path.join(logdir, "%s-%s-%s.txt" % (case.load, case.name, server.name)),
                       "a") as f:
@@ -996,6 +1028,8 @@ def summarize(res, case, opts):
     res["errors"] = sum(r["errors"] + r["non2xx"] for r in runs)
     res["cpu_pct"] = med([100.0 * r["cpu"] / r.get("wall", opts.duration) for r in runs])
     res["per_cpu"] = med([r["requests"] / r["cpu"] if r["cpu"] > 0 else None for r in runs])
+    res["sys_us"] = med([1e6 * r["sys"] / r["requests"] if r["requests"] else None
+                         for r in runs])
     res["flt_req"] = med([r["minflt"] / r["requests"] if r["requests"] else None for r in runs])
     res["unaccepted"] = max(r["unaccepted"] for r in runs)
     res["mibs"] = res["rps"] * case.body / MIB if case.body else None
@@ -1029,7 +1063,7 @@ def rate_unit(case):
     return "msg/s" if case.load == "wsload" else "req/s"
 
 
-def case_table(case, results):
+def case_table(case, results, alone=None):
     lines = ["### %s: %s" % (case.name, case.title), "",
              "Load average when the case ended: %.2f %.2f %.2f" % os.getloadavg(), ""]
     body = case.body > 0
@@ -1038,6 +1072,7 @@ def case_table(case, results):
     head = ["server", "%s (min-max)" % unit] + (["MiB/s"] if body else []) + (
         ["% of bound"] if case.bound else []) + [
         "p50 ms", "p99 ms", "errors", "srv CPU %", "%s per srv CPU-s" % unit,
+        "srv kernel us/%s" % per,
         "minflt/%s" % per, "max unaccepted", "RSS master MiB", "RSS worker MiB"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -1052,7 +1087,8 @@ def case_table(case, results):
         if case.bound:
             row.append(fmt(r["bound_pct"], "%.1f%%"))
         row += [fmt(r["p50"], "%.2f"), fmt(r["p99"], "%.2f"), str(r["errors"]),
-                fmt(r["cpu_pct"]), fmt(r["per_cpu"]), fmt(r["flt_req"], "%.3f"),
+                fmt(r["cpu_pct"]), fmt(r["per_cpu"]), fmt(r.get("sys_us"), "%.1f"),
+                fmt(r["flt_req"], "%.3f"),
                 str(r["unaccepted"]), master, workers]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
@@ -1061,6 +1097,14 @@ def case_table(case, results):
                      "wrk's and s_time's): " + "; ".join(
                          "%s %s" % (r["server"], r.get("negotiated") or "?")
                          for r in results if "failed" not in r))
+        lines.append("")
+    if alone is not None:
+        lines.append("The app alone (bench/appcost.py: awaited in a loop on uvloop with a fresh "
+                     "scope and a send() that does nothing; no server, no socket): " + (
+                         "%.2f us per call (median of %d: %s)" % (
+                             alone["us"], len(alone["raw"]),
+                             ", ".join(x.split("us_per_call=")[-1] for x in alone["raw"]))
+                         if "us" in alone else "not measured: " + alone["why"]))
         lines.append("")
     if case.load == "s_time":
         lines.append("Full handshakes (%d x openssl s_time -new; no latency figures; errors: "
@@ -1150,14 +1194,23 @@ RATIO_TARGETS = [
 ]
 
 
-def targets_table(all_results):
-    """The targets, each as measured in this run (skipped when a case did not run)."""
+def targets_table(all_results, alone=None):
+    """The targets, each as measured in this run (skipped when a case did not run).
+    ALONE: case name -> app_alone()'s result, for the ASGI ceilings."""
     rows = []
+    alone = alone or {}
 
     def add(what, value, goal, ok, spec="%.2fx"):
         if value is not None:
             rows.append("| %s | %s | %s | %s |" % (what, spec % value, goal,
                                                     "met" if ok(value) else "NOT met"))
+
+    def reference(what, value, goal):
+        """A ceiling no server can pass, set against a target's goal."""
+        if value is not None:
+            rows.append("| %s | %.2fx | %s | reference: %s |" % (
+                what, value, goal, "above the goal" if value >= float(goal.strip(">= x"))
+                else "the goal is beyond it"))
 
     # "Per core" is req/s per server CPU-second: the server is pinned to one
     # core, and a loaded machine or a saturated wrk keeps it below 100 %.
@@ -1198,6 +1251,23 @@ def targets_table(all_results):
                 add("%s, qilin-asyncio-%s / uvicorn's best (%s) per srv CPU-s"
                     % (what, loop, peer["server"]), r["per_cpu"] / peer["per_cpu"],
                     ">= %gx" % least, lambda v, least=least: v >= least)
+        if peer is None:
+            continue
+        nginx = pick(all_results, case, "nginx")
+        if nginx is not None and nginx.get("per_cpu"):
+            reference("%s: nginx `return 200` (no Python at all) / uvicorn's best per srv CPU-s"
+                      % case, nginx["per_cpu"] / peer["per_cpu"], ">= %gx" % least)
+        # No server can spend less per request than the app alone plus the
+        # kernel's share of one read and one write, which is at least the
+        # least any server in this case spent in the kernel per request.
+        kernel = [r["sys_us"] for r in all_results.get(case, [])
+                  if "failed" not in r and r.get("sys_us")]
+        a = alone.get(case, {})
+        if a.get("us") and kernel:
+            reference("%s: a server costing only the app alone (%.1f us) and the least kernel "
+                      "time per request seen here (%.1f us) / uvicorn's best per srv CPU-s"
+                      % (case, a["us"], min(kernel)),
+                      (1e6 / peer["per_cpu"]) / (a["us"] + min(kernel)), ">= %gx" % least)
     for loop in ("uvloop", "asyncio"):
         r = pick(all_results, "asgi-sleep", "qilin-asyncio-" + loop)
         if r is None:
@@ -1304,7 +1374,8 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     header = ["# qilin bench %s" % stamp, "", "Machine: " + machine(),
               "Method: median of %d wrk runs of %d s (wrk -t1, 1 s warm-up); errors summed; "
-              "CPU and minflt from /proc/<pid>/stat before/after each run; minflt counts "
+              "CPU (user + system; 'kernel' is the system part) and minflt from "
+              "/proc/<pid>/stat before/after each run; minflt counts "
               "worker processes only; RSS is VmRSS 1 s after the load. The tls-new cases run "
               "%d openssl s_time -new processes side by side instead of wrk (a full handshake "
               "per connection): req/s is their connections over the wall seconds they ran."
@@ -1320,6 +1391,7 @@ def main():
         print("bjoern: skipped (not in Debian; build it with bench/bjoern-build DIR, then "
               "pass --bjoern DIR)\n", flush=True)
     all_results = {}
+    alone = {}  # case name -> app_alone()
     tls_problems = {}  # load generator -> why its TLS cases cannot run (None: they can)
     wsload_problem = None
     if any(case.load == "wsload" for case in opts.case_list):
@@ -1351,10 +1423,16 @@ def main():
                       flush=True)
                 results.append(r)
             all_results[case.name] = results
-            text = case_table(case, results)
+            if case.name in APP_ALONE:
+                print("  %s / the app alone (bench/appcost.py) ..." % case.name, end=" ",
+                      flush=True)
+                alone[case.name] = app_alone(case, opts.reps)
+                print(alone[case.name].get("why") or "%.2f us per call" % alone[case.name]["us"],
+                      flush=True)
+            text = case_table(case, results, alone.get(case.name))
             print("\n" + text, flush=True)
             report.append(text)
-        text = targets_table(all_results)
+        text = targets_table(all_results, alone)
         print(text, flush=True)
         report.append(text)
     except KeyboardInterrupt:

@@ -133,6 +133,20 @@ class PeersTest(unittest.TestCase):
             self.assertEqual(len([n for n in names if n.startswith("uvicorn-")]), 2, names)
         cases = {c.name: c for c in bench_run.CASES}
         self.assertEqual(cases["ws-echo"].load, "wsload")
+        # The ceilings the ASGI targets are set against: qilin's core alone and nginx.
+        names = self.names("asgi-hello")
+        self.assertIn("qilin-null", names)
+        self.assertIn("nginx", names)
+
+    def test_app_alone(self):
+        """bench/appcost.py runs an ASGI app with no server and prints its cost."""
+        if importlib.util.find_spec("uvloop") is None:
+            self.skipTest("python3-uvloop is not installed")
+        case = bench_run.Case("asgi-hello", "", 1, pin=False)
+        r = bench_run.app_alone(case, 1)
+        self.assertNotIn("why", r)
+        self.assertGreater(r["us"], 0)
+        self.assertRegex(r["raw"][0], r"^app=asgi_hello:app loop=uvloop calls=\d+ cpu_s=")
 
     def test_wsload_builds_and_parses(self):
         """bench/wsload.c compiles, and its one line becomes the figures."""
