@@ -190,7 +190,7 @@ plugin_set_free(struct plugin_set *set)
      * leaves libpython state, atexit handlers and threads behind, and
      * unmapping code that may still run at exit is unsafe. It also keeps the
      * frames of leak reports (LeakSanitizer symbolizes at exit) resolvable,
-     * so the python3 plugin's lsan.supp can match libpython's own leaks.
+     * so the suite's tests/lsan.supp can match the runtimes' own leaks.
      */
     for (size_t i = set->n; i-- > 0;)
         free(set->items[i].path);

@@ -65,4 +65,4 @@ plugins/python-wsgi/qilin/failapp.py.inc: plugins/python-wsgi/qilin/failapp.py
 plugins/python-wsgi/qilin/asgi.py.inc: plugins/python-wsgi/qilin/asgi.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/asgi.py $@
 CLEANFILES += $(pyw_python:.py=.py.inc)
-EXTRA_DIST += plugins/python-wsgi/lsan.supp $(pyw_python)
+EXTRA_DIST += $(pyw_python)

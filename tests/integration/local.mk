@@ -23,7 +23,8 @@ integration_tests += \
 	tests/integration/test_nginx.py \
 	tests/integration/test_python_link.py \
 	tests/integration/test_fairness.py \
-	tests/integration/test_tls.py
+	tests/integration/test_tls.py \
+	tests/integration/test_ruby.py
 
 # How configure linked the interpreter, for test_python_link.py.
 if PYTHON_STATIC
@@ -46,12 +47,12 @@ if BUILD_PYTHON
 TESTS += $(integration_tests)
 endif
 EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py tests/integration/opsload.py \
-	tests/integration/socket_activate.py $(integration_tests) tests/apps
+	tests/integration/socket_activate.py $(integration_tests) tests/apps tests/lsan.supp
 
 # Uninstalled plugins live in .libs/ (libtool), so point the loader there.
 AM_TESTS_ENVIRONMENT = \
 	QILIN_BIN='$(abs_top_builddir)/qilin'; export QILIN_BIN; \
-	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/workers/gthread/.libs:$(abs_top_builddir)/plugins/workers/gevent/.libs:$(abs_top_builddir)/plugins/workers/eventlet/.libs:$(abs_top_builddir)/plugins/workers/asyncio/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs'; \
+	QILIN_PLUGIN_PATH='$(abs_top_builddir)/plugins/workers/sync/.libs:$(abs_top_builddir)/plugins/workers/gthread/.libs:$(abs_top_builddir)/plugins/workers/gevent/.libs:$(abs_top_builddir)/plugins/workers/eventlet/.libs:$(abs_top_builddir)/plugins/workers/asyncio/.libs:$(abs_top_builddir)/plugins/python-wsgi/.libs:$(abs_top_builddir)/plugins/ruby/.libs'; \
 	export QILIN_PLUGIN_PATH; \
 	QILIN_TEST_APPS='$(abs_top_srcdir)/tests/apps'; export QILIN_TEST_APPS; \
 	QILIN_TEST_FIXTURES='$(abs_top_srcdir)/tests/unit/fixtures'; export QILIN_TEST_FIXTURES; \
@@ -59,6 +60,6 @@ AM_TESTS_ENVIRONMENT = \
 	PYTHONDONTWRITEBYTECODE=1; export PYTHONDONTWRITEBYTECODE; \
 	QILIN_PYTHON_LINK='$(QILIN_PYTHON_LINK)'; export QILIN_PYTHON_LINK; \
 	QILIN_TLS='$(QILIN_TLS)'; export QILIN_TLS; \
-	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/plugins/python-wsgi/lsan.supp:print_suppressions=0'; \
+	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/tests/lsan.supp:print_suppressions=0'; \
 	export LSAN_OPTIONS;
 integration_tests += tests/integration/test_static.py

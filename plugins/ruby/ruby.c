@@ -1,0 +1,808 @@
+/*
+ * App plugin `ruby` (alias `rack`): embeds libruby and serves Rack apps.
+ *
+ *   qilin --plugin ruby config.ru
+ *
+ * The app spec is a rackup file, loaded with Rack::Builder.parse_file in
+ * the process that serves (each worker, or the master with --preload).
+ * Each request becomes a Rack env Hash (the Rack SPEC's keys, the headers
+ * as HTTP_*), app.call(env) runs under rb_protect, and the answer [status,
+ * headers, body] goes out through the core's qln_resp_*: body.each's
+ * strings are written as they come, a body that responds to to_path is
+ * sent with sendfile, and body.close is always called. rack.input streams
+ * the request body from the connection (Qilin::Input, below) behind
+ * Rack::RewindableInput, which spools it to a Tempfile on first use as Rack
+ * expects of a rewindable input.
+ *
+ * The Ruby VM lives on the worker's main thread, so this plugin serves on
+ * -k sync; a threaded or green worker is refused at startup.
+ */
+/* Ruby's config.h defines the __STDC_WANT_* macros unconditionally, and
+   qlnconfig.h only where they are not yet defined: Ruby comes first. */
+#include <ruby.h>
+#include <ruby/encoding.h>
+#include <ruby/version.h>
+
+#include "qlnconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <qilin/plugin.h>
+
+#define RB_STR2(x) #x
+#define RB_STR(x) RB_STR2(x)
+#define RB_API_VERSION RB_STR(RUBY_API_VERSION_MAJOR) "." RB_STR(RUBY_API_VERSION_MINOR)
+
+/* Response headers kept on the stack; more are allocated. */
+#define RB_STACK_HEADERS 32
+/* The most bytes Qilin::Input#read without a length reads at once. */
+#define INPUT_CHUNK (64 * 1024)
+
+struct rb_state {
+    struct qln_ctx *ctx;
+    bool vm;              /* the Ruby VM runs in this process */
+    bool multiprocess;    /* workers > 1: rack.multiprocess */
+    VALUE app;            /* the Rack app (a GC root once loaded) */
+    VALUE env_base;       /* the env keys every request shares (a GC root) */
+    VALUE cInput;         /* Qilin::Input */
+    VALUE cRewindable;    /* Rack::RewindableInput */
+    VALUE errors;         /* rack.errors: a Qilin::Errors */
+    VALUE s_host, s_http; /* frozen strings used per request */
+    char *rackup;         /* the rackup file's path, for --reload */
+};
+
+/* The one state of this process; Ruby's callbacks reach it from here. */
+static struct rb_state *rb_st;
+
+/* What one request's Ruby code needs: passed through rb_protect. */
+struct rb_call {
+    struct rb_state *st;
+    struct qln_request *req;
+    struct qln_response *resp;
+    VALUE body;  /* the response body, to close */
+    VALUE input; /* the Qilin::Input under rack.input */
+    int rc;      /* the core's return code for handle() */
+};
+
+/* ------------------------------------------------------------ errors */
+
+static VALUE
+backtrace_of(VALUE exc)
+{
+    return rb_funcall(exc, rb_intern("backtrace"), 0);
+}
+
+/*
+ * Logs Ruby's pending exception (rb_errinfo) at LEVEL after WHAT: its class,
+ * message and backtrace, one log record, as the Python plugin logs a
+ * traceback. Clears it.
+ */
+static void
+log_exception(int level, const char *what)
+{
+    VALUE exc = rb_errinfo();
+    VALUE msg, bt, line;
+    int state = 0;
+    long i;
+
+    rb_set_errinfo(Qnil);
+    if (NIL_P(exc)) {
+        qln_log(level, "%s", what);
+        return;
+    }
+    msg = rb_protect(rb_obj_as_string, exc, &state);
+    if (state != 0) {
+        rb_set_errinfo(Qnil);
+        msg = rb_str_new_cstr("(message not printable)");
+    }
+    bt = rb_protect(backtrace_of, exc, &state);
+    if (state != 0) {
+        rb_set_errinfo(Qnil);
+        bt = Qnil;
+    }
+    line = rb_sprintf("%s\n%" PRIsVALUE ": %" PRIsVALUE, what, rb_obj_class(exc), msg);
+    if (RB_TYPE_P(bt, T_ARRAY))
+        for (i = 0; i < RARRAY_LEN(bt); i++)
+            rb_str_catf(line, "\n  %" PRIsVALUE, RARRAY_AREF(bt, i));
+    qln_log(level, "%.*s", (int)RSTRING_LEN(line), RSTRING_PTR(line));
+}
+
+/* Qilin.log(level, line): rack.errors' way into the error log. */
+static VALUE
+m_log(VALUE self, VALUE level, VALUE line)
+{
+    StringValue(line);
+    qln_log(NUM2INT(level), "%.*s", (int)RSTRING_LEN(line), RSTRING_PTR(line));
+    return Qnil;
+}
+
+/* ------------------------------------------------------------ rack.input */
+
+/*
+ * Qilin::Input: the request body, read from the connection as it is asked
+ * for (IO#read's contract: read(n) is nil at the end, read() is ""). The
+ * app sees it through Rack::RewindableInput, which only calls read, and
+ * gives the app gets, each and rewind. Valid only during its request;
+ * afterwards it reads as an empty body.
+ */
+struct input {
+    struct qln_request *req;
+    bool eof;
+    int err; /* a read failed: -errno */
+};
+
+static const rb_data_type_t input_type = {
+    .wrap_struct_name = "Qilin::Input",
+    .function = {.dfree = RUBY_TYPED_DEFAULT_FREE},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE
+input_alloc(VALUE klass)
+{
+    struct input *in;
+
+    return TypedData_Make_Struct(klass, struct input, &input_type, in);
+}
+
+/* Appends up to WANT bytes (all when WANT < 0) of the body to STR; the count. */
+static long
+input_fill(struct input *in, VALUE str, long want)
+{
+    char buf[INPUT_CHUNK];
+    long got = 0;
+    ssize_t n;
+
+    while (!in->eof && in->req != NULL && (want < 0 || got < want)) {
+        size_t ask = want < 0 || want - got > INPUT_CHUNK ? INPUT_CHUNK : (size_t)(want - got);
+
+        n = qln_req_read(in->req, buf, ask);
+        if (n <= 0) {
+            in->eof = true;
+            if (n < 0) {
+                in->err = (int)n;
+                rb_raise(rb_eIOError, "reading the request body: %s", qln_strerror((int)n));
+            }
+            break;
+        }
+        rb_str_cat(str, buf, n);
+        got += n;
+    }
+    return got;
+}
+
+/* read([length[, outbuf]]) */
+static VALUE
+input_read(int argc, VALUE *argv, VALUE self)
+{
+    struct input *in;
+    VALUE vlen, out;
+    long len = -1;
+
+    TypedData_Get_Struct(self, struct input, &input_type, in);
+    rb_scan_args(argc, argv, "02", &vlen, &out);
+    if (!NIL_P(vlen)) {
+        len = NUM2LONG(vlen);
+        if (len < 0)
+            rb_raise(rb_eArgError, "negative length %ld given", len);
+    }
+    if (NIL_P(out)) {
+        out = rb_str_buf_new(len > 0 && len < INPUT_CHUNK ? len : 0);
+    } else {
+        StringValue(out);
+        rb_str_modify(out);
+        rb_str_set_len(out, 0);
+    }
+    rb_enc_associate(out, rb_ascii8bit_encoding());
+    if (len == 0)
+        return out;
+    if (input_fill(in, out, len) == 0 && len > 0)
+        return Qnil;
+    return out;
+}
+
+static VALUE
+input_close(VALUE self)
+{
+    return Qnil;
+}
+
+/* ------------------------------------------------------------ the VM */
+
+/*
+ * Ruby that is easier said in Ruby: rack.errors (IO-like, whole lines to
+ * the error log) and the loading of the rackup file. Evaluated once.
+ */
+static const char boot_rb[] =
+    "require 'rack'\n"
+    "require 'rack/builder'\n"
+    "require 'rack/rewindable_input'\n"
+    "require 'tempfile'\n"
+    "require 'uri'\n"
+    "module Qilin\n"
+    "  class Errors\n"
+    "    def initialize; @buf = +''; end\n"
+    "    def write(s); s = s.to_s; @buf << s; flush_lines; s.bytesize; end\n"
+    "    def puts(*a); a = [''] if a.empty?; a.flatten.each { |x| x = x.to_s; "
+    "write(x.end_with?(\"\\n\") ? x : x + \"\\n\") }; nil; end\n"
+    "    def print(*a); a.each { |x| write(x) }; nil; end\n"
+    "    def flush; Qilin.log(40, @buf) unless @buf.empty?; @buf = +''; self; end\n"
+    "    def close; end\n"
+    "    private def flush_lines\n"
+    "      while (i = @buf.index(\"\\n\"))\n"
+    "        Qilin.log(40, @buf[0, i]); @buf = @buf[(i + 1)..]\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  def self.load_rackup(path)\n"
+    "    app = Rack::Builder.parse_file(path)\n"
+    "    app.is_a?(Array) ? app[0] : app\n"
+    "  end\n"
+    "end\n";
+
+static VALUE
+eval_boot(VALUE unused)
+{
+    return rb_eval_string(boot_rb);
+}
+
+/* Starts the VM in this process once; 0 or -errno with ERR. */
+static int
+vm_start(struct rb_state *st, char *err, size_t errlen)
+{
+    static char arg0[] = "qilin", arg1[] = "-e0";
+    char *args[] = {arg0, arg1, NULL};
+    char **argv = args;
+    int argc = 2, state = 0, status = 0;
+    VALUE mQilin;
+    void *node;
+
+    if (st->vm)
+        return 0;
+    ruby_sysinit(&argc, &argv);
+    {
+        RUBY_INIT_STACK;
+        if (ruby_setup() != 0) {
+            snprintf(err, errlen, "the Ruby VM did not start");
+            return -EINVAL;
+        }
+    }
+    /* Options as the ruby command takes them: the load path, encodings and
+       RubyGems, so that `require` finds what `ruby` would. */
+    node = ruby_options(argc, argv);
+    if (!ruby_executable_node(node, &status)) {
+        snprintf(err, errlen, "the Ruby VM did not start (status %d)", status);
+        return -EINVAL;
+    }
+    st->vm = true;
+    rb_protect(eval_boot, Qnil, &state);
+    if (state != 0) {
+        log_exception(QLN_LOG_ERROR, "Ruby: loading rack failed");
+        snprintf(err, errlen, "Ruby cannot load rack: apt-get install ruby-rack");
+        return -ENOENT;
+    }
+    mQilin = rb_const_get(rb_cObject, rb_intern("Qilin"));
+    rb_define_module_function(mQilin, "log", m_log, 2);
+    st->cInput = rb_define_class_under(mQilin, "Input", rb_cObject);
+    rb_define_alloc_func(st->cInput, input_alloc);
+    rb_define_method(st->cInput, "read", input_read, -1);
+    rb_define_method(st->cInput, "close", input_close, 0);
+    st->cRewindable = rb_path2class("Rack::RewindableInput");
+    st->errors = rb_class_new_instance(0, NULL, rb_path2class("Qilin::Errors"));
+    rb_gc_register_address(&st->errors);
+    st->s_host = rb_obj_freeze(rb_str_new_cstr("HTTP_HOST"));
+    rb_gc_register_address(&st->s_host);
+    st->s_http = rb_obj_freeze(rb_str_new_cstr("http"));
+    rb_gc_register_address(&st->s_http);
+    return 0;
+}
+
+/* ------------------------------------------------------------ loading */
+
+static VALUE
+load_rackup(VALUE path)
+{
+    return rb_funcall(rb_const_get(rb_cObject, rb_intern("Qilin")), rb_intern("load_rackup"), 1,
+                      path);
+}
+
+/* The env entries that are the same for every request of this process. */
+static VALUE
+make_env_base(struct rb_state *st)
+{
+    VALUE env = rb_hash_new();
+    VALUE version = rb_ary_new_from_args(2, INT2FIX(1), INT2FIX(3));
+
+    rb_hash_aset(env, rb_str_new_cstr("rack.version"), rb_obj_freeze(version));
+    rb_hash_aset(env, rb_str_new_cstr("rack.errors"), st->errors);
+    rb_hash_aset(env, rb_str_new_cstr("rack.multithread"), Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("rack.multiprocess"), st->multiprocess ? Qtrue : Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("rack.run_once"), Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("rack.hijack?"), Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("SCRIPT_NAME"), rb_obj_freeze(rb_str_new_cstr("")));
+    rb_hash_aset(env, rb_str_new_cstr("SERVER_SOFTWARE"),
+                 rb_obj_freeze(rb_str_new_cstr("qilin/" QLN_VERSION)));
+    return rb_obj_freeze(env);
+}
+
+static int
+rb_load_app(void *state, const char *spec, char *err, size_t errlen)
+{
+    struct rb_state *st = state;
+    struct stat sb;
+    int rc, pstate = 0;
+    VALUE app;
+
+    if (stat(spec, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "rackup file '%s' not found: give the path of your config.ru", spec);
+        return -ENOENT;
+    }
+    rc = vm_start(st, err, errlen);
+    if (rc != 0)
+        return rc;
+    app = rb_protect(load_rackup, rb_str_new_cstr(spec), &pstate);
+    if (pstate != 0) {
+        char what[512];
+
+        snprintf(what, sizeof(what), "Ruby: loading '%s' failed", spec);
+        log_exception(QLN_LOG_ERROR, what);
+        snprintf(err, errlen, "rackup file '%s' raised an exception (see the traceback above)",
+                 spec);
+        return -EINVAL;
+    }
+    if (!rb_respond_to(app, rb_intern("call"))) {
+        snprintf(err, errlen, "rackup file '%s' gave no Rack app (nothing that responds to call)",
+                 spec);
+        return -ENOENT;
+    }
+    st->app = app;
+    rb_gc_register_address(&st->app);
+    free(st->rackup);
+    st->rackup = realpath(spec, NULL);
+    st->env_base = make_env_base(st);
+    rb_gc_register_address(&st->env_base);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the env */
+
+static VALUE
+str_of(struct qln_slice s)
+{
+    return rb_str_new(s.p, (long)s.len);
+}
+
+/* "HTTP_" + NAME upper-cased with '-' as '_'; CONTENT_TYPE/LENGTH bare; Qnil to drop. */
+static VALUE
+header_key(struct qln_slice name)
+{
+    char buf[256];
+    size_t i;
+
+    if (name.len + 5 >= sizeof(buf))
+        return Qnil;
+    memcpy(buf, "HTTP_", 5);
+    for (i = 0; i < name.len; i++) {
+        char c = name.p[i];
+
+        /* A '_' in a name would let a client pose as another header
+           (X_Forwarded_For as X-Forwarded-For): such headers are dropped,
+           as the python3 plugin and nginx drop them. */
+        if (c == '_')
+            return Qnil;
+        buf[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
+    }
+    if (name.len == 12 && memcmp(buf + 5, "CONTENT_TYPE", 12) == 0)
+        return rb_str_new(buf + 5, 12);
+    if (name.len == 14 && memcmp(buf + 5, "CONTENT_LENGTH", 14) == 0)
+        return rb_str_new(buf + 5, 14);
+    return rb_str_new(buf, (long)(5 + name.len));
+}
+
+/* SERVER_NAME and SERVER_PORT from the Host header, else the listener's. */
+static void
+env_server(struct rb_state *st, VALUE env, struct qln_request *req, const char *scheme)
+{
+    VALUE host = rb_hash_lookup(env, st->s_host);
+    const char *name = qln_req_server_name(req), *port = qln_req_server_port(req);
+    long nlen = (long)strlen(name), plen = (long)strlen(port);
+
+    if (!NIL_P(host) && RSTRING_LEN(host) > 0) {
+        const char *p = RSTRING_PTR(host), *colon = NULL;
+        long len = RSTRING_LEN(host), i;
+
+        if (p[0] == '[') { /* [v6]:port */
+            const char *end = memchr(p, ']', (size_t)len);
+
+            if (end != NULL && end + 1 < p + len && end[1] == ':')
+                colon = end + 1;
+        } else {
+            for (i = len - 1; i >= 0 && colon == NULL; i--)
+                if (p[i] == ':')
+                    colon = p + i;
+        }
+        name = p;
+        nlen = colon != NULL ? colon - p : len;
+        if (colon != NULL) {
+            port = colon + 1;
+            plen = len - (colon + 1 - p);
+        } else {
+            port = strcmp(scheme, "https") == 0 ? "443" : "80";
+            plen = (long)strlen(port);
+        }
+    }
+    rb_hash_aset(env, rb_str_new_cstr("SERVER_NAME"), rb_str_new(name, nlen));
+    rb_hash_aset(env, rb_str_new_cstr("SERVER_PORT"), rb_str_new(port, plen));
+}
+
+static VALUE
+make_env(struct rb_call *c, VALUE *input)
+{
+    struct rb_state *st = c->st;
+    struct qln_request *req = c->req;
+    const struct qln_header *h = qln_req_headers(req);
+    size_t nh = qln_req_nheaders(req);
+    const char *scheme = qln_req_url_scheme(req);
+    const char *tname, *tvalue;
+    VALUE env = rb_hash_dup(st->env_base), key, old, raw;
+    struct qln_slice path = qln_req_path(req);
+    size_t i;
+
+    rb_hash_aset(env, rb_str_new_cstr("REQUEST_METHOD"), str_of(qln_req_method(req)));
+    rb_hash_aset(env, rb_str_new_cstr("PATH_INFO"),
+                 path.len > 0 ? str_of(path) : str_of(qln_req_target(req)));
+    rb_hash_aset(env, rb_str_new_cstr("QUERY_STRING"), str_of(qln_req_query(req)));
+    rb_hash_aset(env, rb_str_new_cstr("REQUEST_URI"), str_of(qln_req_target(req)));
+    rb_hash_aset(env, rb_str_new_cstr("SERVER_PROTOCOL"),
+                 rb_str_new_cstr(qln_req_version_minor(req) == 0 ? "HTTP/1.0" : "HTTP/1.1"));
+    rb_hash_aset(env, rb_str_new_cstr("REMOTE_ADDR"), rb_str_new_cstr(qln_req_remote_addr(req)));
+    rb_hash_aset(env, rb_str_new_cstr("rack.url_scheme"),
+                 strcmp(scheme, "http") == 0 ? st->s_http : rb_str_new_cstr(scheme));
+    for (i = 0; i < nh; i++) {
+        key = header_key(h[i].name);
+        if (NIL_P(key))
+            continue;
+        old = rb_hash_lookup(env, key);
+        if (NIL_P(old)) {
+            rb_hash_aset(env, key, str_of(h[i].value));
+        } else {
+            /* Repeated fields join as one (RFC 9110 5.3); cookies with "; ". */
+            raw = rb_str_dup(old);
+            rb_str_cat_cstr(raw, strcmp(RSTRING_PTR(key), "HTTP_COOKIE") == 0 ? "; " : ", ");
+            rb_str_cat(raw, h[i].value.p, (long)h[i].value.len);
+            rb_hash_aset(env, key, raw);
+        }
+    }
+    for (i = 0; qln_req_tls_var(req, i, &tname, &tvalue); i++)
+        rb_hash_aset(env, rb_str_new_cstr(tname), rb_str_new_cstr(tvalue));
+    env_server(st, env, req, scheme);
+    *input = rb_class_new_instance(0, NULL, st->cInput);
+    {
+        struct input *in;
+
+        TypedData_Get_Struct(*input, struct input, &input_type, in);
+        in->req = req;
+        in->eof = qln_req_content_length(req) <= 0 && !qln_req_chunked(req);
+    }
+    rb_hash_aset(env, rb_str_new_cstr("rack.input"),
+                 rb_class_new_instance(1, input, st->cRewindable));
+    return env;
+}
+
+/* ------------------------------------------------------------ the answer */
+
+/*
+ * The answer's header lines, as a flat Ruby Array [name, value, name,
+ * value, ...] of Strings: collected while Ruby code (to_s) may still raise,
+ * so nothing in C is allocated until they are all there.
+ */
+
+/* One header pair; Rack 2 puts several values of one field in one, split by "\n". */
+static int
+head_pair(VALUE name, VALUE value, VALUE lines)
+{
+    const char *p, *nl;
+    long len;
+
+    name = rb_obj_as_string(name);
+    value = rb_obj_as_string(value);
+    p = RSTRING_PTR(value);
+    len = RSTRING_LEN(value);
+    while ((nl = memchr(p, '\n', (size_t)len)) != NULL) {
+        rb_ary_push(lines, name);
+        rb_ary_push(lines, rb_str_new(p, nl - p));
+        len -= nl + 1 - p;
+        p = nl + 1;
+    }
+    rb_ary_push(lines, name);
+    rb_ary_push(lines, p == RSTRING_PTR(value) ? value : rb_str_new(p, len));
+    return ST_CONTINUE;
+}
+
+static bool
+has_header(VALUE lines, const char *name)
+{
+    long i, len = (long)strlen(name);
+
+    for (i = 0; i < RARRAY_LEN(lines); i += 2) {
+        VALUE k = RARRAY_AREF(lines, i);
+
+        if (RSTRING_LEN(k) == len && strncasecmp(RSTRING_PTR(k), name, (size_t)len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Starts the answer with status S and LINES (head_pair's); the core's code. */
+static int
+start_answer(struct qln_response *resp, long s, VALUE lines)
+{
+    struct qln_header stack[RB_STACK_HEADERS], *h = stack;
+    size_t i, n = (size_t)RARRAY_LEN(lines) / 2;
+    char code[4];
+    int rc;
+
+    if (n > RB_STACK_HEADERS)
+        h = ruby_xmalloc2(n, sizeof(*h));
+    for (i = 0; i < n; i++) {
+        VALUE k = RARRAY_AREF(lines, 2 * i), v = RARRAY_AREF(lines, 2 * i + 1);
+
+        h[i].name = (struct qln_slice){RSTRING_PTR(k), (size_t)RSTRING_LEN(k)};
+        h[i].value = (struct qln_slice){RSTRING_PTR(v), (size_t)RSTRING_LEN(v)};
+    }
+    snprintf(code, sizeof(code), "%03ld", s);
+    rc = qln_resp_start(resp, (struct qln_slice){code, 3}, h, n);
+    if (h != stack)
+        ruby_xfree(h);
+    return rc;
+}
+
+/* The byte length of an Array body of Strings (what the app gave whole), else -1. */
+static long
+array_length(VALUE body)
+{
+    long i, n = 0;
+
+    if (!RB_TYPE_P(body, T_ARRAY))
+        return -1;
+    for (i = 0; i < RARRAY_LEN(body); i++) {
+        VALUE part = RARRAY_AREF(body, i);
+
+        if (!RB_TYPE_P(part, T_STRING))
+            return -1;
+        n += RSTRING_LEN(part);
+    }
+    return n;
+}
+
+static VALUE
+body_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg))
+{
+    struct rb_call *c = (struct rb_call *)arg;
+    int rc;
+
+    StringValue(chunk);
+    rc = qln_resp_write(c->resp, RSTRING_PTR(chunk), (size_t)RSTRING_LEN(chunk));
+    if (rc != 0) {
+        /* The client is gone: stop the app's each; the core closes. */
+        c->rc = rc;
+        rb_iter_break();
+    }
+    return Qnil;
+}
+
+/* A body that names a file (to_path, as Rack::Files gives): sendfile. 1 when sent. */
+static int
+send_path(struct rb_call *c, VALUE body)
+{
+    VALUE path;
+    int fd;
+
+    if (!rb_respond_to(body, rb_intern("to_path")))
+        return 0;
+    path = rb_funcall(body, rb_intern("to_path"), 0);
+    StringValue(path);
+    fd = open(StringValueCStr(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* not readable here: each will say why */
+    c->rc = qln_resp_sendfile(c->resp, fd, 0, -1);
+    close(fd);
+    return 1;
+}
+
+static VALUE
+serve(VALUE arg)
+{
+    struct rb_call *c = (struct rb_call *)arg;
+    VALUE env = make_env(c, &c->input);
+    VALUE res = rb_funcall(c->st->app, rb_intern("call"), 1, env);
+    VALUE status, headers, lines = rb_ary_new();
+    long s, length;
+
+    if (!RB_TYPE_P(res, T_ARRAY) || RARRAY_LEN(res) != 3)
+        rb_raise(rb_eTypeError, "a Rack app returns [status, headers, body], not %" PRIsVALUE,
+                 rb_inspect(res));
+    status = RARRAY_AREF(res, 0);
+    headers = RARRAY_AREF(res, 1);
+    c->body = RARRAY_AREF(res, 2);
+    s = NUM2LONG(rb_funcall(status, rb_intern("to_i"), 0));
+    if (s < 100 || s > 999)
+        rb_raise(rb_eArgError, "invalid Rack response status %" PRIsVALUE, rb_inspect(status));
+    headers = rb_convert_type(headers, T_HASH, "Hash", "to_hash");
+    rb_hash_foreach(headers, head_pair, lines);
+    length = array_length(c->body);
+    if (length >= 0 && s >= 200 && s != 204 && s != 304 && !has_header(lines, "content-length") &&
+        !has_header(lines, "transfer-encoding")) {
+        rb_ary_push(lines, rb_str_new_cstr("Content-Length"));
+        rb_ary_push(lines, rb_sprintf("%ld", length));
+    }
+    c->rc = start_answer(c->resp, s, lines);
+    RB_GC_GUARD(lines);
+    if (c->rc == QLN_EBADHEADER)
+        rb_raise(rb_eArgError, "invalid Rack response: %s", qln_resp_refusal(c->resp));
+    if (c->rc != 0)
+        return Qnil;
+    if (!send_path(c, c->body))
+        rb_block_call(c->body, rb_intern("each"), 0, NULL, body_chunk, (VALUE)c);
+    RB_GC_GUARD(env);
+    return Qnil;
+}
+
+static VALUE
+close_body(VALUE arg)
+{
+    struct rb_call *c = (struct rb_call *)arg;
+
+    if (!NIL_P(c->body) && rb_respond_to(c->body, rb_intern("close")))
+        rb_funcall(c->body, rb_intern("close"), 0);
+    return Qnil;
+}
+
+static VALUE
+serve_and_close(VALUE arg)
+{
+    return rb_ensure(serve, arg, close_body, arg);
+}
+
+static int
+rb_handle(void *state, void *tstate, struct qln_request *req, struct qln_response *resp)
+{
+    struct rb_call c = {.st = state, .req = req, .resp = resp, .body = Qnil, .input = Qnil};
+    int pstate = 0, in_err = 0;
+
+    rb_protect(serve_and_close, (VALUE)&c, &pstate);
+    if (!NIL_P(c.input)) {
+        /* The app may keep rack.input: it reads as an empty body from now on. */
+        struct input *in;
+
+        TypedData_Get_Struct(c.input, struct input, &input_type, in);
+        in->req = NULL;
+        in->eof = true;
+        in_err = in->err;
+    }
+    RB_GC_GUARD(c.body);
+    RB_GC_GUARD(c.input);
+    if (pstate != 0 && in_err != 0 && !qln_resp_headers_sent(resp)) {
+        /* The client's doing (a body too large, too slow, cut short): the
+           core has logged it and answers 413, 408 or 400. */
+        rb_set_errinfo(Qnil);
+        return in_err;
+    }
+    if (pstate != 0) {
+        struct qln_slice target = qln_req_target(req);
+        char what[256];
+
+        snprintf(what, sizeof(what), "Error handling request %.*s",
+                 (int)(target.len < 200 ? target.len : 200), target.p);
+        log_exception(QLN_LOG_ERROR, what);
+        return qln_resp_headers_sent(resp) ? -EIO : -EINVAL;
+    }
+    return c.rc;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static int
+rb_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
+{
+    uint32_t flags = qln_ctx_worker_flags(ctx);
+    struct rb_state *st;
+
+    if (flags & (QLN_WORKER_GREEN | QLN_WORKER_ASYNC)) {
+        snprintf(err, errlen,
+                 "the ruby plugin serves Rack apps on -k sync; green and asyncio workers "
+                 "run Python only");
+        return -EINVAL;
+    }
+    if (flags & QLN_WORKER_THREADED) {
+        snprintf(err, errlen,
+                 "the ruby plugin does not serve on -k gthread yet: use -k sync and more "
+                 "workers (-w)");
+        return -EINVAL;
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    st->ctx = ctx;
+    st->app = Qnil;
+    st->env_base = Qnil;
+    st->errors = Qnil;
+    st->s_host = Qnil;
+    st->s_http = Qnil;
+    st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
+    rb_st = st;
+    *state = st;
+    return 0;
+}
+
+/* A VM started in the master (--preload): the child's threads are gone. */
+static int
+rb_post_fork_child(void *state, char *err, size_t errlen)
+{
+    struct rb_state *st = state;
+
+    if (st->vm)
+        rb_thread_atfork();
+    return 0;
+}
+
+/* --reload: the rackup file and every file Ruby has required. */
+static void
+rb_module_files(void *state, void (*add)(void *ctx, const char *path), void *ctx)
+{
+    struct rb_state *st = state;
+    VALUE feats;
+    long i;
+
+    if (st->rackup != NULL)
+        add(ctx, st->rackup);
+    if (!st->vm)
+        return;
+    feats = rb_gv_get("$LOADED_FEATURES");
+    if (!RB_TYPE_P(feats, T_ARRAY))
+        return;
+    for (i = 0; i < RARRAY_LEN(feats); i++) {
+        VALUE f = RARRAY_AREF(feats, i);
+
+        if (RB_TYPE_P(f, T_STRING) && memchr(RSTRING_PTR(f), 0, RSTRING_LEN(f)) == NULL)
+            add(ctx, RSTRING_PTR(f));
+    }
+}
+
+static void
+rb_shutdown(void *state)
+{
+    struct rb_state *st = state;
+
+    /* The VM is not torn down: ruby_cleanup would run the app's at_exit
+       blocks in a master that never ran the app. The process exits next. */
+    if (rb_st == st)
+        rb_st = NULL;
+    free(st->rackup);
+    free(st);
+}
+
+static const struct qln_app_ops rb_ops = {
+    .size = sizeof(struct qln_app_ops),
+    .init = rb_init,
+    .load_app = rb_load_app,
+    .post_fork_child = rb_post_fork_child,
+    .handle = rb_handle,
+    .module_files = rb_module_files,
+    .shutdown = rb_shutdown,
+};
+
+static const char *const rb_aliases[] = {"rack", NULL};
+
+QLN_PLUGIN_DEFINE(.kind = QLN_KIND_APP, .name = "ruby", .version = QLN_VERSION,
+                  .description = "Rack applications on embedded Ruby " RB_API_VERSION,
+                  .aliases = rb_aliases, .app = &rb_ops);

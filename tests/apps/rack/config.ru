@@ -1,0 +1,84 @@
+# Rack test app for test_ruby.py (qilin --plugin ruby), wrapped in Rack::Lint
+# so every request and answer is checked against the Rack SPEC.
+#
+# /            hello
+# /env         the env's string values, one "KEY=value" line each, sorted
+# /echo        the request body back (read whole), with its length in X-Length
+# /lines       the body's lines counted with rack.input.gets, then rewound and read again
+# /stream      ?n= chunks of 1 KiB from body.each
+# /file        this file, through a body that responds to to_path
+# /raise       raises before answering; /raise-late raises inside body.each
+# /errors      writes two lines to rack.errors
+# /cookies     two Set-Cookie headers in one Rack 2 value
+# /many-headers  forty X-H-N headers
+# /pid         the worker's pid
+require "rack"
+
+class App
+  def call(env)
+    req_path = env["PATH_INFO"]
+    case req_path
+    when "/"
+      [200, {"Content-Type" => "text/plain"}, ["Hello, World!"]]
+    when "/env"
+      lines = env.select { |_, v| v.is_a?(String) }.map { |k, v| "#{k}=#{v}" }.sort
+      lines << "rack.version=#{env["rack.version"].join(".")}"
+      lines << "rack.multiprocess=#{env["rack.multiprocess"]}"
+      lines << "rack.multithread=#{env["rack.multithread"]}"
+      [200, {"Content-Type" => "text/plain"}, [lines.join("\n")]]
+    when "/echo"
+      body = env["rack.input"].read
+      [200, {"Content-Type" => "application/octet-stream", "X-Length" => body.bytesize.to_s},
+       [body]]
+    when "/lines"
+      input = env["rack.input"]
+      n = 0
+      n += 1 while input.gets
+      input.rewind
+      again = input.read
+      [200, {"Content-Type" => "text/plain"}, ["#{n} #{again.bytesize}"]]
+    when "/stream"
+      n = Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("n", "3").to_i
+      [200, {"Content-Type" => "text/plain"}, Enumerator.new { |y| n.times { |i| y << ("%d" % (i % 10)) * 1024 } }]
+    when "/file"
+      [200, {"Content-Type" => "text/plain", "Content-Length" => File.size(__FILE__).to_s},
+       FileBody.new(__FILE__)]
+    when "/raise"
+      raise "boom before the answer"
+    when "/raise-late"
+      [200, {"Content-Type" => "text/plain"}, LateFailure.new]
+    when "/errors"
+      env["rack.errors"].puts "first line from the app"
+      env["rack.errors"].write "second line"
+      env["rack.errors"].flush
+      [200, {"Content-Type" => "text/plain"}, ["logged"]]
+    when "/cookies"
+      [200, {"Content-Type" => "text/plain", "Set-Cookie" => "a=1\nb=2"}, ["two cookies"]]
+    when "/many-headers"
+      headers = {"Content-Type" => "text/plain"}
+      40.times { |i| headers["X-H-#{i}"] = i.to_s }
+      [200, headers, ["forty"]]
+    when "/pid"
+      [200, {"Content-Type" => "text/plain"}, [Process.pid.to_s]]
+    else
+      [404, {"Content-Type" => "text/plain"}, ["not found"]]
+    end
+  end
+end
+
+class FileBody
+  def initialize(path); @path = path; end
+  def to_path; @path; end
+  def each; File.open(@path, "rb") { |f| yield f.read }; end
+end
+
+class LateFailure
+  def each
+    yield "partial"
+    raise "boom inside each"
+  end
+end
+
+use Rack::Lint
+use Rack::Head
+run App.new

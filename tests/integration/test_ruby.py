@@ -1,0 +1,270 @@
+"""The ruby app plugin (--plugin ruby, alias rack): Rack apps on embedded
+Ruby, served on -k sync. The test app (tests/apps/rack/config.ru) runs
+under Rack::Lint, so every env and every answer here is also checked
+against the Rack SPEC by Rack itself: a Lint failure is a 500 and a log
+line, which these tests would see."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import unittest
+
+from qilintest import (APPS, Conn, Server, build_request, run_qilin, wait_for,
+                       worker_built)
+
+RACK = os.path.join(APPS, "rack")
+CONFIG_RU = os.path.join(RACK, "config.ru")
+
+
+def ruby_can_load_rack():
+    ruby = shutil.which("ruby")
+    return ruby is not None and subprocess.run(
+        [ruby, "-e", "require 'rack'"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode == 0
+
+
+HAVE_RUBY = worker_built("ruby") and ruby_can_load_rack()
+WHY = "the ruby plugin is not built, or ruby-rack is not installed"
+
+
+def rack_server(args=(), **kw):
+    kw.setdefault("chdir", RACK)
+    return Server(["--plugin", "ruby"] + list(args), app="config.ru", **kw)
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = rack_server(workers=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def tearDown(self):
+        # Rack::Lint or the plugin complaining shows as an ERROR line.
+        self.assertNotIn("LintError", self.srv.log_text())
+
+    def test_hello(self):
+        r = self.srv.get("/")
+        self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+        self.assertEqual(r.header("Content-Type"), "text/plain")
+
+    def test_array_body_gets_content_length(self):
+        """An Array of Strings is the whole body: it goes out with its length
+        rather than chunked (Rack::Lint wraps bodies, so a rackup without it)."""
+        with Server(["--plugin", "ruby"], app="bare.ru", chdir=RACK) as srv:
+            r = srv.get("/")
+            self.assertEqual((r.status, r.body), (200, b"Hello, World!"))
+            self.assertEqual(r.header("Content-Length"), "13")
+            self.assertIsNone(r.header("Transfer-Encoding"))
+            # What the server refuses in an answer is a 500 and one line naming it.
+            self.assertEqual(srv.get("/badheader").status, 500)
+            srv.wait_log(r"invalid Rack response: invalid header name 'Bad Name'")
+            self.assertEqual(srv.get("/badstatus").status, 500)
+            srv.wait_log(r"invalid Rack response status 42")
+            self.assertEqual(srv.get("/").status, 200)
+
+    def test_env(self):
+        r = self.srv.get("/env?x=1&y=%20", headers=[("X-Foo", "bar"), ("X-Foo", "baz"),
+                                                    ("X_Spoofed", "1"), ("Host", "example.org")])
+        env = dict(line.split("=", 1) for line in r.body.decode().split("\n"))
+        self.assertEqual(env["REQUEST_METHOD"], "GET")
+        self.assertEqual(env["PATH_INFO"], "/env")
+        self.assertEqual(env["QUERY_STRING"], "x=1&y=%20")
+        self.assertEqual(env["REQUEST_URI"], "/env?x=1&y=%20")
+        self.assertEqual(env["SCRIPT_NAME"], "")
+        self.assertEqual(env["SERVER_PROTOCOL"], "HTTP/1.1")
+        self.assertEqual(env["SERVER_NAME"], "example.org")
+        self.assertEqual(env["SERVER_PORT"], "80")
+        self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
+        self.assertEqual(env["HTTP_X_FOO"], "bar, baz")
+        self.assertNotIn("HTTP_X_SPOOFED", env)
+        self.assertEqual(env["rack.url_scheme"], "http")
+        self.assertEqual(env["rack.version"], "1.3")
+        self.assertEqual(env["rack.multiprocess"], "true")
+        self.assertEqual(env["rack.multithread"], "false")
+
+    def test_host_with_port(self):
+        r = self.srv.get("/env", headers=[("Host", "[::1]:8443")])
+        env = dict(line.split("=", 1) for line in r.body.decode().split("\n"))
+        self.assertEqual((env["SERVER_NAME"], env["SERVER_PORT"]), ("[::1]", "8443"))
+
+    def test_post_echo(self):
+        body = os.urandom(3 * 1024 * 1024)
+        r = self.srv.request("POST", "/echo", body=body,
+                             headers=[("Content-Type", "application/octet-stream")])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("X-Length"), str(len(body)))
+        self.assertTrue(r.body == body, "echoed body differs")
+
+    def test_chunked_upload_and_rewind(self):
+        with self.srv.connect() as c:
+            c.send(b"POST /lines HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"4\r\na\nb\n\r\n3\r\nc\nd\r\n0\r\n\r\n")
+            r = c.read_response()
+        # gets saw four lines ("a", "b", "c", "d"); after rewind, read gives all 7 bytes again.
+        self.assertEqual((r.status, r.body), (200, b"4 7"))
+
+    def test_streaming_body(self):
+        r = self.srv.get("/stream?n=40")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+        self.assertEqual(len(r.body), 40 * 1024)
+        self.assertEqual(r.body[:3], b"000")
+
+    def test_to_path_body_is_sent_whole(self):
+        r = self.srv.get("/file")
+        with open(CONFIG_RU, "rb") as f:
+            self.assertEqual(r.body, f.read())
+
+    def test_head_has_no_body(self):
+        with self.srv.connect() as c:
+            c.send(build_request("HEAD", "/"))
+            r = c.read_response(method="HEAD")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"")
+
+    def test_two_set_cookie_headers(self):
+        with self.srv.connect() as c:
+            c.send(build_request("GET", "/cookies"))
+            r = c.read_response()
+        self.assertEqual(r.header_all("Set-Cookie"), ["a=1", "b=2"])
+
+    def test_many_headers(self):
+        with self.srv.connect() as c:
+            c.send(build_request("GET", "/many-headers"))
+            r = c.read_response()
+        self.assertEqual(r.body, b"forty")
+        self.assertEqual([r.header("X-H-%d" % i) for i in range(40)],
+                         [str(i) for i in range(40)])
+
+    def test_exception_is_500_with_backtrace_and_worker_survives(self):
+        workers = self.srv.worker_pids()
+        r = self.srv.get("/raise")
+        self.assertEqual(r.status, 500)
+        self.srv.wait_log(r"Error handling request /raise\nRuntimeError: boom before the answer"
+                          r"\n  .*config\.ru:\d+:in `call'")
+        self.assertEqual(self.srv.get("/").status, 200)
+        self.assertEqual(self.srv.worker_pids(), workers)
+
+    def test_exception_inside_each_closes(self):
+        with self.srv.connect() as c:
+            c.send(build_request("GET", "/raise-late"))
+            data = c.read_to_eof()
+        self.assertIn(b"partial", data)
+        self.assertFalse(data.endswith(b"0\r\n\r\n"), "a broken body must not end cleanly")
+        self.srv.wait_log(r"RuntimeError: boom inside each")
+
+    def test_rack_errors_go_to_the_error_log(self):
+        self.assertEqual(self.srv.get("/errors").body, b"logged")
+        self.srv.wait_log(r"\[ERROR\] first line from the app")
+        self.srv.wait_log(r"\[ERROR\] second line")
+
+    def test_keepalive_many_requests(self):
+        with self.srv.connect() as c:
+            for _ in range(50):
+                c.send(build_request("GET", "/"))
+                self.assertEqual(c.read_response().body, b"Hello, World!")
+
+    def test_malformed_request_is_400(self):
+        with self.srv.connect() as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 400)
+        self.assertEqual(self.srv.get("/").status, 200)
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackLimitsTest(unittest.TestCase):
+    def test_body_over_limit_is_413(self):
+        with rack_server(["--limit-request-body", "1000"]) as srv:
+            r = srv.request("POST", "/echo", body=b"x" * 5000)
+            self.assertEqual(r.status, 413)
+            self.assertEqual(srv.get("/").status, 200)
+            self.assertNotIn("Error handling request", srv.log_text())
+
+    def test_hup_loads_config_ru_again(self):
+        tmp = tempfile.mkdtemp(prefix="qilin-rack-")
+        ru = os.path.join(tmp, "config.ru")
+        try:
+            with open(ru, "w") as f:
+                f.write('run ->(env) { [200, {"Content-Type" => "text/plain"}, ["one"]] }\n')
+            with Server(["--plugin", "ruby"], app="config.ru", chdir=tmp, workers=2) as srv:
+                self.assertEqual(srv.get("/").body, b"one")
+                with open(ru, "w") as f:
+                    f.write('run ->(env) { [200, {"Content-Type" => "text/plain"}, ["two"]] }\n')
+                old = set(srv.worker_pids())
+                os.kill(srv.pid, signal.SIGHUP)
+                srv.wait_workers(2, exclude=old)
+                wait_for(lambda: all(srv.get("/").body == b"two" for _ in range(6)), 10,
+                         what="the new config.ru served")
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_alias_rack_and_preload(self):
+        with Server(["--plugin", "rack", "--preload"], app="config.ru", chdir=RACK,
+                    workers=2) as srv:
+            self.assertEqual(srv.get("/").body, b"Hello, World!")
+            # The VM was started in the master: each worker serves after fork.
+            pids = {int(srv.get("/pid").body) for _ in range(20)}
+            self.assertTrue(pids <= set(srv.worker_pids()), (pids, srv.worker_pids()))
+
+
+@unittest.skipUnless(HAVE_RUBY and os.environ.get("QILIN_TLS") == "yes",
+                     WHY + "; or qilin was built without TLS")
+class RackTlsTest(unittest.TestCase):
+    def test_https_env(self):
+        from test_tls import client_context, tls_args
+        with rack_server(tls_args()) as srv:
+            with Conn(srv.port, tls=client_context()) as c:
+                r = c.request("GET", "/env")
+        env = dict(line.split("=", 1) for line in r.body.decode().split("\n"))
+        self.assertEqual(env["rack.url_scheme"], "https")
+        self.assertEqual(env["HTTPS"], "on")
+        self.assertRegex(env["SSL_PROTOCOL"], r"^TLSv1\.[23]$")
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackStartupErrorsTest(unittest.TestCase):
+    def run_ruby(self, args, app, cwd=RACK):
+        return run_qilin(["--plugin", "ruby", "-b", "127.0.0.1:0", "--chdir", cwd] + args
+                         + [app])
+
+    def test_missing_rackup_file(self):
+        r = self.run_ruby([], "nosuch.ru")
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("rackup file 'nosuch.ru' not found: give the path of your config.ru",
+                      r.output)
+
+    def test_rackup_that_raises(self):
+        tmp = tempfile.mkdtemp(prefix="qilin-rack-")
+        try:
+            with open(os.path.join(tmp, "config.ru"), "w") as f:
+                f.write('raise "oops from config.ru"\n')
+            r = self.run_ruby([], "config.ru", cwd=tmp)
+            self.assertEqual(r.returncode, 3)
+            self.assertIn("RuntimeError: oops from config.ru", r.output)
+            self.assertIn("rackup file 'config.ru' raised an exception", r.output)
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_threaded_and_green_workers_are_one_clear_error(self):
+        for klass, words in (("gthread", "does not serve on -k gthread yet"),
+                             ("gevent", "serves Rack apps on -k sync")):
+            if not worker_built(klass):
+                continue
+            r = self.run_ruby(["-k", klass], "config.ru")
+            self.assertEqual(r.returncode, 1, r.output)
+            self.assertIn(words, r.output)
+
+    def test_python_app_with_the_ruby_plugin(self):
+        r = self.run_ruby([], "testapp:app", cwd=APPS)
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("rackup file 'testapp:app' not found", r.output)
+
+
+if __name__ == "__main__":
+    unittest.main()
