@@ -14,19 +14,23 @@
  * Rack::RewindableInput, which spools it to a Tempfile on first use as Rack
  * expects of a rewindable input.
  *
- * The Ruby VM lives on the worker's main thread, so this plugin serves on
- * -k sync; a threaded or green worker is refused at startup.
+ * On -k sync the VM lives on the worker's main thread; on -k gthread on a
+ * thread of its own with --threads Ruby threads (see "-k gthread" below).
+ * Green and asyncio workers are refused at startup.
  */
 /* Ruby's config.h defines the __STDC_WANT_* macros unconditionally, and
    qlnconfig.h only where they are not yet defined: Ruby comes first. */
 #include <ruby.h>
 #include <ruby/encoding.h>
+#include <ruby/thread.h>
 #include <ruby/version.h>
 
 #include "qlnconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +60,9 @@ struct rb_state {
     VALUE errors;         /* rack.errors: a Qilin::Errors */
     VALUE s_host, s_http; /* frozen strings used per request */
     char *rackup;         /* the rackup file's path, for --reload */
+    bool threaded;        /* -k gthread: Ruby runs on threads of its own (below) */
+    unsigned nthreads;    /* --threads: the Ruby threads that serve */
+    struct rb_pool *pool; /* threaded only */
 };
 
 /* The one state of this process; Ruby's callbacks reach it from here. */
@@ -123,6 +130,54 @@ m_log(VALUE self, VALUE level, VALUE line)
     return Qnil;
 }
 
+/* ------------------------------------------------------------ the core's waits */
+
+/*
+ * The core's calls that may wait for the client. With -k gthread they are
+ * made without Ruby's lock (rb_thread_call_without_gvl), so the other Ruby
+ * threads run meanwhile; under -k sync there is no other thread to let run.
+ */
+enum io_kind { IO_READ, IO_WRITE, IO_SENDFILE };
+
+struct io_call {
+    enum io_kind kind;
+    struct qln_request *req;
+    struct qln_response *resp;
+    void *buf;
+    size_t len;
+    int fd;
+    ssize_t r;
+};
+
+static void *
+io_nogvl(void *arg)
+{
+    struct io_call *a = arg;
+
+    switch (a->kind) {
+    case IO_READ:
+        a->r = qln_req_read(a->req, a->buf, a->len);
+        break;
+    case IO_WRITE:
+        a->r = qln_resp_write(a->resp, a->buf, a->len);
+        break;
+    case IO_SENDFILE:
+        a->r = qln_resp_sendfile(a->resp, a->fd, 0, -1);
+        break;
+    }
+    return NULL;
+}
+
+static ssize_t
+io_run(struct io_call *a)
+{
+    if (rb_st != NULL && rb_st->threaded)
+        rb_thread_call_without_gvl(io_nogvl, a, NULL, NULL);
+    else
+        io_nogvl(a);
+    return a->r;
+}
+
 /* ------------------------------------------------------------ rack.input */
 
 /*
@@ -163,7 +218,7 @@ input_fill(struct input *in, VALUE str, long want)
     while (!in->eof && in->req != NULL && (want < 0 || got < want)) {
         size_t ask = want < 0 || want - got > INPUT_CHUNK ? INPUT_CHUNK : (size_t)(want - got);
 
-        n = qln_req_read(in->req, buf, ask);
+        n = io_run(&(struct io_call){.kind = IO_READ, .req = in->req, .buf = buf, .len = ask});
         if (n <= 0) {
             in->eof = true;
             if (n < 0) {
@@ -322,7 +377,7 @@ make_env_base(struct rb_state *st)
 
     rb_hash_aset(env, rb_str_new_cstr("rack.version"), rb_obj_freeze(version));
     rb_hash_aset(env, rb_str_new_cstr("rack.errors"), st->errors);
-    rb_hash_aset(env, rb_str_new_cstr("rack.multithread"), Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("rack.multithread"), st->threaded ? Qtrue : Qfalse);
     rb_hash_aset(env, rb_str_new_cstr("rack.multiprocess"), st->multiprocess ? Qtrue : Qfalse);
     rb_hash_aset(env, rb_str_new_cstr("rack.run_once"), Qfalse);
     rb_hash_aset(env, rb_str_new_cstr("rack.hijack?"), Qfalse);
@@ -332,18 +387,13 @@ make_env_base(struct rb_state *st)
     return rb_obj_freeze(env);
 }
 
+/* Starts the VM on this thread if need be and loads SPEC; 0 or -errno with ERR. */
 static int
-rb_load_app(void *state, const char *spec, char *err, size_t errlen)
+load_in_vm(struct rb_state *st, const char *spec, char *err, size_t errlen)
 {
-    struct rb_state *st = state;
-    struct stat sb;
     int rc, pstate = 0;
     VALUE app;
 
-    if (stat(spec, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        snprintf(err, errlen, "rackup file '%s' not found: give the path of your config.ru", spec);
-        return -ENOENT;
-    }
     rc = vm_start(st, err, errlen);
     if (rc != 0)
         return rc;
@@ -369,6 +419,23 @@ rb_load_app(void *state, const char *spec, char *err, size_t errlen)
     st->env_base = make_env_base(st);
     rb_gc_register_address(&st->env_base);
     return 0;
+}
+
+static int pool_load(struct rb_state *st, const char *spec, char *err, size_t errlen);
+
+static int
+rb_load_app(void *state, const char *spec, char *err, size_t errlen)
+{
+    struct rb_state *st = state;
+    struct stat sb;
+
+    if (stat(spec, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "rackup file '%s' not found: give the path of your config.ru", spec);
+        return -ENOENT;
+    }
+    if (st->threaded)
+        return pool_load(st, spec, err, errlen);
+    return load_in_vm(st, spec, err, errlen);
 }
 
 /* ------------------------------------------------------------ the env */
@@ -589,7 +656,11 @@ body_chunk(RB_BLOCK_CALL_FUNC_ARGLIST(chunk, arg))
     int rc;
 
     StringValue(chunk);
-    rc = qln_resp_write(c->resp, RSTRING_PTR(chunk), (size_t)RSTRING_LEN(chunk));
+    rc = (int)io_run(&(struct io_call){.kind = IO_WRITE,
+                                       .resp = c->resp,
+                                       .buf = RSTRING_PTR(chunk),
+                                       .len = (size_t)RSTRING_LEN(chunk)});
+    RB_GC_GUARD(chunk);
     if (rc != 0) {
         /* The client is gone: stop the app's each; the core closes. */
         c->rc = rc;
@@ -612,7 +683,7 @@ send_path(struct rb_call *c, VALUE body)
     fd = open(StringValueCStr(path), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0; /* not readable here: each will say why */
-    c->rc = qln_resp_sendfile(c->resp, fd, 0, -1);
+    c->rc = (int)io_run(&(struct io_call){.kind = IO_SENDFILE, .resp = c->resp, .fd = fd});
     close(fd);
     return 1;
 }
@@ -671,10 +742,11 @@ serve_and_close(VALUE arg)
     return rb_ensure(serve, arg, close_body, arg);
 }
 
+/* Serves one request on a Ruby thread (the VM's lock held); the core's code. */
 static int
-rb_handle(void *state, void *tstate, struct qln_request *req, struct qln_response *resp)
+serve_request(struct rb_state *st, struct qln_request *req, struct qln_response *resp)
 {
-    struct rb_call c = {.st = state, .req = req, .resp = resp, .body = Qnil, .input = Qnil};
+    struct rb_call c = {.st = st, .req = req, .resp = resp, .body = Qnil, .input = Qnil};
     int pstate = 0, in_err = 0;
 
     rb_protect(serve_and_close, (VALUE)&c, &pstate);
@@ -707,6 +779,217 @@ rb_handle(void *state, void *tstate, struct qln_request *req, struct qln_respons
     return c.rc;
 }
 
+/* ------------------------------------------------------------ -k gthread */
+
+/*
+ * Ruby code runs only on threads the VM made, and a thread that holds the
+ * VM's lock lets the others run only from Ruby code or a blocking region.
+ * So with -k gthread the VM gets a thread of its own (vm_main), started by
+ * load_app; the core's threads never run Ruby. Each pool thread's handle()
+ * queues its request and waits; --threads Ruby threads (the VM's thread
+ * and the ones it made) take requests from the queue, each waiting for
+ * one without the lock, and serve them with the same code as -k sync,
+ * releasing the lock whenever the core waits for the client (io_run).
+ */
+struct rb_job {
+    struct qln_request *req;
+    struct qln_response *resp;
+    int rc;
+    bool done;
+    struct rb_job *next;
+};
+
+struct rb_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv; /* a job was queued, or quit */
+    pthread_cond_t done_cv; /* a job is done, or the VM thread started */
+    struct rb_job *head, *tail;
+    bool quit;
+    bool kicked; /* Ruby asked a waiting thread to look at its interrupts */
+    /* load_app's hand-over with vm_main */
+    const char *spec;
+    bool started;
+    int start_rc;
+    char start_err[512];
+    pthread_t vm_thread;
+};
+
+/* KICK: pop_job came back for Ruby's interrupts, not with a job. */
+static struct rb_job kick_job;
+
+static void *
+pop_job(void *arg)
+{
+    struct rb_pool *p = arg;
+    struct rb_job *j = NULL;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->head == NULL && !p->quit && !p->kicked)
+        pthread_cond_wait(&p->work_cv, &p->lock);
+    if (p->head != NULL) {
+        j = p->head;
+        p->head = j->next;
+        if (p->head == NULL)
+            p->tail = NULL;
+    } else if (p->kicked) {
+        p->kicked = false;
+        j = &kick_job;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return j;
+}
+
+/* Ruby's unblocking function for pop_job: Thread#raise, Thread#kill, exit. */
+static void
+kick_pop(void *arg)
+{
+    struct rb_pool *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    p->kicked = true;
+    pthread_cond_broadcast(&p->work_cv);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The body of every serving Ruby thread. */
+static VALUE
+ruby_server(void *arg)
+{
+    struct rb_state *st = arg;
+    struct rb_pool *p = st->pool;
+    struct rb_job *j;
+    int rc;
+
+    for (;;) {
+        j = rb_thread_call_without_gvl(pop_job, p, kick_pop, p);
+        if (j == NULL)
+            return Qnil; /* quit */
+        if (j == &kick_job) {
+            rb_thread_check_ints();
+            continue;
+        }
+        rc = serve_request(st, j->req, j->resp);
+        pthread_mutex_lock(&p->lock);
+        j->rc = rc;
+        j->done = true;
+        pthread_cond_broadcast(&p->done_cv);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+static VALUE
+ruby_server_thread(void *arg)
+{
+    return ruby_server(arg);
+}
+
+static int load_in_vm(struct rb_state *st, const char *spec, char *err, size_t errlen);
+
+/* The VM's own thread: starts Ruby, loads the app, then serves. */
+static void *
+vm_main(void *arg)
+{
+    struct rb_state *st = arg;
+    struct rb_pool *p = st->pool;
+    sigset_t all;
+    int rc;
+
+    /* Signals are the main thread's to take, as in gthread's pool. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    rc = load_in_vm(st, p->spec, p->start_err, sizeof(p->start_err));
+    pthread_mutex_lock(&p->lock);
+    p->start_rc = rc;
+    p->started = true;
+    pthread_cond_broadcast(&p->done_cv);
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0)
+        return NULL;
+    for (unsigned i = 1; i < st->nthreads; i++)
+        rb_thread_create(ruby_server_thread, st);
+    ruby_server(st);
+    return NULL;
+}
+
+static int
+pool_load(struct rb_state *st, const char *spec, char *err, size_t errlen)
+{
+    struct rb_pool *p = calloc(1, sizeof(*p));
+    pthread_attr_t attr;
+    int rc;
+
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work_cv, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    p->spec = spec;
+    st->pool = p;
+    /* The VM's main thread gets a main thread's stack: Ruby sizes its
+       recursion limit from it. */
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 8u << 20);
+    rc = pthread_create(&p->vm_thread, &attr, vm_main, st);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the Ruby thread: %s", strerror(rc));
+        return -rc;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (!p->started)
+        pthread_cond_wait(&p->done_cv, &p->lock);
+    rc = p->start_rc;
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0)
+        snprintf(err, errlen, "%s", p->start_err);
+    return rc;
+}
+
+/* A pool thread's request: queued for the Ruby threads, waited for. */
+static int
+pool_serve(struct rb_pool *p, struct qln_request *req, struct qln_response *resp)
+{
+    struct rb_job j = {.req = req, .resp = resp};
+
+    pthread_mutex_lock(&p->lock);
+    if (p->tail != NULL)
+        p->tail->next = &j;
+    else
+        p->head = &j;
+    p->tail = &j;
+    pthread_cond_signal(&p->work_cv);
+    while (!j.done)
+        pthread_cond_wait(&p->done_cv, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    return j.rc;
+}
+
+static int
+rb_handle(void *state, void *tstate, struct qln_request *req, struct qln_response *resp)
+{
+    struct rb_state *st = state;
+
+    if (st->threaded)
+        return pool_serve(st->pool, req, resp);
+    return serve_request(st, req, resp);
+}
+
+/* The worker stops: the Ruby threads waiting for work give up. */
+static void
+rb_worker_exit(void *state)
+{
+    struct rb_state *st = state;
+
+    if (st->pool == NULL)
+        return;
+    pthread_mutex_lock(&st->pool->lock);
+    st->pool->quit = true;
+    pthread_cond_broadcast(&st->pool->work_cv);
+    pthread_mutex_unlock(&st->pool->lock);
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 static int
@@ -721,10 +1004,12 @@ rb_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
                  "run Python only");
         return -EINVAL;
     }
-    if (flags & QLN_WORKER_THREADED) {
+    if ((flags & QLN_WORKER_THREADED) && qln_cfg_bool(ctx, "preload_app")) {
+        /* The VM would belong to the main thread, which the gthread worker
+           keeps for its connections: no Ruby thread could ever run. */
         snprintf(err, errlen,
-                 "the ruby plugin does not serve on -k gthread yet: use -k sync and more "
-                 "workers (-w)");
+                 "the ruby plugin cannot --preload on -k gthread: drop --preload, or use "
+                 "-k sync");
         return -EINVAL;
     }
     st = calloc(1, sizeof(*st));
@@ -739,6 +1024,10 @@ rb_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
     st->s_host = Qnil;
     st->s_http = Qnil;
     st->multiprocess = qln_cfg_int(ctx, "workers") > 1;
+    st->threaded = (flags & QLN_WORKER_THREADED) != 0;
+    st->nthreads = st->threaded ? (unsigned)qln_cfg_int(ctx, "threads") : 1;
+    if (st->nthreads < 1)
+        st->nthreads = 1;
     rb_st = st;
     *state = st;
     return 0;
@@ -765,8 +1054,8 @@ rb_module_files(void *state, void (*add)(void *ctx, const char *path), void *ctx
 
     if (st->rackup != NULL)
         add(ctx, st->rackup);
-    if (!st->vm)
-        return;
+    if (!st->vm || st->threaded)
+        return; /* with -k gthread this thread is not Ruby's to use */
     feats = rb_gv_get("$LOADED_FEATURES");
     if (!RB_TYPE_P(feats, T_ARRAY))
         return;
@@ -797,6 +1086,7 @@ static const struct qln_app_ops rb_ops = {
     .load_app = rb_load_app,
     .post_fork_child = rb_post_fork_child,
     .handle = rb_handle,
+    .worker_exit = rb_worker_exit,
     .module_files = rb_module_files,
     .shutdown = rb_shutdown,
 };

@@ -3,15 +3,17 @@ Ruby, served on -k sync. The test app (tests/apps/rack/config.ru) runs
 under Rack::Lint, so every env and every answer here is also checked
 against the Rack SPEC by Rack itself: a Lint failure is a 500 and a log
 line, which these tests would see."""
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 
-from qilintest import (APPS, Conn, Server, build_request, run_qilin, wait_for,
-                       worker_built)
+from qilintest import (APPS, Conn, Server, build_request, per_worker_class, run_qilin,
+                       wait_for, worker_built, worker_class)
 
 RACK = os.path.join(APPS, "rack")
 CONFIG_RU = os.path.join(RACK, "config.ru")
@@ -28,9 +30,18 @@ HAVE_RUBY = worker_built("ruby") and ruby_can_load_rack()
 WHY = "the ruby plugin is not built, or ruby-rack is not installed"
 
 
-def rack_server(args=(), **kw):
+# The worker classes the ruby plugin serves on.
+RUBY_CLASSES = ("sync", "gthread")
+
+
+def rack_server(args=(), app="config.ru", **kw):
+    """A server of APP (in tests/apps/rack) on the class under test, or on
+    sync when that class is one the ruby plugin refuses."""
     kw.setdefault("chdir", RACK)
-    return Server(["--plugin", "ruby"] + list(args), app="config.ru", **kw)
+    args = ["--plugin", "ruby"] + list(args)
+    if worker_class() not in RUBY_CLASSES and "-k" not in args:
+        args += ["-k", "sync"]
+    return Server(args, app=app, **kw)
 
 
 @unittest.skipUnless(HAVE_RUBY, WHY)
@@ -85,7 +96,8 @@ class RackTest(unittest.TestCase):
         self.assertEqual(env["rack.url_scheme"], "http")
         self.assertEqual(env["rack.version"], "1.3")
         self.assertEqual(env["rack.multiprocess"], "true")
-        self.assertEqual(env["rack.multithread"], "false")
+        self.assertEqual(env["rack.multithread"],
+                         "true" if worker_class() == "gthread" else "false")
 
     def test_host_with_port(self):
         r = self.srv.get("/env", headers=[("Host", "[::1]:8443")])
@@ -177,6 +189,73 @@ class RackTest(unittest.TestCase):
         self.assertEqual(self.srv.get("/").status, 200)
 
 
+def ruby_can_load(lib):
+    return HAVE_RUBY and subprocess.run(
+        [shutil.which("ruby"), "-e", "require '%s'" % lib], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode == 0
+
+
+@unittest.skipUnless(ruby_can_load("sinatra/base"), WHY + "; or ruby-sinatra is not installed")
+class SinatraTest(unittest.TestCase):
+    """A Sinatra app (tests/apps/rack/sinatra.ru) under Rack::Lint."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = rack_server(app="sinatra.ru")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def tearDown(self):
+        self.assertNotIn("Error handling request", self.srv.log_text())
+
+    def test_routes_and_params(self):
+        self.assertEqual(self.srv.get("/").body, b"Hello from Sinatra")
+        self.assertEqual(self.srv.get("/hello/qilin").body, b"Hello, qilin!")
+        self.assertEqual(self.srv.get("/nowhere").status, 404)
+
+    def test_form_post(self):
+        r = self.srv.request("POST", "/form", body=b"a=1&b=two%20words",
+                             headers=[("Content-Type", "application/x-www-form-urlencoded")])
+        self.assertEqual((r.status, r.body), (200, b"1+two words"))
+
+    def test_20_mib_multipart_upload(self):
+        data = os.urandom(20 * 1024 * 1024)
+        boundary = "qilinboundary7d3"
+        body = ("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\""
+                "\r\nContent-Type: application/octet-stream\r\n\r\n" % boundary).encode()
+        body += data + ("\r\n--%s--\r\n" % boundary).encode()
+        r = self.srv.request("POST", "/upload", body=body, timeout=30, headers=[
+            ("Content-Type", "multipart/form-data; boundary=%s" % boundary)])
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body.decode(), "big.bin %d %s" % (len(data),
+                                                             hashlib.md5(data).hexdigest()))
+
+    def test_stream_helper(self):
+        r = self.srv.get("/stream")
+        self.assertEqual(r.body, b"part0\npart1\npart2\n")
+        self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+
+    def test_send_file(self):
+        r = self.srv.get("/file")
+        with open(os.path.join(RACK, "sinatra.ru"), "rb") as f:
+            want = f.read()
+        self.assertEqual(r.body, want)
+        self.assertEqual(r.header("Content-Length"), str(len(want)))
+
+    def test_head_and_304(self):
+        with self.srv.connect() as c:
+            c.send(build_request("HEAD", "/"))
+            r = c.read_response(method="HEAD")
+            self.assertEqual((r.status, r.body), (200, b""))
+            c.send(build_request("GET", "/etag", headers=[("If-None-Match", '"v1"')]))
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (304, b""))
+            c.send(build_request("GET", "/etag"))
+            self.assertEqual(c.read_response().body, b"tagged")
+
+
 @unittest.skipUnless(HAVE_RUBY, WHY)
 class RackLimitsTest(unittest.TestCase):
     def test_body_over_limit_is_413(self):
@@ -205,12 +284,26 @@ class RackLimitsTest(unittest.TestCase):
             shutil.rmtree(tmp)
 
     def test_alias_rack_and_preload(self):
-        with Server(["--plugin", "rack", "--preload"], app="config.ru", chdir=RACK,
+        with Server(["--plugin", "rack", "--preload", "-k", "sync"], app="config.ru", chdir=RACK,
                     workers=2) as srv:
             self.assertEqual(srv.get("/").body, b"Hello, World!")
             # The VM was started in the master: each worker serves after fork.
             pids = {int(srv.get("/pid").body) for _ in range(20)}
             self.assertTrue(pids <= set(srv.worker_pids()), (pids, srv.worker_pids()))
+
+
+@unittest.skipUnless(HAVE_RUBY and worker_built("gthread"), WHY + "; or gthread is not built")
+class RackThreadsTest(unittest.TestCase):
+    def test_eight_blocking_requests_overlap_on_eight_threads(self):
+        """Each request waits in the app until all eight are there: they can
+        only all be answered "met" if eight Ruby threads serve side by side."""
+        with rack_server(["-k", "gthread", "--threads", "8"]) as srv:
+            with ThreadPoolExecutor(8) as pool:
+                bodies = list(pool.map(lambda _: srv.get("/barrier?n=8", timeout=15).body,
+                                       range(8)))
+            self.assertEqual(bodies, [b"met"] * 8)
+            # Serving goes on after it, on every thread.
+            self.assertEqual(srv.get("/").body, b"Hello, World!")
 
 
 @unittest.skipUnless(HAVE_RUBY and os.environ.get("QILIN_TLS") == "yes",
@@ -251,12 +344,13 @@ class RackStartupErrorsTest(unittest.TestCase):
         finally:
             shutil.rmtree(tmp)
 
-    def test_threaded_and_green_workers_are_one_clear_error(self):
-        for klass, words in (("gthread", "does not serve on -k gthread yet"),
-                             ("gevent", "serves Rack apps on -k sync")):
+    def test_green_workers_and_threaded_preload_are_one_clear_error(self):
+        for args, words in ((["-k", "gthread", "--preload"], "cannot --preload on -k gthread"),
+                            (["-k", "gevent"], "serves Rack apps on -k sync")):
+            klass = args[1]
             if not worker_built(klass):
                 continue
-            r = self.run_ruby(["-k", klass], "config.ru")
+            r = self.run_ruby(args, "config.ru")
             self.assertEqual(r.returncode, 1, r.output)
             self.assertIn(words, r.output)
 
@@ -264,6 +358,9 @@ class RackStartupErrorsTest(unittest.TestCase):
         r = self.run_ruby([], "testapp:app", cwd=APPS)
         self.assertEqual(r.returncode, 4)
         self.assertIn("rackup file 'testapp:app' not found", r.output)
+
+
+per_worker_class(globals(), RackTest, SinatraTest, classes=RUBY_CLASSES)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 # /errors      writes two lines to rack.errors
 # /cookies     two Set-Cookie headers in one Rack 2 value
 # /many-headers  forty X-H-N headers
+# /barrier     ?n=: answers "met" once n requests wait in it together (-k gthread)
 # /pid         the worker's pid
 require "rack"
 
@@ -58,6 +59,11 @@ class App
       headers = {"Content-Type" => "text/plain"}
       40.times { |i| headers["X-H-#{i}"] = i.to_s }
       [200, headers, ["forty"]]
+    when "/barrier"
+      # Waits until ?n= requests are here at once (5 s at most): only
+      # requests served side by side can all get "met".
+      n = Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("n", "2").to_i
+      [200, {"Content-Type" => "text/plain"}, [BARRIER.arrive(n) ? "met" : "alone"]]
     when "/pid"
       [200, {"Content-Type" => "text/plain"}, [Process.pid.to_s]]
     else
@@ -65,6 +71,29 @@ class App
     end
   end
 end
+
+class Barrier
+  def initialize
+    @lock = Mutex.new
+    @cv = ConditionVariable.new
+    @count = 0
+  end
+
+  def arrive(n)
+    @lock.synchronize do
+      @count += 1
+      @cv.broadcast
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+      while @count < n
+        left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        break if left <= 0
+        @cv.wait(@lock, left)
+      end
+      @count >= n
+    end
+  end
+end
+BARRIER = Barrier.new
 
 class FileBody
   def initialize(path); @path = path; end
