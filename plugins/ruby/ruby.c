@@ -523,8 +523,10 @@ make_env(struct rb_call *c, VALUE *input)
     size_t i;
 
     rb_hash_aset(env, rb_str_new_cstr("REQUEST_METHOD"), str_of(qln_req_method(req)));
-    rb_hash_aset(env, rb_str_new_cstr("PATH_INFO"),
-                 path.len > 0 ? str_of(path) : str_of(qln_req_target(req)));
+    /* As sent, still percent-encoded (as Puma and Unicorn give it); empty for
+       "OPTIONS *", whose target REQUEST_URI keeps (Rack::Lint: a non-empty
+       PATH_INFO starts with '/'). */
+    rb_hash_aset(env, rb_str_new_cstr("PATH_INFO"), str_of(path));
     rb_hash_aset(env, rb_str_new_cstr("QUERY_STRING"), str_of(qln_req_query(req)));
     rb_hash_aset(env, rb_str_new_cstr("REQUEST_URI"), str_of(qln_req_target(req)));
     rb_hash_aset(env, rb_str_new_cstr("SERVER_PROTOCOL"),
@@ -540,9 +542,10 @@ make_env(struct rb_call *c, VALUE *input)
         if (NIL_P(old)) {
             rb_hash_aset(env, key, str_of(h[i].value));
         } else {
-            /* Repeated fields join as one (RFC 9110 5.3); cookies with "; ". */
+            /* Repeated fields join as one (RFC 9110 5.3) with ',' as under
+               WSGI; cookies with "; " (RFC 6265 5.4). */
             raw = rb_str_dup(old);
-            rb_str_cat_cstr(raw, strcmp(RSTRING_PTR(key), "HTTP_COOKIE") == 0 ? "; " : ", ");
+            rb_str_cat_cstr(raw, strcmp(RSTRING_PTR(key), "HTTP_COOKIE") == 0 ? "; " : ",");
             rb_str_cat(raw, h[i].value.p, (long)h[i].value.len);
             rb_hash_aset(env, key, raw);
         }

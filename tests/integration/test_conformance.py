@@ -8,7 +8,7 @@ import re
 import sys
 import unittest
 
-from qilintest import APPS, ASGI_CLASS, Server, built_worker_classes
+from qilintest import APPS, ASGI_CLASS, Server, built_worker_classes, worker_built
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import corpus  # noqa: E402
@@ -40,11 +40,16 @@ class CorpusShape(unittest.TestCase):
 
 class _CorpusBase(unittest.TestCase):
     worker = None
+    ruby = False  # the ruby plugin and its echo app (tests/apps/rack/echo.ru)
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(corpus.SERVER_ARGS + ["-k", cls.worker], app="echoapp:app", workers=1,
-                         env=runner.server_env(cls.worker))
+        if cls.ruby:
+            cls.srv = Server(corpus.SERVER_ARGS + ["--plugin", "ruby", "-k", cls.worker],
+                             app="echo.ru", chdir=os.path.join(APPS, "rack"), workers=1)
+        else:
+            cls.srv = Server(corpus.SERVER_ARGS + ["-k", cls.worker], app="echoapp:app",
+                             workers=1, env=runner.server_env(cls.worker))
         cls.pid = runner.worker_pid(cls.srv.port)
 
     @classmethod
@@ -120,6 +125,11 @@ for _worker in built_worker_classes():
         if _worker != ASGI_CLASS or _case.name not in ASGI_EXCLUDED:
             _attrs["test_%03d_%s" % (_i, _case.name.replace("-", "_"))] = _make_test(_case)
     globals()["Corpus_%s" % _worker] = type("Corpus_%s" % _worker, (_CorpusBase,), _attrs)
+    # The same rows with a Rack app, on the classes the ruby plugin serves on.
+    if _worker in ("sync", "gthread") and worker_built("ruby"):
+        _attrs = dict(_attrs, ruby=True)
+        globals()["Corpus_ruby_%s" % _worker] = type("Corpus_ruby_%s" % _worker, (_CorpusBase,),
+                                                     _attrs)
 del _worker
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class RackTest(unittest.TestCase):
         self.assertEqual(env["SERVER_NAME"], "example.org")
         self.assertEqual(env["SERVER_PORT"], "80")
         self.assertEqual(env["REMOTE_ADDR"], "127.0.0.1")
-        self.assertEqual(env["HTTP_X_FOO"], "bar, baz")
+        self.assertEqual(env["HTTP_X_FOO"], "bar,baz")
         self.assertNotIn("HTTP_X_SPOOFED", env)
         self.assertEqual(env["rack.url_scheme"], "http")
         self.assertEqual(env["rack.version"], "1.3")
@@ -257,6 +257,55 @@ class SinatraTest(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_RUBY, WHY)
+class RackTimeoutsTest(unittest.TestCase):
+    """test_timeouts.py's cases with the Rack app: the core's header and body
+    timeouts, where the body is read by Ruby code through rack.input."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = rack_server(["--header-timeout", "1", "--body-timeout", "1", "--keep-alive",
+                               "1"])
+        cls.pid = int(cls.srv.get("/pid").body)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def assert_same_worker(self):
+        self.assertEqual(int(self.srv.get("/pid").body), self.pid, "the worker was replaced")
+
+    def test_partial_head_gets_408(self):
+        with self.srv.connect(timeout=10) as c:
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            self.assertEqual(c.read_response().status, 408)
+            self.assertTrue(c.closed_by_peer())
+        self.assert_same_worker()
+
+    def test_stalled_chunked_body_read_by_ruby_gets_408(self):
+        with self.srv.connect(timeout=10) as c:
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"3\r\nabc\r\n")
+            self.assertEqual(c.read_response().status, 408)
+            self.assertTrue(c.closed_by_peer())
+        self.assert_same_worker()
+        # The client's doing, not the app's: no traceback.
+        self.assertNotIn("Error handling request", self.srv.log_text())
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackWorkerTimeoutTest(unittest.TestCase):
+    def test_stuck_worker_is_replaced(self):
+        with rack_server(["-k", "sync", "--timeout", "2"]) as srv:
+            old = srv.worker_pids()
+            with srv.connect(timeout=15) as c:
+                c.send(build_request("GET", "/sleep?s=30"))
+                self.assertEqual(c.read_to_eof(), b"")
+            srv.wait_log(r"WORKER TIMEOUT \(pid:%d\)" % old[0])
+            srv.wait_workers(1, exclude=old)
+            self.assertEqual(srv.get("/").body, b"Hello, World!")
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
 class RackLimitsTest(unittest.TestCase):
     def test_body_over_limit_is_413(self):
         with rack_server(["--limit-request-body", "1000"]) as srv:
@@ -360,7 +409,7 @@ class RackStartupErrorsTest(unittest.TestCase):
         self.assertIn("rackup file 'testapp:app' not found", r.output)
 
 
-per_worker_class(globals(), RackTest, SinatraTest, classes=RUBY_CLASSES)
+per_worker_class(globals(), RackTest, SinatraTest, RackTimeoutsTest, classes=RUBY_CLASSES)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 # /cookies     two Set-Cookie headers in one Rack 2 value
 # /many-headers  forty X-H-N headers
 # /barrier     ?n=: answers "met" once n requests wait in it together (-k gthread)
+# /sleep       sleeps ?s= seconds, then answers
 # /pid         the worker's pid
 require "rack"
 
@@ -64,6 +65,9 @@ class App
       # requests served side by side can all get "met".
       n = Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("n", "2").to_i
       [200, {"Content-Type" => "text/plain"}, [BARRIER.arrive(n) ? "met" : "alone"]]
+    when "/sleep"
+      sleep Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("s", "1").to_f
+      [200, {"Content-Type" => "text/plain"}, ["slept"]]
     when "/pid"
       [200, {"Content-Type" => "text/plain"}, [Process.pid.to_s]]
     else
