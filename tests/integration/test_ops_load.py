@@ -11,6 +11,7 @@ import unittest
 
 from opsload import Load
 from qilintest import Server, children_of, per_worker_class, wait_for
+from test_ruby import HAVE_RUBY, RUBY_CLASSES, WHY, rack_server
 
 THREADS = 4
 
@@ -29,8 +30,11 @@ def report(name, load):
 
 
 class OpsLoadTest(unittest.TestCase):
+    def server(self, args=(), **kw):
+        return Server(list(args), app="opsapp:app", **kw)
+
     def test_hup_under_load(self):
-        with Server(["--graceful-timeout", "10"], app="opsapp:app", workers=2) as srv:
+        with self.server(["--graceful-timeout", "10"], workers=2) as srv:
             old = srv.wait_workers(2)
             with Load(srv.port, THREADS) as load:
                 load.wait_requests(50)
@@ -44,7 +48,7 @@ class OpsLoadTest(unittest.TestCase):
             self.assertTrue(served & set(old) and served - set(old), served)
 
     def test_ttin_ttou_under_load(self):
-        with Server(app="opsapp:app", workers=2) as srv:
+        with self.server(workers=2) as srv:
             srv.wait_workers(2)
             with Load(srv.port, THREADS) as load:
                 load.wait_requests(50)
@@ -62,7 +66,7 @@ class OpsLoadTest(unittest.TestCase):
 
     def test_max_requests_under_load(self):
         args = ["--max-requests", "40", "--max-requests-jitter", "10"]
-        with Server(args, app="opsapp:app", workers=2) as srv:
+        with self.server(args, workers=2) as srv:
             srv.wait_workers(2)
             with Load(srv.port, THREADS) as load:
                 wait_for(lambda: len(srv.booted_pids()) >= 6, 30, what="workers to recycle")
@@ -82,8 +86,7 @@ class OpsLoadTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="qilin-usr2-")
         self.addCleanup(shutil.rmtree, tmp, True)
         pidfile = os.path.join(tmp, "qilin.pid")
-        with Server(["-p", pidfile, "--graceful-timeout", "10"], app="opsapp:app",
-                    workers=2) as srv:
+        with self.server(["-p", pidfile, "--graceful-timeout", "10"], workers=2) as srv:
             old_workers = srv.wait_workers(2)
             with Load(srv.port, THREADS) as load:
                 load.wait_requests(50)
@@ -114,7 +117,7 @@ class OpsLoadTest(unittest.TestCase):
             self.assertFalse(os.path.exists(pidfile))
 
     def test_kill9_worker_under_load(self):
-        with Server(app="opsapp:app", workers=2) as srv:
+        with self.server(workers=2) as srv:
             victim, other = srv.wait_workers(2)
             with Load(srv.port, THREADS) as load:
                 load.wait_requests(50)
@@ -129,8 +132,18 @@ class OpsLoadTest(unittest.TestCase):
             self.assertIn(other, srv.worker_pids())
 
 
-# No request fails on any worker class.
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackOpsLoadTest(OpsLoadTest):
+    """The same operations with a Rack app (tests/apps/rack/config.ru answers
+    /pid as opsapp does) on the ruby plugin."""
+
+    def server(self, args=(), **kw):
+        return rack_server(args, **kw)
+
+
+# No request fails on any worker class (on those the ruby plugin serves on, for Rack).
 per_worker_class(globals(), OpsLoadTest)
+per_worker_class(globals(), RackOpsLoadTest, classes=RUBY_CLASSES)
 
 if __name__ == "__main__":
     unittest.main()

@@ -69,7 +69,8 @@ class App
       sleep Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("s", "1").to_f
       [200, {"Content-Type" => "text/plain"}, ["slept"]]
     when "/pid"
-      [200, {"Content-Type" => "text/plain"}, [Process.pid.to_s]]
+      pid = Process.pid.to_s
+      [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
     else
       [404, {"Content-Type" => "text/plain"}, ["not found"]]
     end
