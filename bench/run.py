@@ -253,7 +253,7 @@ class Env:
             os.path.join(build, d, ".libs") for d in (
                 "plugins/workers/sync", "plugins/workers/gthread", "plugins/workers/gevent",
                 "plugins/workers/eventlet", "plugins/workers/asyncio", "plugins/python-wsgi",
-                "bench/plugin-null"))
+                "plugins/ruby", "bench/plugin-null"))
 
     def has_plugin(self, rel):
         return os.path.exists(os.path.join(self.build, rel))
@@ -342,6 +342,30 @@ def uvicorn_server(env, app, workers, loop, ws=None):
              "--backlog", "2048", "--log-level", "warning", "--no-access-log",
              "--app-dir", APPS, app]
     return Server("uvicorn-" + loop + ("-" + ws if ws else ""), argv, single=workers == 1)
+
+
+def rack_servers(env, case):
+    """The Rack cases' servers. rack-hello and sinatra-hello: one process
+    serving on one thread each: qilin's ruby plugin (when built) on -k sync,
+    Unicorn 6 (a master and one worker; it closes every connection,
+    keep-alive or not), and Puma 5.6 in single mode with one thread.
+    rack-io: 2 workers x 100 threads, qilin -k gthread and Puma in cluster
+    mode (Unicorn serves one request per worker). All load the case's
+    rackup file with RACK_ENV=production: no middleware, no request log."""
+    app, out, renv = RACK_APPS[case.name], [], {"RACK_ENV": "production"}
+    w = case.workers
+    threads = 100 if case.name == "rack-io" else 1
+    if env.has_plugin("plugins/ruby/.libs/ruby.so"):
+        extra = ["--plugin", "ruby"] + (["--threads", str(threads)] if threads > 1 else [])
+        out.append(qilin_server(env, "qilin-ruby" + ("-gthread" if threads > 1 else ""), app,
+                                w, "gthread" if threads > 1 else "sync", extra))
+    if threads == 1:
+        out.append(Server("unicorn", ["unicorn", "-l", "127.0.0.1:{port}", "-E", "production",
+                                      app], env=renv))
+    puma = ["puma", "-t", "%d:%d" % (threads, threads), "-b", "tcp://127.0.0.1:{port}", "-e",
+            "production", "--quiet"] + (["-w", str(w)] if w > 1 else [])
+    out.append(Server("puma", puma + [app], env=renv, single=w == 1))
+    return out
 
 
 def bjoern_server(env, app):
@@ -499,6 +523,8 @@ def servers_for(case, env):
                 + [qilin_server(env, "qilin-null", "hello", w, null=True), nginx_server(env)])
     if case.name in ASGI_APPS:
         return asgi_servers(env, ASGI_APPS[case.name], w)
+    if case.name in RACK_APPS:
+        return rack_servers(env, case)
     if case.name == "ws-echo":
         return qilin_asgi(env, "asgi_ws_echo:app", w) + [
             uvicorn_server(env, "asgi_ws_echo:app", w, loop, UVICORN_WS[loop])
@@ -512,6 +538,10 @@ IO_BOUND = 200 / 0.05
 # The ASGI cases' apps (bench/apps): every server in them speaks ASGI 3.
 ASGI_APPS = {"asgi-hello": "asgi_hello:app", "fastapi-hello": "fastapi_hello:app",
              "asgi-sleep": "asgi_sleepy:app"}
+
+# The Rack cases' rackup files (bench/apps).
+RACK_APPS = {"rack-hello": "rack_hello.ru", "sinatra-hello": "sinatra_hello.ru",
+             "rack-io": "rack_sleep.ru"}
 
 # The cases whose app is also measured alone (bench/appcost.py, no server):
 # the floor under every server's CPU per request there.
@@ -579,6 +609,14 @@ CASES = [
     Case("asgi-sleep", "ASGI app awaiting asyncio.sleep(0.05), -c200, 2 workers, nothing "
          "pinned; bound 200/0.05 = 4000 req/s; uvicorn with httptools", 200, workers=2,
          pin=False, bound=IO_BOUND),
+    # Rack: qilin's ruby plugin against Unicorn and Puma (single mode, one thread).
+    Case("rack-hello", "Rack hello (bench/apps/rack_hello.ru, 13 bytes with Content-Length), "
+         "keep-alive, -c50, one worker (one thread) on CPU 0, wrk on CPU 1", 50),
+    Case("sinatra-hello", "Sinatra hello (bench/apps/sinatra_hello.ru), keep-alive, -c50, one "
+         "worker (one thread) on CPU 0, wrk on CPU 1", 50),
+    Case("rack-io", "Rack app sleeping 50 ms (bench/apps/rack_sleep.ru), -c200, 2 workers x "
+         "100 threads, nothing pinned; bound 200/0.05 = 4000 req/s", 200, workers=2, pin=False,
+         bound=IO_BOUND),
     # WebSocket: bench/wsload (wrk speaks no WebSocket) keeps one 64-byte
     # binary message in flight on each of 50 connections; the app echoes it.
     Case("ws-echo", "ASGI WebSocket echo (bench/apps/asgi_ws_echo.py), 64-byte binary "
@@ -1175,6 +1213,12 @@ RATIO_TARGETS = [
      "flask", "qilin-gevent", "gunicorn-gevent", "per_cpu", 3),
     ("Django, qilin-sync / bjoern per srv CPU-s", "django", "qilin-sync", "bjoern", "per_cpu", 1.1),
     ("1 MiB big, qilin-sync / nginx MiB/s", "big", "qilin-sync", "nginx", "rps", 0.9),
+    ("Rack hello keep-alive, qilin-ruby / unicorn per srv CPU-s",
+     "rack-hello", "qilin-ruby", "unicorn", "per_cpu", 3),
+    ("Rack hello keep-alive, qilin-ruby / puma (single mode, 1 thread) per srv CPU-s",
+     "rack-hello", "qilin-ruby", "puma", "per_cpu", 2),
+    ("Sinatra hello keep-alive, qilin-ruby / puma (single mode, 1 thread) per srv CPU-s",
+     "sinatra-hello", "qilin-ruby", "puma", "per_cpu", 1.5),
     ("1 MiB bigfile, qilin-sync / nginx MiB/s", "bigfile", "qilin-sync", "nginx", "rps", 0.9),
     ("hello keep-alive, qilin-gthread / gunicorn-gthread per core (per srv CPU-s)",
      "hello", "qilin-gthread", "gunicorn-gthread", "per_cpu", 5),
@@ -1230,6 +1274,12 @@ def targets_table(all_results, alone=None):
                 lambda v: v <= 12, "%.1f MiB")
         add("idle RSS, qilin master (no --preload)", master, "<= 6 MiB", lambda v: v <= 6,
             "%.1f MiB")
+    r, peer = pick(all_results, "rack-hello", "qilin-ruby"), pick(all_results, "rack-hello", "puma")
+    if r is not None and peer is not None and r.get("rss_idle") and peer.get("rss_idle"):
+        workers, puma = r["rss_idle"][1], peer["rss_idle"][0]
+        if workers and puma:
+            add("idle RSS with the Rack hello app, qilin-ruby worker / puma (%.1f MiB)" % puma,
+                max(workers) / puma, "<= 1x", lambda v: v <= 1)
     for klass in ("gevent", "eventlet"):
         r = pick(all_results, "hello", "qilin-" + klass)
         if r is not None and r.get("p50") and r.get("p99") is not None:
@@ -1277,6 +1327,10 @@ def targets_table(all_results, alone=None):
         if r.get("p50") and r.get("p99") is not None:
             add("ASGI asyncio.sleep app, qilin-asyncio-%s p99 / p50" % loop,
                 r["p99"] / r["p50"], "<= 5x", lambda v: v <= 5)
+    r = pick(all_results, "rack-io", "qilin-ruby-gthread")
+    if r is not None:
+        add("Rack sleeping app, qilin-ruby-gthread share of the 4000 req/s bound",
+            r["bound_pct"], ">= 90%", lambda v: v >= 90, "%.1f%%")
     # WebSocket echo: messages per server CPU-second, against uvicorn's best.
     peer = best(all_results, "ws-echo", "uvicorn", "per_cpu")
     for loop in ("uvloop", "asyncio"):

@@ -138,6 +138,17 @@ class PeersTest(unittest.TestCase):
         self.assertIn("qilin-null", names)
         self.assertIn("nginx", names)
 
+    def test_rack_cases_peers(self):
+        """The Rack cases run qilin's ruby plugin (when built) against Puma,
+        and Unicorn where it can serve the load."""
+        ruby = os.path.exists(os.path.join(os.path.dirname(qilin_bin()), "plugins", "ruby",
+                                           ".libs", "ruby.so"))
+        for case, want in (("rack-hello", ["qilin-ruby", "unicorn", "puma"]),
+                           ("sinatra-hello", ["qilin-ruby", "unicorn", "puma"]),
+                           ("rack-io", ["qilin-ruby-gthread", "puma"])):
+            names = self.names(case)
+            self.assertEqual(names, [n for n in want if ruby or not n.startswith("qilin")])
+
     def test_app_alone(self):
         """bench/appcost.py runs an ASGI app with no server and prints its cost."""
         if importlib.util.find_spec("uvloop") is None:
