@@ -979,6 +979,46 @@ rb_handle(void *state, void *tstate, struct qln_request *req, struct qln_respons
     return serve_request(st, req, resp);
 }
 
+/*
+ * Exported by libruby since 2.x, declared in no public header of 3.1: true
+ * when the calling thread holds the VM's lock.
+ */
+int ruby_thread_has_gvl_p(void);
+
+static void *
+log_stuck_backtrace(void *unused)
+{
+    VALUE bt = rb_make_backtrace(), text = rb_str_new_cstr("Ruby backtrace of the stuck "
+                                                           "request (most recent call first):");
+    long i;
+
+    for (i = 0; RB_TYPE_P(bt, T_ARRAY) && i < RARRAY_LEN(bt); i++)
+        rb_str_catf(text, "\n  %" PRIsVALUE, RARRAY_AREF(bt, i));
+    qln_log(QLN_LOG_ERROR, "%.*s", (int)RSTRING_LEN(text), RSTRING_PTR(text));
+    return NULL;
+}
+
+/*
+ * --timeout on -k sync: the master's SIGABRT found the main thread stuck,
+ * in Ruby code (holding the VM's lock) or in a wait that released it
+ * (sleep, I/O). Called from the signal handler, as the core documents: the
+ * process is about to die, and the master's SIGKILL bounds anything that
+ * goes wrong here. On -k gthread the Ruby threads are not the one
+ * interrupted, and the worker's main thread never stalls for them.
+ */
+static void
+rb_on_abort(void *state)
+{
+    struct rb_state *st = state;
+
+    if (!st->vm || st->threaded)
+        return;
+    if (ruby_thread_has_gvl_p())
+        log_stuck_backtrace(NULL);
+    else
+        rb_thread_call_with_gvl(log_stuck_backtrace, NULL);
+}
+
 /* The worker stops: the Ruby threads waiting for work give up. */
 static void
 rb_worker_exit(void *state)
@@ -1089,6 +1129,7 @@ static const struct qln_app_ops rb_ops = {
     .load_app = rb_load_app,
     .post_fork_child = rb_post_fork_child,
     .handle = rb_handle,
+    .on_abort = rb_on_abort,
     .worker_exit = rb_worker_exit,
     .module_files = rb_module_files,
     .shutdown = rb_shutdown,

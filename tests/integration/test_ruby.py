@@ -315,6 +315,9 @@ class RackWorkerTimeoutTest(unittest.TestCase):
                 c.send(build_request("GET", "/sleep?s=30"))
                 self.assertEqual(c.read_to_eof(), b"")
             srv.wait_log(r"WORKER TIMEOUT \(pid:%d\)" % old[0])
+            # Where it was stuck, as gunicorn logs Python's stack.
+            srv.wait_log(r"Ruby backtrace of the stuck request \(most recent call first\):"
+                         r"\n  .*config\.ru:\d+:in `sleep'\n  .*config\.ru:\d+:in `call'")
             srv.wait_workers(1, exclude=old)
             self.assertEqual(srv.get("/").body, b"Hello, World!")
 
