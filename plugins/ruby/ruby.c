@@ -793,6 +793,11 @@ serve_request(struct rb_state *st, struct qln_request *req, struct qln_response 
  * and the ones it made) take requests from the queue, each waiting for
  * one without the lock, and serve them with the same code as -k sync,
  * releasing the lock whenever the core waits for the client (io_run).
+ * They never end: when the worker stops, its pool threads are done with
+ * the queue and the process exits with the Ruby threads still waiting
+ * (letting them end would run Ruby's thread teardown for nothing, and
+ * under AddressSanitizer that teardown trips over the signal stacks Ruby
+ * gives its threads).
  */
 struct rb_job {
     struct qln_request *req;
@@ -804,10 +809,9 @@ struct rb_job {
 
 struct rb_pool {
     pthread_mutex_t lock;
-    pthread_cond_t work_cv; /* a job was queued, or quit */
+    pthread_cond_t work_cv; /* a job was queued, or Ruby kicked */
     pthread_cond_t done_cv; /* a job is done, or the VM thread started */
     struct rb_job *head, *tail;
-    bool quit;
     bool kicked; /* Ruby asked a waiting thread to look at its interrupts */
     /* load_app's hand-over with vm_main */
     const char *spec;
@@ -827,7 +831,7 @@ pop_job(void *arg)
     struct rb_job *j = NULL;
 
     pthread_mutex_lock(&p->lock);
-    while (p->head == NULL && !p->quit && !p->kicked)
+    while (p->head == NULL && !p->kicked)
         pthread_cond_wait(&p->work_cv, &p->lock);
     if (p->head != NULL) {
         j = p->head;
@@ -865,8 +869,6 @@ ruby_server(void *arg)
 
     for (;;) {
         j = rb_thread_call_without_gvl(pop_job, p, kick_pop, p);
-        if (j == NULL)
-            return Qnil; /* quit */
         if (j == &kick_job) {
             rb_thread_check_ints();
             continue;
@@ -878,6 +880,7 @@ ruby_server(void *arg)
         pthread_cond_broadcast(&p->done_cv);
         pthread_mutex_unlock(&p->lock);
     }
+    return Qnil; /* not reached: see above */
 }
 
 static VALUE
@@ -1019,20 +1022,6 @@ rb_on_abort(void *state)
         rb_thread_call_with_gvl(log_stuck_backtrace, NULL);
 }
 
-/* The worker stops: the Ruby threads waiting for work give up. */
-static void
-rb_worker_exit(void *state)
-{
-    struct rb_state *st = state;
-
-    if (st->pool == NULL)
-        return;
-    pthread_mutex_lock(&st->pool->lock);
-    st->pool->quit = true;
-    pthread_cond_broadcast(&st->pool->work_cv);
-    pthread_mutex_unlock(&st->pool->lock);
-}
-
 /* ------------------------------------------------------------ life cycle */
 
 static int
@@ -1130,7 +1119,6 @@ static const struct qln_app_ops rb_ops = {
     .post_fork_child = rb_post_fork_child,
     .handle = rb_handle,
     .on_abort = rb_on_abort,
-    .worker_exit = rb_worker_exit,
     .module_files = rb_module_files,
     .shutdown = rb_shutdown,
 };
