@@ -75,8 +75,16 @@ static int
 py_load_app(void *state, const char *spec, char *err, size_t errlen)
 {
     struct pyw_state *st = state;
+    size_t len = strlen(spec);
     int rc;
 
+    /* "config.ru" would be imported as module "config": say what it is. */
+    if (len > 3 && strcmp(spec + len - 3, ".ru") == 0) {
+        snprintf(err, errlen,
+                 "'%s' is a Rack rackup file, not a Python app: serve it with --plugin ruby",
+                 spec);
+        return -ENOENT;
+    }
     if (!st->initialised) {
         rc = pyw_interp_init(st, err, errlen);
         if (!st->initialised)

@@ -426,6 +426,14 @@ class RackStartupErrorsTest(unittest.TestCase):
         self.assertIn("rackup file 'testapp:app' not found", r.output)
 
 
+class PythonPluginGivenRackupTest(unittest.TestCase):
+    def test_rackup_file_with_the_python3_plugin_is_one_clear_error(self):
+        r = run_qilin(["-b", "127.0.0.1:0", "--chdir", RACK, "config.ru"])
+        self.assertEqual(r.returncode, 4, r.output)
+        self.assertIn("'config.ru' is a Rack rackup file, not a Python app: serve it with "
+                      "--plugin ruby", r.output)
+
+
 per_worker_class(globals(), RackTest, SinatraTest, RailsTest, RackTimeoutsTest,
                  classes=RUBY_CLASSES)
 
