@@ -1276,7 +1276,8 @@ def targets_table(all_results, alone=None):
             "%.1f MiB")
     r, peer = pick(all_results, "rack-hello", "qilin-ruby"), pick(all_results, "rack-hello", "puma")
     if r is not None and peer is not None and r.get("rss_idle") and peer.get("rss_idle"):
-        workers, puma = r["rss_idle"][1], peer["rss_idle"][0]
+        # Puma in single mode is one process: tree_rss lists it as the worker.
+        workers, puma = r["rss_idle"][1], max(peer["rss_idle"][1] or [0.0])
         if workers and puma:
             add("idle RSS with the Rack hello app, qilin-ruby worker / puma (%.1f MiB)" % puma,
                 max(workers) / puma, "<= 1x", lambda v: v <= 1)

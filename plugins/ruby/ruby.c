@@ -804,13 +804,14 @@ struct rb_job {
     struct qln_response *resp;
     int rc;
     bool done;
+    pthread_cond_t done_cv; /* its pool thread waits on it: one wake-up per answer */
     struct rb_job *next;
 };
 
 struct rb_pool {
     pthread_mutex_t lock;
     pthread_cond_t work_cv; /* a job was queued, or Ruby kicked */
-    pthread_cond_t done_cv; /* a job is done, or the VM thread started */
+    pthread_cond_t done_cv; /* the VM thread started */
     struct rb_job *head, *tail;
     bool kicked; /* Ruby asked a waiting thread to look at its interrupts */
     /* load_app's hand-over with vm_main */
@@ -877,7 +878,7 @@ ruby_server(void *arg)
         pthread_mutex_lock(&p->lock);
         j->rc = rc;
         j->done = true;
-        pthread_cond_broadcast(&p->done_cv);
+        pthread_cond_signal(&j->done_cv);
         pthread_mutex_unlock(&p->lock);
     }
     return Qnil; /* not reached: see above */
@@ -959,6 +960,7 @@ pool_serve(struct rb_pool *p, struct qln_request *req, struct qln_response *resp
 {
     struct rb_job j = {.req = req, .resp = resp};
 
+    pthread_cond_init(&j.done_cv, NULL);
     pthread_mutex_lock(&p->lock);
     if (p->tail != NULL)
         p->tail->next = &j;
@@ -967,8 +969,9 @@ pool_serve(struct rb_pool *p, struct qln_request *req, struct qln_response *resp
     p->tail = &j;
     pthread_cond_signal(&p->work_cv);
     while (!j.done)
-        pthread_cond_wait(&p->done_cv, &p->lock);
+        pthread_cond_wait(&j.done_cv, &p->lock);
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_destroy(&j.done_cv);
     return j.rc;
 }
 
