@@ -12,8 +12,8 @@ import tempfile
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from qilintest import (APPS, Conn, Server, build_request, per_worker_class, run_qilin,
-                       wait_for, worker_built, worker_class)
+from qilintest import (APPS, Conn, HookNotes, Server, build_request, per_worker_class,
+                       run_qilin, wait_for, worker_built, worker_class)
 
 RACK = os.path.join(APPS, "rack")
 CONFIG_RU = os.path.join(RACK, "config.ru")
@@ -304,6 +304,44 @@ class RackTimeoutsTest(unittest.TestCase):
         self.assert_same_worker()
         # The client's doing, not the app's: no traceback.
         self.assertNotIn("Error handling request", self.srv.log_text())
+
+
+LUA_HOOKS = r'''
+local out = %r
+local function note(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[#parts + 1] = tostring(select(i, ...)) end
+    local f = assert(io.open(out, "a"))
+    f:write(table.concat(parts, " "), "\n")
+    f:close()
+end
+workers = 2
+raw_env = {"GREETING=hello from lua"}
+function post_fork(server, worker) note("post_fork", worker.pid) end
+function pre_request(worker, req) note("pre_request", worker.pid, req.method, req.path) end
+function post_request(worker, req) note("post_request", worker.pid, req.path, req.status) end
+'''
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackLuaConfigTest(unittest.TestCase):
+    """The Lua config file and its server hooks work for a Rack app as for Python."""
+
+    def test_settings_environment_and_hooks(self):
+        tmp = tempfile.mkdtemp(prefix="qilin-rack-lua-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        out, conf = os.path.join(tmp, "notes"), os.path.join(tmp, "qilin.conf.lua")
+        with open(conf, "w") as f:
+            f.write(LUA_HOOKS % out)
+        with rack_server(["-c", conf], workers=None) as srv:
+            workers = srv.wait_workers(2)
+            notes = HookNotes(out)
+            for pid in workers:
+                notes.wait("post_fork", pid)
+            self.assertEqual(srv.get("/procenv?GREETING").body, b"hello from lua")
+            pid = notes.wait("pre_request")[0][1]
+            notes.wait("pre_request", pid, "GET", "/procenv")
+            notes.wait("post_request", pid, "/procenv", 200)
 
 
 @unittest.skipUnless(HAVE_RUBY, WHY)

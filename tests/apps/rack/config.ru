@@ -13,6 +13,7 @@
 # /many-headers  forty X-H-N headers
 # /barrier     ?n=: answers "met" once n requests wait in it together (-k gthread)
 # /sleep       sleeps ?s= seconds, then answers
+# /procenv     ?NAME: the process environment's NAME
 # /pid         the worker's pid
 require "rack"
 
@@ -68,6 +69,8 @@ class App
     when "/sleep"
       sleep Rack::Utils.parse_query(env["QUERY_STRING"]).fetch("s", "1").to_f
       [200, {"Content-Type" => "text/plain"}, ["slept"]]
+    when "/procenv"
+      [200, {"Content-Type" => "text/plain"}, [ENV.fetch(env["QUERY_STRING"], "<unset>")]]
     when "/pid"
       pid = Process.pid.to_s
       [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
