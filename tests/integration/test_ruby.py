@@ -5,6 +5,7 @@ against the Rack SPEC by Rack itself: a Lint failure is a 500 and a log
 line, which these tests would see."""
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -386,6 +387,29 @@ class RackLimitsTest(unittest.TestCase):
                          what="the new config.ru served")
         finally:
             shutil.rmtree(tmp)
+
+    def test_reload_watches_config_ru_and_what_it_requires(self):
+        tmp = os.path.realpath(tempfile.mkdtemp(prefix="qilin-rack-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        ru, rb = os.path.join(tmp, "config.ru"), os.path.join(tmp, "greeting.rb")
+        with open(rb, "w") as f:
+            f.write('GREETING = "one"\n')
+        with open(ru, "w") as f:
+            f.write('require_relative "greeting"\n'
+                    'run ->(env) { [200, {"Content-Type" => "text/plain"}, [GREETING]] }\n')
+        with rack_server(["--reload", "-k", "sync"], chdir=tmp) as srv:
+            [old] = srv.wait_workers(1)
+            self.assertEqual(srv.get("/").body, b"one")
+            with open(rb, "w") as f:
+                f.write('GREETING = "two"\n')
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(rb))
+            [new] = srv.wait_workers(1, exclude=[old], timeout=20)
+            wait_for(lambda: srv.get("/").body == b"two", 20, what="the new greeting.rb")
+            with open(ru, "a") as f:
+                f.write("# edited\n")
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(ru))
+            srv.wait_workers(1, exclude=[old, new], timeout=20)
+            self.assertEqual(srv.get("/").body, b"two")
 
     def test_alias_rack_and_preload(self):
         with Server(["--plugin", "rack", "--preload", "-k", "sync"], app="config.ru", chdir=RACK,
