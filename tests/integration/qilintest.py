@@ -64,6 +64,21 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+# Lua for a config file whose hooks record their calls: `note("pre_fork", ...)`
+# appends one line of words to the file named by the %r it is formatted with
+# (HookNotes reads them back).
+LUA_NOTE = r'''
+local out = %r
+local function note(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[#parts + 1] = tostring(select(i, ...)) end
+    local f = assert(io.open(out, "a"))
+    f:write(table.concat(parts, " "), "\n")
+    f:close()
+end
+'''
+
+
 class HookNotes:
     """The lines hooks append to the file PATH, each split into words: the hook
     tests' config files write one line per call (`note("pre_fork", ...)`)."""

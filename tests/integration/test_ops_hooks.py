@@ -7,17 +7,9 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import HookNotes, Server, hang_timeout, per_worker_class, wait_for, worker_class
+from qilintest import LUA_NOTE, HookNotes, Server, hang_timeout, per_worker_class, wait_for, worker_class
 
-HOOKS = r'''
-local out = %r
-local function note(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[#parts + 1] = tostring(select(i, ...)) end
-    local f = assert(io.open(out, "a"))
-    f:write(table.concat(parts, " "), "\n")
-    f:close()
-end
+HOOKS = LUA_NOTE + r'''
 workers = 2
 function on_starting(server) note("on_starting", server.pid) end
 function when_ready(server) note("when_ready", server.pid, server.workers) end

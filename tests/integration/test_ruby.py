@@ -13,7 +13,7 @@ import tempfile
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from qilintest import (APPS, Conn, HookNotes, Server, build_request, per_worker_class,
+from qilintest import (LUA_NOTE, APPS, Conn, HookNotes, Server, build_request, per_worker_class,
                        run_qilin, wait_for, worker_built, worker_class)
 
 RACK = os.path.join(APPS, "rack")
@@ -271,51 +271,7 @@ class RailsTest(_FrameworkTest, unittest.TestCase):
     hello = b"Hello from Rails"
 
 
-@unittest.skipUnless(HAVE_RUBY, WHY)
-class RackTimeoutsTest(unittest.TestCase):
-    """test_timeouts.py's cases with the Rack app: the core's header and body
-    timeouts, where the body is read by Ruby code through rack.input."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = rack_server(["--header-timeout", "1", "--body-timeout", "1", "--keep-alive",
-                               "1"])
-        cls.pid = int(cls.srv.get("/pid").body)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.close()
-
-    def assert_same_worker(self):
-        self.assertEqual(int(self.srv.get("/pid").body), self.pid, "the worker was replaced")
-
-    def test_partial_head_gets_408(self):
-        with self.srv.connect(timeout=10) as c:
-            c.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            self.assertEqual(c.read_response().status, 408)
-            self.assertTrue(c.closed_by_peer())
-        self.assert_same_worker()
-
-    def test_stalled_chunked_body_read_by_ruby_gets_408(self):
-        with self.srv.connect(timeout=10) as c:
-            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   b"3\r\nabc\r\n")
-            self.assertEqual(c.read_response().status, 408)
-            self.assertTrue(c.closed_by_peer())
-        self.assert_same_worker()
-        # The client's doing, not the app's: no traceback.
-        self.assertNotIn("Error handling request", self.srv.log_text())
-
-
-LUA_HOOKS = r'''
-local out = %r
-local function note(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[#parts + 1] = tostring(select(i, ...)) end
-    local f = assert(io.open(out, "a"))
-    f:write(table.concat(parts, " "), "\n")
-    f:close()
-end
+LUA_HOOKS = LUA_NOTE + r'''
 workers = 2
 raw_env = {"GREETING=hello from lua"}
 function post_fork(server, worker) note("post_fork", worker.pid) end
@@ -416,6 +372,7 @@ class RackLimitsTest(unittest.TestCase):
                     workers=2) as srv:
             self.assertEqual(srv.get("/").body, b"Hello, World!")
             # The VM was started in the master: each worker serves after fork.
+            self.assertEqual(int(srv.get("/loaded-in").body), srv.pid)
             pids = {int(srv.get("/pid").body) for _ in range(20)}
             self.assertTrue(pids <= set(srv.worker_pids()), (pids, srv.worker_pids()))
 
@@ -496,7 +453,7 @@ class PythonPluginGivenRackupTest(unittest.TestCase):
                       "--plugin ruby", r.output)
 
 
-per_worker_class(globals(), RackTest, SinatraTest, RailsTest, RackTimeoutsTest,
+per_worker_class(globals(), RackTest, SinatraTest, RailsTest, RackLimitsTest, RackLuaConfigTest,
                  classes=RUBY_CLASSES)
 
 

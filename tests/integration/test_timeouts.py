@@ -8,7 +8,7 @@ import os
 import sys
 import unittest
 
-from qilintest import APPS, Server, built_worker_classes
+from qilintest import APPS, Server, built_worker_classes, worker_built
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
@@ -19,11 +19,18 @@ class _TimeoutBase:
     """The tests; a class per worker mixes them into a TestCase below."""
 
     worker = None
+    ruby = False  # the ruby plugin's Rack app (tests/apps/rack/config.ru), whose
+    # rack.input reads the body in Ruby
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(["-k", cls.worker, "--header-timeout", "1", "--body-timeout", "1",
-                          "--keep-alive", "1"], workers=1, env=runner.server_env(cls.worker))
+        args = ["-k", cls.worker, "--header-timeout", "1", "--body-timeout", "1",
+                "--keep-alive", "1"]
+        if cls.ruby:
+            cls.srv = Server(args + ["--plugin", "ruby"], app="config.ru", workers=1,
+                             chdir=os.path.join(APPS, "rack"))
+        else:
+            cls.srv = Server(args, workers=1, env=runner.server_env(cls.worker))
         cls.pid = int(cls.srv.get("/pid").body)
 
     @classmethod
@@ -57,6 +64,8 @@ class _TimeoutBase:
             self.assertEqual(resp.status, 408, resp)
             self.assertTrue(c.closed_by_peer())
         self.assert_same_worker()
+        # The client's doing, not the app's: no traceback.
+        self.assertNotIn("Error handling request", self.srv.log_text())
 
     def test_stalled_small_body_gets_408(self):
         # A small Content-Length body is read before the app runs, within
@@ -87,6 +96,10 @@ class _TimeoutBase:
 for _worker in built_worker_classes():
     globals()["Timeouts_%s" % _worker] = type("Timeouts_%s" % _worker, (_TimeoutBase, unittest.TestCase),
                                              {"worker": _worker})
+    if _worker in ("sync", "gthread") and worker_built("ruby"):
+        globals()["Timeouts_ruby_%s" % _worker] = type(
+            "Timeouts_ruby_%s" % _worker, (_TimeoutBase, unittest.TestCase),
+            {"worker": _worker, "ruby": True})
 del _worker
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 # so every request and answer is checked against the Rack SPEC.
 #
 # /            hello
+# /hello       "hello" (test_timeouts.py, as testapp answers it)
 # /env         the env's string values, one "KEY=value" line each, sorted
 # /echo        the request body back (read whole), with its length in X-Length
 # /lines       the body's lines counted with rack.input.gets, then rewound and read again
@@ -14,8 +15,11 @@
 # /barrier     ?n=: answers "met" once n requests wait in it together (-k gthread)
 # /sleep       sleeps ?s= seconds, then answers
 # /procenv     ?NAME: the process environment's NAME
+# /loaded-in   the pid of the process that loaded this file (the master with --preload)
 # /pid         the worker's pid
 require "rack"
+
+LOADED_IN = Process.pid
 
 class App
   def call(env)
@@ -71,6 +75,10 @@ class App
       [200, {"Content-Type" => "text/plain"}, ["slept"]]
     when "/procenv"
       [200, {"Content-Type" => "text/plain"}, [ENV.fetch(env["QUERY_STRING"], "<unset>")]]
+    when "/hello"
+      [200, {"Content-Type" => "text/plain", "Content-Length" => "5"}, ["hello"]]
+    when "/loaded-in"
+      [200, {"Content-Type" => "text/plain"}, [LOADED_IN.to_s]]
     when "/pid"
       pid = Process.pid.to_s
       [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
