@@ -101,6 +101,7 @@ response_reset(struct qln_response *r)
     r->body_bytes = 0;
     r->head_len = 0;
     r->upgrade = NULL;
+    r->hijacked = false;
 }
 
 size_t
@@ -340,7 +341,9 @@ build_head(struct qln_response *r)
     size_t server_len = strlen(server), need, i;
     char date[30], *p;
 
-    if (req->is_head || r->status < 200 || r->status == 204 || r->status == 304)
+    if (r->hijacked)
+        r->framing = RESP_CLOSE; /* the app's bytes as they are, ended by the close */
+    else if (req->is_head || r->status < 200 || r->status == 204 || r->status == 304)
         r->framing = RESP_NO_BODY;
     else if (r->content_length >= 0)
         r->framing = RESP_LENGTH;
@@ -590,7 +593,7 @@ response_finish(struct qln_response *r)
 
     if (r->failed != 0)
         return r->failed;
-    if (r->upgrade != NULL)
+    if (r->upgrade != NULL || r->hijacked)
         return 0; /* the other protocol ended; the connection closes */
     if (r->head_len == 0)
         build_head(r);
@@ -614,6 +617,23 @@ response_finish(struct qln_response *r)
 }
 
 /* ------------------------------------------------------------ upgrades */
+
+/* The status of an "HTTP/1.x NNN" line at BUF (an app's own head), else 0. */
+static int
+status_of_line(const void *buf, size_t len)
+{
+    const char *p = buf;
+    int i, status = 0;
+
+    if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return 0;
+    for (i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        status = status * 10 + (p[i] - '0');
+    }
+    return status >= 100 ? status : 0;
+}
 
 int
 qln_resp_upgrade(struct qln_response *resp, const char *protocol, const struct qln_header *headers,
@@ -641,14 +661,45 @@ qln_resp_upgrade(struct qln_response *resp, const char *protocol, const struct q
 }
 
 int
+qln_resp_hijack(struct qln_response *resp, struct qln_slice status,
+                const struct qln_header *headers, size_t nheaders)
+{
+    struct iovec iov[1];
+    int rc;
+
+    if (resp->head_sent)
+        return -EALREADY;
+    /* The app's bytes start right after the head: unread body bytes would
+       come first. */
+    if (request_body_left(resp->req))
+        return -EINVAL;
+    if (status.len == 0) {
+        resp->started = true;
+        resp->head_sent = true;
+        resp->hijacked = true;
+        resp->conn->must_close = true;
+        return 0;
+    }
+    rc = qln_resp_start(resp, status, headers, nheaders);
+    if (rc < 0)
+        return rc;
+    resp->hijacked = true;
+    resp->conn->must_close = true; /* "Connection: close" */
+    build_head(resp);
+    return send_with_head(resp, iov, 1, false); /* iov[0] takes the head */
+}
+
+int
 qln_resp_upgraded_write(struct qln_response *resp, const void *buf, size_t len)
 {
     int rc;
 
-    if (resp->upgrade == NULL)
+    if (resp->upgrade == NULL && !resp->hijacked)
         return -EINVAL;
     if (resp->failed != 0)
         return resp->failed;
+    if (resp->hijacked && resp->status == 0 && resp->body_bytes == 0)
+        resp->status = status_of_line(buf, len);
     rc = conn_write_all(resp->conn, buf, len);
     if (rc < 0)
         return fail_with(resp, rc);

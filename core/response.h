@@ -46,6 +46,7 @@ struct qln_response {
     enum resp_framing framing;
     int64_t body_bytes;  /* body bytes written (for the access log), framing excluded */
     const char *upgrade; /* qln_resp_upgrade's protocol ("websocket"), or NULL */
+    bool hijacked;       /* qln_resp_hijack(): the app has the connection */
     char refusal[160];   /* why the last qln_resp_start() refused; "" when it did not */
     char *store;
     size_t store_cap;

@@ -68,7 +68,26 @@ QLN_API int64_t qln_resp_content_length(const struct qln_response *resp);
  */
 QLN_API int qln_resp_upgrade(struct qln_response *resp, const char *protocol,
                              const struct qln_header *headers, size_t nheaders);
-/** After qln_resp_upgrade(): writes LEN bytes as they are. 0 or a negative errno. Since ABI 1.6. */
+/** After qln_resp_upgrade() or qln_resp_hijack(): writes LEN bytes as they are. 0 or a negative
+ * errno. Since ABI 1.6. */
 QLN_API int qln_resp_upgraded_write(struct qln_response *resp, const void *buf, size_t len);
+
+/**
+ * Hands the connection to the app (Rack's hijack). With a STATUS ("200",
+ * "200 OK"), the head goes first: the status line, HEADERS (checked and
+ * copied as by qln_resp_start; hop-by-hop ones dropped), Date, Server and
+ * Connection: close, and no framing: what the app writes next is the body
+ * as it is, ended by the close. With an empty STATUS nothing is sent and
+ * the app writes the whole answer itself; the access log then shows the
+ * status of the status line it writes first. The request's body must have
+ * been read to its end. Afterwards, as after qln_resp_upgrade(), bytes are
+ * read with qln_req_upgraded_read() and written with
+ * qln_resp_upgraded_write(), and the connection closes when handle()
+ * returns. Returns 0, QLN_EBADHEADER (qln_resp_refusal says why),
+ * -EALREADY when a head left, -EINVAL while the request's body is not all
+ * read, or a write error. Since ABI 1.7.
+ */
+QLN_API int qln_resp_hijack(struct qln_response *resp, struct qln_slice status,
+                            const struct qln_header *headers, size_t nheaders);
 
 #endif
