@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,8 @@ struct rb_state {
     VALUE env_base;       /* the env keys every request shares (a GC root) */
     VALUE cInput;         /* Qilin::Input */
     VALUE cRewindable;    /* Rack::RewindableInput */
+    VALUE cHijackIO;      /* Qilin::HijackIO */
+    VALUE hijack;         /* env['rack.hijack']: a Qilin::Hijack, the same for every request */
     VALUE errors;         /* rack.errors: a Qilin::Errors */
     VALUE str[S_COUNT];   /* rb_str_text's Strings, frozen (GC roots) */
     char *rackup;         /* the rackup file's path, for --reload */
@@ -112,10 +115,19 @@ struct rb_call {
     struct rb_state *st;
     struct qln_request *req;
     struct qln_response *resp;
-    VALUE body;  /* the response body, to close */
-    VALUE input; /* the Qilin::Input under rack.input */
-    int rc;      /* the core's return code for handle() */
+    VALUE body;   /* the response body, to close */
+    VALUE input;  /* the Qilin::Input under rack.input */
+    VALUE rinput; /* the Rack::RewindableInput around it */
+    VALUE env;
+    VALUE hijack_io;   /* the Qilin::HijackIO once the app hijacked, else nil */
+    bool full_hijack;  /* env['rack.hijack'] was called: the app writes the answer */
+    VALUE hijack_proc; /* the response's rack.hijack callable, else nil */
+    VALUE lines;       /* the answer's header lines (head_pair's) */
+    int rc;            /* the core's return code for handle() */
 };
+
+/* The request this thread serves: env['rack.hijack'] is one object for all. */
+static __thread struct rb_call *rb_current;
 
 /* ------------------------------------------------------------ non-local exits */
 
@@ -337,6 +349,274 @@ input_read(int argc, VALUE *argv, VALUE self)
     return out;
 }
 
+/* ------------------------------------------------------------ rack.hijack */
+
+/*
+ * Qilin::HijackIO: the connection, once the app has hijacked it. Its IO
+ * methods are Ruby (boot_rb, below) over three primitives here: a read
+ * that does not wait, a wait for the socket to turn readable, and a write.
+ * Each goes through the core (qln_req_upgraded_read,
+ * qln_resp_upgraded_write), so TLS connections work as plain ones, and
+ * without Ruby's lock, so the app's other threads run. LOCK makes the
+ * core's calls on the connection one at a time, whichever Ruby threads
+ * the app uses: a TLS session must not be read and written at once. A
+ * read waits for data outside it, so a thread blocked reading does not
+ * hold up one that writes. The connection stays the app's until it
+ * closes the IO; then the request's thread detaches it (hijack_detach)
+ * and the core closes the connection.
+ */
+struct hijack {
+    struct qln_request *req; /* NULL once detached */
+    struct qln_response *resp;
+    int fd;
+    pthread_mutex_t lock;
+};
+
+static void
+hijack_free(void *p)
+{
+    struct hijack *h = p;
+
+    pthread_mutex_destroy(&h->lock);
+    ruby_xfree(h);
+}
+
+static const rb_data_type_t hijack_type = {
+    .wrap_struct_name = "Qilin::HijackIO",
+    .function = {.dfree = hijack_free},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE
+hijack_alloc(VALUE klass)
+{
+    struct hijack *h;
+    VALUE obj = TypedData_Make_Struct(klass, struct hijack, &hijack_type, h);
+
+    pthread_mutex_init(&h->lock, NULL);
+    h->fd = -1;
+    return obj;
+}
+
+struct hijack_call {
+    struct hijack *h;
+    void *buf;
+    size_t len;
+    int timeout_ms;
+    ssize_t r;
+};
+
+static void *
+hijack_read_nogvl(void *arg)
+{
+    struct hijack_call *a = arg;
+
+    pthread_mutex_lock(&a->h->lock);
+    a->r = a->h->req != NULL ? qln_req_upgraded_read(a->h->req, a->buf, a->len, true) : -EBADF;
+    pthread_mutex_unlock(&a->h->lock);
+    return NULL;
+}
+
+static void *
+hijack_write_nogvl(void *arg)
+{
+    struct hijack_call *a = arg;
+
+    pthread_mutex_lock(&a->h->lock);
+    a->r = a->h->resp != NULL ? qln_resp_upgraded_write(a->h->resp, a->buf, a->len) : -EBADF;
+    pthread_mutex_unlock(&a->h->lock);
+    return NULL;
+}
+
+static void *
+hijack_poll_nogvl(void *arg)
+{
+    struct hijack_call *a = arg;
+    struct pollfd pfd = {.fd = a->h->fd, .events = POLLIN};
+
+    a->r = poll(&pfd, 1, a->timeout_ms);
+    return NULL;
+}
+
+static void *
+hijack_detach_nogvl(void *arg)
+{
+    struct hijack *h = arg;
+
+    pthread_mutex_lock(&h->lock);
+    h->req = NULL;
+    h->resp = NULL;
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static struct hijack *
+hijack_of(VALUE self)
+{
+    struct hijack *h;
+
+    TypedData_Get_Struct(self, struct hijack, &hijack_type, h);
+    return h;
+}
+
+static NORETURN(void hijack_raise(ssize_t err));
+
+static void
+hijack_raise(ssize_t err)
+{
+    if (err == -EBADF)
+        rb_raise(rb_eIOError, "closed stream");
+    if (err < 0 && err > -4096) /* an errno: Errno::EPIPE and friends, as a socket raises */
+        rb_syserr_fail((int)-err, "hijacked connection");
+    rb_raise(rb_eIOError, "hijacked connection: %s", qln_strerror((int)err));
+}
+
+/* _read(maxlen): up to MAXLEN bytes, nil at the end, :wait_readable when none yet. */
+static VALUE
+hijack_m_read(VALUE self, VALUE vlen)
+{
+    long len = NUM2LONG(vlen);
+    VALUE out;
+    struct hijack_call a = {.h = hijack_of(self)};
+
+    if (len <= 0)
+        return rb_str_new(NULL, 0);
+    out = rb_str_buf_new(len);
+    a.buf = RSTRING_PTR(out);
+    a.len = (size_t)len;
+    rb_thread_call_without_gvl(hijack_read_nogvl, &a, NULL, NULL);
+    if (a.r == -EAGAIN)
+        return ID2SYM(rb_intern("wait_readable"));
+    if (a.r == 0)
+        return Qnil;
+    if (a.r < 0)
+        hijack_raise(a.r);
+    rb_str_set_len(out, a.r);
+    return out;
+}
+
+/* _wait_readable(ms): true when the socket turned readable within MS. */
+static VALUE
+hijack_m_wait(VALUE self, VALUE ms)
+{
+    struct hijack_call a = {.h = hijack_of(self), .timeout_ms = NUM2INT(ms)};
+
+    if (a.h->req == NULL)
+        hijack_raise(-EBADF);
+    rb_thread_call_without_gvl(hijack_poll_nogvl, &a, RUBY_UBF_IO, NULL);
+    return a.r > 0 ? Qtrue : Qfalse;
+}
+
+/* _write(str): writes all of STR; its byte count. */
+static VALUE
+hijack_m_write(VALUE self, VALUE str)
+{
+    struct hijack_call a = {.h = hijack_of(self)};
+
+    StringValue(str);
+    str = rb_str_new_frozen(str); /* another thread may change the caller's String meanwhile */
+    a.buf = RSTRING_PTR(str);
+    a.len = (size_t)RSTRING_LEN(str);
+    if (a.len > 0)
+        rb_thread_call_without_gvl(hijack_write_nogvl, &a, NULL, NULL);
+    RB_GC_GUARD(str);
+    if (a.r < 0)
+        hijack_raise(a.r);
+    return LONG2NUM((long)a.len);
+}
+
+/*
+ * Starts the answer with status S and LINES (head_pair's), or with HIJACK
+ * hands the connection over after them (nothing sent when S is 0); the
+ * core's code.
+ */
+static int
+start_answer(struct qln_response *resp, long s, VALUE lines, bool hijack)
+{
+    struct qln_header stack[RB_STACK_HEADERS], *h = stack;
+    size_t i, n = NIL_P(lines) ? 0 : (size_t)RARRAY_LEN(lines) / 2;
+    char code[4];
+    int rc;
+
+    if (n > RB_STACK_HEADERS)
+        h = ruby_xmalloc2(n, sizeof(*h));
+    for (i = 0; i < n; i++) {
+        VALUE k = RARRAY_AREF(lines, 2 * i), v = RARRAY_AREF(lines, 2 * i + 1);
+
+        h[i].name = (struct qln_slice){RSTRING_PTR(k), (size_t)RSTRING_LEN(k)};
+        h[i].value = (struct qln_slice){RSTRING_PTR(v), (size_t)RSTRING_LEN(v)};
+    }
+    snprintf(code, sizeof(code), "%03ld", s);
+    if (hijack)
+        rc = qln_resp_hijack(resp, (struct qln_slice){code, s != 0 ? 3 : 0}, h, n);
+    else
+        rc = qln_resp_start(resp, (struct qln_slice){code, 3}, h, n);
+    if (h != stack)
+        ruby_xfree(h);
+    return rc;
+}
+
+/*
+ * Hands the connection to the app: the rest of the request body goes into
+ * rack.input's spool first (the app's bytes start after it), then the core
+ * sends STATUS and LINES (head_pair's) unless STATUS is 0. The
+ * Qilin::HijackIO, also set as env['rack.hijack_io'].
+ */
+static VALUE
+hijack_start(struct rb_call *c, long status, VALUE lines)
+{
+    struct input *in;
+    struct hijack *h;
+    int rc;
+
+    if (!NIL_P(c->hijack_io))
+        return c->hijack_io;
+    TypedData_Get_Struct(c->input, struct input, &input_type, in);
+    if (!in->eof) {
+        rb_funcall(c->rinput, rb_intern("read"), 0);
+        rb_funcall(c->rinput, rb_intern("rewind"), 0);
+    }
+    rc = start_answer(c->resp, status, lines, true);
+    if (rc == QLN_EBADHEADER)
+        rb_raise(rb_eArgError, "invalid Rack response: %s", qln_resp_refusal(c->resp));
+    if (rc != 0)
+        rb_raise(rb_eIOError, "rack.hijack: %s", qln_strerror(rc));
+    c->hijack_io = rb_class_new_instance(0, NULL, c->st->cHijackIO);
+    h = hijack_of(c->hijack_io);
+    h->req = c->req;
+    h->resp = c->resp;
+    h->fd = qln_req_fd(c->req);
+    rb_hash_aset(c->env, rb_str_new_cstr("rack.hijack_io"), c->hijack_io);
+    return c->hijack_io;
+}
+
+/* env['rack.hijack'].call: the full hijack, on the thread serving the request. */
+static VALUE
+hijack_m_call(VALUE self)
+{
+    struct rb_call *c = rb_current;
+
+    if (c == NULL)
+        rb_raise(rb_eIOError, "rack.hijack called outside the request it came with");
+    if (!NIL_P(c->hijack_io))
+        return c->hijack_io;
+    c->full_hijack = true;
+    return hijack_start(c, 0, Qnil);
+}
+
+/* Waits until the app closed the hijacked IO, then takes the connection back from it. */
+static VALUE
+hijack_wait(VALUE io)
+{
+    return rb_funcall(io, rb_intern("_wait_closed"), 0);
+}
+
+static void
+hijack_detach(VALUE io)
+{
+    rb_thread_call_without_gvl(hijack_detach_nogvl, hijack_of(io), NULL, NULL);
+}
+
 /* ------------------------------------------------------------ the VM */
 
 /*
@@ -361,6 +641,59 @@ static const char boot_rb[] =
     "    private def flush_lines\n"
     "      while (i = @buf.index(\"\\n\"))\n"
     "        Qilin.log(40, @buf[0, i]); @buf = @buf[(i + 1)..]\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  class HijackIO\n"
+    "    def initialize; @closed = @rclosed = @wclosed = false; @m = Mutex.new; "
+    "@cv = ConditionVariable.new; end\n"
+    "    def read(len = nil, buf = nil)\n"
+    "      raise ArgumentError, \"negative length #{len} given\" if len && len < 0\n"
+    "      out = String.new(encoding: Encoding::BINARY)\n"
+    "      while len.nil? || out.bytesize < len\n"
+    "        s = partial(len ? len - out.bytesize : 65536) or break\n"
+    "        out << s\n"
+    "      end\n"
+    "      out = nil if len && len > 0 && out.empty?\n"
+    "      buf ? (buf.replace(out || ''); out && buf) : out\n"
+    "    end\n"
+    "    def readpartial(len, buf = nil)\n"
+    "      s = partial(len) or raise EOFError, 'end of file reached'\n"
+    "      buf ? buf.replace(s) : s\n"
+    "    end\n"
+    "    def read_nonblock(len, buf = nil, exception: true)\n"
+    "      readable!\n"
+    "      s = _read(len)\n"
+    "      if s == :wait_readable\n"
+    "        raise IO::EAGAINWaitReadable, 'read would block' if exception\n"
+    "        return s\n"
+    "      end\n"
+    "      return (exception ? raise(EOFError, 'end of file reached') : nil) if s.nil?\n"
+    "      buf ? buf.replace(s) : s\n"
+    "    end\n"
+    "    def write(*strs); writable!; strs.sum { |s| _write(s.to_s) }; end\n"
+    "    def write_nonblock(s, exception: true); write(s); end\n"
+    "    def <<(s); write(s); self; end\n"
+    "    def flush; self; end\n"
+    "    def sync; true; end\n"
+    "    def sync=(v); end\n"
+    "    def wait_readable(timeout = nil)\n"
+    "      readable!; _wait_readable(timeout ? (timeout * 1000).ceil : -1) ? self : nil\n"
+    "    end\n"
+    "    def close_read; @rclosed = true; close if @wclosed; nil; end\n"
+    "    def close_write; @wclosed = true; close if @rclosed; nil; end\n"
+    "    def close; @m.synchronize { @closed = true; @cv.broadcast }; nil; end\n"
+    "    def closed?; @closed; end\n"
+    "    def _wait_closed; @m.synchronize { @cv.wait(@m) until @closed }; end\n"
+    "    private\n"
+    "    def readable!; raise IOError, 'not opened for reading' if @closed || @rclosed; end\n"
+    "    def writable!; raise IOError, 'not opened for writing' if @closed || @wclosed; end\n"
+    "    def partial(len)\n"
+    "      loop do\n"
+    "        readable!\n"
+    "        s = _read(len)\n"
+    "        return s unless s == :wait_readable\n"
+    "        _wait_readable(500)\n"
     "      end\n"
     "    end\n"
     "  end\n"
@@ -417,6 +750,18 @@ vm_start(struct rb_state *st, char *err, size_t errlen)
     rb_define_alloc_func(st->cInput, input_alloc);
     rb_define_method(st->cInput, "read", input_read, -1);
     st->cRewindable = rb_path2class("Rack::RewindableInput");
+    st->cHijackIO = rb_path2class("Qilin::HijackIO");
+    rb_define_alloc_func(st->cHijackIO, hijack_alloc);
+    rb_define_method(st->cHijackIO, "_read", hijack_m_read, 1);
+    rb_define_method(st->cHijackIO, "_wait_readable", hijack_m_wait, 1);
+    rb_define_method(st->cHijackIO, "_write", hijack_m_write, 1);
+    {
+        VALUE cHijack = rb_define_class_under(mQilin, "Hijack", rb_cObject);
+
+        rb_define_method(cHijack, "call", hijack_m_call, 0);
+        st->hijack = rb_obj_freeze(rb_class_new_instance(0, NULL, cHijack));
+        rb_gc_register_mark_object(st->hijack);
+    }
     st->errors = rb_class_new_instance(0, NULL, rb_path2class("Qilin::Errors"));
     rb_gc_register_address(&st->errors);
     for (int i = 0; i < S_COUNT; i++) {
@@ -447,7 +792,8 @@ make_env_base(struct rb_state *st)
     rb_hash_aset(env, rb_str_new_cstr("rack.multithread"), st->threaded ? Qtrue : Qfalse);
     rb_hash_aset(env, rb_str_new_cstr("rack.multiprocess"), st->multiprocess ? Qtrue : Qfalse);
     rb_hash_aset(env, rb_str_new_cstr("rack.run_once"), Qfalse);
-    rb_hash_aset(env, rb_str_new_cstr("rack.hijack?"), Qfalse);
+    rb_hash_aset(env, rb_str_new_cstr("rack.hijack?"), Qtrue);
+    rb_hash_aset(env, rb_str_new_cstr("rack.hijack"), st->hijack);
     rb_hash_aset(env, rb_str_new_cstr("SCRIPT_NAME"), rb_obj_freeze(rb_str_new_cstr("")));
     rb_hash_aset(env, rb_str_new_cstr("SERVER_SOFTWARE"),
                  rb_obj_freeze(rb_str_new_cstr("qilin/" QLN_VERSION)));
@@ -628,7 +974,9 @@ make_env(struct rb_call *c, VALUE *input)
         in->req = req;
         in->eof = qln_req_content_length(req) <= 0 && !qln_req_chunked(req);
     }
-    rb_hash_aset(env, st->str[S_INPUT], rb_class_new_instance(1, input, st->cRewindable));
+    c->rinput = rb_class_new_instance(1, input, st->cRewindable);
+    rb_hash_aset(env, st->str[S_INPUT], c->rinput);
+    c->env = env;
     return env;
 }
 
@@ -642,12 +990,18 @@ make_env(struct rb_call *c, VALUE *input)
 
 /* One header pair; Rack 2 puts several values of one field in one, split by "\n". */
 static int
-head_pair(VALUE name, VALUE value, VALUE lines)
+head_pair(VALUE name, VALUE value, VALUE arg)
 {
+    struct rb_call *c = (struct rb_call *)arg;
+    VALUE lines = c->lines;
     const char *p, *nl;
     long len;
 
     name = rb_obj_as_string(name);
+    if (RSTRING_LEN(name) == 11 && memcmp(RSTRING_PTR(name), "rack.hijack", 11) == 0) {
+        c->hijack_proc = value; /* the partial hijack: called after the head */
+        return ST_CONTINUE;
+    }
     value = rb_obj_as_string(value);
     p = RSTRING_PTR(value);
     len = RSTRING_LEN(value);
@@ -674,30 +1028,6 @@ has_header(VALUE lines, const char *name)
             return true;
     }
     return false;
-}
-
-/* Starts the answer with status S and LINES (head_pair's); the core's code. */
-static int
-start_answer(struct qln_response *resp, long s, VALUE lines)
-{
-    struct qln_header stack[RB_STACK_HEADERS], *h = stack;
-    size_t i, n = (size_t)RARRAY_LEN(lines) / 2;
-    char code[4];
-    int rc;
-
-    if (n > RB_STACK_HEADERS)
-        h = ruby_xmalloc2(n, sizeof(*h));
-    for (i = 0; i < n; i++) {
-        VALUE k = RARRAY_AREF(lines, 2 * i), v = RARRAY_AREF(lines, 2 * i + 1);
-
-        h[i].name = (struct qln_slice){RSTRING_PTR(k), (size_t)RSTRING_LEN(k)};
-        h[i].value = (struct qln_slice){RSTRING_PTR(v), (size_t)RSTRING_LEN(v)};
-    }
-    snprintf(code, sizeof(code), "%03ld", s);
-    rc = qln_resp_start(resp, (struct qln_slice){code, 3}, h, n);
-    if (h != stack)
-        ruby_xfree(h);
-    return rc;
 }
 
 /* The byte length of an Array body of Strings (what the app gave whole), else -1. */
@@ -763,9 +1093,11 @@ serve(VALUE arg)
     struct rb_call *c = (struct rb_call *)arg;
     VALUE env = make_env(c, &c->input);
     VALUE res = rb_funcall(c->st->app, rb_intern("call"), 1, env);
-    VALUE status, headers, lines = rb_ary_new();
+    VALUE status, headers;
     long s, length;
 
+    if (c->full_hijack)
+        return Qnil; /* the app answers on the connection; its triplet is ignored */
     if (!RB_TYPE_P(res, T_ARRAY) || RARRAY_LEN(res) != 3)
         rb_raise(rb_eTypeError, "a Rack app returns [status, headers, body], not %" PRIsVALUE,
                  rb_inspect(res));
@@ -776,15 +1108,20 @@ serve(VALUE arg)
     if (s < 100 || s > 999)
         rb_raise(rb_eArgError, "invalid Rack response status %" PRIsVALUE, rb_inspect(status));
     headers = rb_convert_type(headers, T_HASH, "Hash", "to_hash");
-    rb_hash_foreach(headers, head_pair, lines);
-    length = array_length(c->body);
-    if (length >= 0 && s >= 200 && s != 204 && s != 304 && !has_header(lines, "content-length") &&
-        !has_header(lines, "transfer-encoding")) {
-        rb_ary_push(lines, rb_str_new_cstr("Content-Length"));
-        rb_ary_push(lines, rb_sprintf("%ld", length));
+    c->lines = rb_ary_new();
+    rb_hash_foreach(headers, head_pair, (VALUE)c);
+    if (!NIL_P(c->hijack_proc)) {
+        /* The partial hijack: the head, then the app writes the body itself. */
+        rb_funcall(c->hijack_proc, rb_intern("call"), 1, hijack_start(c, s, c->lines));
+        return Qnil;
     }
-    c->rc = start_answer(c->resp, s, lines);
-    RB_GC_GUARD(lines);
+    length = array_length(c->body);
+    if (length >= 0 && s >= 200 && s != 204 && s != 304 &&
+        !has_header(c->lines, "content-length") && !has_header(c->lines, "transfer-encoding")) {
+        rb_ary_push(c->lines, rb_str_new_cstr("Content-Length"));
+        rb_ary_push(c->lines, rb_sprintf("%ld", length));
+    }
+    c->rc = start_answer(c->resp, s, c->lines, false);
     if (c->rc == QLN_EBADHEADER)
         rb_raise(rb_eArgError, "invalid Rack response: %s", qln_resp_refusal(c->resp));
     if (c->rc != 0)
@@ -817,10 +1154,30 @@ serve_and_close(VALUE arg)
 static int
 serve_request(struct rb_state *st, struct qln_request *req, struct qln_response *resp)
 {
-    struct rb_call c = {.st = st, .req = req, .resp = resp, .body = Qnil, .input = Qnil};
-    int pstate = 0, in_err = 0;
+    struct rb_call c = {.st = st,
+                        .req = req,
+                        .resp = resp,
+                        .body = Qnil,
+                        .input = Qnil,
+                        .rinput = Qnil,
+                        .env = Qnil,
+                        .hijack_io = Qnil,
+                        .hijack_proc = Qnil,
+                        .lines = Qnil};
+    int pstate = 0, in_err = 0, wstate = 0;
 
+    rb_current = &c;
     protect(serve_and_close, (VALUE)&c, &pstate);
+    rb_current = NULL;
+    if (!NIL_P(c.hijack_io)) {
+        /* The connection is the app's until it closes the IO (at once when
+           the app failed); then the core closes it. */
+        if (pstate == 0)
+            protect(hijack_wait, c.hijack_io, &wstate);
+        hijack_detach(c.hijack_io);
+        if (wstate != 0)
+            rb_set_errinfo(Qnil);
+    }
     if (!NIL_P(c.input)) {
         /* The app may keep rack.input: it reads as an empty body from now on. */
         struct input *in;
@@ -832,6 +1189,11 @@ serve_request(struct rb_state *st, struct qln_request *req, struct qln_response 
     }
     RB_GC_GUARD(c.body);
     RB_GC_GUARD(c.input);
+    RB_GC_GUARD(c.rinput);
+    RB_GC_GUARD(c.env);
+    RB_GC_GUARD(c.hijack_io);
+    RB_GC_GUARD(c.hijack_proc);
+    RB_GC_GUARD(c.lines);
     if (pstate != 0 && in_err != 0 && !qln_resp_headers_sent(resp)) {
         /* The client's doing (a body too large, too slow, cut short): the
            core has logged it and answers 413, 408 or 400. */

@@ -391,6 +391,70 @@ class RackThreadsTest(unittest.TestCase):
             self.assertEqual(srv.get("/").body, b"Hello, World!")
 
 
+def hijack_exchanges(port, tls=None):
+    """The three hijacks of config.ru on one server: what came back raw."""
+    out = {}
+    for path in ("/hijack-partial", "/hijack-thread"):
+        with Conn(port, tls=tls) as c:
+            c.send_request("GET", path)
+            out[path] = c.read_to_eof()
+    with Conn(port, tls=tls) as c:
+        # The lines ride in the same packets as the request: the core has
+        # read them already and must hand them to the app first.
+        c.send(build_request("POST", "/hijack-full", body=b"hello") + b"abc\nxyz\n")
+        head = c.read_head()
+        c.send(b"more\nbye\n")
+        out["/hijack-full"] = (head, c.read_to_eof())
+    return out
+
+
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackHijackTest(unittest.TestCase):
+    """rack.hijack: the partial hijack (a rack.hijack response header: the
+    server sends the head, the app writes the rest on the connection) and
+    the full one (env['rack.hijack'].call: the app writes everything)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = rack_server(["--access-logfile", "-"])
+        cls.got = hijack_exchanges(cls.srv.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+
+    def test_partial_hijack_head_then_the_apps_bytes_until_it_closes(self):
+        head, _, body = self.got["/hijack-partial"].partition(b"\r\n\r\n")
+        lines = head.decode().lower().split("\r\n")
+        self.assertEqual(lines[0], "http/1.1 200 ok")
+        self.assertIn("content-type: text/plain", lines)
+        self.assertIn("connection: close", lines)
+        # No framing: the app's bytes go as they are and the close ends them.
+        self.assertFalse([h for h in lines if h.startswith(("transfer-encoding", "content-length",
+                                                             "rack.hijack"))], lines)
+        self.assertEqual(body, b"partial hijack\n")
+
+    def test_partial_hijack_io_kept_by_a_thread_after_the_call_returned(self):
+        _, _, body = self.got["/hijack-thread"].partition(b"\r\n\r\n")
+        self.assertEqual(body, b"tick 0\ntick 1\ntick 2\n")
+
+    def test_full_hijack_reads_and_writes_the_raw_connection(self):
+        head, rest = self.got["/hijack-full"]
+        self.assertEqual(head[1], 200)
+        self.assertEqual(rest, b"body 5\nABC\nXYZ\nMORE\n")
+
+    def test_access_log_and_serving_go_on(self):
+        self.assertEqual(self.srv.get("/").body, b"Hello, World!")
+        with open(self.srv.out_path, "rb") as f:
+            log = f.read().decode()
+        # The full hijack's status is read from the status line the app wrote.
+        for line in ('"GET /hijack-partial HTTP/1.1" 200', '"GET /hijack-thread HTTP/1.1" 200',
+                     '"POST /hijack-full HTTP/1.1" 200'):
+            self.assertIn(line, log)
+        self.assertNotIn("LintError", self.srv.log_text())
+        self.assertNotIn("[ERROR]", self.srv.log_text())
+
+
 @unittest.skipUnless(HAVE_RUBY and os.environ.get("QILIN_TLS") == "yes",
                      WHY + "; or qilin was built without TLS")
 class RackTlsTest(unittest.TestCase):
@@ -403,6 +467,14 @@ class RackTlsTest(unittest.TestCase):
         self.assertEqual(env["rack.url_scheme"], "https")
         self.assertEqual(env["HTTPS"], "on")
         self.assertRegex(env["SSL_PROTOCOL"], r"^TLSv1\.[23]$")
+
+    def test_hijack_over_tls(self):
+        from test_tls import client_context, tls_args
+        with rack_server(tls_args()) as srv:
+            got = hijack_exchanges(srv.port, tls=client_context())
+        self.assertTrue(got["/hijack-partial"].endswith(b"\r\n\r\npartial hijack\n"))
+        self.assertTrue(got["/hijack-thread"].endswith(b"\r\n\r\ntick 0\ntick 1\ntick 2\n"))
+        self.assertEqual(got["/hijack-full"][1], b"body 5\nABC\nXYZ\nMORE\n")
 
 
 @unittest.skipUnless(HAVE_RUBY, WHY)
@@ -454,7 +526,7 @@ class PythonPluginGivenRackupTest(unittest.TestCase):
 
 
 per_worker_class(globals(), RackTest, SinatraTest, RailsTest, RackLimitsTest, RackLuaConfigTest,
-                 classes=RUBY_CLASSES)
+                 RackHijackTest, RackTlsTest, classes=RUBY_CLASSES)
 
 
 if __name__ == "__main__":

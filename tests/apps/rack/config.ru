@@ -17,6 +17,10 @@
 # /procenv     ?NAME: the process environment's NAME
 # /loaded-in   the pid of the process that loaded this file (the master with --preload)
 # /pid         the worker's pid
+# /hijack-partial  partial hijack: the head from the server, "partial hijack\n" from the app
+# /hijack-thread   partial hijack whose IO a thread writes after the call returned
+# /hijack-full     full hijack: the app writes its head, then echoes each line in capitals
+#                  until "bye"; a POST's body is still in rack.input
 require "rack"
 
 LOADED_IN = Process.pid
@@ -82,6 +86,38 @@ class App
     when "/pid"
       pid = Process.pid.to_s
       [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
+    when "/hijack-partial"
+      [200, {"Content-Type" => "text/plain",
+             "rack.hijack" => lambda { |io| io.write("partial "); io.write("hijack\n"); io.close }},
+       []]
+    when "/hijack-thread"
+      hijack = lambda do |io|
+        Thread.new do
+          3.times { |i| io.write("tick #{i}\n"); sleep 0.05 }
+          io.close
+        end
+      end
+      [200, {"Content-Type" => "text/plain", "rack.hijack" => hijack}, []]
+    when "/hijack-full"
+      body = env["rack.input"].read
+      env["rack.hijack"].call
+      io = env["rack.hijack_io"]
+      io.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+      io.write("body #{body.bytesize}\n")
+      line = +""
+      loop do
+        c = io.read(1)
+        break if c.nil?
+        if c == "\n"
+          break if line == "bye"
+          io.write(line.upcase + "\n")
+          line = +""
+        else
+          line << c
+        end
+      end
+      io.close
+      [200, {}, []]
     else
       [404, {"Content-Type" => "text/plain"}, ["not found"]]
     end
