@@ -67,6 +67,7 @@ enum rb_str_id {
     S_URL_SCHEME,
     S_INPUT,
     S_HTTP_HOST,
+    S_FINISHED,
     S_HTTP,
     S_HTTP10,
     S_HTTP11,
@@ -85,6 +86,7 @@ static const char *const rb_str_text[S_COUNT] = {
     [S_URL_SCHEME] = "rack.url_scheme",
     [S_INPUT] = "rack.input",
     [S_HTTP_HOST] = "HTTP_HOST",
+    [S_FINISHED] = "rack.response_finished",
     [S_HTTP] = "http",
     [S_HTTP10] = "HTTP/1.0",
     [S_HTTP11] = "HTTP/1.1",
@@ -98,6 +100,7 @@ struct rb_state {
     VALUE cInput;         /* Qilin::Input */
     VALUE cRewindable;    /* Rack::RewindableInput */
     VALUE cHijackIO;      /* Qilin::HijackIO */
+    VALUE cStream;        /* Qilin::Stream */
     VALUE hijack;         /* env['rack.hijack']: a Qilin::Hijack, the same for every request */
     VALUE errors;         /* rack.errors: a Qilin::Errors */
     VALUE str[S_COUNT];   /* rb_str_text's Strings, frozen (GC roots) */
@@ -119,11 +122,14 @@ struct rb_call {
     VALUE input;  /* the Qilin::Input under rack.input */
     VALUE rinput; /* the Rack::RewindableInput around it */
     VALUE env;
-    VALUE hijack_io;   /* the Qilin::HijackIO once the app hijacked, else nil */
-    bool full_hijack;  /* env['rack.hijack'] was called: the app writes the answer */
-    VALUE hijack_proc; /* the response's rack.hijack callable, else nil */
-    VALUE lines;       /* the answer's header lines (head_pair's) */
-    int rc;            /* the core's return code for handle() */
+    VALUE hijack_io;       /* the Qilin::HijackIO once the app hijacked, else nil */
+    bool full_hijack;      /* env['rack.hijack'] was called: the app writes the answer */
+    VALUE hijack_proc;     /* the response's rack.hijack callable, else nil */
+    VALUE lines;           /* the answer's header lines (head_pair's) */
+    VALUE status, headers; /* the app's, once it answered; for rack.response_finished */
+    VALUE finished;        /* env['rack.response_finished'] */
+    bool client_gone;      /* a streaming body's write failed: what it raised is not the app's */
+    int rc;                /* the core's return code for handle() */
 };
 
 /* The request this thread serves: env['rack.hijack'] is one object for all. */
@@ -617,6 +623,88 @@ hijack_detach(VALUE io)
     rb_thread_call_without_gvl(hijack_detach_nogvl, hijack_of(io), NULL, NULL);
 }
 
+/* ------------------------------------------------------------ Rack 3 streaming bodies */
+
+/*
+ * Qilin::Stream: what a body that responds to call (and not to each) is
+ * called with, Rack 3's streaming body. Its writes are the response body,
+ * framed by the core as each's strings are (chunked without a
+ * Content-Length); its reads are rack.input's. Ruby (boot_rb) has the IO
+ * methods; _write is here. Valid during the body's call only.
+ */
+struct stream {
+    struct rb_call *c; /* NULL once the call returned */
+};
+
+static const rb_data_type_t stream_type = {
+    .wrap_struct_name = "Qilin::Stream",
+    .function = {.dfree = RUBY_TYPED_DEFAULT_FREE},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE
+stream_alloc(VALUE klass)
+{
+    struct stream *sm;
+
+    return TypedData_Make_Struct(klass, struct stream, &stream_type, sm);
+}
+
+static VALUE
+stream_m_write(VALUE self, VALUE str)
+{
+    struct stream *sm;
+    int rc;
+
+    TypedData_Get_Struct(self, struct stream, &stream_type, sm);
+    if (sm->c == NULL)
+        rb_raise(rb_eIOError, "the stream of a Rack body is used after its call returned");
+    StringValue(str);
+    rc = (int)io_run(&(struct io_call){.kind = IO_WRITE,
+                                       .resp = sm->c->resp,
+                                       .buf = RSTRING_PTR(str),
+                                       .len = (size_t)RSTRING_LEN(str)});
+    RB_GC_GUARD(str);
+    if (rc != 0) {
+        sm->c->rc = rc;
+        sm->c->client_gone = true;
+        rb_raise(rb_eIOError, "writing the response: %s", qln_strerror(rc));
+    }
+    return LONG2NUM(RSTRING_LEN(str));
+}
+
+static VALUE
+stream_end(VALUE obj)
+{
+    struct stream *sm;
+
+    TypedData_Get_Struct(obj, struct stream, &stream_type, sm);
+    sm->c = NULL;
+    return Qnil;
+}
+
+static VALUE
+stream_call(VALUE arg)
+{
+    VALUE *a = (VALUE *)arg;
+
+    return rb_funcall(a[0], rb_intern("call"), 1, a[1]);
+}
+
+/* Calls BODY with a Qilin::Stream: Rack 3's streaming body. */
+static void
+stream_body(struct rb_call *c, VALUE body)
+{
+    VALUE stream = rb_class_new_instance(1, &c->rinput, c->st->cStream);
+    VALUE args[2] = {body, stream};
+    struct stream *sm;
+
+    TypedData_Get_Struct(stream, struct stream, &stream_type, sm);
+    sm->c = c;
+    rb_ensure(stream_call, (VALUE)args, stream_end, stream);
+    RB_GC_GUARD(stream);
+}
+
 /* ------------------------------------------------------------ the VM */
 
 /*
@@ -697,6 +785,21 @@ static const char boot_rb[] =
     "      end\n"
     "    end\n"
     "  end\n"
+    "  class Stream\n"
+    "    def initialize(input); @input = input; @closed = @rclosed = @wclosed = false; end\n"
+    "    def read(*a); raise IOError, 'not opened for reading' if @closed || @rclosed; "
+    "@input.read(*a); end\n"
+    "    def write(*strs)\n"
+    "      raise IOError, 'not opened for writing' if @closed || @wclosed\n"
+    "      strs.sum { |s| _write(s.to_s) }\n"
+    "    end\n"
+    "    def <<(s); write(s); self; end\n"
+    "    def flush; self; end\n"
+    "    def close_read; @rclosed = true; nil; end\n"
+    "    def close_write; @wclosed = true; nil; end\n"
+    "    def close; @closed = true; nil; end\n"
+    "    def closed?; @closed; end\n"
+    "  end\n"
     "  def self.load_rackup(path)\n"
     "    app = Rack::Builder.parse_file(path)\n"
     "    app.is_a?(Array) ? app[0] : app\n"
@@ -750,6 +853,9 @@ vm_start(struct rb_state *st, char *err, size_t errlen)
     rb_define_alloc_func(st->cInput, input_alloc);
     rb_define_method(st->cInput, "read", input_read, -1);
     st->cRewindable = rb_path2class("Rack::RewindableInput");
+    st->cStream = rb_path2class("Qilin::Stream");
+    rb_define_alloc_func(st->cStream, stream_alloc);
+    rb_define_method(st->cStream, "_write", stream_m_write, 1);
     st->cHijackIO = rb_path2class("Qilin::HijackIO");
     rb_define_alloc_func(st->cHijackIO, hijack_alloc);
     rb_define_method(st->cHijackIO, "_read", hijack_m_read, 1);
@@ -976,6 +1082,8 @@ make_env(struct rb_call *c, VALUE *input)
     }
     c->rinput = rb_class_new_instance(1, input, st->cRewindable);
     rb_hash_aset(env, st->str[S_INPUT], c->rinput);
+    c->finished = rb_ary_new();
+    rb_hash_aset(env, st->str[S_FINISHED], c->finished);
     c->env = env;
     return env;
 }
@@ -1108,6 +1216,8 @@ serve(VALUE arg)
     if (s < 100 || s > 999)
         rb_raise(rb_eArgError, "invalid Rack response status %" PRIsVALUE, rb_inspect(status));
     headers = rb_convert_type(headers, T_HASH, "Hash", "to_hash");
+    c->status = status;
+    c->headers = headers;
     c->lines = rb_ary_new();
     rb_hash_foreach(headers, head_pair, (VALUE)c);
     if (!NIL_P(c->hijack_proc)) {
@@ -1126,7 +1236,11 @@ serve(VALUE arg)
         rb_raise(rb_eArgError, "invalid Rack response: %s", qln_resp_refusal(c->resp));
     if (c->rc != 0)
         return Qnil;
-    if (!send_path(c, c->body))
+    if (send_path(c, c->body))
+        return Qnil;
+    if (!rb_respond_to(c->body, rb_intern("each")) && rb_respond_to(c->body, rb_intern("call")))
+        stream_body(c, c->body);
+    else
         rb_block_call(c->body, rb_intern("each"), 0, NULL, body_chunk, (VALUE)c);
     if (c->rc != 0)
         landed(); /* body_chunk broke out of each (rb_iter_break) */
@@ -1150,6 +1264,42 @@ serve_and_close(VALUE arg)
     return rb_ensure(serve, arg, close_body, arg);
 }
 
+struct finished_call {
+    VALUE callable, args[4];
+};
+
+static VALUE
+finished_call(VALUE arg)
+{
+    struct finished_call *f = (struct finished_call *)arg;
+
+    return rb_funcallv(f->callable, rb_intern("call"), 4, f->args);
+}
+
+/*
+ * Rack 3's rack.response_finished: each callable the app added is called
+ * with (env, status, headers, error) once the answer is written (before a
+ * chunked body's last chunk, which the core sends after handle()). One that
+ * raises is logged; the others still run.
+ */
+static void
+response_finished(struct rb_call *c, VALUE error)
+{
+    struct finished_call f = {.args = {c->env, c->status, c->headers, error}};
+    long i;
+    int state;
+
+    if (!NIL_P(f.args[1]))
+        f.args[1] = rb_funcall(f.args[1], rb_intern("to_i"), 0);
+    for (i = 0; i < RARRAY_LEN(c->finished); i++) {
+        f.callable = RARRAY_AREF(c->finished, i);
+        state = 0;
+        protect(finished_call, (VALUE)&f, &state);
+        if (state != 0)
+            log_exception(QLN_LOG_ERROR, "rack.response_finished callable raised");
+    }
+}
+
 /* Serves one request on a Ruby thread (the VM's lock held); the core's code. */
 static int
 serve_request(struct rb_state *st, struct qln_request *req, struct qln_response *resp)
@@ -1163,8 +1313,12 @@ serve_request(struct rb_state *st, struct qln_request *req, struct qln_response 
                         .env = Qnil,
                         .hijack_io = Qnil,
                         .hijack_proc = Qnil,
-                        .lines = Qnil};
-    int pstate = 0, in_err = 0, wstate = 0;
+                        .lines = Qnil,
+                        .status = Qnil,
+                        .headers = Qnil,
+                        .finished = Qnil};
+    int pstate = 0, in_err = 0, wstate = 0, rc;
+    VALUE error;
 
     rb_current = &c;
     protect(serve_and_close, (VALUE)&c, &pstate);
@@ -1187,6 +1341,25 @@ serve_request(struct rb_state *st, struct qln_request *req, struct qln_response 
         in->eof = true;
         in_err = in->err;
     }
+    rc = c.rc;
+    error = pstate != 0 ? rb_errinfo() : Qnil;
+    if (pstate != 0 && ((in_err != 0 && !qln_resp_headers_sent(resp)) || c.client_gone)) {
+        /* The client's doing (a body too large, too slow, cut short: the
+           core has logged it and answers 413, 408 or 400), or the client
+           went away while a streaming body wrote. */
+        rc = c.client_gone ? c.rc : in_err;
+        rb_set_errinfo(Qnil);
+    } else if (pstate != 0) {
+        struct qln_slice target = qln_req_target(req);
+        char what[256];
+
+        snprintf(what, sizeof(what), "Error handling request %.*s",
+                 (int)(target.len < 200 ? target.len : 200), target.p);
+        log_exception(QLN_LOG_ERROR, what);
+        rc = qln_resp_headers_sent(resp) ? -EIO : -EINVAL;
+    }
+    if (!NIL_P(c.finished) && RARRAY_LEN(c.finished) > 0)
+        response_finished(&c, error);
     RB_GC_GUARD(c.body);
     RB_GC_GUARD(c.input);
     RB_GC_GUARD(c.rinput);
@@ -1194,22 +1367,11 @@ serve_request(struct rb_state *st, struct qln_request *req, struct qln_response 
     RB_GC_GUARD(c.hijack_io);
     RB_GC_GUARD(c.hijack_proc);
     RB_GC_GUARD(c.lines);
-    if (pstate != 0 && in_err != 0 && !qln_resp_headers_sent(resp)) {
-        /* The client's doing (a body too large, too slow, cut short): the
-           core has logged it and answers 413, 408 or 400. */
-        rb_set_errinfo(Qnil);
-        return in_err;
-    }
-    if (pstate != 0) {
-        struct qln_slice target = qln_req_target(req);
-        char what[256];
-
-        snprintf(what, sizeof(what), "Error handling request %.*s",
-                 (int)(target.len < 200 ? target.len : 200), target.p);
-        log_exception(QLN_LOG_ERROR, what);
-        return qln_resp_headers_sent(resp) ? -EIO : -EINVAL;
-    }
-    return c.rc;
+    RB_GC_GUARD(c.status);
+    RB_GC_GUARD(c.headers);
+    RB_GC_GUARD(c.finished);
+    RB_GC_GUARD(error);
+    return rc;
 }
 
 /* ------------------------------------------------------------ -k gthread */

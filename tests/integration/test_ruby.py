@@ -455,6 +455,36 @@ class RackHijackTest(unittest.TestCase):
         self.assertNotIn("[ERROR]", self.srv.log_text())
 
 
+@unittest.skipUnless(HAVE_RUBY, WHY)
+class RackThreeTest(unittest.TestCase):
+    """Rack 3 where it does not conflict with Rack 2.2 (rack3.ru): streaming
+    bodies, and rack.response_finished."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="qilin-rack3-")
+        cls.log = os.path.join(cls.tmp, "finished.log")
+        cls.srv = rack_server(app="rack3.ru", env={"RACK3_LOG": cls.log})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        shutil.rmtree(cls.tmp)
+
+    def test_streaming_body_is_called_with_a_stream(self):
+        r = self.srv.request("POST", "/stream", body=b"posted")
+        self.assertEqual((r.status, r.body), (200, b"streamed by call posted"))
+        # No Content-Length: the core frames the stream's writes.
+        self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+
+    def test_response_finished_callables_get_env_status_headers_and_error(self):
+        self.assertEqual(self.srv.get("/finished").body, b"finished")
+        self.assertEqual(self.srv.get("/finished-raise").status, 500)
+        notes = self.srv.get("/log").body.decode().splitlines()
+        self.assertEqual(notes, ['["/finished", "200", "yes", nil]',
+                                 '["/finished-raise", "nil", nil, "app failed"]'])
+
+
 @unittest.skipUnless(HAVE_RUBY and os.environ.get("QILIN_TLS") == "yes",
                      WHY + "; or qilin was built without TLS")
 class RackTlsTest(unittest.TestCase):
@@ -526,7 +556,7 @@ class PythonPluginGivenRackupTest(unittest.TestCase):
 
 
 per_worker_class(globals(), RackTest, SinatraTest, RailsTest, RackLimitsTest, RackLuaConfigTest,
-                 RackHijackTest, RackTlsTest, classes=RUBY_CLASSES)
+                 RackHijackTest, RackThreeTest, RackTlsTest, classes=RUBY_CLASSES)
 
 
 if __name__ == "__main__":
