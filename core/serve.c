@@ -513,8 +513,8 @@ read_proxy_header(struct qln_conn *c)
     if (c->tls_after_proxy) {
         /* What came after the header is the start of the handshake. */
         c->tls_after_proxy = false;
-        if (transport_tls_init(&io->t, io->t.fd, c->w->conn.tls, io->peer_addr, io->buf,
-                               io->len) != 0) {
+        if (transport_tls_init(&io->t, io->t.fd, c->w->conn.tls, io->peer_addr, io->buf, io->len) !=
+            0) {
             qln_log(QLN_LOG_ERROR, "out of memory starting TLS for ip=%s", io->peer_addr);
             return STEP_CLOSED;
         }
@@ -781,6 +781,8 @@ request_end(struct qln_worker *w)
             w->stop = QLN_STOP_GRACEFUL;
         worker_poke(w); /* its loop begins the stop */
     }
+    if (w->max_rss_kib > 0)
+        worker_check_recycle(w); /* a leak is caught at the request that made it */
 }
 
 static enum serve_step

@@ -6,6 +6,7 @@
 #include "qlnconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <poll.h>
@@ -198,6 +199,7 @@ on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 
     (void)revents;
     qln_worker_heartbeat(w);
+    worker_check_recycle(w);
     /* Orphaned workers would serve forever with nobody to stop them. */
     if (getppid() != w->ppid && w->stop == QLN_STOP_NONE) {
         qln_log(QLN_LOG_INFO, "Parent changed, shutting down: worker (pid:%d)", (int)w->pid);
@@ -206,24 +208,79 @@ on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
-/* max_requests plus a random 0..max_requests_jitter, as gunicorn spreads restarts. */
-static uint64_t
-recycle_limit(const struct config *cfg)
+/* ------------------------------------------------------------ recycling by memory and age */
+
+/* The worker's resident memory in KiB, from /proc/self/statm; -1 when unknown. */
+static int64_t
+rss_kib(const struct qln_worker *w)
 {
-    int64_t max = 0, jitter = 0;
+    char buf[128];
+    long long size, resident;
+    ssize_t n;
+
+    if (w->statm_fd < 0)
+        return -1;
+    n = pread(w->statm_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%lld %lld", &size, &resident) != 2)
+        return -1;
+    return (int64_t)resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+void
+worker_check_recycle(struct qln_worker *w)
+{
+    int64_t rss = -1;
+    bool old_age;
+
+    if (w->stop != QLN_STOP_NONE || __atomic_load_n(&w->recycling, __ATOMIC_RELAXED))
+        return;
+    old_age = w->lifetime_end_ms > 0 && util_now_ms() >= w->lifetime_end_ms;
+    if (!old_age && w->max_rss_kib > 0)
+        rss = rss_kib(w);
+    if (!old_age && rss <= w->max_rss_kib)
+        return;
+    if (__atomic_exchange_n(&w->recycling, 1, __ATOMIC_RELAXED))
+        return; /* another thread saw it first */
+    if (old_age)
+        qln_log(QLN_LOG_INFO,
+                "Worker (pid: %d) reached --max-worker-lifetime: restarting it after its current"
+                " requests",
+                (int)w->pid);
+    else
+        qln_log(QLN_LOG_WARNING,
+                "Worker (pid: %d) uses %lld MiB, over --max-worker-memory %lld MiB: restarting it"
+                " after its current requests",
+                (int)w->pid, (long long)((rss + 1023) / 1024), (long long)(w->max_rss_kib / 1024));
+    if (w->stop == QLN_STOP_NONE)
+        w->stop = QLN_STOP_GRACEFUL;
+    worker_poke(w); /* its loop begins the stop */
+}
+
+/*
+ * The setting NAME plus a random 0..JITTER (another setting), as gunicorn
+ * spreads max_requests restarts so workers do not all restart at once; 0
+ * when NAME is 0. SALT keeps two limits of one worker from drawing alike.
+ */
+static int64_t
+jittered(const struct config *cfg, const char *name, const char *jitter_name, unsigned int salt)
+{
+    int64_t value = 0, jitter = 0;
     unsigned int seed;
 
-    if (config_find(cfg, "max_requests") != NULL)
-        max = config_int(cfg, "max_requests");
-    if (config_find(cfg, "max_requests_jitter") != NULL)
-        jitter = config_int(cfg, "max_requests_jitter");
-    if (max <= 0)
+    if (config_find(cfg, name) != NULL)
+        value = config_int(cfg, name);
+    if (config_find(cfg, jitter_name) != NULL)
+        jitter = config_int(cfg, jitter_name);
+    if (value <= 0)
         return 0;
     if (jitter > 0) {
-        seed = (unsigned int)getpid() ^ (unsigned int)time(NULL);
-        max += (int64_t)(rand_r(&seed) % (jitter + 1));
+        seed = (unsigned int)getpid() ^ (unsigned int)time(NULL) ^ salt;
+        value += (int64_t)(rand_r(&seed) % (jitter + 1));
     }
-    return (uint64_t)max;
+    return value;
 }
 
 /*
@@ -260,7 +317,21 @@ setup_process(struct qln_worker *w, const struct worker_boot *b)
     w->nlisteners = b->nlisteners;
     w->age = b->age;
     w->slot = b->slot;
-    w->max_requests = recycle_limit(b->ctx->cfg);
+    w->max_requests = (uint64_t)jittered(b->ctx->cfg, "max_requests", "max_requests_jitter", 0);
+    w->lifetime_end_ms =
+        jittered(b->ctx->cfg, "max_worker_lifetime", "max_worker_lifetime_jitter", 0x5bd1e995u) *
+        1000;
+    if (w->lifetime_end_ms > 0)
+        w->lifetime_end_ms += util_now_ms();
+    w->statm_fd = -1;
+    if (config_find(b->ctx->cfg, "max_worker_memory") != NULL)
+        w->max_rss_kib = config_int(b->ctx->cfg, "max_worker_memory") * 1024;
+    if (w->max_rss_kib > 0) {
+        w->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (w->statm_fd < 0)
+            qln_log_errno(QLN_LOG_WARNING, errno,
+                          "--max-worker-memory is not enforced: cannot open /proc/self/statm");
+    }
     w->loop = ev_loop_new(EVFLAG_AUTO);
     if (w->loop == NULL) {
         qln_log(QLN_LOG_CRITICAL, "Worker failed to boot: cannot create an event loop");

@@ -48,10 +48,23 @@ struct qln_worker {
     bool exit_asked;                   /* the application asked to end the worker */
     pid_t ppid;                        /* the master; when getppid() differs, it died */
     uint64_t max_requests;             /* recycle after this many requests; 0: never */
+    int64_t max_rss_kib;               /* --max-worker-memory in KiB; 0: never */
+    int64_t lifetime_end_ms;           /* --max-worker-lifetime's end (util_now_ms); 0: never */
+    int statm_fd;                      /* /proc/self/statm, kept open when max_rss_kib is set */
+    int recycling;                     /* a memory or lifetime restart was begun (atomic) */
     int64_t linger_until;              /* graceful stop: idle connections close by then;
                                           0 until asked (qln_conn_idle_deadline) */
     bool accept_failure_logged;        /* EMFILE and its kind are logged once */
 };
+
+/*
+ * --max-worker-memory and --max-worker-lifetime: when the worker's resident
+ * memory or its age passes the limit, logs it with the figure and begins a
+ * graceful stop (the requests in progress finish; the master starts a
+ * replacement). Thread-safe; one read of /proc/self/statm when a memory
+ * limit is set.
+ */
+void worker_check_recycle(struct qln_worker *w);
 
 /*
  * Makes the worker's wake_fd readable, so whichever loop watches it (the

@@ -4,6 +4,9 @@ output written to stdout/stderr."""
 import os
 import sys
 
+# /leak keeps 10 MiB more on every request (--max-worker-memory's tests).
+_LEAKED = []
+
 
 async def _plain(send, body):
     await send({"type": "http.response.start", "status": 200,
@@ -18,6 +21,9 @@ async def app(scope, receive, send):
     path = scope["path"]
     query = scope["query_string"].decode("latin-1")
     if path == "/pid":
+        return await _plain(send, str(os.getpid()).encode())
+    if path == "/leak":
+        _LEAKED.append(b"x" * (10 << 20))
         return await _plain(send, str(os.getpid()).encode())
     if path == "/env":
         return await _plain(send, os.environ.get(query, "<unset>").encode())

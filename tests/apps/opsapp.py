@@ -3,6 +3,9 @@ my environment, and output written to stdout/stderr."""
 import os
 import sys
 
+# /leak keeps 10 MiB more on every request (--max-worker-memory's tests).
+_LEAKED = []
+
 
 def _plain(start_response, body):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
@@ -13,6 +16,9 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = environ.get("QUERY_STRING", "")
     if path == "/pid":
+        return _plain(start_response, str(os.getpid()).encode())
+    if path == "/leak":
+        _LEAKED.append(b"x" * (10 << 20))
         return _plain(start_response, str(os.getpid()).encode())
     if path == "/env":
         return _plain(start_response, os.environ.get(query, "<unset>").encode())

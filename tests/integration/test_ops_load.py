@@ -1,5 +1,6 @@
 """Operations under continuous load: HUP, TTIN/TTOU, USR2 plus
-stopping the old master, and max-requests recycling each happen while
+stopping the old master, and recycling by max-requests, memory
+(--max-worker-memory) and age (--max-worker-lifetime) each happen while
 client threads keep sending requests, and no request may fail; kill -9 of
 a worker fails at most the requests that worker had in flight."""
 import os
@@ -22,6 +23,14 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 def report(name, load):
@@ -76,6 +85,37 @@ class OpsLoadTest(unittest.TestCase):
             srv.wait_log(r"Autorestarting worker after current request.")
             self.assertGreaterEqual(len({int(b) for b in load.bodies}), 4)
             self.assertTrue(srv.running())
+
+    def test_max_worker_memory_under_load(self):
+        # The limit sits 60 MiB above what a fresh worker of this build uses
+        # (a sanitizer build uses several times more); /leak keeps 10 MiB
+        # more each time.
+        with self.server(workers=1) as srv:
+            base = rss_mib(srv.wait_workers(1)[0])
+        with self.server(["--max-worker-memory", str(base + 60)], workers=2) as srv:
+            srv.wait_workers(2)
+            with Load(srv.port, THREADS, path="/leak") as load:
+                wait_for(lambda: len(srv.booted_pids()) >= 5, 30, what="workers to be replaced")
+                load.wait_requests(10)
+            report("max-worker-memory", load)
+            self.assertEqual(load.failed, 0, load.summary())
+            m = srv.wait_log(r"Worker \(pid: \d+\) uses (\d+) MiB, over --max-worker-memory "
+                             r"(\d+) MiB: restarting it after its current requests")
+            self.assertGreater(int(m.group(1)), int(m.group(2)))
+            self.assertEqual(int(m.group(2)), base + 60)
+            self.assertTrue(srv.running())
+
+    def test_max_worker_lifetime_under_load(self):
+        args = ["--max-worker-lifetime", "2", "--max-worker-lifetime-jitter", "1"]
+        with self.server(args, workers=2) as srv:
+            first = srv.wait_workers(2)
+            with Load(srv.port, THREADS) as load:
+                wait_for(lambda: len(srv.booted_pids()) >= 4, 30, what="workers to be replaced")
+                load.wait_requests(20)
+            report("max-worker-lifetime", load)
+            self.assertEqual(load.failed, 0, load.summary())
+            srv.wait_log(r"Worker \(pid: \d+\) reached --max-worker-lifetime: restarting it")
+            self.assertFalse(set(first) & set(srv.worker_pids()))
 
     def test_usr2_then_old_master_stops_under_load(self):
         for sig in (signal.SIGTERM, signal.SIGQUIT):

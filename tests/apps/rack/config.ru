@@ -17,6 +17,7 @@
 # /procenv     ?NAME: the process environment's NAME
 # /loaded-in   the pid of the process that loaded this file (the master with --preload)
 # /pid         the worker's pid
+# /leak        the worker's pid, keeping 10 MiB more each time (--max-worker-memory)
 # /hijack-partial  partial hijack: the head from the server, "partial hijack\n" from the app
 # /hijack-thread   partial hijack whose IO a thread writes after the call returned
 # /hijack-full     full hijack: the app writes its head, then echoes each line in capitals
@@ -24,6 +25,7 @@
 require "rack"
 
 LOADED_IN = Process.pid
+LEAKED = []
 
 class App
   def call(env)
@@ -83,6 +85,10 @@ class App
       [200, {"Content-Type" => "text/plain", "Content-Length" => "5"}, ["hello"]]
     when "/loaded-in"
       [200, {"Content-Type" => "text/plain"}, [LOADED_IN.to_s]]
+    when "/leak"
+      LEAKED << "x" * (10 << 20)
+      pid = Process.pid.to_s
+      [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
     when "/pid"
       pid = Process.pid.to_s
       [200, {"Content-Type" => "text/plain", "Content-Length" => pid.bytesize.to_s}, [pid]]
