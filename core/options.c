@@ -675,6 +675,16 @@ const struct qln_option core_options[] = {
 
     /* Static files served by the core */
     {
+        .name = "sendfile",
+        .cli = "--no-sendfile",
+        .type = QLN_OPT_BOOL,
+        .flags = QLN_OPT_NEGATE,
+        .def = "true",
+        .section = "Server Mechanics",
+        .help = "Do not use sendfile(2) for file responses (wsgi.file_wrapper, Rack to_path,"
+                " --static-map): copy them with read and write instead.",
+    },
+    {
         .name = "static_map",
         .cli = "--static-map",
         .type = QLN_OPT_LIST,

@@ -503,7 +503,7 @@ qln_resp_write(struct qln_response *resp, const void *buf, size_t len)
 
 /* ------------------------------------------------------------ sendfile */
 
-/* Copies with pread/write where sendfile(2) cannot be used (some filesystems). */
+/* Copies with pread/write where sendfile(2) cannot be used (some filesystems) or is off. */
 static int
 copy_file(struct qln_response *r, int fd, off_t *off, int64_t *left)
 {
@@ -533,8 +533,11 @@ static int
 send_file_body(struct qln_response *r, int fd, off_t off, int64_t left)
 {
     int64_t count = left;
-    int rc = conn_sendfile(r->conn, fd, &off, &left);
+    int rc;
 
+    if (!r->conn->s->sendfile)
+        return copy_file(r, fd, &off, &left);
+    rc = conn_sendfile(r->conn, fd, &off, &left);
     r->body_bytes += count - left;
     if (rc == -ENOTSUP)
         return copy_file(r, fd, &off, &left);

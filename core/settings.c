@@ -48,6 +48,7 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     v = config_int(cfg, "limit_request_body");
     s->limit_request_body = v > 0 ? v : 0;
     s->casefold_method = config_bool(cfg, "casefold_http_method");
+    s->sendfile = config_bool(cfg, "sendfile");
     s->real_ip = config_bool(cfg, "real_ip");
     /* Checked at startup (main.c); a bad value from a reload trusts no TCP peer. */
     if (proxy_allow_parse(proxy_allow_spec(cfg), &s->forwarded_allow, err, sizeof(err)) != 0)

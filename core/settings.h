@@ -28,7 +28,8 @@ struct conn_settings {
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
     bool casefold_method;       /* casefold_http_method: uppercase methods */
-    bool real_ip;               /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
+    bool sendfile; /* sendfile (--no-sendfile sets it false): file bodies by sendfile(2) */
+    bool real_ip;  /* REMOTE_ADDR from a trusted peer's Forwarded/X-Forwarded-For */
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
     const struct tls_server *tls;       /* --certfile: the listeners speak TLS; else NULL */
@@ -36,7 +37,7 @@ struct conn_settings {
 
 /*
  * Fills S from CFG (keepalive, timeout, limit_request_*, server_header,
- * header_timeout, body_timeout, limit_request_body, casefold_http_method,
+ * header_timeout, body_timeout, limit_request_body, casefold_http_method, sendfile,
  * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from), and the
  * TLS context the master built (tls_current()). Values
  * that fail to parse were refused at startup; after a reload one is logged

@@ -53,7 +53,6 @@ static const char *const gunicorn_settings[] = {
     "raw_paste_global_conf",
     "reload_engine",
     "secure_scheme_headers",
-    "sendfile",
     "spew",
     "ssl_context",
     "statsd_host",
