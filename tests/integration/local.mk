@@ -47,7 +47,8 @@ if BUILD_PYTHON
 TESTS += $(integration_tests)
 endif
 EXTRA_DIST += tests/integration/run.py tests/integration/qilintest.py tests/integration/opsload.py \
-	tests/integration/socket_activate.py $(integration_tests) tests/apps tests/lsan.supp
+	tests/integration/socket_activate.py tests/integration/gunicorn_settings.txt $(integration_tests) tests/apps \
+	tests/lsan.supp
 
 # Uninstalled plugins live in .libs/ (libtool), so point the loader there.
 AM_TESTS_ENVIRONMENT = \

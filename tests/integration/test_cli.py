@@ -87,6 +87,73 @@ class ManPageTest(unittest.TestCase):
         self.assertEqual(missing, [], "signals or hooks missing from docs/qilin.1")
 
 
+class GunicornDocTest(unittest.TestCase):
+    """docs/gunicorn.md has one row per gunicorn setting, each with a status,
+    and the counts it states at the top are those of its rows. The names
+    are in gunicorn_settings.txt, generated from gunicorn's config.py."""
+
+    STATUS = re.compile(r"(same|differs|ignored|no|planned)\b")
+
+    @classmethod
+    def setUpClass(cls):
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "gunicorn_settings.txt")) as f:
+            cls.names = [line.strip() for line in f
+                         if line.strip() and not line.startswith("#")]
+        with open(os.path.join(here, "..", "..", "docs", "gunicorn.md")) as f:
+            cls.doc = f.read()
+        # A row: | `name` (version) | flag | status | notes |
+        cls.rows = []
+        for line in cls.doc.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            m = re.match(r"`([a-z0-9_]+)`( \([^)]*\))?$", cells[0]) if line.startswith("|") else None
+            if m:
+                cls.rows.append((m.group(1), cells))
+
+    def test_the_names_list_is_well_formed(self):
+        self.assertGreater(len(self.names), 100)
+        self.assertEqual([n for n in self.names if not re.fullmatch(r"[a-z][a-z0-9_]*", n)], [])
+        self.assertEqual(len(set(self.names)), len(self.names))
+
+    def test_every_gunicorn_setting_has_a_row(self):
+        have = {name for name, _ in self.rows}
+        self.assertEqual([n for n in self.names if n not in have], [],
+                         "gunicorn settings without a row in docs/gunicorn.md")
+
+    def test_every_row_is_one_gunicorn_setting(self):
+        seen = [name for name, _ in self.rows]
+        self.assertEqual([n for n in seen if n not in self.names], [],
+                         "rows in docs/gunicorn.md that are not gunicorn settings")
+        self.assertEqual(sorted({n for n in seen if seen.count(n) > 1}), [],
+                         "settings with two rows in docs/gunicorn.md")
+
+    def test_every_row_has_a_status(self):
+        bad = []
+        for name, cells in self.rows:
+            status = cells[2] if len(cells) == 4 else ""
+            m = self.STATUS.match(status)
+            if m is None:
+                bad.append((name, "no status: %r" % status))
+            elif m.group(1) == "planned" and not re.match(r"planned \(.+\)$", status):
+                bad.append((name, "planned without the work that adds it: %r" % status))
+            elif m.group(1) in ("differs", "ignored", "no") and not cells[3]:
+                bad.append((name, "%s without a note saying why" % m.group(1)))
+        self.assertEqual(bad, [])
+
+    def test_the_counts_at_the_top_match_the_rows(self):
+        m = re.search(r"^Of the (\d+): ([^.]*)\.", self.doc, re.M)
+        self.assertIsNotNone(m, "no 'Of the N: ...' line in docs/gunicorn.md")
+        self.assertEqual(int(m.group(1)), len(self.names))
+        stated = {status: int(n) for n, status in
+                  re.findall(r"(\d+) (same|differs|ignored|no|planned)\b", m.group(2))}
+        counted = {}
+        for _, cells in self.rows:
+            status = self.STATUS.match(cells[2] if len(cells) == 4 else "")
+            if status is not None:
+                counted[status.group(1)] = counted.get(status.group(1), 0) + 1
+        self.assertEqual(stated, counted)
+
+
 class UserErrorTest(TempDirTest):
     def test_unknown_flag(self):
         r = run_qilin(["--no-such-flag", "testapp:app"])
