@@ -23,6 +23,7 @@
 #include "plugin.h"
 #include "proc.h"
 #include "proxy.h"
+#include "reloader.h"
 #include "static.h"
 #include "tls.h"
 #include "util.h"
@@ -50,7 +51,7 @@ struct startup {
     struct config *cfg;
     struct plugin_set plugins;
     int argc;
-    char **argv; /* a private copy: the original strings become the process title */
+    char **argv;               /* a private copy: the original strings become the process title */
     struct env_args env[NENV]; /* env_vars[i], split */
     struct cli_early early;
     const struct qln_plugin *app;
@@ -475,6 +476,8 @@ handle_modes(struct startup *s)
     check_binds(s->cfg);
     /* A bad --forwarded-allow-ips is one error line at startup. */
     if (proxy_check_config(s->cfg, err, sizeof(err)) != 0)
+        die("%s", err);
+    if (reloader_check_config(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
     dir = opt_str(s->cfg, "chdir");
     if (dir != NULL && chdir(dir) != 0)

@@ -524,7 +524,18 @@ const struct qln_option core_options[] = {
         .type = QLN_OPT_LIST,
         .metavar = "FILES",
         .section = "Debugging",
-        .help = "With --reload, also watch this file (a template, a config); repeatable.",
+        .help = "With --reload, also watch this file (a template, a config) or the files a glob"
+                " pattern matches ('templates/*.html'); repeatable.",
+    },
+    {
+        .name = "reload_engine",
+        .cli = "--reload-engine",
+        .type = QLN_OPT_STRING,
+        .def = "auto",
+        .metavar = "STRING",
+        .section = "Debugging",
+        .help = "How --reload sees changes: inotify, poll (a stat of each file once a second, for"
+                " file systems without inotify), or auto (inotify where it works).",
     },
     {
         .name = "stats",

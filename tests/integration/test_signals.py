@@ -203,6 +203,52 @@ class SignalTest(unittest.TestCase):
             srv.wait_workers(1, exclude=[old, new], timeout=20)
             self.assertTrue(srv.running())
 
+    def test_reload_engines_and_extra_file_patterns(self):
+        for engine in ("poll", "inotify"):
+            with self.subTest(engine=engine):
+                self.reload_with(engine)
+
+    def reload_with(self, engine):
+        tmp = tempfile.mkdtemp(prefix="qilin-reload-%s-" % engine, dir=self.tmp)
+        mod = os.path.join(tmp, "versioned.py")
+        os.mkdir(os.path.join(tmp, "tmpl"))
+        with open(mod, "w") as f:
+            f.write(versioned_app("v1"))
+        with open(os.path.join(tmp, "tmpl", "a.html"), "w") as f:
+            f.write("a1")
+        args = ["--reload", "--reload-engine", engine, "--log-level", "debug",
+                "--reload-extra-file", os.path.join(tmp, "tmpl", "**", "*.html")]
+        with Server(args, app="versioned:app", chdir=tmp, workers=1) as srv:
+            [old] = srv.wait_workers(1)
+            srv.wait_log(r"--reload: watching \d+ files \(%s\)" % engine)
+            with open(mod, "w") as f:
+                f.write(versioned_app("v2"))
+            srv.wait_log(r"Worker reloading: %s modified" % re.escape(mod))
+            [new] = srv.wait_workers(1, exclude=[old], timeout=20)
+            wait_for(lambda: srv.get("/").body == b"v2 %d" % new, 20, what="the new code")
+            # A file the pattern matches, made after the worker started, in
+            # a directory below (** is any depth): watched from the next
+            # rescan on.
+            os.makedirs(os.path.join(tmp, "tmpl", "x", "y"))
+            later = os.path.join(tmp, "tmpl", "x", "y", "b.html")
+            self.edit_until_reloaded(srv, later)
+            [third] = srv.wait_workers(1, exclude=[old, new], timeout=20)
+            # ** matches no directory too: tmpl/a.html is watched (by the new
+            # worker once it is up: hence edited until it reloads).
+            self.edit_until_reloaded(srv, os.path.join(tmp, "tmpl", "a.html"))
+            srv.wait_workers(1, exclude=[old, new, third], timeout=20)
+            self.assertTrue(srv.running())
+
+    def edit_until_reloaded(self, srv, path):
+        n = [0]
+
+        def edit():
+            n[0] += 1
+            with open(path, "w") as f:
+                f.write("edit %d" % n[0])
+            return "Worker reloading: %s modified" % path in srv.log_text()
+        wait_for(edit, 20, what="%s to be watched" % path)
+
     def test_reload_follows_modules_imported_later(self):
         # A Django project imports its views at the first request: a module
         # imported after the app loaded is watched too (within a second).
