@@ -32,26 +32,46 @@ static const char conf_py[] = {
     0};
 
 /*
- * gunicorn's setting names (20.1 and later) that qilin has no option for:
+ * gunicorn's setting and hook names (20.1 to 26.1) that qilin has no option for:
  * one warning each when a file sets them. Any other global that is not a
  * setting (imports, helpers) is ignored silently, as gunicorn does.
  */
 static const char *const gunicorn_settings[] = {
+    "control_socket",
+    "control_socket_disable",
+    "control_socket_mode",
     "default_proc_name",
+    "dirty_apps",
+    "dirty_graceful_timeout",
+    "dirty_post_fork",
+    "dirty_threads",
+    "dirty_timeout",
+    "dirty_worker_exit",
+    "dirty_worker_init",
+    "dirty_workers",
     "disable_redirect_access_to_syslog",
     "dogstatsd_tags",
+    "enable_backlog_metric",
     "forwarder_headers",
     "header_map",
+    "http2_cleartext",
+    "http2_initial_window_size",
+    "http2_max_concurrent_streams",
+    "http2_max_frame_size",
+    "http2_max_header_list_size",
+    "http_parser",
+    "http_protocols",
     "is_ssl",
     "logconfig",
     "logconfig_dict",
     "logconfig_json",
     "logger_class",
+    "on_dirty_starting",
     "paste",
     "permit_obsolete_folding",
     "permit_unconventional_http_version",
+    "protocol",
     "raw_paste_global_conf",
-    "reload_engine",
     "secure_scheme_headers",
     "spew",
     "ssl_context",
@@ -64,6 +84,7 @@ static const char *const gunicorn_settings[] = {
     "syslog_prefix",
     "tmp_upload_dir",
     "tolerate_dangerous_framing",
+    "uwsgi_allow_ips",
 };
 
 /* gunicorn names whose qilin option is spelled differently. */

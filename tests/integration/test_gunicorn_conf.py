@@ -12,6 +12,11 @@ import unittest
 
 from qilintest import Conn, HookNotes, Server, free_port, run_qilin, wait_for
 
+# The server hooks qilin runs from a gunicorn.conf.py.
+HOOKS = ("on_starting", "on_reload", "when_ready", "pre_fork", "post_fork", "post_worker_init",
+         "worker_int", "worker_abort", "pre_exec", "pre_request", "post_request", "child_exit",
+         "worker_exit", "nworkers_changed", "on_exit")
+
 # Like the example in gunicorn's documentation, made small for a shared machine.
 DOCS_CONF = '''\
 import multiprocessing
@@ -259,12 +264,29 @@ class SettingsTest(ConfTest):
 
     def test_unknown_settings_warn_once_and_other_globals_are_ignored(self):
         conf = self.write("w.conf.py", "import os\nhelper = 17\nworkers = 2\n"
-                          "statsd_host = 'localhost:8125'\n_private = 1\n")
+                          "tmp_upload_dir = '/tmp'\n_private = 1\n")
         values, r = self.print_config(["-c", conf, "testapp:app"])
         self.assertEqual(values["workers"], "2")
-        self.assertIn("%s:4: setting 'statsd_host' is not supported by qilin; ignored" % conf,
+        self.assertIn("%s:4: setting 'tmp_upload_dir' is not supported by qilin; ignored" % conf,
                       r.stderr)
         self.assertEqual(r.stderr.count("not supported"), 1, r.stderr)
+
+    def test_every_gunicorn_setting_qilin_lacks_is_one_warning(self):
+        # gunicorn_settings.txt lists gunicorn 26.1's settings (and hooks).
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "gunicorn_settings.txt")) as f:
+            names = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+        known, _ = self.print_config(["testapp:app"])
+        # qilin's server hooks, gunicorn's spelling of proxy_allow_from, and
+        # the two that are an error rather than a warning.
+        not_lacking = set(HOOKS) | {"proxy_allow_ips", "ssl_context", "secure_scheme_headers"}
+        lacking = [n for n in names if n not in known and n not in not_lacking]
+        self.assertGreater(len(lacking), 10)
+        conf = self.write("all.conf.py", "".join("%s = 'x'\n" % n for n in lacking))
+        _, r = self.print_config(["-c", conf, "testapp:app"])
+        silent = [n for n in lacking
+                  if "setting '%s' is not supported by qilin; ignored" % n not in r.stderr]
+        self.assertEqual(silent, [], "gunicorn settings a gunicorn.conf.py sets without a word")
 
     def test_syntax_error_is_one_line(self):
         path, line = self.fails("workers = 2\nif True\n    pass\n")
