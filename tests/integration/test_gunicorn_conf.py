@@ -288,6 +288,27 @@ class SettingsTest(ConfTest):
                   if "setting '%s' is not supported by qilin; ignored" % n not in r.stderr]
         self.assertEqual(silent, [], "gunicorn settings a gunicorn.conf.py sets without a word")
 
+    def test_post_request_of_two_or_three_parameters(self):
+        # gunicorn adapts a post_request that takes fewer arguments.
+        out = os.path.join(self.tmp, "post_request.txt")
+        for params in ("worker, req", "worker, req, environ"):
+            with self.subTest(params=params):
+                n = params.count(",") + 1
+                conf = self.write("pr%d.conf.py" % n,
+                                  "def post_request(%s):\n"
+                                  "    with open(%r, 'a') as f:\n"
+                                  "        f.write('%d %%s\\n' %% req.path)\n" % (params, out, n))
+                with Server(["-c", conf]) as srv:
+                    self.assertEqual(srv.get("/say?w=x").body, b"x")
+
+                    def noted():
+                        if not os.path.exists(out):
+                            return False
+                        with open(out) as f:
+                            return "%d /say\n" % n in f.read()
+                    wait_for(noted, 10, what="post_request of %d parameters" % n)
+                    self.assertNotIn("TypeError", srv.log_text())
+
     def test_syntax_error_is_one_line(self):
         path, line = self.fails("workers = 2\nif True\n    pass\n")
         self.assertEqual(line, "Error: %s:2: SyntaxError: expected ':'" % path)

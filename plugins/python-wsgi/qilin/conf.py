@@ -14,6 +14,7 @@ import http
 import importlib
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import sys
 
@@ -134,6 +135,13 @@ class Response:
         except ValueError:
             self.status = str(code)
 
+def _arity(fn):
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
 def call(fn, name, args, head, environ):
     if name == 'nworkers_changed':
         a = (Server(args[0]), args[1], args[2])
@@ -141,6 +149,9 @@ def call(fn, name, args, head, environ):
         a = (Worker(args[0]), Request(args[1], head))
         if name == 'post_request':
             a += (environ, Response(args[1]['status']))
+            # As gunicorn: a post_request of two or three positional
+            # parameters gets the first two or three arguments.
+            a = a[:_arity(fn)] if _arity(fn) in (2, 3) else a
     elif name in ('post_worker_init', 'worker_int', 'worker_abort'):
         a = (Worker(args[0]),)
     elif len(args) == 2:
