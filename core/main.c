@@ -479,6 +479,8 @@ handle_modes(struct startup *s)
         die("%s", err);
     if (reloader_check_config(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);
+    if (conn_settings_check(s->cfg, err, sizeof(err)) != 0)
+        die("%s", err);
     dir = opt_str(s->cfg, "chdir");
     if (dir != NULL && chdir(dir) != 0)
         die("can't chdir to '%s': %s (check --chdir)", dir, strerror(errno));

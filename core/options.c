@@ -330,6 +330,27 @@ const struct qln_option core_options[] = {
                 " method (lowercase, short or long ones too) to the app.",
     },
     {
+        .name = "header_map",
+        .cli = "--header-map",
+        .type = QLN_OPT_STRING,
+        .def = "drop",
+        .metavar = "STRING",
+        .section = "Security",
+        .help = "Headers whose name has '_' (X_Forwarded_For would share a WSGI key with"
+                " X-Forwarded-For): drop them, refuse the request (400), or keep them"
+                " (dangerous).",
+    },
+    {
+        .name = "forwarder_headers",
+        .cli = "--forwarder-headers",
+        .type = QLN_OPT_STRING,
+        .def = "SCRIPT_NAME,PATH_INFO",
+        .metavar = "STRING",
+        .section = "Security",
+        .help = "Comma-separated header names with '_' that a peer in --forwarded-allow-ips may"
+                " send whatever --header-map says (SCRIPT_NAME sets the WSGI SCRIPT_NAME).",
+    },
+    {
         .name = "forwarded_allow_ips",
         .cli = "--forwarded-allow-ips",
         .type = QLN_OPT_STRING,

@@ -739,6 +739,42 @@ scheme_refused(struct qln_conn *c)
     return refuse_request(c, 400, "Contains contradictory scheme headers");
 }
 
+/*
+ * Header names with '_' (gunicorn's header_map): X_Forwarded_For and
+ * X-Forwarded-For map to one WSGI and Rack key, so a client could pose as
+ * what a proxy set. Dropped from the request the app sees (drop, the
+ * default), or the request refused (refuse), or kept (dangerous); a name
+ * in forwarder_headers from a trusted peer is kept whatever the mode.
+ */
+static bool
+underscore_refused(struct qln_conn *c)
+{
+    const struct conn_settings *s = &c->w->conn;
+    struct qln_request *req = &c->req;
+    size_t i, kept = 0;
+    char reason[160];
+
+    if (s->header_map == HEADER_MAP_DANGEROUS)
+        return false;
+    for (i = 0; i < req->nheaders; i++) {
+        const struct qln_header *h = &req->headers[i];
+
+        if (memchr(h->name.p, '_', h->name.len) == NULL ||
+            (c->peer_trusted && conn_settings_forwarder(s, h->name))) {
+            req->headers[kept++] = *h;
+            continue;
+        }
+        if (s->header_map == HEADER_MAP_REFUSE) {
+            util_format(reason, sizeof(reason),
+                        "Invalid header name '%.*s': '_' is refused (--header-map refuse)",
+                        (int)(h->name.len < 64 ? h->name.len : 64), h->name.p);
+            return refuse_request(c, 400, reason);
+        }
+    }
+    req->nheaders = kept;
+    return false;
+}
+
 /* ------------------------------------------------------------ accounting */
 
 /* Each serving thread's lane in the scoreboard slot, given on first use. */
@@ -795,7 +831,7 @@ serve_request(struct qln_conn *c)
     int stop, rc;
 
     prepare_request(c);
-    if (host_missing(c) || body_over_limit(c) || scheme_refused(c))
+    if (host_missing(c) || body_over_limit(c) || scheme_refused(c) || underscore_refused(c))
         return closing(c);
     if (logging)
         t0_us = mono_us();

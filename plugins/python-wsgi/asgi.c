@@ -589,10 +589,11 @@ bytes_of(struct qln_slice s)
 }
 
 /*
- * The headers as [(lowercase name, value)], bytes each. A name with "_" is
- * left out, as gunicorn's parser drops it (header_map=drop) and the WSGI
- * environ does: "X_Forwarded_For" would otherwise pass for X-Forwarded-For
- * in apps that turn names into environ-style keys (Django's ASGI handler).
+ * The headers as [(lowercase name, value)], bytes each. A name with "_"
+ * comes only as --header-map and --forwarder-headers allow (the core drops
+ * or refuses the others): "X_Forwarded_For" would otherwise pass for
+ * X-Forwarded-For in apps that turn names into environ-style keys
+ * (Django's ASGI handler).
  */
 static PyObject *
 scope_headers(struct qln_request *req)
@@ -602,8 +603,6 @@ scope_headers(struct qln_request *req)
     PyObject *list = PyList_New((Py_ssize_t)n);
 
     for (i = 0; list != NULL && i < n; i++) {
-        if (memchr(h[i].name.p, '_', h[i].name.len) != NULL)
-            continue;
         PyObject *name = bytes_of(h[i].name), *value = bytes_of(h[i].value), *pair = NULL;
         char *p;
         size_t j;

@@ -278,48 +278,65 @@ pyw_unquote(char *dst, const char *src, size_t len)
     return n;
 }
 
-/* PATH_INFO from the decoded path SRC (N bytes): SCRIPT_NAME is cut off the front. */
+/* PATH_INFO from the decoded path SRC (N bytes): SCRIPT (SCRIPT_NAME) is cut off the front. */
 static PyObject *
-strip_script_name(struct pyw_environ *e, const char *src, size_t n)
+strip_script_name(PyObject *script, const char *src, size_t n)
 {
-    size_t snlen = (size_t)PyUnicode_GET_LENGTH(e->script_name);
+    size_t snlen = (size_t)PyUnicode_GET_LENGTH(script);
     PyObject *p;
 
     if (snlen == 0)
         return PyUnicode_DecodeLatin1(src, (Py_ssize_t)n, NULL);
-    if (n >= snlen && memcmp(src, PyUnicode_1BYTE_DATA(e->script_name), snlen) == 0)
+    if (n >= snlen && memcmp(src, PyUnicode_1BYTE_DATA(script), snlen) == 0)
         return PyUnicode_DecodeLatin1(src + snlen, (Py_ssize_t)(n - snlen), NULL);
     p = PyUnicode_DecodeLatin1(src, (Py_ssize_t)n, NULL);
     if (p != NULL)
         PyErr_Format(PyExc_ValueError,
                      "Request path %R does not start with SCRIPT_NAME %R: fix the SCRIPT_NAME "
-                     "environment variable",
-                     p, e->script_name);
+                     "environment variable, or the SCRIPT_NAME header the proxy sends",
+                     p, script);
     Py_XDECREF(p);
     return NULL;
 }
 
 /*
  * PATH_INFO: the path percent-decoded once, each byte one latin-1
- * character (PEP 3333), minus SCRIPT_NAME. A path outside SCRIPT_NAME is a
+ * character (PEP 3333), minus SCRIPT (SCRIPT_NAME). A path outside it is a
  * configuration problem (gunicorn answers 500 too).
  */
 static PyObject *
-path_info(struct pyw_environ *e, struct qln_slice path)
+path_info(PyObject *script, struct qln_slice path)
 {
     char stackbuf[1024];
     char *buf;
     PyObject *out;
 
     if (path.len == 0 || memchr(path.p, '%', path.len) == NULL)
-        return strip_script_name(e, path.p, path.len);
+        return strip_script_name(script, path.p, path.len);
     buf = path.len <= sizeof(stackbuf) ? stackbuf : PyMem_Malloc(path.len);
     if (buf == NULL)
         return PyErr_NoMemory();
-    out = strip_script_name(e, buf, pyw_unquote(buf, path.p, path.len));
+    out = strip_script_name(script, buf, pyw_unquote(buf, path.p, path.len));
     if (buf != stackbuf)
         PyMem_Free(buf);
     return out;
+}
+
+/*
+ * SCRIPT_NAME: from a SCRIPT_NAME header when the request has one (the core
+ * keeps it only from a peer in --forwarded-allow-ips when forwarder_headers
+ * names it, or with --header-map dangerous), as gunicorn takes it; else
+ * from the process environment. A new reference.
+ */
+static PyObject *
+script_name(const struct pyw_environ *e, const struct qln_header *h, size_t nh)
+{
+    size_t i;
+
+    for (i = 0; i < nh; i++)
+        if (h[i].name.len == 11 && strncasecmp(h[i].name.p, "SCRIPT_NAME", 11) == 0)
+            return PyUnicode_DecodeLatin1(h[i].value.p, (Py_ssize_t)h[i].value.len, NULL);
+    return Py_NewRef(e->script_name);
 }
 
 static uint32_t
@@ -363,9 +380,8 @@ hkey_lookup(struct pyw_environ *e, const char *name, size_t n)
 /*
  * The environ key of header NAME: "HTTP_" + upper-case, '-' -> '_';
  * CONTENT_TYPE and CONTENT_LENGTH without the prefix. Names containing '_'
- * are dropped (gunicorn's header_map=drop): X-Forwarded-For and
- * X_Forwarded_For would otherwise map to the same key and let a client
- * spoof what a proxy set. Returns 1 with *KEY new, 0 to drop, -1 on error.
+ * reach here only as --header-map and --forwarder-headers allow (the core
+ * drops or refuses the others). Returns 1 with *KEY new, -1 on error.
  */
 static int
 header_key(struct pyw_environ *e, struct qln_slice name, PyObject **key)
@@ -382,11 +398,6 @@ header_key(struct pyw_environ *e, struct qln_slice name, PyObject **key)
     for (i = 0; i < name.len; i++) {
         char c = name.p[i];
 
-        if (c == '_') {
-            if (buf != stackbuf)
-                PyMem_Free(buf);
-            return 0;
-        }
         buf[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
     }
     if (n == 5 + 12 && memcmp(buf + 5, "CONTENT_TYPE", 12) == 0)
@@ -604,8 +615,7 @@ put_tls(struct pyw_environ *e, PyObject *env, struct qln_request *req)
 }
 
 PyObject *
-pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input,
-                  PyObject *sock)
+pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input, PyObject *sock)
 {
     struct pyw_environ *e = &st->env;
     struct pyw_keys *k = &e->k;
@@ -615,14 +625,16 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
     const char *raddr = qln_req_remote_addr(req), *rport = qln_req_remote_port(req);
     const char *scheme_s = qln_req_url_scheme(req);
     PyObject *scheme = pyw_scheme_object(e, scheme_s), *bound = NULL, *env = NULL;
+    PyObject *script = script_name(e, h, nh);
 
-    if (scheme == NULL || bound_template(e, req, scheme_s, scheme, &bound) < 0)
+    if (scheme == NULL || script == NULL || bound_template(e, req, scheme_s, scheme, &bound) < 0)
         goto fail;
     env = PyDict_Copy(bound != NULL ? bound : e->tmpl);
     if (env == NULL)
         goto fail;
     if (put(env, k->request_method, pyw_method_object(e, qln_req_method(req))) < 0 ||
-        put(env, k->path_info, path_info(e, qln_req_path(req))) < 0 ||
+        put(env, k->path_info, path_info(script, qln_req_path(req))) < 0 ||
+        (script != e->script_name && PyDict_SetItem(env, k->script_name, script) < 0) ||
         (query.len != 0 && put(env, k->query_string,
                                PyUnicode_DecodeLatin1(query.p, (Py_ssize_t)query.len, NULL)) < 0) ||
         put(env, k->raw_uri, PyUnicode_DecodeLatin1(target.p, (Py_ssize_t)target.len, NULL)) < 0 ||
@@ -639,9 +651,11 @@ pyw_environ_build(struct pyw_state *st, struct qln_request *req, PyObject *input
         put_proxy(k, env, req) < 0 || put_tls(e, env, req) < 0)
         goto fail;
     Py_DECREF(scheme);
+    Py_DECREF(script);
     return env;
 fail:
     Py_XDECREF(scheme);
+    Py_XDECREF(script);
     Py_XDECREF(env);
     return NULL;
 }

@@ -965,7 +965,11 @@ str_of(struct qln_slice s)
     return rb_str_new(s.p, (long)s.len);
 }
 
-/* "HTTP_" + NAME upper-cased with '-' as '_'; CONTENT_TYPE/LENGTH bare; Qnil to drop. */
+/*
+ * "HTTP_" + NAME upper-cased with '-' as '_'; CONTENT_TYPE/LENGTH bare; Qnil
+ * to drop (a name too long). Names with '_' come only as --header-map and
+ * --forwarder-headers allow: the core drops or refuses the others.
+ */
 static VALUE
 header_key(struct qln_slice name)
 {
@@ -978,11 +982,6 @@ header_key(struct qln_slice name)
     for (i = 0; i < name.len; i++) {
         char c = name.p[i];
 
-        /* A '_' in a name would let a client pose as another header
-           (X_Forwarded_For as X-Forwarded-For): such headers are dropped,
-           as the python3 plugin and nginx drop them. */
-        if (c == '_')
-            return Qnil;
         buf[5 + i] = c == '-' ? '_' : (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
     }
     if (name.len == 12 && memcmp(buf + 5, "CONTENT_TYPE", 12) == 0)

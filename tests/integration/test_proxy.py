@@ -24,8 +24,8 @@ import sys
 import time
 import unittest
 
-from qilintest import (APPS, WSGI_CLASSES, Conn, Server, built_worker_classes, run_qilin,
-                       wait_for)
+from qilintest import (APPS, WSGI_CLASSES, Conn, Server, built_worker_classes, per_worker_class,
+                       run_qilin, wait_for)
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
@@ -376,6 +376,62 @@ class ProxySettings(unittest.TestCase):
                          "--proxy-allow-from", "10.0.0.1,bogus", "testapp:app"])
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("--proxy-allow-from: 'bogus' is not an IP address or network", res.output)
+
+
+class HeaderMapTest(unittest.TestCase):
+    """Header names with '_' (gunicorn's header_map and forwarder_headers):
+    X_Forwarded_For would share HTTP_X_FORWARDED_FOR with X-Forwarded-For,
+    so by default such headers are dropped; refuse answers 400; dangerous
+    keeps them; a trusted proxy's forwarder_headers (SCRIPT_NAME, PATH_INFO)
+    pass whatever the mode, and SCRIPT_NAME sets the WSGI SCRIPT_NAME."""
+
+    def env(self, srv, target="/environ", headers=()):
+        resp = srv.get(target, headers=list(headers))
+        self.assertEqual(resp.status, 200, resp)
+        return json.loads(resp.body)
+
+    def test_drop_by_default_and_forwarder_headers_from_a_trusted_peer(self):
+        with Server([]) as srv:   # 127.0.0.1 is trusted by default, as in gunicorn
+            env = self.env(srv, headers=[("X_Forwarded_For", "6.6.6.6"), ("X-Keep", "1")])
+            self.assertNotIn("HTTP_X_FORWARDED_FOR", env)
+            self.assertEqual(env["HTTP_X_KEEP"], "1")
+            env = self.env(srv, "/mnt/environ", [("SCRIPT_NAME", "/mnt"), ("Remote_User", "x")])
+            self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("/mnt", "/environ"))
+            self.assertNotIn("HTTP_REMOTE_USER", env)  # not in forwarder_headers
+
+    def test_forwarder_headers_from_an_untrusted_peer_are_dropped(self):
+        with Server(["--forwarded-allow-ips", "10.0.0.1"]) as srv:
+            env = self.env(srv, headers=[("SCRIPT_NAME", "/mnt")])
+            self.assertEqual(env["SCRIPT_NAME"], "")
+            self.assertNotIn("HTTP_SCRIPT_NAME", env)
+
+    def test_forwarder_headers_list(self):
+        with Server(["--forwarder-headers", "REMOTE_USER"]) as srv:
+            env = self.env(srv, headers=[("Remote_User", "alice"), ("Script_Name", "/m")])
+            self.assertEqual(env["HTTP_REMOTE_USER"], "alice")
+            self.assertEqual(env["SCRIPT_NAME"], "")
+
+    def test_refuse(self):
+        with Server(["--header-map", "refuse"]) as srv:
+            self.assertEqual(srv.get("/environ", headers=[("X_Under", "1")]).status, 400)
+            srv.wait_log(r"Invalid request from ip=127\.0\.0\.1: Invalid header name 'X_Under':"
+                         r" '_' is refused \(--header-map refuse\)")
+            self.assertEqual(srv.get("/environ", headers=[("X-Over", "1")]).status, 200)
+
+    def test_dangerous(self):
+        with Server(["--header-map", "dangerous"]) as srv:
+            env = self.env(srv, headers=[("X-Forwarded-For", "1.1.1.1"),
+                                         ("X_Forwarded_For", "6.6.6.6")])
+            self.assertEqual(env["HTTP_X_FORWARDED_FOR"], "1.1.1.1,6.6.6.6")
+
+    def test_bad_value_is_one_error_line(self):
+        res = run_qilin(["-b", "127.0.0.1:0", "--chdir", APPS, "--header-map", "keep",
+                         "testapp:app"])
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("invalid --header-map 'keep': use drop, refuse or dangerous", res.output)
+
+
+per_worker_class(globals(), HeaderMapTest, classes=WSGI_CLASSES)
 
 
 if __name__ == "__main__":
