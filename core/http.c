@@ -207,13 +207,25 @@ on_version_complete(llhttp_t *ll)
 
     p->line_done = true;
     /* llhttp accepts HTTP/0.9 and HTTP/2.0 request lines; only 1.0 and 1.1 are
-       served here (HTTP/2 needs a different framing altogether). */
-    if (ll->http_major != 1 || ll->http_minor > 1) {
+       served here (HTTP/2 needs a different framing altogether), unless
+       permit_unconventional_http_version asks for any HTTP/d.d, which is
+       then served as HTTP/1.0 (below 1.1) or HTTP/1.1 (from 1.1 up), as
+       gunicorn orders versions. */
+    if (!p->limits.any_version && (ll->http_major != 1 || ll->http_minor > 1)) {
         util_format(p->reason_buf, sizeof(p->reason_buf), "Invalid HTTP Version: HTTP/%u.%u",
                     ll->http_major, ll->http_minor);
         return fail(p, 505, p->reason_buf);
     }
     return 0;
+}
+
+/* The HTTP/1 minor version a request is served as: 0 below HTTP/1.1, else 1. */
+static int
+effective_minor(const llhttp_t *ll)
+{
+    if (ll->http_major != 1)
+        return ll->http_major > 1 ? 1 : 0;
+    return ll->http_minor > 1 ? 1 : ll->http_minor;
 }
 
 static struct http_field *
@@ -287,6 +299,16 @@ on_header_field_complete(llhttp_t *ll)
     return 0;
 }
 
+/* Appends LEN bytes at SRC to field F's value, in place in the buffer (left of SRC). */
+static void
+unfold_piece(struct http_parser *p, struct http_field *f, const char *src, size_t len)
+{
+    char *dst = (char *)(uintptr_t)p->base + f->value_off + f->value_len;
+
+    memmove(dst, src, len);
+    f->value_len += (uint32_t)len;
+}
+
 static int
 on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
@@ -300,15 +322,35 @@ on_header_value(llhttp_t *ll, const char *at, size_t len)
     if (!p->in_value) {
         f->value_off = (uint32_t)off;
         p->in_value = true;
-    } else if (off != (size_t)f->value_off + f->value_len) {
+        p->fold_ws = false;
+    } else if (off != p->value_raw_end) {
         /* llhttp hands a value to us in pieces only at the end of the data it
            was given, so the next piece starts right where the last one ended.
            A gap means a CRLF and whitespace lay between them: obs-fold, which
-           RFC 9112 §5.2 lets a server reject with 400, and must, since proxies
-           unfold it differently. */
-        return fail(p, 400, "Obsolete line folding in a header field");
+           RFC 9112 §5.2 lets a server reject with 400, and must unless told
+           otherwise, since proxies unfold it differently. */
+        if (!p->limits.obs_fold)
+            return fail(p, 400, "Obsolete line folding in a header field");
+        /* Unfolded as RFC 9112 §5.2 says, each fold one SP: the pieces move
+           left, next to the value, over bytes llhttp has passed. */
+        unfold_piece(p, f, " ", 1);
+        p->fold_ws = true;
+    }
+    if (p->fold_ws || (size_t)f->value_off + f->value_len != off) {
+        /* After a fold: its leading whitespace dropped, even where it comes
+           in pieces of its own, and the rest following the moved bytes. */
+        p->value_raw_end = off + len;
+        while (p->fold_ws && len > 0 && (*at == ' ' || *at == '\t')) {
+            at++;
+            len--;
+        }
+        if (len > 0)
+            p->fold_ws = false;
+        unfold_piece(p, f, at, len);
+        return check_field_size(p, p->value_raw_end);
     }
     f->value_len += (uint32_t)len;
+    p->value_raw_end = off + len;
     return check_field_size(p, off + len);
 }
 
@@ -420,7 +462,7 @@ on_headers_complete(llhttp_t *ll)
         /* RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means the
            framing is faulty. §6.3: Transfer-Encoding with Content-Length is
            a smuggling attempt; llhttp refuses it already, this is the belt. */
-        if (ll->http_minor == 0)
+        if (effective_minor(ll) == 0)
             return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
         if (ll->flags & F_CONTENT_LENGTH)
             return fail(p, 400, "Content-Length with Transfer-Encoding");
@@ -429,10 +471,10 @@ on_headers_complete(llhttp_t *ll)
     }
     p->chunked = (ll->flags & F_CHUNKED) != 0;
     p->content_length = (ll->flags & F_CONTENT_LENGTH) ? (int64_t)ll->content_length : -1;
-    p->version_minor = ll->http_minor;
+    p->version_minor = effective_minor(ll);
     p->method = ll->method;
     p->keep_alive = llhttp_should_keep_alive(ll) != 0;
-    if (ll->http_minor == 0)
+    if (p->version_minor == 0)
         p->expect_continue = false; /* RFC 9110 §10.1.1: ignored for HTTP/1.0 */
     p->size_line_next = p->chunked;
     return HPE_PAUSED;
@@ -479,7 +521,11 @@ on_message_complete(llhttp_t *ll)
     return HPE_PAUSED;
 }
 
-/* Only the callbacks above; never any llhttp_set_lenient_*(). Read-only; any process. */
+/*
+ * Only the callbacks above; never any llhttp_set_lenient_*(), and only
+ * LENIENT_VERSION (which llhttp 8 has no setter for) with
+ * permit_unconventional_http_version. Read-only; any process.
+ */
 static const llhttp_settings_t parser_settings = {
     .on_method = on_method,
     .on_method_complete = on_method_complete,
@@ -503,6 +549,9 @@ http_parser_init(struct http_parser *p, const struct http_limits *limits)
     memset(p, 0, sizeof(*p));
     p->limits = *limits;
     llhttp_init(&p->ll, HTTP_REQUEST, &parser_settings);
+    /* llhttp_reset keeps it from one message to the next. */
+    if (limits->any_version)
+        p->ll.lenient_flags |= LENIENT_VERSION;
     http_parser_next(p);
 }
 

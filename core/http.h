@@ -23,6 +23,8 @@ struct http_limits {
     size_t line;       /* request line without CRLF; 1..8190 */
     size_t fields;     /* number of header fields */
     size_t field_size; /* one header line, CRLF included */
+    bool obs_fold;     /* permit_obsolete_folding: unfold, instead of 400 */
+    bool any_version;  /* permit_unconventional_http_version: any HTTP/d.d, not only 1.0, 1.1 */
 };
 
 /* Where one header field lies in the read buffer (offsets survive a realloc). */
@@ -63,7 +65,7 @@ struct http_parser {
     size_t start; /* first byte of the method; SIZE_MAX before it */
     size_t method_off, method_len;
     size_t target_off, target_len;
-    size_t head_end; /* offset just after the blank line ending the head */
+    size_t head_end;    /* offset just after the blank line ending the head */
     size_t version_end; /* offset just after the request line's version */
     bool line_done;
     bool line_end_checked; /* the request line was seen to end with CRLF */
@@ -72,9 +74,11 @@ struct http_parser {
     struct http_field *fields;
     size_t nfields;
     size_t fields_cap;
-    bool in_value;  /* the last span of the current field was its value */
-    bool te_seen;   /* a Transfer-Encoding field arrived */
-    bool host_seen; /* a Host field arrived */
+    bool in_value;        /* the last span of the current field was its value */
+    size_t value_raw_end; /* where the last span of the value ended in the buffer */
+    bool fold_ws;         /* unfolding: the whitespace that begins a continuation line */
+    bool te_seen;         /* a Transfer-Encoding field arrived */
+    bool host_seen;       /* a Host field arrived */
     bool content_type_seen;
     bool expect_continue;
     bool keep_alive;        /* llhttp_should_keep_alive() at the end of the head */

@@ -138,6 +138,8 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
     v = config_int(cfg, "limit_request_body");
     s->limit_request_body = v > 0 ? v : 0;
     s->casefold_method = config_bool(cfg, "casefold_http_method");
+    s->obs_fold = config_bool(cfg, "permit_obsolete_folding");
+    s->any_version = config_bool(cfg, "permit_unconventional_http_version");
     s->sendfile = config_bool(cfg, "sendfile");
     /* Checked at startup; after a reload a bad value is logged and the safe
        side kept (drop, and no forwarder). */

@@ -41,6 +41,8 @@ struct conn_settings {
     int64_t body_timeout_ms;    /* budget for one body read to progress; 0 = none */
     int64_t limit_request_body; /* bytes of request body; 0 = unlimited */
     bool casefold_method;       /* casefold_http_method: uppercase methods */
+    bool obs_fold;              /* permit_obsolete_folding: unfold obs-fold, not 400 */
+    bool any_version;           /* permit_unconventional_http_version */
     bool sendfile; /* sendfile (--no-sendfile sets it false): file bodies by sendfile(2) */
     enum header_map header_map;
     /* forwarder_headers: names a trusted peer may send with '_' whatever

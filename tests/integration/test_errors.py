@@ -1,8 +1,9 @@
 """Errors: app exceptions and bad app headers (500), malformed requests
 (400, 414, 431, 501, 505), each answered without losing the worker."""
+import json
 import unittest
 
-from qilintest import IncompleteResponse, Server, build_request
+from qilintest import WSGI_CLASSES, IncompleteResponse, Server, build_request, per_worker_class
 
 
 class ErrorTest(unittest.TestCase):
@@ -167,3 +168,60 @@ class LimitOptionTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ObsoleteFoldingTest(unittest.TestCase):
+    """permit_obsolete_folding: a header value continued on the next line
+    (obs-fold) is refused with 400 by default, as gunicorn 22+ does, and
+    unfolded with one space when permitted, however the bytes arrive."""
+
+    RAW = (b"GET /environ HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\t three\r\nX-B: b\r\n"
+           b"Connection: close\r\n\r\n")
+
+    def test_refused_by_default(self):
+        with Server([]) as srv:
+            with srv.connect() as c:
+                c.send(self.RAW)
+                self.assertEqual(c.read_response().status, 400)
+            srv.wait_log(r"Obsolete line folding in a header field")
+
+    def test_unfolded_when_permitted(self):
+        with Server(["--permit-obsolete-folding"]) as srv:
+            for step in (len(self.RAW), 1, 3, 7):
+                with srv.connect() as c:
+                    for i in range(0, len(self.RAW), step):
+                        c.send(self.RAW[i:i + step])
+                    resp = c.read_response()
+                self.assertEqual(resp.status, 200, resp)
+                env = json.loads(resp.body)
+                self.assertEqual((env["HTTP_X_A"], env["HTTP_X_B"]), ("one two three", "b"))
+
+
+per_worker_class(globals(), ObsoleteFoldingTest, classes=WSGI_CLASSES)
+
+
+class UnconventionalVersionTest(unittest.TestCase):
+    """permit_unconventional_http_version: HTTP/1.2, HTTP/0.9 or HTTP/2.0 on
+    an HTTP/1 connection is 505 by default and served when permitted, as
+    HTTP/1.1 from 1.1 up and HTTP/1.0 below."""
+
+    def get(self, srv, version):
+        with srv.connect() as c:
+            c.send(b"GET /environ " + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return c.read_response()
+
+    def test_refused_by_default(self):
+        with Server([]) as srv:
+            for version in (b"HTTP/1.2", b"HTTP/2.0", b"HTTP/0.9"):
+                self.assertEqual(self.get(srv, version).status, 505, version)
+
+    def test_served_when_permitted(self):
+        with Server(["--permit-unconventional-http-version"]) as srv:
+            for version, served in ((b"HTTP/1.2", "HTTP/1.1"), (b"HTTP/2.0", "HTTP/1.1"),
+                                    (b"HTTP/0.9", "HTTP/1.0"), (b"HTTP/1.1", "HTTP/1.1")):
+                resp = self.get(srv, version)
+                self.assertEqual(resp.status, 200, version)
+                self.assertEqual(json.loads(resp.body)["SERVER_PROTOCOL"], served)
+
+
+per_worker_class(globals(), UnconventionalVersionTest, classes=WSGI_CLASSES)

@@ -54,9 +54,32 @@ struct row {
     {                                                                                              \
         .name = n, .raw = r, .status = st                                                          \
     }
+/* Valid rows checking header HIDX, parsed with permit_obsolete_folding. */
+#define HF(n, r, nh, i, hn, hv)                                                                    \
+    {                                                                                              \
+        .name = n, .raw = r, .minor = ANY, .nheaders = nh, .hidx = i, .hname = hn, .hvalue = hv,   \
+        .cl = ANY, .chunked = ANY, .keep_alive = ANY, .expect = ANY, .lim = {                      \
+            4094,                                                                                  \
+            100,                                                                                   \
+            8190,                                                                                  \
+            true                                                                                   \
+        }                                                                                          \
+    }
+/* Valid rows checking the version served, parsed with permit_unconventional_http_version. */
+#define VV(n, r, mi)                                                                               \
+    {                                                                                              \
+        .name = n, .raw = r, .minor = mi, .nheaders = 0, .hidx = -1, .cl = ANY, .chunked = ANY,    \
+        .keep_alive = ANY, .expect = ANY, .lim = {                                                 \
+            4094,                                                                                  \
+            100,                                                                                   \
+            8190,                                                                                  \
+            false,                                                                                 \
+            true                                                                                   \
+        }                                                                                          \
+    }
 #define EL(n, r, st, l, f, fs)                                                                     \
     {                                                                                              \
-        .name = n, .raw = r, .status = st, .lim = { l, f, fs }                                     \
+        .name = n, .raw = r, .status = st, .lim = {.line = l, .fields = f, .field_size = fs }      \
     }
 /* Invalid rows whose literal holds a NUL. */
 #define EZ(n, r, st)                                                                               \
@@ -110,7 +133,7 @@ static const struct row rows[] = {
     V("lowercase method", "get / HTTP/1.1\r\n\r\n", "get", "/", "/", "", 1, 0, -1, 0, 1, ""),
     V("QUERY with a body", "QUERY /q?a=1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nx=1", "QUERY",
       "/q?a=1", "/q", "a=1", 1, 1, 3, 0, 1, "x=1"),
-    /* RFC 9112 §7.1.1: BWS around the ";" and "=" of chunk extensions. */
+/* RFC 9112 §7.1.1: BWS around the ";" and "=" of chunk extensions. */
 #define CHUNKED_POST "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     V("chunk ext, space after ;", CHUNKED_POST "5; a=b\r\nhello\r\n0\r\n\r\n", "POST", "/", "/", "",
       1, 1, -1, 1, 1, "hello"),
@@ -132,13 +155,14 @@ static const struct row rows[] = {
       "/", "/", "", 1, 0, -1, 0, 1, ""),
     V("leading hyphen", "-BLARGH / HTTP/1.1\r\n\r\n", "-BLARGH", "/", "/", "", 1, 0, -1, 0, 1, ""),
     V("one letter", "A / HTTP/1.0\r\n\r\n", "A", "/", "/", "", 0, 0, -1, 0, 0, ""),
-    V("a prefix of a known method", "GE / HTTP/1.1\r\n\r\n", "GE", "/", "/", "", 1, 0, -1, 0, 1, ""),
+    V("a prefix of a known method", "GE / HTTP/1.1\r\n\r\n", "GE", "/", "/", "", 1, 0, -1, 0, 1,
+      ""),
     V("a known method and more", "GETX / HTTP/1.1\r\n\r\n", "GETX", "/", "/", "", 1, 0, -1, 0, 1,
       ""),
     V("RTSP's methods are tokens too", "PAUSE /p HTTP/1.1\r\n\r\n", "PAUSE", "/p", "/p", "", 1, 0,
       -1, 0, 1, ""),
-    V("WebDAV", "PROPFIND /d HTTP/1.1\r\nDepth: 1\r\n\r\n", "PROPFIND", "/d", "/d", "", 1, 1, -1,
-      0, 1, ""),
+    V("WebDAV", "PROPFIND /d HTTP/1.1\r\nDepth: 1\r\n\r\n", "PROPFIND", "/d", "/d", "", 1, 1, -1, 0,
+      1, ""),
     V("leading CRLF, unknown method", "\r\nFOO /x HTTP/1.1\r\n\r\n", "FOO", "/x", "/x", "", 1, 0,
       -1, 0, 1, ""),
     H("value trimmed of OWS", "GET / HTTP/1.1\r\nX-A:   value  \t\r\n\r\n", 1, 0, "X-A", "value"),
@@ -182,6 +206,12 @@ static const struct row rows[] = {
     E("header without colon", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400),
     E("obs-fold", "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", 400),
     E("obs-fold with tab", "GET / HTTP/1.1\r\nX-A: one\r\n\ttwo\r\nB: c\r\n\r\n", 400),
+    HF("obs-fold permitted", "GET / HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", 1, 0, "X-A", "one two"),
+    HF("obs-folds permitted, then a field",
+       "GET / HTTP/1.1\r\nX-A: one\r\n \t two\r\n\tthree  \r\nB: c\r\n\r\n", 2, 0, "X-A",
+       "one two three"),
+    HF("field after an unfolded one", "GET / HTTP/1.1\r\nX-A: one\r\n two\r\nB: c\r\n\r\n", 2, 1,
+       "B", "c"),
     E("bare CR in value", "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400),
     E("bare LF line ends", "GET / HTTP/1.1\nHost: x\n\n", 400),
     EZ("NUL in value", "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 400),
@@ -216,7 +246,8 @@ static const struct row rows[] = {
       400),
     E("duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     E("duplicate Content-Type",
-      "POST / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: c/d\r\nContent-Length: 0\r\n\r\n", 400),
+      "POST / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: c/d\r\nContent-Length: 0\r\n\r\n",
+      400),
     E("Transfer-Encoding gzip", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     E("Transfer-Encoding gzip, chunked",
       "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
@@ -227,15 +258,20 @@ static const struct row rows[] = {
     E("HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", 505),
     E("HTTP/3.0", "GET / HTTP/3.0\r\n\r\n", 505),
     E("HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    VV("HTTP/1.2 permitted", "GET / HTTP/1.2\r\n\r\n", 1),
+    VV("HTTP/2.0 permitted", "GET / HTTP/2.0\r\n\r\n", 1),
+    VV("HTTP/0.9 permitted", "GET / HTTP/0.9\r\n\r\n", 0),
+    VV("HTTP/1.0 still 1.0", "GET / HTTP/1.0\r\n\r\n", 0),
     E("malformed version", "GET / HTTP/1.x\r\n\r\n", 400),
     E("lowercase version", "GET / http/1.1\r\n\r\n", 400),
     E("Expect other than 100-continue", "GET / HTTP/1.1\r\nExpect: the-unexpected\r\n\r\n", 417),
     EL("request line too long", "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n",
        414, 32, 100, 8190),
-    EL("unknown method too long", "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n\r\n",
-       414, 40, 100, 8190),
-    EL("unknown method and target too long", "FOO /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n",
-       414, 40, 100, 8190),
+    EL("unknown method too long",
+       "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n\r\n", 414, 40, 100,
+       8190),
+    EL("unknown method and target too long",
+       "FOO /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n", 414, 40, 100, 8190),
     EL("method+version too long", "OPTIONS /aaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n", 414, 40, 100,
        8190),
     EL("too many headers", "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431, 4094, 3,
@@ -247,7 +283,7 @@ static const struct row rows[] = {
 };
 
 /* Limits in a row that leaves them 0 (gunicorn's defaults). */
-static const struct http_limits default_limits = {4094, 100, 8190};
+static const struct http_limits default_limits = {.line = 4094, .fields = 100, .field_size = 8190};
 
 /* What one parse run saw. */
 struct result {
@@ -427,7 +463,7 @@ END_TEST
 START_TEST(test_pipelined)
 {
     static char raw[] = "POST /one HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                              "GET /two HTTP/1.1\r\nHost: h\r\n\r\n";
+                        "GET /two HTTP/1.1\r\nHost: h\r\n\r\n";
     struct http_parser p;
     struct result res = {0};
     size_t first;
