@@ -330,6 +330,25 @@ const struct qln_option core_options[] = {
                 " method (lowercase, short or long ones too) to the app.",
     },
     {
+        .name = "permit_unconventional_http_version",
+        .cli = "--permit-unconventional-http-version",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Security",
+        .help = "Serve requests of any HTTP/d.d version (HTTP/1.2, HTTP/0.9, HTTP/2.0 on an"
+                " HTTP/1 connection), as HTTP/1.0 below 1.1 and as HTTP/1.1 above, instead of"
+                " answering 505.",
+    },
+    {
+        .name = "permit_obsolete_folding",
+        .cli = "--permit-obsolete-folding",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Security",
+        .help = "Accept header values continued on the next line (obs-fold, RFC 9112 5.2) from"
+                " legacy clients, unfolded with one space, instead of answering 400.",
+    },
+    {
         .name = "header_map",
         .cli = "--header-map",
         .type = QLN_OPT_STRING,
@@ -365,25 +384,6 @@ const struct qln_option core_options[] = {
         .name = "real_ip",
         .cli = "--real-ip",
         .type = QLN_OPT_BOOL,
-    {
-        .name = "permit_unconventional_http_version",
-        .cli = "--permit-unconventional-http-version",
-        .type = QLN_OPT_BOOL,
-        .def = "false",
-        .section = "Security",
-        .help = "Serve requests of any HTTP/d.d version (HTTP/1.2, HTTP/0.9, HTTP/2.0 on an"
-                " HTTP/1 connection), as HTTP/1.0 below 1.1 and as HTTP/1.1 above, instead of"
-                " answering 505.",
-    },
-    {
-        .name = "permit_obsolete_folding",
-        .cli = "--permit-obsolete-folding",
-        .type = QLN_OPT_BOOL,
-        .def = "false",
-        .section = "Security",
-        .help = "Accept header values continued on the next line (obs-fold, RFC 9112 5.2) from"
-                " legacy clients, unfolded with one space, instead of answering 400.",
-    },
         .def = "false",
         .section = "Server Mechanics",
         .help = "Set REMOTE_ADDR from the Forwarded or X-Forwarded-For header of a peer in"

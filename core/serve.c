@@ -65,9 +65,9 @@ limits_of(const struct conn_settings *s, struct http_limits *lim)
     lim->line = s->limit_request_line ? s->limit_request_line : 8190;
     lim->fields = s->limit_request_fields ? s->limit_request_fields : 32768;
     lim->field_size = s->limit_request_field_size ? s->limit_request_field_size : 8190;
-}
     lim->obs_fold = s->obs_fold;
     lim->any_version = s->any_version;
+}
 
 /* ------------------------------------------------------------ pool */
 
