@@ -34,6 +34,7 @@
 #include "scoreboard.h"
 #include "signals.h"
 #include "stats.h"
+#include "statsd.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -296,6 +297,8 @@ on_tick(struct ev_loop *loop, ev_timer *t, int revents)
         notify_ready(a);
     check_timeouts(a, util_now_ms());
     arbiter_manage_workers(a);
+    if (a->backlog_metric)
+        statsd_backlog(a->listeners, a->nlisteners);
 }
 
 /* --------------------------------------------------------------- signals */
@@ -603,6 +606,10 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
     }
     arbiter_capture_output(cfg);
     log_set_pid((int)a->pid);
+    /* main.c checked the address; what can still fail is resolving it, and
+       serving without metrics beats not serving. */
+    if (statsd_open(cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_WARNING, "%s; no StatsD metrics are sent", err);
     proc_set_title("master", a->proc_name);
     qln_log(QLN_LOG_INFO, "Starting qilin %s", QLN_VERSION);
     log_configuration(cfg);

@@ -88,6 +88,7 @@ struct arbiter {
     enum arbiter_state state;
     bool quick;     /* INT/QUIT: SIGQUIT workers, short wait */
     bool kill_sent; /* the stop deadline passed and SIGKILL went out */
+    bool backlog_metric;        /* --enable-backlog-metric: gunicorn.backlog each tick */
     int exit_status;
     const char *reason; /* printed as "Reason: ..." when halting */
 

@@ -27,6 +27,7 @@
 #include "scoreboard.h"
 #include "signals.h"
 #include "stats.h"
+#include "statsd.h"
 #include "util.h"
 #include "worker.h"
 
@@ -290,3 +291,5 @@ arbiter_manage_workers(struct arbiter *a)
         n--;
     }
 }
+    /* gunicorn sends the gauge from manage_workers, when the count changed. */
+    statsd_workers(n);

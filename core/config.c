@@ -1295,3 +1295,14 @@ config_list(const struct config *cfg, FILE *out, bool indented)
     }
     free(sorted);
 }
+
+const char *
+config_app_spec(const struct config *cfg)
+{
+    const struct qln_option *o;
+
+    if (config_str(cfg, "wsgi_app") != NULL)
+        return config_str(cfg, "wsgi_app");
+    o = config_find(cfg, "paste");
+    return o != NULL && o->type == QLN_OPT_STRING ? config_str(cfg, "paste") : NULL;
+}

@@ -160,4 +160,10 @@ bool config_accepts_bool(const struct qln_option *o);
 /* Iterates registered options in registration order: I from 0 until NULL. */
 const struct qln_option *config_option_at(const struct config *cfg, size_t i, const char **owner);
 
+/*
+ * The app spec: wsgi_app (APP_MODULE), else, for an app plugin that offers
+ * gunicorn's --paste, the PasteDeploy file it names; NULL when neither.
+ */
+const char *config_app_spec(const struct config *cfg);
+
 #endif

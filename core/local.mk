@@ -14,7 +14,8 @@ core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/bindin
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h core/lifecycle.c \
 	core/listener.c core/listener.h core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h core/notify.c core/notify.h \
-	core/stats.c core/stats.h core/reloader.c core/reloader.h
+	core/stats.c core/stats.h core/reloader.c core/reloader.h \
+	core/statsd.c core/statsd.h
 
 core_sources = $(core_util_sources) $(core_config_sources) $(core_log_sources) \
 	$(core_http_sources) $(core_proc_sources)

@@ -21,6 +21,7 @@
 #include <qilin/log.h>
 
 #include "log.h"
+#include "statsd.h"
 #include "util.h"
 
 /* One error line; longer messages are cut and end with "..." (qln_log_raw takes big text). */
@@ -249,6 +250,8 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
         memcpy(buf + cap - 3, "...", 3);
     buf[n++] = '\n';
     write_all(logst.err_fd, buf, n);
+    /* gunicorn's statsd logger counts its warning, error and critical lines. */
+    statsd_log_line(level);
 }
 
 void

@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "reloader.h"
 #include "static.h"
+#include "statsd.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -425,7 +426,7 @@ check_config(struct startup *s, struct qln_ctx *ctx)
     if (app->init(ctx, &state, err, sizeof(err)) != 0)
         die("plugin '%s' failed to start: %s", s->app->name, err);
     err[0] = '\0';
-    if (app->load_app(state, opt_str(s->cfg, "wsgi_app"), err, sizeof(err)) != 0)
+    if (app->load_app(state, config_app_spec(s->cfg), err, sizeof(err)) != 0)
         die("App failed to load: %s", err[0] ? err : "see the error log");
     if (app_shutdown != NULL)
         app_shutdown(state);
@@ -471,9 +472,12 @@ handle_modes(struct startup *s)
     }
     if (s->app == NULL)
         die("no app plugin loaded: pass --plugin NAME (e.g. --plugin python3)");
-    if (opt_str(s->cfg, "wsgi_app") == NULL)
+    if (config_app_spec(s->cfg) == NULL)
         cli_error(CONFIG_EUSAGE, "No application module specified.");
     check_binds(s->cfg);
+    /* A --statsd-host that cannot be an address is a malformed flag: exit 2. */
+    if (statsd_check_config(s->cfg, err, sizeof(err)) != 0)
+        cli_error(CONFIG_EUSAGE, "%s", err);
     /* A bad --forwarded-allow-ips is one error line at startup. */
     if (proxy_check_config(s->cfg, err, sizeof(err)) != 0)
         die("%s", err);

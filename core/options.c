@@ -247,6 +247,42 @@ const struct qln_option core_options[] = {
         .section = "Logging",
         .help = "The granularity of error log output: debug, info, warning, error or critical.",
     },
+    {
+        .name = "statsd_host",
+        .cli = "--statsd-host",
+        .type = QLN_OPT_STRING,
+        .metavar = "STATSD_ADDR",
+        .section = "Logging",
+        .help = "Send StatsD metrics to HOST:PORT over UDP (port 8125 when left out) or to"
+                " unix:PATH, a unix datagram socket (off when unset).",
+    },
+    {
+        .name = "dogstatsd_tags",
+        .cli = "--dogstatsd-tags",
+        .type = QLN_OPT_STRING,
+        .def = "",
+        .metavar = "DOGSTATSD_TAGS",
+        .section = "Logging",
+        .help = "Comma-separated DogStatsD tags (key:value) appended to every metric as |#tags.",
+    },
+    {
+        .name = "statsd_prefix",
+        .cli = "--statsd-prefix",
+        .type = QLN_OPT_STRING,
+        .def = "",
+        .metavar = "STATSD_PREFIX",
+        .section = "Logging",
+        .help = "A prefix for the StatsD metric names, joined to them with a '.'.",
+    },
+    {
+        .name = "enable_backlog_metric",
+        .cli = "--enable-backlog-metric",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Logging",
+        .help = "Send the TCP listeners' accept queue length each second as the StatsD"
+                " histogram gunicorn.backlog.",
+    },
 
     /* Process Naming */
     {

@@ -18,6 +18,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "proc.h"
+#include "statsd.h"
 #include "tls.h"
 #include "util.h"
 
@@ -39,8 +40,9 @@ reload_settings(struct arbiter *a)
     a->timeout_ms = opt_int(cfg, "timeout", 30) * 1000;
     a->graceful_ms = opt_int(cfg, "graceful_timeout", 30) * 1000;
     a->request_timeout_ms = opt_int(cfg, "request_timeout", 0) * 1000;
+    a->backlog_metric = opt_bool(cfg, "enable_backlog_metric", false);
     a->pidfile = opt_str(cfg, "pidfile");
-    a->app_spec = opt_str(cfg, "wsgi_app");
+    a->app_spec = config_app_spec(cfg);
     a->proc_name = opt_str(cfg, "proc_name");
     if (a->proc_name == NULL)
         a->proc_name = a->app_spec;
@@ -85,6 +87,9 @@ apply_config(struct arbiter *a)
     config_log_options(a->ctx->cfg, &lo);
     if (log_open(&lo, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "Reload: %s; the logs stay as they were", err);
+    /* The new workers inherit the new socket; the old ones keep theirs. */
+    if (statsd_open(a->ctx->cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "Reload: %s; StatsD metrics stay as they were", err);
     arbiter_capture_output(a->ctx->cfg);
     if (arbiter_apply_env(a, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "Reload: %s", err);

@@ -31,6 +31,7 @@
 #include "scoreboard.h"
 #include "serve.h"
 #include "static.h"
+#include "statsd.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -829,13 +830,18 @@ serve_request(struct qln_conn *c)
     struct qln_worker *w = c->w;
     const struct static_mount *mount;
     bool logging = log_access_enabled();
+    bool metrics = statsd_enabled();
     int64_t t0_us = 0;
     int stop, rc;
 
     prepare_request(c);
-    if (host_missing(c) || body_over_limit(c) || scheme_refused(c) || underscore_refused(c))
+    if (host_missing(c) || body_over_limit(c) || scheme_refused(c) || underscore_refused(c)) {
+        /* gunicorn counts a request it refuses once its head was read. */
+        if (metrics)
+            statsd_request(c->resp.status, 0);
         return closing(c);
-    if (logging)
+    }
+    if (logging || metrics)
         t0_us = mono_us();
     request_begin(w);
     /* gunicorn's default pre_request logs "METHOD PATH" at debug. */
@@ -854,6 +860,10 @@ serve_request(struct qln_conn *c)
     hooks_request(w->pid, w->age, &c->req, HOOK_POST_REQUEST, c->resp.status);
     if (logging && !c->conn.stop_now)
         log_request(c, t0_us);
+    /* From here, the worker (and thread) that served it: gunicorn's statsd
+       logger sends these where it writes the access line. */
+    if (metrics && !c->conn.stop_now)
+        statsd_request(c->resp.status, mono_us() - t0_us);
     request_end(w);
 
     c->requests++;

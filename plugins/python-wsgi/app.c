@@ -283,6 +283,55 @@ syntax_error_app(struct pyw_state *st)
     return app;
 }
 
+/* qilin/paste.py (module qilin.paste): load(uri, raw_global_conf) is the app of a PasteDeploy file. */
+static const char paste_py[] = {
+#include "plugins/python-wsgi/qilin/paste.py.inc"
+    0};
+
+/*
+ * --paste: the app of the PasteDeploy file URI ("production.ini#admin").
+ * A missing file, PasteDeploy not installed or a malformed --paste-global
+ * is one line; what the app's factory raised gets its traceback.
+ */
+static int
+paste_load(struct pyw_state *st, const char *uri, char *err, size_t errlen)
+{
+    size_t i, n = qln_cfg_list_len(st->ctx, "raw_paste_global_conf");
+    PyObject *mod, *raw = PyList_New(0), *app = NULL, *item;
+    int rc = -EINVAL;
+
+    mod = raw != NULL ? pyw_module_define("qilin.paste", "plugins/python-wsgi/qilin/paste.py",
+                                          paste_py, NULL)
+                      : NULL;
+    for (i = 0; mod != NULL && i < n; i++) {
+        item = PyUnicode_DecodeFSDefault(qln_cfg_list_get(st->ctx, "raw_paste_global_conf", i));
+        if (item == NULL || PyList_Append(raw, item) < 0)
+            Py_CLEAR(mod);
+        Py_XDECREF(item);
+    }
+    if (mod != NULL)
+        app = PyObject_CallMethod(mod, "load", "sO", uri, raw);
+    if (app == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_FileNotFoundError) ||
+            PyErr_ExceptionMatches(PyExc_ImportError) || PyErr_ExceptionMatches(PyExc_ValueError)) {
+            rc = PyErr_ExceptionMatches(PyExc_FileNotFoundError) ? -ENOENT : -EINVAL;
+            pyw_exception_line(err, errlen);
+            PyErr_Clear();
+        } else {
+            rc = app_exception(st, err, errlen);
+        }
+    } else if (!PyCallable_Check(app)) {
+        snprintf(err, errlen, "Application object must be callable.");
+    } else {
+        Py_XSETREF(st->app, Py_NewRef(app));
+        rc = 0;
+    }
+    Py_XDECREF(app);
+    Py_XDECREF(mod);
+    Py_XDECREF(raw);
+    return rc;
+}
+
 /* True for "name" or "a.b.c" made of ASCII identifier characters. */
 static bool
 is_dotted_name(const char *s)
@@ -491,6 +540,10 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         rc = -EINVAL;
+        goto done;
+    }
+    if (qln_cfg_str(st->ctx, "paste") != NULL) {
+        rc = paste_load(st, qln_cfg_str(st->ctx, "paste"), err, errlen);
         goto done;
     }
     if (mlen == 0) {

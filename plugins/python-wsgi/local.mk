@@ -4,7 +4,8 @@ pyw_python = \
 	plugins/python-wsgi/qilin/conf.py \
 	plugins/python-wsgi/qilin/loggers.py \
 	plugins/python-wsgi/qilin/failapp.py \
-	plugins/python-wsgi/qilin/asgi.py
+	plugins/python-wsgi/qilin/asgi.py \
+	plugins/python-wsgi/qilin/paste.py
 if BUILD_PYTHON
 pkglib_LTLIBRARIES += plugins/python-wsgi/python3.la
 plugins_python_wsgi_python3_la_SOURCES = \
@@ -64,5 +65,7 @@ plugins/python-wsgi/qilin/failapp.py.inc: plugins/python-wsgi/qilin/failapp.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/failapp.py $@
 plugins/python-wsgi/qilin/asgi.py.inc: plugins/python-wsgi/qilin/asgi.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/asgi.py $@
+plugins/python-wsgi/qilin/paste.py.inc: plugins/python-wsgi/qilin/paste.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/paste.py $@
 CLEANFILES += $(pyw_python:.py=.py.inc)
 EXTRA_DIST += $(pyw_python)

@@ -441,6 +441,23 @@ static const struct qln_option py_options[] = {
         .help = "Comma-separated directories put in front of sys.path, e.g. /srv/app,/srv/lib.",
     },
     {
+        .name = "paste",
+        .cli = "--paste,--paster",
+        .type = QLN_OPT_STRING,
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "Load the app from a PasteDeploy config file, FILE or FILE#SECTION (e.g."
+                " production.ini#admin), in place of APP_MODULE.",
+    },
+    {
+        .name = "raw_paste_global_conf",
+        .cli = "--paste-global",
+        .type = QLN_OPT_LIST,
+        .metavar = "CONF",
+        .section = "Python",
+        .help = "A PasteDeploy global config variable, KEY=VALUE; repeatable.",
+    },
+    {
         .name = "interface",
         .cli = "--interface",
         .type = QLN_OPT_STRING,

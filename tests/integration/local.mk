@@ -24,7 +24,9 @@ integration_tests += \
 	tests/integration/test_python_link.py \
 	tests/integration/test_fairness.py \
 	tests/integration/test_tls.py \
-	tests/integration/test_ruby.py
+	tests/integration/test_statsd.py \
+	tests/integration/test_ruby.py \
+	tests/integration/test_paste.py
 
 # How configure linked the interpreter, for test_python_link.py.
 if PYTHON_STATIC

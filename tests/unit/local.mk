@@ -8,5 +8,6 @@ include tests/unit/http.mk
 include tests/unit/loader.mk
 include tests/unit/proc.mk
 include tests/unit/static.mk
+include tests/unit/statsd.mk
 endif
 EXTRA_DIST += tests/unit/fixtures
