@@ -290,6 +290,6 @@ arbiter_manage_workers(struct arbiter *a)
         arbiter_child_signal(oldest, SIGTERM);
         n--;
     }
-}
     /* gunicorn sends the gauge from manage_workers, when the count changed. */
     statsd_workers(n);
+}

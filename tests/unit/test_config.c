@@ -32,7 +32,7 @@ core_config(void)
 }
 
 /* A plugin's table, registered after the core's (as the loader does). */
-/* The core registers threads itself, hence a made-up "strands". */
+/* The core registers threads and sendfile itself, hence a made-up "strands" and "spooling". */
 static const struct qln_option plugin_options[] = {
     {.name = "strands",
      .cli = "--strands",
@@ -42,12 +42,12 @@ static const struct qln_option plugin_options[] = {
      .section = "Threads",
      .help = "Threads per worker.",
      .min = 1},
-    {.name = "sendfile",
-     .cli = "--no-sendfile",
+    {.name = "spooling",
+     .cli = "--no-spooling",
      .type = QLN_OPT_BOOL,
      .def = "true",
      .section = "Threads",
-     .help = "Disable sendfile.",
+     .help = "Disable spooling.",
      .flags = QLN_OPT_NEGATE},
     {.name = "pythonpath",
      .cli = "--pythonpath",
@@ -363,7 +363,7 @@ START_TEST(pending_resolved_after_plugin_registers)
     ck_assert_int_eq(config_set(cfg, "strands", "4", CONFIG_SRC_FILE, "q.lua:1", err, sizeof(err)),
                      0);
     ck_assert_int_eq(
-        config_set_bool(cfg, "sendfile", false, CONFIG_SRC_FILE, "q.lua:2", err, sizeof(err)), 0);
+        config_set_bool(cfg, "spooling", false, CONFIG_SRC_FILE, "q.lua:2", err, sizeof(err)), 0);
     ck_assert_int_eq(
         config_set_list(cfg, "pythonpath", paths, 2, CONFIG_SRC_FILE, "q.lua:3", err, sizeof(err)),
         0);
@@ -372,11 +372,11 @@ START_TEST(pending_resolved_after_plugin_registers)
     ck_assert_int_eq(config_register(cfg, plugin_options, "gthread", err, sizeof(err)), 0);
     /* Registered, not yet resolved: defaults. */
     ck_assert_int_eq(config_int(cfg, "strands"), 1);
-    ck_assert(config_bool(cfg, "sendfile"));
+    ck_assert(config_bool(cfg, "spooling"));
     ck_assert_int_eq(config_resolve_pending(cfg, err, sizeof(err)), 0);
     ck_assert_int_eq(config_int(cfg, "strands"), 4);
     ck_assert_int_eq(config_source_of(cfg, "strands"), CONFIG_SRC_FILE);
-    ck_assert(!config_bool(cfg, "sendfile"));
+    ck_assert(!config_bool(cfg, "spooling"));
     ck_assert_uint_eq(config_list_len(cfg, "pythonpath"), 2);
     ck_assert_str_eq(config_list_get(cfg, "pythonpath", 1), "/b");
     /* Resolved items are gone: resolving again changes nothing. */
@@ -644,8 +644,8 @@ START_TEST(print_config_like_gunicorn)
         prev = at;
     }
     /* The longest name takes one space before its "="; the others line up. */
-    ck_assert_ptr_nonnull(strstr(out, "\npermit_unconventional_http_method = False\n"));
-    ck_assert_ptr_nonnull(strstr(out, "\nworkers                           = 3\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\npermit_unconventional_http_version = False\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\nworkers                            = 3\n"));
     free(out);
     config_free(cfg);
 }
