@@ -72,6 +72,8 @@ qln_cfg_str(const struct qln_ctx *ctx, const char *name)
     if (strcmp(name, "interface") == 0 || strcmp(name, "asgi_loop") == 0 ||
         strcmp(name, "asgi_lifespan") == 0)
         return "auto";
+    if (strcmp(name, "paste") == 0)
+        return NULL; /* the apps come from modules, not --paste */
     ck_assert_str_eq(name, "pythonpath");
     return ctx->pythonpath;
 }
