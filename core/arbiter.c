@@ -10,7 +10,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,72 +439,6 @@ start_loop(struct arbiter *a)
     ev_timer_init(&a->stop_timer, on_stop_timer, 0.0, 0.0);
 }
 
-/* Appends to BUF (LEN bytes) at *POS like snprintf, never past the end. */
-static void __attribute__((format(printf, 4, 5)))
-append(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (*pos >= len - 1)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        *pos = *pos + (size_t)n < len - 1 ? *pos + (size_t)n : len - 1;
-}
-
-static const char *
-child_state(const struct child *c)
-{
-    if (c->timed_out)
-        return "timed_out";
-    if (c->retiring)
-        return "stopping";
-    return scoreboard_ready(c->slot) ? "serving" : "booting";
-}
-
-/* --stats: the scoreboard as JSON, or as Prometheus text. */
-static size_t
-render_stats(void *opaque, bool prometheus, char *buf, size_t len)
-{
-    const struct arbiter *a = opaque;
-    int64_t now = util_now_ms();
-    size_t i, pos = 0;
-
-    if (prometheus) {
-        append(buf, len, &pos,
-               "# TYPE qilin_workers gauge\nqilin_workers %d\n"
-               "# TYPE qilin_worker_requests_total counter\n",
-               a->num_workers);
-        for (i = 0; i < a->nchildren; i++)
-            append(buf, len, &pos, "qilin_worker_requests_total{pid=\"%d\",age=\"%d\"} %llu\n",
-                   (int)a->children[i].pid, a->children[i].age,
-                   (unsigned long long)scoreboard_requests(a->children[i].slot));
-        append(buf, len, &pos, "# TYPE qilin_worker_active_requests gauge\n");
-        for (i = 0; i < a->nchildren; i++)
-            append(buf, len, &pos, "qilin_worker_active_requests{pid=\"%d\",age=\"%d\"} %u\n",
-                   (int)a->children[i].pid, a->children[i].age,
-                   scoreboard_active(a->children[i].slot));
-        return pos;
-    }
-    append(buf, len, &pos, "{\"master\": {\"pid\": %d, \"workers\": %d}, \"workers\": [",
-           (int)a->pid, a->num_workers);
-    for (i = 0; i < a->nchildren; i++) {
-        const struct child *c = &a->children[i];
-
-        append(buf, len, &pos,
-               "%s{\"pid\": %d, \"age\": %d, \"state\": \"%s\", \"requests\": %llu,"
-               " \"active\": %u, \"heartbeat_ms_ago\": %lld}",
-               i ? ", " : "", (int)c->pid, c->age, child_state(c),
-               (unsigned long long)scoreboard_requests(c->slot), scoreboard_active(c->slot),
-               (long long)(now - scoreboard_heartbeat_ms(c->slot)));
-    }
-    append(buf, len, &pos, "]}\n");
-    return pos;
-}
-
 static void
 stop_loop(struct arbiter *a)
 {
@@ -610,6 +543,9 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
        serving without metrics beats not serving. */
     if (statsd_open(cfg, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_WARNING, "%s; no StatsD metrics are sent", err);
+    rc = admin_control_open(a);
+    if (rc != 0)
+        return rc;
     proc_set_title("master", a->proc_name);
     qln_log(QLN_LOG_INFO, "Starting qilin %s", QLN_VERSION);
     log_configuration(cfg);
@@ -655,6 +591,9 @@ teardown(struct arbiter *a)
         if (a->reason != NULL)
             qln_log(level, "Reason: %s", a->reason);
     }
+    /* Not binding_may_unlink(): that also spares the listeners' files for
+       systemd, while this file is always the master's own. */
+    control_close(&a->control, a->reexec_pid == 0 && a->old_master == 0);
     stop_loop(a);
     binding_close(a);
     if (a->pid_path != NULL)
@@ -683,6 +622,8 @@ arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, void *app_state,
     int rc;
 
     memset(a, 0, sizeof(*a));
+    control_init(&a->control);
+    a->started_ms = util_now_ms();
     a->reload = reload_fn;
     a->reload_opaque = reload_opaque;
     a->app_state = app_state; /* from load_config_state(): init() adopts it */
@@ -701,12 +642,14 @@ arbiter_run(struct qln_ctx *ctx, const struct qln_plugin *app, void *app_state,
     }
     unsetenv(ENV_STATS_FD);
     if (spec != NULL &&
-        stats_open(&a->stats, a->loop, spec, render_stats, a, err, sizeof(err)) != 0) {
+        stats_open(&a->stats, a->loop, spec, admin_render_stats, a, err, sizeof(err)) != 0) {
         arbiter_fatal("%s", err);
         a->exit_status = EXIT_FAILURE;
         teardown(a);
         return EXIT_FAILURE;
     }
+    if (a->old_master == 0)
+        admin_control_start(a);
     arbiter_server_hook(a, HOOK_WHEN_READY);
     arbiter_manage_workers(a);
     ev_run(a->loop, 0);

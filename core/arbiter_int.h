@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
 
@@ -18,6 +19,7 @@
 #include <qilin/plugin.h>
 
 #include "config.h"
+#include "control.h"
 #include "hooks.h"
 #include "listener.h"
 #include "proc.h"
@@ -31,6 +33,8 @@
 #define ENV_FD "QILIN_FD"
 #define ENV_PID "QILIN_PID"
 #define ENV_STATS_FD "QILIN_STATS_FD" /* the --stats socket, handed over the same way */
+/* And the control socket. */
+#define ENV_CONTROL_FD "QILIN_CONTROL_FD"
 
 enum arbiter_state {
     ARB_RUNNING,
@@ -47,6 +51,8 @@ struct child {
     bool timed_out;    /* WORKER TIMEOUT: SIGABRT sent, SIGKILL may follow */
     const char *cause; /* what timed out: "timeout" or "request timeout" (for the log) */
     bool retiring;     /* HUP or TTOU told it to stop; not counted in num_workers */
+    /* When it was forked (util_now_ms). */
+    int64_t started_ms;
 };
 
 struct arbiter {
@@ -92,7 +98,11 @@ struct arbiter {
     int exit_status;
     const char *reason; /* printed as "Reason: ..." when halting */
 
-    struct stats stats; /* --stats endpoint */
+    struct stats stats;     /* --stats endpoint */
+    struct control control; /* --control-socket */
+    int64_t started_ms;     /* the master's start, for uptime */
+    uint64_t spawned;       /* workers forked so far */
+    uint64_t reloads;       /* HUPs handled */
     struct ev_loop *loop;
     ev_signal sigw[MAX_SIGNALS];
     ev_child childw;
@@ -181,6 +191,9 @@ void arbiter_child_remove(struct arbiter *a, struct child *c);
 /* arbiter_child_signal() to every child. */
 void arbiter_signal_all(struct arbiter *a, int signo);
 
+/* The children not retiring: those that count toward num_workers. */
+int arbiter_count_active(const struct arbiter *a);
+
 /* ------------------------------------------------------------- binding.c */
 
 /* Whether closing may unlink the socket files: not while another master
@@ -212,6 +225,29 @@ void reload_settings(struct arbiter *a);
 
 /* HUP: re-read and apply the configuration, then replace the workers. */
 void reload_hup(struct arbiter *a);
+
+/* --------------------------------------------------------------- admin.c */
+
+/* stats_render_fn for --stats: the scoreboard as JSON, or as Prometheus text. */
+size_t admin_render_stats(void *opaque, bool prometheus, char *buf, size_t len);
+
+/* control_handler_fn for the control socket (OPAQUE is the arbiter). */
+int admin_control(void *opaque, const char *line, FILE *out);
+
+/*
+ * Opens the control socket unless --no-control-socket: the one a USR2 hands
+ * over when it is bound to the configured path, else control_open(). A
+ * path set by the user that fails is fatal (EXIT_FAILURE after one
+ * "Error:" line); the default path only logs a warning. Returns 0 or
+ * EXIT_FAILURE. At startup, before the listeners, so that a taken path
+ * stops the server before it binds anything.
+ */
+int admin_control_open(struct arbiter *a);
+
+/* Starts answering on the control socket on a->loop (no-op without one, or
+   once started). A USR2 master calls it when promoted: until then the old
+   master answers. */
+void admin_control_start(struct arbiter *a);
 
 /* -------------------------------------------------------------- reexec.c */
 

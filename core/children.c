@@ -183,8 +183,8 @@ arbiter_signal_all(struct arbiter *a, int signo)
         arbiter_child_signal(&a->children[i], signo);
 }
 
-static int
-count_active(const struct arbiter *a)
+int
+arbiter_count_active(const struct arbiter *a)
 {
     size_t i;
     int n = 0;
@@ -238,8 +238,10 @@ spawn_worker(struct arbiter *a)
         .proc_name = a->proc_name,
         .owner = &a->owner,
     };
-    static_assert(STATS_MAX_CONNS + 1 <= MASTER_FDS_MAX, "worker_boot.master_fds too small");
+    static_assert(STATS_MAX_CONNS + 1 + CONTROL_MAX_CONNS + 1 <= MASTER_FDS_MAX,
+                  "worker_boot.master_fds too small");
     boot.nmaster_fds = stats_fds(&a->stats, boot.master_fds);
+    boot.nmaster_fds += control_fds(&a->control, boot.master_fds + boot.nmaster_fds);
     arbiter_worker_hook(a, HOOK_PRE_FORK, 0, a->next_age, 0);
     if (pre_fork != NULL)
         pre_fork(a->app_state);
@@ -258,15 +260,17 @@ spawn_worker(struct arbiter *a)
         return;
     }
     scoreboard_slot_set_pid(slot, pid);
-    a->children[a->nchildren++] = (struct child){.pid = pid, .age = a->next_age, .slot = slot};
+    a->children[a->nchildren++] =
+        (struct child){.pid = pid, .age = a->next_age, .slot = slot, .started_ms = util_now_ms()};
     a->next_age++;
+    a->spawned++;
 }
 
 /* Spawns or retires workers until num_workers are active (gunicorn's manage_workers). */
 void
 arbiter_manage_workers(struct arbiter *a)
 {
-    int n = count_active(a);
+    int n = arbiter_count_active(a);
 
     while (a->state == ARB_RUNNING && n < a->num_workers) {
         size_t before = a->nchildren;

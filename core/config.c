@@ -19,6 +19,7 @@
 #include <qilin/option.h>
 
 #include "config.h"
+#include "control_cmd.h"
 #include "log.h"
 #include "util.h"
 
@@ -72,6 +73,14 @@ static const struct {
     {"bind", "PORT", "0.0.0.0:%s"},
     {"workers", "WEB_CONCURRENCY", "%s"},
 };
+
+/*
+ * INT options of the core that are file modes: their text is always octal,
+ * as chmod(1) writes it ("600", "0600", "0o600"), where gunicorn's auto_int
+ * reads "0600" as octal but "600" as decimal. Numbers from a config file are
+ * taken as they are (Lua's 384, gunicorn.conf.py's 0o600). Read-only, master.
+ */
+static const char *const octal_options[] = {"control_socket_mode"};
 
 /*
  * STRING options of the core restricted to a set of words (matched without
@@ -331,6 +340,38 @@ parse_int(const char *text, int64_t *out)
     return 0;
 }
 
+static bool
+is_octal(const struct qln_option *o)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(octal_options); k++) {
+        if (strcmp(octal_options[k], o->name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A file mode: octal digits with an optional 0o prefix, at most 0777. */
+static int
+parse_mode(const char *text, int64_t *out)
+{
+    const char *p = text;
+    int64_t v = 0;
+
+    if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O'))
+        p += 2;
+    if (*p == '\0')
+        return -EINVAL;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '7' || v > 0777)
+            return -EINVAL;
+        v = v * 8 + (*p - '0');
+    }
+    if (v > 0777)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
 /*
  * The bounds of an INT option. Both 0 means unbounded; a max of 0 with a
  * non-zero min means "at least min" (the natural way to write workers >= 1).
@@ -538,7 +579,12 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
             e->b = b;
         return 0;
     case QLN_OPT_INT:
-        rc = parse_int(text, &i);
+        if (is_octal(o) && parse_mode(text, &i) < 0)
+            return util_err(err, errlen, CONFIG_EUSAGE,
+                            "%s: invalid mode '%s' (expected octal permission bits from 0 to"
+                            " 0777, e.g. 0600 or 0660)",
+                            pfx, text);
+        rc = is_octal(o) ? 0 : parse_int(text, &i);
         if (rc < 0) {
             describe_bounds(o, want, sizeof(want));
             return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid integer '%s' (expected %s)",
@@ -999,6 +1045,11 @@ apply_default(struct entry *e, const char *owner, char *err, size_t errlen)
         def = buf;
         origin = where;
     }
+    /* gunicorn computes control_socket's default from $XDG_RUNTIME_DIR or
+       $HOME; so does qilin, so that --print-config shows the real path. */
+    if (def == NULL && strcmp(owner, "core") == 0 && strcmp(e->opt->name, "control_socket") == 0 &&
+        control_default_path(buf, sizeof(buf)) == 0)
+        def = buf;
     if (def == NULL)
         return 0;
     rc = entry_set_text(e, def, CONFIG_SRC_DEFAULT, origin, msg, sizeof(msg));

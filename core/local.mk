@@ -17,8 +17,12 @@ core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/bindin
 	core/stats.c core/stats.h core/reloader.c core/reloader.h \
 	core/statsd.c core/statsd.h
 
+# The control socket: the master's side, and the protocol qilinctl shares.
+core_control_sources = core/control.c core/control.h core/control_cmd.c core/control_cmd.h \
+	core/admin.c
+
 core_sources = $(core_util_sources) $(core_config_sources) $(core_log_sources) \
-	$(core_http_sources) $(core_proc_sources)
+	$(core_http_sources) $(core_proc_sources) $(core_control_sources)
 
 core_cppflags = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
 	-DPKGLIBDIR='"$(pkglibdir)"'

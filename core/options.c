@@ -781,5 +781,35 @@ const struct qln_option core_options[] = {
                 " calling the app (e.g. /static=./static); repeatable.",
     },
 
+    /* Control: the master's admin socket for qilinctl (gunicorn 25.1's gunicornc) */
+    {
+        .name = "control_socket",
+        .cli = "--control-socket",
+        .type = QLN_OPT_STRING,
+        .metavar = "PATH",
+        .section = "Control",
+        .help = "The Unix socket qilinctl talks to (default $XDG_RUNTIME_DIR/qilin.ctl, else"
+                " $HOME/.qilin/qilin.ctl).",
+    },
+    {
+        .name = "control_socket_mode",
+        .cli = "--control-socket-mode",
+        .type = QLN_OPT_INT,
+        .def = "0600",
+        .metavar = "MODE",
+        .section = "Control",
+        .help = "The control socket's permission bits, in octal (0660 lets the group in).",
+        .min = 0,
+        .max = 0777,
+    },
+    {
+        .name = "control_socket_disable",
+        .cli = "--no-control-socket",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Control",
+        .help = "Create no control socket.",
+    },
+
     {.name = NULL},
 };

@@ -36,16 +36,19 @@ reexec_environ(const struct arbiter *a)
 
     while (environ[n] != NULL)
         n++;
-    envp = xcalloc(n + 4, sizeof(*envp));
+    envp = xcalloc(n + 5, sizeof(*envp));
     for (i = 0, n = 0; environ[i] != NULL; i++) {
         if (strncmp(environ[i], ENV_FD "=", sizeof(ENV_FD)) != 0 &&
             strncmp(environ[i], ENV_PID "=", sizeof(ENV_PID)) != 0 &&
-            strncmp(environ[i], ENV_STATS_FD "=", sizeof(ENV_STATS_FD)) != 0)
+            strncmp(environ[i], ENV_STATS_FD "=", sizeof(ENV_STATS_FD)) != 0 &&
+            strncmp(environ[i], ENV_CONTROL_FD "=", sizeof(ENV_CONTROL_FD)) != 0)
             envp[n++] = xstrdup(environ[i]);
     }
     envp[n++] = xasprintf("%s=%d", ENV_PID, (int)a->pid);
     if (a->stats.loop != NULL)
         envp[n++] = xasprintf("%s=%d", ENV_STATS_FD, a->stats.l.fd);
+    if (a->control.fd >= 0)
+        envp[n++] = xasprintf("%s=%d", ENV_CONTROL_FD, a->control.fd);
     fds = xstrdup(ENV_FD "=");
     for (i = 0; i < a->nlisteners; i++) {
         len = strlen(fds);
@@ -92,6 +95,8 @@ reexec_start(struct arbiter *a)
             fcntl(a->listeners[i].fd, F_SETFD, 0);
         if (a->stats.loop != NULL)
             fcntl(a->stats.l.fd, F_SETFD, 0);
+        if (a->control.fd >= 0)
+            fcntl(a->control.fd, F_SETFD, 0);
         signals_unblock_all();
         execvpe(a->ctx->argv[0], a->ctx->argv, envp);
         _exit(127);
@@ -123,6 +128,8 @@ reexec_promote(struct arbiter *a)
     a->old_master = 0;
     if (a->stats.loop != NULL && !a->systemd)
         a->stats.l.inherited = false; /* from the old master: ours to unlink now */
+    /* The old master answered on the control socket until now. */
+    admin_control_start(a);
     if (a->pid_path != NULL && a->pidfile != NULL) {
         if (rename(a->pid_path, a->pidfile) != 0)
             qln_log_errno(QLN_LOG_ERROR, errno, "rename(%s, %s)", a->pid_path, a->pidfile);

@@ -136,6 +136,7 @@ reload_hup(struct arbiter *a)
     int rc;
 
     qln_log(QLN_LOG_INFO, "Hang up: Master");
+    a->reloads++;
     if (a->reload != NULL) {
         rc = a->reload(a->reload_opaque, a->ctx, &a->app_state, err, sizeof(err));
         if (rc != 0)

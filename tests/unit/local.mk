@@ -4,6 +4,7 @@ if HAVE_CHECK
 unit_cppflags = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(LUA_CFLAGS) $(LLHTTP_CFLAGS)
 unit_ldadd = core/libqilincore.la $(CHECK_LIBS)
 include tests/unit/config.mk
+include tests/unit/control.mk
 include tests/unit/http.mk
 include tests/unit/loader.mk
 include tests/unit/proc.mk
