@@ -66,3 +66,7 @@ AM_TESTS_ENVIRONMENT = \
 	LSAN_OPTIONS='suppressions=$(abs_top_srcdir)/tests/lsan.supp:print_suppressions=0'; \
 	export LSAN_OPTIONS;
 integration_tests += tests/integration/test_static.py
+
+# The control socket and its client (test_control.py runs qilinctl from here).
+integration_tests += tests/integration/test_control.py
+AM_TESTS_ENVIRONMENT += QILIN_CTL_BIN='$(abs_top_builddir)/qilinctl'; export QILIN_CTL_BIN;
