@@ -1160,6 +1160,34 @@ config_str(const struct config *cfg, const char *name)
     return typed_entry(cfg, name, QLN_OPT_STRING)->s;
 }
 
+/*
+ * The --log-syslog settings; the prefix is gunicorn's: --log-syslog-prefix,
+ * else the process name (proc_name, or the app) with ':' as '.'.
+ */
+static void
+syslog_options_of(const struct config *cfg, struct syslog_options *o)
+{
+    static char prefix[256];
+    const char *name;
+    size_t i;
+
+    o->on = config_bool(cfg, "syslog");
+    o->access = !config_bool(cfg, "disable_redirect_access_to_syslog");
+    o->addr = config_str(cfg, "syslog_addr");
+    o->facility = config_str(cfg, "syslog_facility");
+    o->prefix = config_str(cfg, "syslog_prefix");
+    if (o->prefix != NULL && o->prefix[0] != '\0')
+        return;
+    name = config_str(cfg, "proc_name");
+    if (name == NULL)
+        name = config_app_spec(cfg);
+    util_format(prefix, sizeof(prefix), "%s", name != NULL ? name : "qilin");
+    for (i = 0; prefix[i] != '\0'; i++)
+        if (prefix[i] == ':')
+            prefix[i] = '.';
+    o->prefix = prefix;
+}
+
 void
 config_log_options(const struct config *cfg, struct log_options *o)
 {
@@ -1167,6 +1195,7 @@ config_log_options(const struct config *cfg, struct log_options *o)
     o->loglevel = config_str(cfg, "loglevel");
     o->accesslog = config_str(cfg, "accesslog");
     o->access_log_format = config_str(cfg, "access_log_format");
+    syslog_options_of(cfg, &o->syslog);
 }
 
 size_t

@@ -4,7 +4,7 @@
 core_util_sources = core/util.c core/util.h core/service.c
 core_config_sources = core/config.c core/config.h core/options.c core/cli.c core/cli.h \
 	core/lua_config.c core/lua_config.h
-core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h
+core_log_sources = core/log.c core/log.h core/plugin.c core/plugin.h core/syslog.c core/syslog.h
 core_http_sources = core/transport.c core/transport.h core/conn.c core/conn.h \
 	core/field.c core/field.h core/http.c core/http.h core/request.c core/request.h core/response.c core/response.h \
 	core/settings.c core/settings.h core/serve.c core/serve.h \

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "statsd.h"
+#include "syslog.h"
 #include "util.h"
 
 /* One error line; longer messages are cut and end with "..." (qln_log_raw takes big text). */
@@ -65,7 +66,8 @@ static struct {
     int acc_fd;     /* -1: access log off; 1: stdout */
     char *acc_path; /* NULL when off or stdout */
     struct access_format acc_fmt;
-} logst = {.level = QLN_LOG_INFO, .err_fd = 2, .acc_fd = -1};
+    struct syslog_target sys; /* --log-syslog; fd -1: off */
+} logst = {.level = QLN_LOG_INFO, .err_fd = 2, .acc_fd = -1, .sys = {.fd = -1}};
 
 /*
  * The pid shown in each line. Set by log_set_pid after fork; the atfork
@@ -236,10 +238,11 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
 {
     char buf[LOG_LINE_MAX];
     const size_t cap = sizeof(buf) - 1; /* the newline always fits */
-    size_t n = format_stamp(buf, cap);
+    size_t n = format_stamp(buf, cap), msg;
     bool cut = false;
 
     append_fmt(buf, cap, &n, &cut, "[%d] [%s] ", current_pid(), level_name(level));
+    msg = n;
     append_vfmt(buf, cap, &n, &cut, fmt, ap);
     /* The contract drops a trailing newline so callers may write either form. */
     if (!cut && n > 0 && buf[n - 1] == '\n')
@@ -250,6 +253,8 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
         memcpy(buf + cap - 3, "...", 3);
     buf[n++] = '\n';
     write_all(logst.err_fd, buf, n);
+    if (msg < n - 1)
+        syslog_send(&logst.sys, level, "error", current_pid(), buf + msg, n - 1 - msg);
     /* gunicorn's statsd logger counts its warning, error and critical lines. */
     statsd_log_line(level);
 }
@@ -277,7 +282,15 @@ qln_log_errno_write(int level, int err, const char *fmt, ...)
 void
 qln_log_raw(const char *text, size_t len)
 {
+    size_t n = len;
+
     write_all(logst.err_fd, text, len);
+    /* A traceback goes on after its line: one more syslog message, as
+       gunicorn's record carries it. */
+    while (n > 0 && text[n - 1] == '\n')
+        n--;
+    if (n > 0)
+        syslog_send(&logst.sys, QLN_LOG_ERROR, "error", current_pid(), text, n);
 }
 
 void
@@ -286,6 +299,8 @@ qln_log_access_line(const char *text, size_t len)
     struct iovec iov[2] = {{(void *)text, len}, {(void *)"\n", 1}};
     ssize_t n;
 
+    if (logst.sys.access)
+        syslog_send(&logst.sys, QLN_LOG_INFO, "access", current_pid(), text, len);
     if (logst.acc_fd < 0)
         return;
     /* One writev, so that lines of several processes never interleave. */
@@ -865,7 +880,7 @@ log_access_format(const char *format, const struct access_record *rec, int pid, 
 bool
 log_access_enabled(void)
 {
-    return logst.acc_fd >= 0;
+    return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access);
 }
 
 void
@@ -875,7 +890,7 @@ log_access(const struct access_record *rec)
     bool truncated;
     size_t n;
 
-    if (logst.acc_fd < 0)
+    if (!log_access_enabled())
         return;
     /* Leave room for "...\n" so a cut line still ends where a reader expects. */
     n = render(&logst.acc_fmt, rec, current_pid(), buf, sizeof(buf) - 4, &truncated);
@@ -883,8 +898,11 @@ log_access(const struct access_record *rec)
         memcpy(buf + n, "...", 3);
         n += 3;
     }
+    if (logst.sys.access)
+        syslog_send(&logst.sys, QLN_LOG_INFO, "access", current_pid(), buf, n);
     buf[n++] = '\n';
-    write_all(logst.acc_fd, buf, n);
+    if (logst.acc_fd >= 0)
+        write_all(logst.acc_fd, buf, n);
 }
 
 /* ---- opening, reopening, closing ---------------------------------------- */
@@ -945,7 +963,8 @@ log_open(const struct log_options *o, char *err, size_t errlen)
     const char *format = o->access_log_format;
     int level = levelname != NULL ? log_level_parse(levelname) : QLN_LOG_INFO;
     const char *odd = NULL;
-    int efd = 2, afd = -1;
+    int efd = 2, afd = -1, rc;
+    struct syslog_target sys = {.fd = -1};
 
     util_set_oom_report(log_oom);
     /* gunicorn takes any level name, and one it does not know as info;
@@ -969,6 +988,16 @@ log_open(const struct log_options *o, char *err, size_t errlen)
             return afd;
         }
     }
+    rc = syslog_open(&o->syslog, &sys, err, errlen);
+    if (rc != 0) {
+        if (efd > 2)
+            close(efd);
+        if (afd > 2)
+            close(afd);
+        return rc;
+    }
+    syslog_close(&logst.sys);
+    logst.sys = sys;
     install_fd(&logst.err_fd, efd);
     free(logst.err_path);
     logst.err_path = efd > 2 ? xstrdup(errorlog) : NULL;
@@ -977,7 +1006,7 @@ log_open(const struct log_options *o, char *err, size_t errlen)
     free(logst.acc_path);
     logst.acc_path = afd > 2 ? xstrdup(accesslog) : NULL;
     format_free(&logst.acc_fmt);
-    if (afd >= 0)
+    if (afd >= 0 || logst.sys.access)
         format_compile(format != NULL ? format
                                       : "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s "
                                         "%(b)s \"%(f)s\" \"%(a)s\"",
@@ -1043,4 +1072,5 @@ log_close(void)
     logst.acc_fd = -1;
     logst.acc_path = NULL;
     logst.level = QLN_LOG_INFO;
+    syslog_close(&logst.sys);
 }

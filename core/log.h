@@ -12,6 +12,8 @@
 
 #include <qilin/log.h>
 
+#include "syslog.h"
+
 /* Parses "debug", "info", "warning", "error", "critical" (any case); -EINVAL otherwise. */
 int log_level_parse(const char *name);
 
@@ -21,6 +23,7 @@ struct log_options {
     const char *loglevel;          /* NULL: info */
     const char *accesslog;         /* NULL: off; "-": stdout */
     const char *access_log_format; /* NULL: gunicorn's default */
+    struct syslog_options syslog;  /* --log-syslog and its settings */
 };
 
 /*
@@ -51,24 +54,24 @@ void log_set_pid(int pid);
 
 /* Everything an access line can show; filled by the connection code. */
 struct access_record {
-    const char *remote_addr;  /* "%(h)s" */
-    const char *remote_port;  /* "%({REMOTE_PORT}e)s"; NULL or "" when none */
-    const char *server_name;  /* "%({SERVER_NAME}e)s" ... */
+    const char *remote_addr; /* "%(h)s" */
+    const char *remote_port; /* "%({REMOTE_PORT}e)s"; NULL or "" when none */
+    const char *server_name; /* "%({SERVER_NAME}e)s" ... */
     const char *server_port;
-    const char *url_scheme;   /* "%({wsgi.url_scheme}e)s" */
-    struct qln_slice method;  /* "%(m)s" */
-    struct qln_slice target;  /* raw URI, for "%(r)s" */
-    struct qln_slice path;    /* still percent-encoded; "%(U)s" shows it decoded (PATH_INFO) */
-    struct qln_slice query;   /* "%(q)s" */
-    int version_minor;        /* "%(H)s": HTTP/1.x */
-    int status;               /* "%(s)s" */
-    int64_t body_bytes;       /* "%(b)s" / "%(B)s": body bytes sent */
+    const char *url_scheme;  /* "%({wsgi.url_scheme}e)s" */
+    struct qln_slice method; /* "%(m)s" */
+    struct qln_slice target; /* raw URI, for "%(r)s" */
+    struct qln_slice path;   /* still percent-encoded; "%(U)s" shows it decoded (PATH_INFO) */
+    struct qln_slice query;  /* "%(q)s" */
+    int version_minor;       /* "%(H)s": HTTP/1.x */
+    int status;              /* "%(s)s" */
+    int64_t body_bytes;      /* "%(b)s" / "%(B)s": body bytes sent */
     const struct qln_header *req_headers; /* "%(f)s", "%(a)s", "%(u)s", "%({x}i)s" */
     size_t nreq_headers;
     const struct qln_header *resp_headers; /* "%({x}o)s" */
     size_t nresp_headers;
-    struct timespec time;     /* CLOCK_REALTIME when the request ended: "%(t)s" */
-    int64_t duration_us;      /* "%(T)s" "%(M)s" "%(D)s" "%(L)s" */
+    struct timespec time; /* CLOCK_REALTIME when the request ended: "%(t)s" */
+    int64_t duration_us;  /* "%(T)s" "%(M)s" "%(D)s" "%(L)s" */
     /* The connection's own environ variables (TLS: HTTPS, SSL_PROTOCOL ...),
        the I-th as qln_req_tls_var() gives them, for "%({SSL_CIPHER}e)s";
        NULL: none. */

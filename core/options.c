@@ -239,6 +239,51 @@ const struct qln_option core_options[] = {
         .help = "The error log file to write to; '-' means stderr.",
     },
     {
+        .name = "syslog",
+        .cli = "--log-syslog",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Logging",
+        .help = "Send the error log, and the access log unless"
+                " --disable-redirect-access-to-syslog, to syslog too.",
+    },
+    {
+        .name = "syslog_addr",
+        .cli = "--log-syslog-to",
+        .type = QLN_OPT_STRING,
+        .def = "udp://localhost:514",
+        .metavar = "SYSLOG_ADDR",
+        .section = "Logging",
+        .help = "Where syslog lines go: udp://HOST:PORT, tcp://HOST:PORT or unix://PATH"
+                " (unix:///dev/log for the local daemon).",
+    },
+    {
+        .name = "syslog_prefix",
+        .cli = "--log-syslog-prefix",
+        .type = QLN_OPT_STRING,
+        .metavar = "SYSLOG_PREFIX",
+        .section = "Logging",
+        .help = "The program name in syslog lines, as gunicorn.PREFIX.error (default: the"
+                " process name).",
+    },
+    {
+        .name = "syslog_facility",
+        .cli = "--log-syslog-facility",
+        .type = QLN_OPT_STRING,
+        .def = "user",
+        .metavar = "SYSLOG_FACILITY",
+        .section = "Logging",
+        .help = "The syslog facility: user, daemon, local0 to local7 ...",
+    },
+    {
+        .name = "disable_redirect_access_to_syslog",
+        .cli = "--disable-redirect-access-to-syslog",
+        .type = QLN_OPT_BOOL,
+        .def = "false",
+        .section = "Logging",
+        .help = "With --log-syslog, keep the access log out of syslog.",
+    },
+    {
         .name = "loglevel",
         .cli = "--log-level",
         .type = QLN_OPT_STRING,
