@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,46 @@ static struct {
     struct access_format acc_fmt;
     struct syslog_target sys; /* --log-syslog; fd -1: off */
 } logst = {.level = QLN_LOG_INFO, .err_fd = 2, .acc_fd = -1, .sys = {.fd = -1}};
+
+/* qln_log_set_sink's; NULL: the core writes every line itself. */
+static const struct qln_log_sink *_Atomic log_sink;
+/* This thread is inside the sink: a line it logs meanwhile is the core's. */
+static _Thread_local bool in_sink;
+
+/* Hands an error line to the sink; true when it took it. */
+static bool
+sink_error(int level, const char *msg, size_t len)
+{
+    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+    bool taken;
+
+    if (s == NULL || s->error == NULL || in_sink)
+        return false;
+    in_sink = true;
+    taken = s->error(s->ctx, level, msg, len);
+    in_sink = false;
+    return taken;
+}
+
+static bool
+sink_access(const char *line, size_t len)
+{
+    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+    bool taken;
+
+    if (s == NULL || s->access == NULL || in_sink)
+        return false;
+    in_sink = true;
+    taken = s->access(s->ctx, line, len);
+    in_sink = false;
+    return taken;
+}
+
+void
+qln_log_set_sink(const struct qln_log_sink *sink)
+{
+    atomic_store_explicit(&log_sink, sink, memory_order_release);
+}
 
 /*
  * The pid shown in each line. Set by log_set_pid after fork; the atfork
@@ -252,7 +293,8 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
     if (cut)
         memcpy(buf + cap - 3, "...", 3);
     buf[n++] = '\n';
-    write_all(logst.err_fd, buf, n);
+    if (!sink_error(level, buf + msg, n - 1 - msg))
+        write_all(logst.err_fd, buf, n);
     if (msg < n - 1)
         syslog_send(&logst.sys, level, "error", current_pid(), buf + msg, n - 1 - msg);
     /* gunicorn's statsd logger counts its warning, error and critical lines. */
@@ -284,11 +326,12 @@ qln_log_raw(const char *text, size_t len)
 {
     size_t n = len;
 
-    write_all(logst.err_fd, text, len);
-    /* A traceback goes on after its line: one more syslog message, as
-       gunicorn's record carries it. */
+    /* A traceback goes on after its line: one more syslog message (and
+       record, for a sink), as gunicorn's record carries it. */
     while (n > 0 && text[n - 1] == '\n')
         n--;
+    if (n == 0 || !sink_error(QLN_LOG_ERROR, text, n))
+        write_all(logst.err_fd, text, len);
     if (n > 0)
         syslog_send(&logst.sys, QLN_LOG_ERROR, "error", current_pid(), text, n);
 }
@@ -880,7 +923,10 @@ log_access_format(const char *format, const struct access_record *rec, int pid, 
 bool
 log_access_enabled(void)
 {
-    return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access);
+    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_relaxed);
+
+    return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access) ||
+           (s != NULL && s->access != NULL);
 }
 
 void
@@ -900,6 +946,8 @@ log_access(const struct access_record *rec)
     }
     if (logst.sys.access)
         syslog_send(&logst.sys, QLN_LOG_INFO, "access", current_pid(), buf, n);
+    if (sink_access(buf, n))
+        return;
     buf[n++] = '\n';
     if (logst.acc_fd >= 0)
         write_all(logst.acc_fd, buf, n);
@@ -1006,11 +1054,11 @@ log_open(const struct log_options *o, char *err, size_t errlen)
     free(logst.acc_path);
     logst.acc_path = afd > 2 ? xstrdup(accesslog) : NULL;
     format_free(&logst.acc_fmt);
-    if (afd >= 0 || logst.sys.access)
-        format_compile(format != NULL ? format
-                                      : "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s "
-                                        "%(b)s \"%(f)s\" \"%(a)s\"",
-                       &logst.acc_fmt);
+    /* Always: syslog or a plugin's sink (qln_log_set_sink) may want the lines. */
+    format_compile(format != NULL ? format
+                                  : "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s "
+                                    "%(b)s \"%(f)s\" \"%(a)s\"",
+                   &logst.acc_fmt);
     logst.level = level;
     if (odd != NULL)
         qln_log(QLN_LOG_WARNING,

@@ -382,12 +382,13 @@ boot_app(struct qln_worker *w, const struct worker_boot *b)
     int rc;
 
     err[0] = '\0';
-    if (post_fork_child != NULL) {
-        rc = post_fork_child(w->app_state, err, sizeof(err));
-        if (rc != 0) {
-            qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err[0] ? err : qln_strerror(rc));
-            boot_failed(EXIT_BOOT_ERROR);
-        }
+    rc = post_fork_child != NULL ? post_fork_child(w->app_state, err, sizeof(err)) : 0;
+    /* After the app plugin fixed up its interpreter for the child, so that a
+       logger it runs (the python3 plugin's --log-config) takes the line. */
+    qln_log(QLN_LOG_INFO, "Booting worker with pid: %d", (int)w->pid);
+    if (rc != 0) {
+        qln_log(QLN_LOG_ERROR, "Worker failed to boot: %s", err[0] ? err : qln_strerror(rc));
+        boot_failed(EXIT_BOOT_ERROR);
     }
     /* gunicorn's post_fork runs before the worker initialises. It comes after the
        app plugin's post_fork_child so that a hook written in the app's language
@@ -426,7 +427,6 @@ worker_main(const struct worker_boot *b)
     int status;
 
     setup_process(w, b);
-    qln_log(QLN_LOG_INFO, "Booting worker with pid: %d", (int)w->pid);
     qln_worker_heartbeat(w);
     switch_owner(b);
     boot_app(w, b);
@@ -451,10 +451,11 @@ worker_main(const struct worker_boot *b)
     /* The hook first: one written in the app's language needs the interpreter
        that the app plugin's worker_exit finalises. */
     worker_hook(w, HOOK_WORKER_EXIT, true);
+    /* Before the app plugin's worker_exit, which may take its logger away. */
+    qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
     worker_exit = APP_HOOK(w->app, worker_exit);
     if (worker_exit != NULL)
         worker_exit(w->app_state);
-    qln_log(QLN_LOG_INFO, "Worker exiting (pid: %d)", (int)w->pid);
     exit(status);
 }
 

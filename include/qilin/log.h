@@ -21,8 +21,7 @@ enum qln_log_level {
 QLN_API int qln_log_level(void);
 /** Writes one line at LEVEL (no level check; use qln_log()). A trailing newline in FMT is
     dropped. */
-QLN_API void qln_log_write(int level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+QLN_API void qln_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** As qln_log_write, then appends " failed: <strerror(err)>"; ERR is a positive or negative
     errno. */
 QLN_API void qln_log_errno_write(int level, int err, const char *fmt, ...)
@@ -35,6 +34,24 @@ QLN_API void qln_log_raw(const char *text, size_t len);
 QLN_API void qln_log_access_line(const char *text, size_t len);
 /** The error log's file descriptor (2 when logging to stderr), e.g. for faulthandler. */
 QLN_API int qln_log_fd(void);
+
+/**
+ * Where a plugin takes over the error and access lines (the python3
+ * plugin's --log-config: Python's logging). ERROR gets each error log
+ * line's level and message (no time, pid or level name, no newline; a
+ * traceback that follows its line comes as a message of its own at
+ * ERROR), ACCESS each formatted access line; each returns true when it
+ * took the line, false to let the core write it as usual. They are called
+ * on any thread, at most once at a time per thread. Since ABI 1.8.
+ */
+struct qln_log_sink {
+    void *ctx;
+    bool (*error)(void *ctx, int level, const char *msg, size_t len);
+    bool (*access)(void *ctx, const char *line, size_t len);
+};
+/** Installs SINK (kept, not copied) for this process and the ones it forks;
+    NULL gives the lines back to the core. Since ABI 1.8. */
+QLN_API void qln_log_set_sink(const struct qln_log_sink *sink);
 
 #define qln_log(level, ...)                                                                        \
     do {                                                                                           \

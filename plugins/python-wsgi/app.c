@@ -274,8 +274,9 @@ syntax_error_app(struct pyw_state *st)
             mod, (qln_ctx_worker_flags(st->ctx) & QLN_WORKER_ASYNC) ? "make_asgi" : "make", "O",
             tb);
     pyw_err_restore(Py_NewRef(exc));
-    pyw_log_exception(st, QLN_LOG_ERROR, "Exception in worker process (--reload: serving the"
-                                         " error until the file is fixed)");
+    pyw_log_exception(st, QLN_LOG_ERROR,
+                      "Exception in worker process (--reload: serving the"
+                      " error until the file is fixed)");
     Py_XDECREF(mod);
     Py_XDECREF(tb);
     Py_XDECREF(filename);
@@ -283,7 +284,8 @@ syntax_error_app(struct pyw_state *st)
     return app;
 }
 
-/* qilin/paste.py (module qilin.paste): load(uri, raw_global_conf) is the app of a PasteDeploy file. */
+/* qilin/paste.py (module qilin.paste): load(uri, raw_global_conf) is the app of a PasteDeploy file.
+ */
 static const char paste_py[] = {
 #include "plugins/python-wsgi/qilin/paste.py.inc"
     0};
@@ -536,7 +538,7 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
     /* Before the app imports: it may take the loggers' handlers at import
        time. Here rather than at startup, so that the level is --log-level
        even when gunicorn.conf.py started the interpreter earlier. */
-    if (setup_sys_path(st) < 0 || pyw_loggers_init() < 0) {
+    if (setup_sys_path(st) < 0 || (!st->logconfig_on && pyw_loggers_init() < 0)) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         rc = -EINVAL;

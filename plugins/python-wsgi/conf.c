@@ -57,9 +57,6 @@ static const char *const gunicorn_settings[] = {
     "http_parser",
     "http_protocols",
     "is_ssl",
-    "logconfig",
-    "logconfig_dict",
-    "logconfig_json",
     "logger_class",
     "on_dirty_starting",
     "protocol",
@@ -441,6 +438,9 @@ convert(PyObject *value, enum qln_opt_type type, struct qln_cfg_value *v, const 
             Py_XDECREF(comma);
         } else if (PyLong_Check(value) && !PyBool_Check(value)) {
             *text = PyObject_Str(value);
+        } else if (PyDict_Check(value)) {
+            /* logconfig_dict: its repr, which qilin.logconf reads back. */
+            *text = PyObject_Repr(value);
         } else {
             return -1;
         }

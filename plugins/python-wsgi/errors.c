@@ -292,9 +292,165 @@ pyw_loggers_init(void)
     return r != NULL ? 0 : -1;
 }
 
+/* ------------------------------------------------------------ --log-config */
+
+/* qilin/logconf.py (module qilin.logconf): configure(), error(), access(). */
+static const char logconf_py[] = {
+#include "plugins/python-wsgi/qilin/logconf.py.inc"
+    0};
+
+static bool
+setting(const struct qln_ctx *ctx, const char *name)
+{
+    const char *v = qln_cfg_str(ctx, name);
+
+    return v != NULL && v[0] != '\0';
+}
+
+bool
+pyw_logconf_wanted(const struct qln_ctx *ctx)
+{
+    return setting(ctx, "logconfig") || setting(ctx, "logconfig_dict") ||
+           setting(ctx, "logconfig_json");
+}
+
+/* Calls FN with ARGS (a tuple, stolen) under the lock; true when it returned. */
+static bool
+sink_call(struct pyw_state *st, PyObject *fn, PyObject *(*args)(const void *, size_t, int),
+          const void *text, size_t len, int level)
+{
+    PyGILState_STATE gil;
+    PyObject *pending, *a, *r = NULL;
+
+    if (!st->sink_on)
+        return false;
+    gil = PyGILState_Ensure();
+    /* The line may be logged while an exception is being reported. */
+    pending = pyw_err_fetch();
+    a = args(text, len, level);
+    if (a != NULL)
+        r = PyObject_Call(fn, a, NULL);
+    Py_XDECREF(a);
+    if (r == NULL)
+        PyErr_Clear(); /* the core writes the line itself */
+    Py_XDECREF(r);
+    pyw_err_restore(pending);
+    PyGILState_Release(gil);
+    return r != NULL;
+}
+
+static PyObject *
+error_args(const void *text, size_t len, int level)
+{
+    return Py_BuildValue("(is#)", level, (const char *)text, (Py_ssize_t)len);
+}
+
+static PyObject *
+access_args(const void *text, size_t len, int level)
+{
+    return Py_BuildValue("(s#)", (const char *)text, (Py_ssize_t)len);
+}
+
+static bool
+sink_error(void *ctx, int level, const char *msg, size_t len)
+{
+    struct pyw_state *st = ctx;
+
+    return sink_call(st, st->log_error, error_args, msg, len, level);
+}
+
+static bool
+sink_access(void *ctx, const char *line, size_t len)
+{
+    struct pyw_state *st = ctx;
+
+    return sink_call(st, st->log_access, access_args, line, len, 0);
+}
+
+/* qilin.logconf.signature() of the current settings: new, or NULL. */
+static PyObject *
+log_signature(struct pyw_state *st, PyObject *mod)
+{
+    return PyObject_CallMethod(mod, "signature", "zzz", qln_cfg_str(st->ctx, "logconfig"),
+                               qln_cfg_str(st->ctx, "logconfig_dict"),
+                               qln_cfg_str(st->ctx, "logconfig_json"));
+}
+
+void
+pyw_logconf_check(struct pyw_state *st)
+{
+    PyObject *sig, *why;
+    int same;
+
+    if (!st->logconfig_on || st->log_mod == NULL)
+        return;
+    sig = log_signature(st, st->log_mod);
+    same = sig != NULL ? PyObject_RichCompareBool(sig, st->log_sig, Py_EQ) : 1;
+    if (same == 0) {
+        why = PyObject_CallMethod(st->log_mod, "reconfigure", "zzzi",
+                                  qln_cfg_str(st->ctx, "logconfig"),
+                                  qln_cfg_str(st->ctx, "logconfig_dict"),
+                                  qln_cfg_str(st->ctx, "logconfig_json"), qln_log_level());
+        if (why != NULL && why != Py_None)
+            qln_log(QLN_LOG_ERROR, "Reload: %s; keeping the previous logging configuration",
+                    PyUnicode_Check(why) ? PyUnicode_AsUTF8(why) : "failed");
+        else if (why != NULL)
+            qln_log(QLN_LOG_INFO, "Reload: the logging configuration was applied again");
+        Py_XDECREF(why);
+        Py_XSETREF(st->log_sig, Py_NewRef(sig));
+    }
+    Py_XDECREF(sig);
+    PyErr_Clear();
+}
+
+int
+pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen)
+{
+    PyObject *mod, *r = NULL;
+    int rc = -EINVAL;
+
+    if (!pyw_logconf_wanted(st->ctx))
+        return 0;
+    mod = pyw_module_define("qilin.logconf", "plugins/python-wsgi/qilin/logconf.py", logconf_py,
+                            NULL);
+    if (mod != NULL)
+        r = PyObject_CallMethod(mod, "configure", "zzzi", qln_cfg_str(st->ctx, "logconfig"),
+                                qln_cfg_str(st->ctx, "logconfig_dict"),
+                                qln_cfg_str(st->ctx, "logconfig_json"), qln_log_level());
+    if (r != NULL) {
+        Py_XSETREF(st->log_error, PyObject_GetAttrString(mod, "error"));
+        Py_XSETREF(st->log_access, PyObject_GetAttrString(mod, "access"));
+        Py_XSETREF(st->log_sig, log_signature(st, mod));
+        if (st->log_error != NULL && st->log_access != NULL && st->log_sig != NULL) {
+            Py_XSETREF(st->log_mod, Py_NewRef(mod));
+            rc = 0;
+        }
+    }
+    if (rc != 0) {
+        pyw_exception_line(err, errlen);
+        PyErr_Clear();
+    } else {
+        st->sink = (struct qln_log_sink){.ctx = st, .error = sink_error, .access = sink_access};
+        st->logconfig_on = true;
+        st->sink_on = true;
+        qln_log_set_sink(&st->sink);
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(mod);
+    return rc;
+}
+
 void
 pyw_errors_fini(struct pyw_state *st)
 {
+    if (st->logconfig_on) {
+        st->sink_on = false;
+        qln_log_set_sink(NULL);
+    }
+    Py_CLEAR(st->log_error);
+    Py_CLEAR(st->log_access);
+    Py_CLEAR(st->log_mod);
+    Py_CLEAR(st->log_sig);
     Py_CLEAR(st->format_exception);
     Py_CLEAR(st->errors);
     Py_CLEAR(st->fh_dump);

@@ -5,7 +5,8 @@ pyw_python = \
 	plugins/python-wsgi/qilin/loggers.py \
 	plugins/python-wsgi/qilin/failapp.py \
 	plugins/python-wsgi/qilin/asgi.py \
-	plugins/python-wsgi/qilin/paste.py
+	plugins/python-wsgi/qilin/paste.py \
+	plugins/python-wsgi/qilin/logconf.py
 if BUILD_PYTHON
 pkglib_LTLIBRARIES += plugins/python-wsgi/python3.la
 plugins_python_wsgi_python3_la_SOURCES = \
@@ -67,5 +68,7 @@ plugins/python-wsgi/qilin/asgi.py.inc: plugins/python-wsgi/qilin/asgi.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/asgi.py $@
 plugins/python-wsgi/qilin/paste.py.inc: plugins/python-wsgi/qilin/paste.py
 	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/paste.py $@
+plugins/python-wsgi/qilin/logconf.py.inc: plugins/python-wsgi/qilin/logconf.py
+	$(EMBED_PY) $(srcdir)/plugins/python-wsgi/qilin/logconf.py $@
 CLEANFILES += $(pyw_python:.py=.py.inc)
 EXTRA_DIST += $(pyw_python)

@@ -155,6 +155,13 @@ struct pyw_state {
        the app code to give up. */
     int main_in_handle;
     volatile sig_atomic_t interrupted;
+    /* --log-config and friends (errors.c): the core's error and access lines
+       go to qilin.logconf's functions while SINK_ON; off around a fork. */
+    bool logconfig_on;
+    volatile bool sink_on;
+    PyObject *log_error, *log_access; /* new */
+    PyObject *log_mod, *log_sig;      /* new: qilin.logconf, and what it was applied from */
+    struct qln_log_sink sink;
     PyObject *format_exception; /* new: traceback.format_exception */
     PyObject *errors;           /* new: the wsgi.errors stream */
     PyObject *fh_dump;          /* new: faulthandler.dump_traceback, for on_abort */
@@ -386,6 +393,21 @@ void pyw_sockref_attach(PyObject *sockref, int fd);
 /* The traceback of EXC as traceback.format_exception prints it: new bytes, or NULL. */
 PyObject *pyw_format_exception(struct pyw_state *st, PyObject *exc);
 /* Takes the current exception out (normalised, traceback attached): new or NULL. */
+/*
+ * --log-config, --log-config-json, logconfig_dict: configures Python's
+ * logging and makes it take the core's error and access lines. Nothing when
+ * none is set. Lock held. 0, or -EINVAL with one line in ERR.
+ */
+int pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen);
+/* True when one of them is set in CTX. */
+bool pyw_logconf_wanted(const struct qln_ctx *ctx);
+/*
+ * Master, before a fork: after a HUP that changed the settings or the
+ * files they name, applies the new configuration, or keeps the old one
+ * with one error line. Lock held.
+ */
+void pyw_logconf_check(struct pyw_state *st);
+
 PyObject *pyw_err_fetch(void);
 /* Makes EXC (stolen; NULL: nothing) the current exception again. */
 void pyw_err_restore(PyObject *exc);

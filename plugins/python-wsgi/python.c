@@ -42,6 +42,25 @@ py_init(struct qln_ctx *ctx, void **state, char *err, size_t errlen)
     *state = st;
     if (pyw_asgi_check_settings(ctx, err, errlen) < 0)
         return -EINVAL;
+    /* --log-config: the master's lines go through Python's logging too, so
+       the interpreter starts here, as under gunicorn.conf.py. */
+    if (pyw_logconf_wanted(ctx)) {
+        int rc = 0;
+
+        if (!st->initialised) {
+            rc = pyw_interp_init(st, err, errlen);
+            if (!st->initialised)
+                return rc;
+        } else {
+            PyEval_RestoreThread(st->main_ts);
+        }
+        if (rc == 0)
+            rc = pyw_logconf_init(st, err, errlen);
+        st->main_thread = pthread_self();
+        st->main_ts = PyEval_SaveThread();
+        if (rc != 0)
+            return rc;
+    }
     /* The green worker plugins start the interpreter through this service. */
     return pyw_service_register(st, err, errlen);
 }
@@ -81,8 +100,7 @@ py_load_app(void *state, const char *spec, char *err, size_t errlen)
     /* "config.ru" would be imported as module "config": say what it is. */
     if (len > 3 && strcmp(spec + len - 3, ".ru") == 0) {
         snprintf(err, errlen,
-                 "'%s' is a Rack rackup file, not a Python app: serve it with --plugin ruby",
-                 spec);
+                 "'%s' is a Rack rackup file, not a Python app: serve it with --plugin ruby", spec);
         return -ENOENT;
     }
     if (!st->initialised) {
@@ -133,6 +151,10 @@ py_pre_fork(void *state)
     if (!st->initialised)
         return;
     PyEval_RestoreThread(st->main_ts);
+    /* After a HUP: the logging configuration's new version. */
+    pyw_logconf_check(st);
+    /* Python's logging cannot be used in the child until AfterFork_Child. */
+    st->sink_on = false;
     PyOS_BeforeFork();
 }
 
@@ -145,6 +167,7 @@ py_post_fork_parent(void *state, pid_t child)
         return;
     PyOS_AfterFork_Parent();
     st->main_ts = PyEval_SaveThread();
+    st->sink_on = st->logconfig_on;
 }
 
 static int
@@ -157,6 +180,7 @@ py_post_fork_child(void *state, char *err, size_t errlen)
     if (!st->initialised)
         return 0;
     PyOS_AfterFork_Child();
+    st->sink_on = st->logconfig_on;
     /* Preloaded: load_app will not run in this worker. */
     if (pyw_interrupt_init(st) < 0) {
         pyw_exception_line(err, errlen);
@@ -297,8 +321,8 @@ report_failure(struct pyw_request *rq, int rc)
         return exit_rc;
     if (rq->io_error != 0 && (!PyErr_Occurred() || is_os)) {
         int e = rq->io_error;
-        int level = (rq->body_error || e == -EPIPE || e == -ECONNRESET ||
-                     e == QLN_EPEERCLOSED || e == QLN_ESTOP)
+        int level = (rq->body_error || e == -EPIPE || e == -ECONNRESET || e == QLN_EPEERCLOSED ||
+                     e == QLN_ESTOP)
                         ? QLN_LOG_DEBUG
                         : QLN_LOG_ERROR;
 
@@ -456,6 +480,32 @@ static const struct qln_option py_options[] = {
         .metavar = "CONF",
         .section = "Python",
         .help = "A PasteDeploy global config variable, KEY=VALUE; repeatable.",
+    },
+    {
+        .name = "logconfig",
+        .cli = "--log-config",
+        .type = QLN_OPT_STRING,
+        .metavar = "FILE",
+        .section = "Python",
+        .help = "A Python logging configuration file (ini, logging.config.fileConfig): qilin's"
+                " error and access lines go through the gunicorn.error and gunicorn.access"
+                " loggers it configures.",
+    },
+    {
+        .name = "logconfig_json",
+        .cli = "--log-config-json",
+        .type = QLN_OPT_STRING,
+        .metavar = "FILE",
+        .section = "Python",
+        .help = "As --log-config, from a JSON file for logging.config.dictConfig.",
+    },
+    {
+        .name = "logconfig_dict",
+        .type = QLN_OPT_STRING,
+        .metavar = "DICT",
+        .section = "Python",
+        .help = "As --log-config, from a dict (gunicorn.conf.py only).",
+        .flags = QLN_OPT_INTERNAL,
     },
     {
         .name = "interface",

@@ -40,12 +40,12 @@ static const struct qln_option plugin_options[] = {
      .section = "Threads",
      .help = "The number of worker threads for handling requests.",
      .min = 1},
-    {.name = "sendfile",
-     .cli = "--no-sendfile",
+    {.name = "spooling",
+     .cli = "--no-spooling",
      .type = QLN_OPT_BOOL,
      .def = "true",
      .section = "Threads",
-     .help = "Disable sendfile().",
+     .help = "Disable spooling.",
      .flags = QLN_OPT_NEGATE},
     {.name = NULL},
 };
@@ -252,12 +252,12 @@ START_TEST(parse_bool_flags)
     char err[256] = "";
 
     ck_assert_int_eq(config_register(cfg, plugin_options, "gthread", err, sizeof(err)), 0);
-    ck_assert(config_bool(cfg, "sendfile"));
-    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-sendfile")), 0);
-    ck_assert(!config_bool(cfg, "sendfile"));
-    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-sendfile=yes")),
+    ck_assert(config_bool(cfg, "spooling"));
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-spooling")), 0);
+    ck_assert(!config_bool(cfg, "spooling"));
+    ck_assert_int_eq(parse(cfg, CONFIG_SRC_CLI, err, sizeof(err), ARGS("--no-spooling=yes")),
                      CONFIG_EUSAGE);
-    ck_assert_str_eq(err, "option '--no-sendfile' takes no value (got 'yes')");
+    ck_assert_str_eq(err, "option '--no-spooling' takes no value (got 'yes')");
     config_free(cfg);
 }
 END_TEST
@@ -468,7 +468,7 @@ START_TEST(help_groups_by_section)
     ck_assert_ptr_nonnull(logging);
     ck_assert_msg(threads != NULL && threads > logging, "plugin sections come last:\n%s", out);
     ck_assert_msg(threads_opt != NULL && threads_opt > threads, "%s", out);
-    ck_assert_ptr_nonnull(strstr(out, "  --no-sendfile         Disable sendfile(). [True]\n"));
+    ck_assert_ptr_nonnull(strstr(out, "  --no-spooling         Disable spooling. [True]\n"));
     ck_assert_ptr_nonnull(strstr(out, "[2048]"));
     ck_assert_ptr_nonnull(strstr(out, "['127.0.0.1:8000']"));
     ck_assert_ptr_nonnull(strstr(out, "--limit-request-field_size INT, --limit-request-field-size"

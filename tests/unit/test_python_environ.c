@@ -940,7 +940,7 @@ START_TEST(conf_settings_and_hooks)
                      "workers=3;bind=[127.0.0.1:8000];raw_env=[A=1,B=2];"
                      "preload_app=true;worker_class='gunicorn.workers.gthread.ThreadWorker';"
                      "umask='18';proxy_allow_from=[10.0.0.1];"
-                     "tmp_upload_dir='/tmp/uploads'?;logconfig_dict='{'version': 1}'?;");
+                     "tmp_upload_dir='/tmp/uploads'?;logconfig_dict='{'version': 1}';");
     ck_assert_uint_eq(mock_nhooks, 2);
     ck_assert_str_eq(mock_hooks[0].name, "on_starting");
     ck_assert_str_eq(mock_hooks[1].name, "post_fork");
