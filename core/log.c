@@ -52,7 +52,20 @@ struct access_piece {
 struct access_format {
     struct access_piece *v;
     size_t n;
+    bool json; /* --access-logformat json: values are escaped for JSON strings */
 };
+
+/*
+ * --access-logformat json: one JSON object a line, for log shippers that
+ * parse JSON (gunicorn #2457). Numbers stay numbers; every other value is
+ * a JSON string.
+ */
+static const char json_access_format[] =
+    "{\"remote_addr\": \"%(h)s\", \"time\": \"%(t)s\", \"request\": \"%(r)s\", "
+    "\"method\": \"%(m)s\", \"path\": \"%(U)s\", \"query\": \"%(q)s\", "
+    "\"protocol\": \"%(H)s\", \"status\": %(s)s, \"bytes\": %(B)s, "
+    "\"referer\": \"%(f)s\", \"user_agent\": \"%(a)s\", \"duration_us\": %(D)s, "
+    "\"pid\": \"%(p)s\"}";
 
 /*
  * The log state of this process (master or worker). The fds and level are
@@ -459,9 +472,12 @@ parse_conversion(const char *s, struct access_format *f)
 static void
 format_compile(const char *fmt, struct access_format *f)
 {
-    const char *lit = fmt;
-    const char *s = fmt;
+    const char *lit, *s;
 
+    f->json = strcmp(fmt, "json") == 0;
+    if (f->json)
+        fmt = json_access_format;
+    lit = s = fmt;
     f->v = NULL;
     f->n = 0;
     while (*s != '\0') {
@@ -500,6 +516,7 @@ struct outbuf {
     char *p;
     size_t len, cap; /* cap excludes room for the NUL */
     bool truncated;
+    bool json; /* values go inside JSON strings */
 };
 
 static void
@@ -521,12 +538,24 @@ static void
 out_value(struct outbuf *o, const char *s, size_t n)
 {
     size_t start = 0;
+    char esc[8];
 
     for (size_t i = 0; i < n; i++) {
-        if (s[i] != '"')
+        unsigned char c = (unsigned char)s[i];
+
+        if (!o->json ? c != '"' : (c >= 0x20 && c < 0x80 && c != '"' && c != '\\'))
             continue;
         out_raw(o, s + start, i - start);
-        out_raw(o, "\\\"", 2);
+        if (!o->json || c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            out_raw(o, esc, 2);
+        } else {
+            /* Control bytes, and bytes past ASCII as their latin-1 character
+               (the header bytes WSGI gives as latin-1): always valid JSON. */
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            out_raw(o, esc, 6);
+        }
         start = i + 1;
     }
     out_raw(o, s + start, n - start);
@@ -895,7 +924,7 @@ static size_t
 render(const struct access_format *f, const struct access_record *rec, int pid, char *buf,
        size_t len, bool *truncated)
 {
-    struct outbuf o = {.p = buf, .len = 0, .cap = len - 1, .truncated = false};
+    struct outbuf o = {.p = buf, .len = 0, .cap = len - 1, .truncated = false, .json = f->json};
 
     for (size_t i = 0; i < f->n; i++)
         render_piece(&o, &f->v[i], rec, pid);

@@ -646,6 +646,34 @@ START_TEST(test_access_missing_values)
 }
 END_TEST
 
+/* --access-logformat json: one JSON object, every value escaped for JSON. */
+START_TEST(test_access_json)
+{
+    static const struct qln_header h[] = {{{"User-Agent", 10}, {"a\"b\\c\x01\xe9", 7}}};
+    struct access_record rec = {.remote_addr = "10.0.0.1",
+                                .method = {"GET", 3},
+                                .target = {"/p?q=\"1\"", 8},
+                                .path = {"/p", 2},
+                                .query = {"q=\"1\"", 5},
+                                .version_minor = 1,
+                                .status = 201,
+                                .body_bytes = 12,
+                                .req_headers = h,
+                                .nreq_headers = 1,
+                                .duration_us = 1500};
+    char buf[1024];
+
+    log_access_format("json", &rec, 7, buf, sizeof(buf));
+    ck_assert_ptr_nonnull(strstr(buf, "{\"remote_addr\": \"10.0.0.1\", \"time\": \"["));
+    ck_assert_ptr_nonnull(strstr(buf, "\"request\": \"GET /p?q=\\\"1\\\" HTTP/1.1\", "
+                                      "\"method\": \"GET\", \"path\": \"/p\", "
+                                      "\"query\": \"q=\\\"1\\\"\", \"protocol\": \"HTTP/1.1\", "
+                                      "\"status\": 201, \"bytes\": 12, \"referer\": \"-\", "
+                                      "\"user_agent\": \"a\\\"b\\\\c\\u0001\\u00e9\", "
+                                      "\"duration_us\": 1500, \"pid\": \"<7>\"}"));
+}
+END_TEST
+
 /* A TLS connection's variables, as the core's transport lists them. */
 static const char *const tls_var_table[][2] = {
     {"HTTPS", "on"}, {"SSL_PROTOCOL", "TLSv1.3"}, {"SSL_CIPHER", "TLS_AES_256_GCM_SHA384"}};
@@ -681,9 +709,8 @@ END_TEST
 /* %(U)s and PATH_INFO are the path decoded; a decoded control byte is escaped. */
 START_TEST(test_access_decoded_path)
 {
-    struct access_record rec = {.method = {"GET", 3},
-                                .path = {"/a%20b%22c%0Ad%zz%4", 19},
-                                .status = 200};
+    struct access_record rec = {
+        .method = {"GET", 3}, .path = {"/a%20b%22c%0Ad%zz%4", 19}, .status = 200};
     char buf[256];
 
     log_access_format("%(U)s|%({PATH_INFO}e)s", &rec, 1, buf, sizeof(buf));
@@ -819,6 +846,7 @@ log_suite(void)
     tcase_add_test(acc, test_access_to_stdout);
     tcase_add_loop_test(acc, test_access_atoms, 0, sizeof(atoms) / sizeof(atoms[0]));
     tcase_add_test(acc, test_access_missing_values);
+    tcase_add_test(acc, test_access_json);
     tcase_add_test(acc, test_access_decoded_path);
     tcase_add_test(acc, test_access_tls_vars);
     tcase_add_loop_test(acc, test_access_basic_user, 0, sizeof(auths) / sizeof(auths[0]));
