@@ -9,6 +9,7 @@ core_http_sources = core/transport.c core/transport.h core/conn.c core/conn.h \
 	core/field.c core/field.h core/http.c core/http.h core/request.c core/request.h core/response.c core/response.h \
 	core/settings.c core/settings.h core/serve.c core/serve.h \
 	core/proxy.c core/proxy.h core/static.c core/static.h core/tls.c core/tls.h
+core_uwsgi_sources = core/uwsgi.c core/uwsgi.h
 core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/binding.c core/children.c \
 	core/reexec.c core/reload.c core/worker.c core/worker.h \
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h core/lifecycle.c \
@@ -22,7 +23,7 @@ core_control_sources = core/control.c core/control.h core/control_cmd.c core/con
 	core/admin.c
 
 core_sources = $(core_util_sources) $(core_config_sources) $(core_log_sources) \
-	$(core_http_sources) $(core_proc_sources) $(core_control_sources)
+	$(core_http_sources) $(core_proc_sources) $(core_control_sources) $(core_uwsgi_sources)
 
 core_cppflags = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
 	-DPKGLIBDIR='"$(pkglibdir)"'

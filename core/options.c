@@ -706,6 +706,28 @@ const struct qln_option core_options[] = {
                 " protocol header; unix socket peers always are.",
     },
 
+    /* uwsgi protocol (nginx uwsgi_pass) */
+    {
+        .name = "protocol",
+        .cli = "--protocol",
+        .type = QLN_OPT_STRING,
+        .def = "http",
+        .metavar = "STRING",
+        .section = "Server Mechanics",
+        .help = "The protocol of incoming connections: http, or uwsgi (the uWSGI binary protocol"
+                " nginx's uwsgi_pass speaks).",
+    },
+    {
+        .name = "uwsgi_allow_ips",
+        .cli = "--uwsgi-allow-from,--uwsgi-allow-ips",
+        .type = QLN_OPT_STRING,
+        .def = "127.0.0.1,::1",
+        .metavar = "STRING",
+        .section = "Server Mechanics",
+        .help = "Front-end addresses or networks (CIDR, or * for all) allowed to send uwsgi"
+                " requests; unix socket peers always are.",
+    },
+
     /* TLS on the listeners (gunicorn's "SSL" section, plus what OpenSSL offers operators). */
     {
         .name = "certfile",

@@ -41,6 +41,7 @@ request_start(struct qln_request *r, struct conn *c, struct http_parser *parser)
     request_fill(r, parser, c->buf);
     r->https = c->t.ops->secure;
     r->forwarded_addr[0] = '\0';
+    r->close_delimited = false;
     r->body.len = 0;
     r->body_error = 0;
     r->body_done = false;

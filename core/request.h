@@ -46,6 +46,9 @@ struct qln_request {
        REMOTE_ADDR from Forwarded/X-Forwarded-For ("": the connection's peer). */
     bool https;
     char forwarded_addr[48];
+    /* The front end cannot take a chunked response (--protocol uwsgi): a body
+       of unknown length is ended by closing the connection. */
+    bool close_delimited;
 
     /* The body reader. */
     struct qln_slice body; /* undelivered part of the current body slice */

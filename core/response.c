@@ -347,7 +347,7 @@ build_head(struct qln_response *r)
         r->framing = RESP_NO_BODY;
     else if (r->content_length >= 0)
         r->framing = RESP_LENGTH;
-    else if (req->version_minor >= 1)
+    else if (req->version_minor >= 1 && !req->close_delimited)
         r->framing = RESP_CHUNKED;
     else
         r->framing = RESP_CLOSE;

@@ -8,6 +8,7 @@
  */
 #include "qlnconfig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -34,6 +35,7 @@
 #include "statsd.h"
 #include "tls.h"
 #include "util.h"
+#include "uwsgi.h"
 #include "worker.h"
 
 /* A Content-Length body up to this size is read before the app runs (wants_preread). */
@@ -99,6 +101,7 @@ session_free(struct qln_conn *c)
     request_fini(&c->req);
     response_fini(&c->resp);
     conn_release(&c->conn, false);
+    free(c->uwsgi_head);
     free(c);
 }
 
@@ -220,6 +223,9 @@ qln_conn_accept(struct qln_worker *w, int lfd, struct qln_conn **out)
     c->lingering_ms = 0;
     c->peer_trusted = proxy_allow_match(&w->conn.forwarded_allow, &ss);
     c->proxy_allowed = c->proxy_pending && proxy_allow_match(&w->conn.proxy.from, &ss);
+    c->uwsgi_pending = w->conn.uwsgi;
+    c->uwsgi_allowed = w->conn.uwsgi && proxy_allow_match(&w->conn.uwsgi_allow, &ss);
+    c->uwsgi_https = false;
     *out = c;
     return 0;
 }
@@ -526,6 +532,85 @@ read_proxy_header(struct qln_conn *c)
     return STEP_NEXT;
 }
 
+/* True when S is a decimal port number. */
+static bool
+port_ok(struct qln_slice s)
+{
+    size_t i;
+
+    for (i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return false;
+    }
+    return s.len > 0 && s.len < 6;
+}
+
+/*
+ * --protocol uwsgi: the connection's packet, from the start of the buffer
+ * (after any PROXY header). Once whole it is replaced in place by the HTTP
+ * head it stands for (uwsgi.c), followed by the body bytes already read, so
+ * the HTTP parser, its limits and the body reader take it from there. The
+ * peer must be in --uwsgi-allow-from, checked before the packet is read, as
+ * gunicorn does: it decides the client's address (REMOTE_ADDR) and scheme.
+ * Returns STEP_NEXT once converted, STEP_IDLE for more bytes, or STEP_CLOSED
+ * after an answered refusal.
+ */
+static enum serve_step
+read_uwsgi_packet(struct qln_conn *c)
+{
+    struct conn *io = &c->conn;
+    struct uwsgi_packet p;
+    size_t need, n, body;
+    char reason[128], addr[sizeof(io->peer_addr)];
+    unsigned char bin[sizeof(struct in6_addr)];
+
+    if (!c->uwsgi_allowed) {
+        util_format(reason, sizeof(reason),
+                    "uWSGI request from '%s' not allowed (add it to --uwsgi-allow-from)",
+                    io->peer_addr);
+        reject_now(c, 403, reason);
+        return STEP_CLOSED;
+    }
+    switch (uwsgi_parse(io->buf, io->len, &p)) {
+    case UWSGI_NEED_MORE:
+        return STEP_IDLE;
+    case UWSGI_BAD:
+        reject_now(c, 400, p.reason);
+        return STEP_CLOSED;
+    default:
+        break;
+    }
+    /* The front end saw the client: its REMOTE_ADDR is the request's, when it
+       is an address (not a name, nor empty). The peer is trusted here. */
+    if (p.remote_addr.len > 0 && p.remote_addr.len < sizeof(addr)) {
+        memcpy(addr, p.remote_addr.p, p.remote_addr.len);
+        addr[p.remote_addr.len] = '\0';
+        if (inet_pton(AF_INET, addr, bin) == 1 || inet_pton(AF_INET6, addr, bin) == 1) {
+            memcpy(io->peer_addr, addr, p.remote_addr.len + 1);
+            io->peer_port[0] = '\0';
+            if (port_ok(p.remote_port)) {
+                memcpy(io->peer_port, p.remote_port.p, p.remote_port.len);
+                io->peer_port[p.remote_port.len] = '\0';
+            }
+        }
+    }
+    c->uwsgi_https = p.https;
+    need = uwsgi_http_head_size(&p);
+    if (c->uwsgi_head_cap < need) {
+        c->uwsgi_head = xrealloc(c->uwsgi_head, need);
+        c->uwsgi_head_cap = need;
+    }
+    /* Written aside first: the packet it is made from is where it goes. */
+    n = uwsgi_http_head(&p, c->uwsgi_head);
+    body = io->len - p.len;
+    conn_buf_reserve(io, n + body + 1);
+    memmove(io->buf + n, io->buf + p.len, body);
+    memcpy(io->buf, c->uwsgi_head, n);
+    io->len = n + body;
+    c->uwsgi_pending = false;
+    return STEP_NEXT;
+}
+
 /*
  * Reads and parses until a head is complete. Returns STEP_NEXT with the
  * request filled in, STEP_IDLE when the socket has nothing more for now, or
@@ -553,10 +638,13 @@ read_head(struct qln_conn *c)
     for (;;) {
         if (c->proxy_pending && io->len > 0 && read_proxy_header(c) == STEP_CLOSED)
             return STEP_CLOSED;
+        if (!c->proxy_pending && c->uwsgi_pending && io->len > 0 &&
+            read_uwsgi_packet(c) == STEP_CLOSED)
+            return STEP_CLOSED;
         if (c->head_ready) {
             if (body_buffered(c))
                 return STEP_NEXT;
-        } else if (!c->proxy_pending && io->pos < io->len) {
+        } else if (!c->proxy_pending && !c->uwsgi_pending && io->pos < io->len) {
             rc = http_parse(&c->parser, io->buf, io->len, &io->pos);
             if (rc == HTTP_HEAD_DONE && !wants_preread(c))
                 return STEP_NEXT;
@@ -589,6 +677,11 @@ read_head(struct qln_conn *c)
             reject_now(c, 400, reason);
             return STEP_CLOSED;
         }
+        if (n == 0 && c->uwsgi_pending && io->len > 0) {
+            /* A front end never half-sends a packet: answer it, as gunicorn does. */
+            reject_now(c, 400, "incomplete uwsgi packet: the peer closed the connection");
+            return STEP_CLOSED;
+        }
         if (n <= 0)
             return STEP_CLOSED; /* EOF or reset between requests: nothing to answer */
         if (c->head_start_ms == 0)
@@ -606,6 +699,14 @@ prepare_request(struct qln_conn *c)
     c->in_head = false;
     c->head_ready = false;
     c->conn.must_close = c->req.is_connect;
+    if (c->w->conn.uwsgi) {
+        /* One request per uwsgi connection, as uWSGI serves nginx: its uwsgi
+           module does not decode a chunked response, so a body of unknown
+           length is ended by the close. */
+        c->conn.must_close = true;
+        c->req.close_delimited = true;
+        c->req.https = c->req.https || c->uwsgi_https;
+    }
     response_reset(&c->resp);
 }
 
@@ -726,7 +827,10 @@ scheme_refused(struct qln_conn *c)
     struct qln_request *req = &c->req;
     enum proxy_scheme s;
 
-    if (!c->peer_trusted)
+    /* Over uwsgi the packet's REMOTE_ADDR and HTTPS are the front end's word
+       (read_uwsgi_packet); its HTTP_* variables are the client's headers,
+       which nginx's uwsgi_params pass on unchanged, so they cannot be. */
+    if (!c->peer_trusted || c->w->conn.uwsgi)
         return false;
     if (c->w->conn.real_ip &&
         !proxy_forwarded_for(&c->w->conn.forwarded_allow, req->headers, req->nheaders,

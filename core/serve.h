@@ -43,6 +43,13 @@ struct qln_conn {
     bool proxy_pending;    /* a PROXY protocol header may or must still come (first request) */
     bool proxy_allowed;    /* the peer is in --proxy-allow-from */
     bool tls_after_proxy;  /* TLS begins once the PROXY header (in the clear) was read */
+    /* --protocol uwsgi: the connection carries one uwsgi packet, turned into
+       an HTTP head in place (serve.c, read_uwsgi_packet), then its body. */
+    bool uwsgi_pending; /* the packet is still to come */
+    bool uwsgi_allowed; /* the peer is in --uwsgi-allow-from */
+    bool uwsgi_https;   /* the packet said HTTPS */
+    char *uwsgi_head;   /* scratch for the head, reused across connections */
+    size_t uwsgi_head_cap;
 };
 
 /*

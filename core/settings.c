@@ -84,6 +84,28 @@ forwarders_parse(const struct config *cfg, struct conn_settings *s, char *err, s
     return 0;
 }
 
+/*
+ * --protocol and --uwsgi-allow-from into S. Returns 0, or -1 with one line in
+ * ERR; S is then plain HTTP.
+ */
+static int
+uwsgi_of(const struct config *cfg, struct conn_settings *s, char *err, size_t errlen)
+{
+    const char *proto = config_str(cfg, "protocol");
+    const char *allow = config_str(cfg, "uwsgi_allow_ips");
+
+    s->uwsgi = false;
+    if (proto != NULL && strcasecmp(proto, "http") != 0 && strcasecmp(proto, "uwsgi") != 0) {
+        snprintf(err, errlen, "invalid --protocol '%s': use http or uwsgi", proto);
+        return -1;
+    }
+    if (proxy_allow_parse_for("--uwsgi-allow-from", allow != NULL ? allow : "127.0.0.1,::1",
+                              &s->uwsgi_allow, err, errlen) != 0)
+        return -1;
+    s->uwsgi = proto != NULL && strcasecmp(proto, "uwsgi") == 0;
+    return 0;
+}
+
 int
 conn_settings_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -94,6 +116,8 @@ conn_settings_check(const struct config *cfg, char *err, size_t errlen)
                  config_str(cfg, "header_map"));
         return -1;
     }
+    if (uwsgi_of(cfg, &s, err, errlen) != 0)
+        return -1;
     return forwarders_parse(cfg, &s, err, errlen);
 }
 
@@ -158,6 +182,9 @@ conn_settings_load(struct conn_settings *s, const struct config *cfg)
         qln_log(QLN_LOG_ERROR, "%s", err);
     /* Likewise; a bad value leaves the PROXY protocol off. */
     if (proxy_protocol_load(&s->proxy, cfg, err, sizeof(err)) != 0)
+        qln_log(QLN_LOG_ERROR, "%s", err);
+    /* Checked at startup; a bad value from a reload serves plain HTTP. */
+    if (uwsgi_of(cfg, s, err, sizeof(err)) != 0)
         qln_log(QLN_LOG_ERROR, "%s", err);
     s->tls = tls_current();
 }

@@ -53,13 +53,16 @@ struct conn_settings {
     struct proxy_allow forwarded_allow; /* peers trusted with the scheme headers */
     struct proxy_protocol proxy;        /* --proxy-protocol, --proxy-allow-from */
     const struct tls_server *tls;       /* --certfile: the listeners speak TLS; else NULL */
+    bool uwsgi;                         /* --protocol uwsgi: connections carry uwsgi packets */
+    struct proxy_allow uwsgi_allow;     /* --uwsgi-allow-from: peers that may send them */
 };
 
 /*
  * Fills S from CFG (keepalive, timeout, limit_request_*, server_header,
  * header_timeout, body_timeout, limit_request_body, casefold_http_method, sendfile,
  * header_map, forwarder_headers,
- * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from), and the
+ * real_ip, forwarded_allow_ips, proxy_protocol, proxy_allow_from, protocol,
+ * uwsgi_allow_ips), and the
  * TLS context the master built (tls_current()). Values
  * that fail to parse were refused at startup; after a reload one is logged
  * and left at its safe side (trust nothing).
@@ -67,8 +70,8 @@ struct conn_settings {
 void conn_settings_load(struct conn_settings *s, const struct config *cfg);
 
 /*
- * Checks CFG's header_map and forwarder_headers; 0, or -1 with one line in
- * ERR naming the value and what is allowed.
+ * Checks CFG's header_map, forwarder_headers, protocol and uwsgi_allow_ips; 0, or -1 with one
+ * line in ERR naming the value and what is allowed.
  */
 int conn_settings_check(const struct config *cfg, char *err, size_t errlen);
 

@@ -10,5 +10,6 @@ include tests/unit/loader.mk
 include tests/unit/proc.mk
 include tests/unit/static.mk
 include tests/unit/statsd.mk
+include tests/unit/uwsgi.mk
 endif
 EXTRA_DIST += tests/unit/fixtures
