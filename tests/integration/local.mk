@@ -72,3 +72,6 @@ integration_tests += tests/integration/test_static.py
 # The control socket and its client (test_control.py runs qilinctl from here).
 integration_tests += tests/integration/test_control.py
 AM_TESTS_ENVIRONMENT += QILIN_CTL_BIN='$(abs_top_builddir)/qilinctl'; export QILIN_CTL_BIN;
+
+# --protocol uwsgi, raw packets and behind nginx uwsgi_pass.
+integration_tests += tests/integration/test_uwsgi.py

@@ -91,7 +91,9 @@ class Nginx:
     """nginx in the foreground, proxying to UPSTREAM (HOST:PORT or unix:PATH).
     Its own session, so teardown kills the master and its worker by group."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, conf=CONF, **fields):
+        """CONF: the configuration template (test_uwsgi.py has its own); FIELDS
+        fill its placeholders beyond tmp, port, upstream and user."""
         self.tmp = tempfile.mkdtemp(prefix="qilin-nginx-")
         self.port = free_port()
         self.conf = os.path.join(self.tmp, "nginx.conf")
@@ -99,7 +101,8 @@ class Nginx:
         # the 0700 temporary directories; as anyone else nginx keeps its uid.
         user = "user root;" if os.geteuid() == 0 else ""
         with open(self.conf, "w") as f:
-            f.write(CONF.format(tmp=self.tmp, port=self.port, upstream=upstream, user=user))
+            f.write(conf.format(tmp=self.tmp, port=self.port, upstream=upstream, user=user,
+                                **fields))
         self.out = open(os.path.join(self.tmp, "output.txt"), "wb")
         self.proc = subprocess.Popen([NGINX, "-p", self.tmp, "-c", self.conf,
                                       "-g", "daemon off;"],
