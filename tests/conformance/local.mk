@@ -58,3 +58,36 @@ clean-fuzz:
 	rm -rf $(fuzz_conn_bin) tests/conformance/fuzz-seeds tests/conformance/fuzz-out
 
 .PHONY: fuzz fuzz-smoke fuzz-run fuzz-seeds clean-fuzz
+
+# libFuzzer target for the uwsgi packet decoder and the HTTP head it writes
+# (tests/conformance/fuzz_uwsgi.c), seeded by uwsgi_seeds.py: `make fuzz-uwsgi`
+# runs it FUZZ_SECONDS; findings land in tests/conformance/fuzz-uwsgi-out/.
+EXTRA_DIST += tests/conformance/fuzz_uwsgi.c tests/conformance/uwsgi_seeds.py
+fuzz_uwsgi_deps = tests/conformance/fuzz_uwsgi.c $(core_sources)
+if LLHTTP_BUNDLED_SRC
+fuzz_uwsgi_deps += $(core_libllhttp_la_SOURCES)
+endif
+
+tests/conformance/fuzz_uwsgi: $(fuzz_uwsgi_deps) qlnconfig.h
+	@$(MKDIR_P) tests/conformance
+	$(AM_V_CC)srcs=; for f in $(fuzz_uwsgi_deps); do \
+	  case $$f in *.c) srcs="$$srcs $(top_srcdir)/$$f";; esac; done; \
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=gnu11 \
+	  -I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir) \
+	  -I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
+	  -DPKGLIBDIR='"$(pkglibdir)"' \
+	  -o $@ $$srcs $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -ldl -lm
+
+fuzz-uwsgi: tests/conformance/fuzz_uwsgi
+	@rm -rf tests/conformance/fuzz-uwsgi-seeds
+	$(PYTHON_BIN) $(top_srcdir)/tests/conformance/uwsgi_seeds.py tests/conformance/fuzz-uwsgi-seeds
+	@$(MKDIR_P) tests/conformance/fuzz-uwsgi-out/corpus
+	cd tests/conformance/fuzz-uwsgi-out && ../fuzz_uwsgi -max_len=70000 -timeout=10 \
+	  -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus ../fuzz-uwsgi-seeds
+
+clean-fuzz-uwsgi:
+	rm -rf tests/conformance/fuzz_uwsgi tests/conformance/fuzz-uwsgi-seeds \
+	  tests/conformance/fuzz-uwsgi-out
+
+.PHONY: fuzz-uwsgi clean-fuzz-uwsgi
