@@ -59,14 +59,12 @@ static const char *const gunicorn_settings[] = {
     "is_ssl",
     "logger_class",
     "on_dirty_starting",
-    "protocol",
     "secure_scheme_headers",
     "spew",
     "ssl_context",
     "strip_header_spaces",
     "tmp_upload_dir",
     "tolerate_dangerous_framing",
-    "uwsgi_allow_ips",
 };
 
 /* gunicorn names whose qilin option is spelled differently. */

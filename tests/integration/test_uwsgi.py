@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import struct
+import tempfile
 import unittest
 
 from qilintest import IO_TIMEOUT, Conn, Server, per_worker_class
@@ -290,6 +291,18 @@ class UwsgiAllowFrom(unittest.TestCase):
     def test_star_allows_all(self):
         with Server(["--protocol", "uwsgi", "--uwsgi-allow-ips", "*"], app="testapp:app") as srv:
             self.assertEqual(exchange(srv.port, packet(GOOD)).status, 200)
+
+    def test_gunicorn_conf_py(self):
+        # gunicorn's names, and its list form of uwsgi_allow_ips.
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "gunicorn.conf.py")
+            with open(conf, "w") as f:
+                f.write("protocol = 'uwsgi'\nuwsgi_allow_ips = ['10.0.0.0/8', '192.0.2.1']\n")
+            with Server(["-c", conf], app="testapp:app") as srv:
+                self.assertEqual(exchange(srv.port, packet(GOOD)).status, 403)
+                warned = [ln for ln in srv.log_text().splitlines() if "[WARNING]" in ln and
+                          ("protocol" in ln or "uwsgi_allow_ips" in ln)]
+                self.assertEqual(warned, [])
 
     def test_bad_allow_list_is_refused_at_startup(self):
         with Server(["--protocol", "uwsgi", "--uwsgi-allow-from", "not-an-ip"],
