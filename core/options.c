@@ -532,7 +532,7 @@ const struct qln_option core_options[] = {
         .metavar = "MIB",
         .section = "Worker Processes",
         .help = "Restart a worker gracefully once its resident memory passes this many MiB,"
-                " checked after each request and every second (0 disables).",
+                " checked every 64 requests or 20 ms, and every second (0 disables).",
         .min = 0,
         .max = INT32_MAX,
     },

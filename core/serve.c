@@ -912,11 +912,13 @@ static void
 request_end(struct qln_worker *w)
 {
     uint64_t served;
+    int64_t now;
 
     if (w->slot == NULL)
         return;
     scoreboard_lane_end(w->slot, my_lane());
-    served = scoreboard_request_end(w->slot, util_now_ms());
+    now = util_now_ms();
+    served = scoreboard_request_end(w->slot, now);
     /* Each request gets a distinct count, so exactly one thread logs. */
     if (w->max_requests != 0 && served == w->max_requests) {
         qln_log(QLN_LOG_INFO, "Autorestarting worker after current request.");
@@ -924,8 +926,14 @@ request_end(struct qln_worker *w)
             w->stop = QLN_STOP_GRACEFUL;
         worker_poke(w); /* its loop begins the stop */
     }
-    if (w->max_rss_kib > 0)
-        worker_check_recycle(w); /* a leak is caught at the request that made it */
+    /* A leak is caught within RSS_CHECK_REQUESTS requests or RSS_CHECK_MS
+       of the one that pushed it over: reading the RSS each time would cost
+       several microseconds a request. Racy between threads, harmlessly. */
+    if (w->max_rss_kib > 0 &&
+        (served % RSS_CHECK_REQUESTS == 0 || now - w->rss_checked_ms >= RSS_CHECK_MS)) {
+        w->rss_checked_ms = now;
+        worker_check_recycle(w);
+    }
 }
 
 static enum serve_step

@@ -51,11 +51,16 @@ struct qln_worker {
     int64_t max_rss_kib;               /* --max-worker-memory in KiB; 0: never */
     int64_t lifetime_end_ms;           /* --max-worker-lifetime's end (util_now_ms); 0: never */
     int statm_fd;                      /* /proc/self/statm, kept open when max_rss_kib is set */
+    int64_t rss_checked_ms;            /* when a request last looked at the RSS */
     int recycling;                     /* a memory or lifetime restart was begun (atomic) */
     int64_t linger_until;              /* graceful stop: idle connections close by then;
                                           0 until asked (qln_conn_idle_deadline) */
     bool accept_failure_logged;        /* EMFILE and its kind are logged once */
 };
+
+/* After how many requests, or milliseconds, a request looks at the RSS again. */
+#define RSS_CHECK_REQUESTS 64
+#define RSS_CHECK_MS 20
 
 /*
  * --max-worker-memory and --max-worker-lifetime: when the worker's resident
