@@ -15,7 +15,7 @@ core_proc_sources = core/arbiter.c core/arbiter.h core/arbiter_int.h core/bindin
 	core/scoreboard.c core/scoreboard.h core/signals.c core/signals.h core/lifecycle.c \
 	core/listener.c core/listener.h core/proc.c core/proc.h \
 	core/hooks.c core/hooks.h core/notify.c core/notify.h \
-	core/stats.c core/stats.h core/reloader.c core/reloader.h \
+	core/stats.c core/stats.h core/reloader.c core/reloader.h core/recycle.c \
 	core/statsd.c core/statsd.h
 
 # The control socket: the master's side, and the protocol qilinctl shares.

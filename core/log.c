@@ -22,7 +22,6 @@
 #include <qilin/log.h>
 
 #include "log.h"
-#include "statsd.h"
 #include "syslog.h"
 #include "util.h"
 
@@ -82,6 +81,15 @@ static struct {
     struct access_format acc_fmt;
     struct syslog_target sys; /* --log-syslog; fd -1: off */
 } logst = {.level = QLN_LOG_INFO, .err_fd = 2, .acc_fd = -1, .sys = {.fd = -1}};
+
+/* log_set_line_counter's: told each error line's level (StatsD counts them). */
+static void (*_Atomic line_counter)(int level);
+
+void
+log_set_line_counter(void (*count)(int level))
+{
+    line_counter = count;
+}
 
 /* qln_log_set_sink's; NULL: the core writes every line itself. */
 static const struct qln_log_sink *_Atomic log_sink;
@@ -311,7 +319,8 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
     if (msg < n - 1)
         syslog_send(&logst.sys, level, "error", current_pid(), buf + msg, n - 1 - msg);
     /* gunicorn's statsd logger counts its warning, error and critical lines. */
-    statsd_log_line(level);
+    if (line_counter != NULL)
+        line_counter(level);
 }
 
 void

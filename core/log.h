@@ -42,6 +42,13 @@ int log_open(const struct log_options *o, char *err, size_t errlen);
  * Each process reopens its own (the master tells its workers).
  */
 int log_reopen(void);
+/*
+ * COUNT is told the level of each error log line written (StatsD counts
+ * them, as gunicorn's statsd logger does); NULL: nothing is. Set before
+ * the workers fork, which inherit it.
+ */
+void log_set_line_counter(void (*count)(int level));
+
 /* Closes files: back to stderr at level INFO, access log off. */
 void log_close(void);
 

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "listener.h"
+#include "log.h"
 #include "statsd.h"
 #include "util.h"
 
@@ -330,6 +331,7 @@ statsd_open(const struct config *cfg, char *err, size_t errlen)
     sd.owner = getpid();
     atomic_store(&sd.warned, false);
     sd.last_workers = -1; /* the new destination gets the gauge too */
+    log_set_line_counter(statsd_log_line);
     return 0;
 }
 
