@@ -38,7 +38,9 @@ needs_nginx = unittest.skipUnless(os.access(NGINX, os.X_OK), "%s is not installe
 
 # The server block docs/guide.md shows, less TLS: nginx here listens on plain
 # HTTP, so X-Forwarded-Proto says https where a TLS listener's $scheme would.
-CONF = """\
+# What every nginx of the tests starts with: one worker, and every file
+# under the test's own directory (test_uwsgi.py shares it).
+CONF_HEAD = """\
 worker_processes 1;
 {user}
 error_log {tmp}/error.log info;
@@ -51,6 +53,9 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+"""
+
+CONF = CONF_HEAD + """\
 
     upstream qilin {{
         server {upstream};

@@ -19,7 +19,7 @@ import tempfile
 import unittest
 
 from qilintest import IO_TIMEOUT, Conn, Server, per_worker_class
-from test_nginx import CLIENT_ADDR, NGINX, Nginx
+from test_nginx import CLIENT_ADDR, CONF_HEAD, NGINX, Nginx
 from test_ruby import HAVE_RUBY, WHY, rack_server
 
 UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
@@ -331,19 +331,7 @@ class UwsgiRack(unittest.TestCase):
                 self.assertIn(want, lines)
 
 
-CONF = """\
-worker_processes 1;
-{user}
-error_log {tmp}/error.log info;
-pid {tmp}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+CONF = CONF_HEAD + """\
 
     upstream qilin {{
         server {upstream};
