@@ -81,6 +81,9 @@ static const struct {
  * taken as they are (Lua's 384, gunicorn.conf.py's 0o600). Read-only, master.
  */
 static const char *const octal_options[] = {"control_socket_mode"};
+/* INT options read as gunicorn's auto_int: a leading 0 followed by a digit
+   is octal ("022"), as a shell's umask is written; else as parse_int. */
+static const char *const auto_octal_options[] = {"umask"};
 
 /*
  * STRING options of the core restricted to a set of words (matched without
@@ -341,13 +344,27 @@ parse_int(const char *text, int64_t *out)
 }
 
 static bool
-is_octal(const struct qln_option *o)
+in_names(const char *const *names, size_t n, const char *name)
 {
-    for (size_t k = 0; k < ARRAY_SIZE(octal_options); k++) {
-        if (strcmp(octal_options[k], o->name) == 0)
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(names[k], name) == 0)
             return true;
     }
     return false;
+}
+
+static bool
+is_octal(const struct qln_option *o)
+{
+    return in_names(octal_options, ARRAY_SIZE(octal_options), o->name);
+}
+
+/* TEXT is "0" and more digits for an option read as gunicorn's auto_int. */
+static bool
+is_auto_octal(const struct qln_option *o, const char *text)
+{
+    return text[0] == '0' && isdigit((unsigned char)text[1]) &&
+           in_names(auto_octal_options, ARRAY_SIZE(auto_octal_options), o->name);
 }
 
 /* A file mode: octal digits with an optional 0o prefix, at most 0777. */
@@ -483,8 +500,8 @@ check_choice(const struct qln_option *o, const char *text, const char *pfx, cons
     for (size_t j = 0; choices[k].words[j] != NULL; j++)
         used += (size_t)snprintf(want + used, used < sizeof(want) ? sizeof(want) - used : 0, "%s%s",
                                  j > 0 ? ", " : "", choices[k].words[j]);
-    return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid value '%s' (expected one of: %s%s)", pfx,
-                    text, want, choices[k].if_true != NULL ? "; or true, false" : "");
+    return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid value '%s' (expected one of: %s%s)",
+                    pfx, text, want, choices[k].if_true != NULL ? "; or true, false" : "");
 }
 
 const char *
@@ -584,7 +601,7 @@ entry_set_text(struct entry *e, const char *text, enum config_source src, const 
                             "%s: invalid mode '%s' (expected octal permission bits from 0 to"
                             " 0777, e.g. 0600 or 0660)",
                             pfx, text);
-        rc = is_octal(o) ? 0 : parse_int(text, &i);
+        rc = is_octal(o) ? 0 : is_auto_octal(o, text) ? parse_mode(text, &i) : parse_int(text, &i);
         if (rc < 0) {
             describe_bounds(o, want, sizeof(want));
             return util_err(err, errlen, CONFIG_EUSAGE, "%s: invalid integer '%s' (expected %s)",

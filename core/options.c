@@ -610,7 +610,7 @@ const struct qln_option core_options[] = {
         .def = "0",
         .metavar = "INT",
         .section = "Server Mechanics",
-        .help = "The file mode creation mask of the server (e.g. 0o22 or 0x12).",
+        .help = "The file mode creation mask of the server: 022 and 0o22 are octal, 18 decimal.",
         .min = 0,
         .max = 0777,
     },

@@ -122,6 +122,13 @@ static const struct {
     {"workers", "4", 0, "4", NULL},
     {"workers", "0x10", 0, "16", NULL},
     {"workers", "0o17", 0, "15", NULL},
+    /* gunicorn's umask is auto_int: a leading 0 means octal, as a shell writes it. */
+    {"umask", "022", 0, "18", NULL},
+    {"umask", "0o22", 0, "18", NULL},
+    {"umask", "18", 0, "18", NULL},
+    {"umask", "0", 0, "0", NULL},
+    {"umask", "089", CONFIG_EUSAGE, NULL,
+     "--umask: invalid integer '089' (expected a number between 0 and 511)"},
     {"workers", "abc", CONFIG_EUSAGE, NULL,
      "--workers: invalid integer 'abc' (expected a number >= 1)"},
     {"workers", "0", -EINVAL, NULL, "--workers: 0 is out of range (expected a number >= 1)"},
