@@ -24,8 +24,9 @@ import sys
 import time
 import unittest
 
-from qilintest import (APPS, WSGI_CLASSES, Conn, Server, built_worker_classes, per_worker_class,
-                       run_qilin, wait_for)
+from qilintest import (APPS, ASGI_CLASS, WSGI_CLASSES, Conn, Server, built_worker_classes,
+                       per_worker_class, run_qilin, wait_for, worker_built)
+from test_ruby import HAVE_RUBY, RUBY_CLASSES, WHY as RUBY_WHY, rack_server
 
 sys.path.insert(0, os.path.normpath(os.path.join(APPS, "..", "conformance")))
 import runner  # noqa: E402
@@ -378,52 +379,150 @@ class ProxySettings(unittest.TestCase):
         self.assertIn("--proxy-allow-from: 'bogus' is not an IP address or network", res.output)
 
 
-class HeaderMapTest(unittest.TestCase):
-    """Header names with '_' (gunicorn's header_map and forwarder_headers):
-    X_Forwarded_For would share HTTP_X_FORWARDED_FOR with X-Forwarded-For,
-    so by default such headers are dropped; refuse answers 400; dangerous
-    keeps them; a trusted proxy's forwarder_headers (SCRIPT_NAME, PATH_INFO)
-    pass whatever the mode, and SCRIPT_NAME sets the WSGI SCRIPT_NAME."""
+class _HeaderMapTests:
+    """Header names with '_' (gunicorn's header_map and forwarder_headers),
+    mixed into one TestCase per kind of app below: X_Forwarded_For would
+    share HTTP_X_FORWARDED_FOR with X-Forwarded-For in a WSGI environ or a
+    Rack env (and in ASGI apps that make such keys of the scope's names), so
+    by default such headers are dropped; refuse answers 400 before the app
+    runs; dangerous keeps them; a trusted proxy's forwarder_headers
+    (SCRIPT_NAME, PATH_INFO) pass whatever the mode.
+
+    A kind says how to start its server (server), what its app saw of a
+    request's headers (seen: {key: value}, repeated keys joined with ','),
+    which key header NAME has there (key), what its /raise, which raises as
+    soon as the app runs, logs (RAISED), and what it sees of X-Foo: 2 and
+    X_Foo: 1 under --header-map dangerous (DANGEROUS)."""
+
+    RAISED = None
+    DANGEROUS = None
+
+    def server(self, args):
+        raise NotImplementedError
+
+    def seen(self, srv, headers):
+        raise NotImplementedError
+
+    def key(self, name):
+        """NAME's CGI-style key, as in a WSGI environ or a Rack env."""
+        return "HTTP_" + name.upper().replace("-", "_")
+
+    def view(self, srv, headers, *names):
+        """What the app saw of the headers NAMES in a request with HEADERS."""
+        keys = {self.key(n) for n in names}
+        return {k: v for k, v in self.seen(srv, headers).items() if k in keys}
+
+    def test_drop_by_default(self):
+        with self.server([]) as srv:
+            self.assertEqual(self.view(srv, [("X_Foo", "1"), ("X-Foo", "2"),
+                                             ("X_Forwarded_For", "6.6.6.6")],
+                                       "X_Foo", "X-Foo", "X_Forwarded_For", "X-Forwarded-For"),
+                             {self.key("X-Foo"): "2"})
+
+    def test_forwarder_headers_from_a_trusted_peer(self):
+        with self.server([]) as srv:   # 127.0.0.1 is trusted by default, as in gunicorn
+            # Remote_User is not in forwarder_headers, so dropped all the same.
+            self.assertEqual(self.view(srv, [("Path_Info", "/p"), ("Remote_User", "x")],
+                                       "Path_Info", "Remote_User"),
+                             {self.key("Path_Info"): "/p"})
+
+    def test_forwarder_headers_from_an_untrusted_peer_are_dropped(self):
+        with self.server(["--forwarded-allow-ips", "10.0.0.1"]) as srv:
+            self.assertEqual(self.view(srv, [("Path_Info", "/p")], "Path_Info"), {})
+
+    def test_forwarder_headers_list(self):
+        with self.server(["--forwarder-headers", "REMOTE_USER"]) as srv:
+            self.assertEqual(self.view(srv, [("Remote_User", "alice"), ("Path_Info", "/p")],
+                                       "Remote_User", "Path_Info"),
+                             {self.key("Remote_User"): "alice"})
+
+    def test_refuse(self):
+        with self.server(["--header-map", "refuse"]) as srv:
+            # Had the app run, /raise would be a 500 and a traceback.
+            self.assertEqual(srv.get("/raise", headers=[("X_Foo", "1")]).status, 400)
+            srv.wait_log(r"Invalid request from ip=127\.0\.0\.1: Invalid header name 'X_Foo':"
+                         r" '_' is refused \(--header-map refuse\)")
+            self.assertEqual(self.view(srv, [("X-Foo", "2")], "X-Foo"), {self.key("X-Foo"): "2"})
+            self.assertNotIn(self.RAISED, srv.log_text())
+            self.assertEqual(srv.get("/raise", headers=[("X-Foo", "1")]).status, 500)
+            srv.wait_log(re.escape(self.RAISED))
+
+    def test_dangerous(self):
+        with self.server(["--header-map", "dangerous"]) as srv:
+            self.assertEqual(self.view(srv, [("X-Foo", "2"), ("X_Foo", "1")], "X-Foo", "X_Foo"),
+                             self.DANGEROUS)
+
+
+class HeaderMapTest(_HeaderMapTests, unittest.TestCase):
+    """On a WSGI app (testapp), on each WSGI worker class; SCRIPT_NAME from a
+    trusted proxy also sets the WSGI SCRIPT_NAME."""
+
+    RAISED = "boom from testapp"
+    DANGEROUS = {"HTTP_X_FOO": "2,1"}
+
+    def server(self, args):
+        return Server(args)
 
     def env(self, srv, target="/environ", headers=()):
         resp = srv.get(target, headers=list(headers))
         self.assertEqual(resp.status, 200, resp)
         return json.loads(resp.body)
 
-    def test_drop_by_default_and_forwarder_headers_from_a_trusted_peer(self):
-        with Server([]) as srv:   # 127.0.0.1 is trusted by default, as in gunicorn
-            env = self.env(srv, headers=[("X_Forwarded_For", "6.6.6.6"), ("X-Keep", "1")])
-            self.assertNotIn("HTTP_X_FORWARDED_FOR", env)
-            self.assertEqual(env["HTTP_X_KEEP"], "1")
-            env = self.env(srv, "/mnt/environ", [("SCRIPT_NAME", "/mnt"), ("Remote_User", "x")])
+    def seen(self, srv, headers):
+        return self.env(srv, headers=headers)
+
+    def test_script_name_sets_script_name_from_a_trusted_peer_only(self):
+        with self.server([]) as srv:
+            env = self.env(srv, "/mnt/environ", [("SCRIPT_NAME", "/mnt")])
             self.assertEqual((env["SCRIPT_NAME"], env["PATH_INFO"]), ("/mnt", "/environ"))
-            self.assertNotIn("HTTP_REMOTE_USER", env)  # not in forwarder_headers
+        for args in (["--forwarded-allow-ips", "10.0.0.1"], ["--forwarder-headers", "REMOTE_USER"]):
+            with self.server(args) as srv:
+                env = self.env(srv, headers=[("Script_Name", "/mnt")])
+                self.assertEqual((env["SCRIPT_NAME"], env.get("HTTP_SCRIPT_NAME")), ("", None),
+                                 args)
 
-    def test_forwarder_headers_from_an_untrusted_peer_are_dropped(self):
-        with Server(["--forwarded-allow-ips", "10.0.0.1"]) as srv:
-            env = self.env(srv, headers=[("SCRIPT_NAME", "/mnt")])
-            self.assertEqual(env["SCRIPT_NAME"], "")
-            self.assertNotIn("HTTP_SCRIPT_NAME", env)
 
-    def test_forwarder_headers_list(self):
-        with Server(["--forwarder-headers", "REMOTE_USER"]) as srv:
-            env = self.env(srv, headers=[("Remote_User", "alice"), ("Script_Name", "/m")])
-            self.assertEqual(env["HTTP_REMOTE_USER"], "alice")
-            self.assertEqual(env["SCRIPT_NAME"], "")
+@unittest.skipUnless(worker_built(ASGI_CLASS), "the asyncio worker plugin is not built")
+class HeaderMapAsgiTest(_HeaderMapTests, unittest.TestCase):
+    """On an ASGI app (asgiapp's /scope): the scope's header names are the
+    names sent, in lower case, '_' and all."""
 
-    def test_refuse(self):
-        with Server(["--header-map", "refuse"]) as srv:
-            self.assertEqual(srv.get("/environ", headers=[("X_Under", "1")]).status, 400)
-            srv.wait_log(r"Invalid request from ip=127\.0\.0\.1: Invalid header name 'X_Under':"
-                         r" '_' is refused \(--header-map refuse\)")
-            self.assertEqual(srv.get("/environ", headers=[("X-Over", "1")]).status, 200)
+    RAISED = "boom before the response"
+    DANGEROUS = {"x-foo": "2", "x_foo": "1"}
 
-    def test_dangerous(self):
-        with Server(["--header-map", "dangerous"]) as srv:
-            env = self.env(srv, headers=[("X-Forwarded-For", "1.1.1.1"),
-                                         ("X_Forwarded_For", "6.6.6.6")])
-            self.assertEqual(env["HTTP_X_FORWARDED_FOR"], "1.1.1.1,6.6.6.6")
+    def server(self, args):
+        return Server(["-k", ASGI_CLASS] + args, app="asgiapp:app")
 
+    def key(self, name):
+        return name.lower()
+
+    def seen(self, srv, headers):
+        resp = srv.get("/scope", headers=headers)
+        self.assertEqual(resp.status, 200, resp)
+        out = {}
+        for name, value in json.loads(resp.body)["headers"]:
+            out[name] = out[name] + "," + value if name in out else value
+        return out
+
+
+@unittest.skipUnless(HAVE_RUBY, RUBY_WHY)
+class HeaderMapRackTest(_HeaderMapTests, unittest.TestCase):
+    """On a Rack app (tests/apps/rack/config.ru's /env, under Rack::Lint)."""
+
+    RAISED = "boom before the answer"
+    DANGEROUS = {"HTTP_X_FOO": "2,1"}
+
+    def server(self, args):
+        return rack_server(args)
+
+    def seen(self, srv, headers):
+        resp = srv.get("/env", headers=headers)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertNotIn("LintError", srv.log_text())
+        return dict(line.split("=", 1) for line in resp.text.split("\n"))
+
+
+class HeaderMapSettings(unittest.TestCase):
     def test_bad_value_is_one_error_line(self):
         res = run_qilin(["-b", "127.0.0.1:0", "--chdir", APPS, "--header-map", "keep",
                          "testapp:app"])
@@ -432,6 +531,7 @@ class HeaderMapTest(unittest.TestCase):
 
 
 per_worker_class(globals(), HeaderMapTest, classes=WSGI_CLASSES)
+per_worker_class(globals(), HeaderMapRackTest, classes=RUBY_CLASSES)
 
 
 if __name__ == "__main__":
