@@ -38,10 +38,12 @@ def _lines(tree):
     return found
 
 def load(location, fresh):
+    # gunicorn puts the working directory on sys.path before it reads the
+    # file, so the file may import the project's modules.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if location.startswith('python:'):
         name = location[7:]
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
         if fresh:
             sys.modules.pop(name, None)
         mod = importlib.import_module(name)
