@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,36 +92,67 @@ log_set_line_counter(void (*count)(int level))
     line_counter = count;
 }
 
-/* qln_log_set_sink's; NULL: the core writes every line itself. */
+/* qln_log_set_logger's and qln_log_set_sink's; NULL: the core writes every
+   line itself. A logger, when set, is asked first. */
+static const struct qln_logger *_Atomic log_logger;
 static const struct qln_log_sink *_Atomic log_sink;
-/* This thread is inside the sink: a line it logs meanwhile is the core's. */
+/* This thread is inside the logger or sink: a line it logs meanwhile is the core's. */
 static _Thread_local bool in_sink;
 
-/* Hands an error line to the sink; true when it took it. */
+/* The installed logger when it has the member at OFFSET set (its SIZE covers it). */
+#define LOGGER_HAS(l, member)                                                                      \
+    ((l) != NULL && (l)->size >= offsetof(struct qln_logger, member) + sizeof((l)->member) &&      \
+     (l)->member != NULL)
+
+static const struct qln_logger *
+current_logger(void)
+{
+    return atomic_load_explicit(&log_logger, memory_order_acquire);
+}
+
+/* True when the logger that took a line sends it to syslog itself. */
+static bool
+logger_owns_syslog(void)
+{
+    const struct qln_logger *l = current_logger();
+
+    return l != NULL && (l->flags & QLN_LOGGER_OWNS_SYSLOG) != 0;
+}
+
+/* Hands an error line to the logger or sink; true when it took it. */
 static bool
 sink_error(int level, const char *msg, size_t len)
 {
+    const struct qln_logger *l = current_logger();
     const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
     bool taken;
 
-    if (s == NULL || s->error == NULL || in_sink)
+    if (in_sink)
         return false;
     in_sink = true;
-    taken = s->error(s->ctx, level, msg, len);
+    if (LOGGER_HAS(l, error))
+        taken = l->error(l->ctx, level, msg, len);
+    else
+        taken = l == NULL && s != NULL && s->error != NULL && s->error(s->ctx, level, msg, len);
     in_sink = false;
     return taken;
 }
 
 static bool
-sink_access(const char *line, size_t len)
+sink_access(const struct qln_access_info *info)
 {
+    const struct qln_logger *l = current_logger();
     const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
     bool taken;
 
-    if (s == NULL || s->access == NULL || in_sink)
+    if (in_sink)
         return false;
     in_sink = true;
-    taken = s->access(s->ctx, line, len);
+    if (LOGGER_HAS(l, access))
+        taken = l->access(l->ctx, info);
+    else
+        taken =
+            l == NULL && s != NULL && s->access != NULL && s->access(s->ctx, info->line, info->len);
     in_sink = false;
     return taken;
 }
@@ -129,6 +161,12 @@ void
 qln_log_set_sink(const struct qln_log_sink *sink)
 {
     atomic_store_explicit(&log_sink, sink, memory_order_release);
+}
+
+void
+qln_log_set_logger(const struct qln_logger *logger)
+{
+    atomic_store_explicit(&log_logger, logger, memory_order_release);
 }
 
 /*
@@ -165,6 +203,14 @@ current_pid(void)
         cached_pid = pid;
     }
     return pid;
+}
+
+/* Lines the logger takes and sends to syslog itself are not sent again. */
+static void
+syslog_line(int level, const char *kind, const char *msg, size_t len, bool taken)
+{
+    if (!(taken && logger_owns_syslog()))
+        syslog_send(&logst.sys, level, kind, current_pid(), msg, len);
 }
 
 void
@@ -301,7 +347,7 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
     char buf[LOG_LINE_MAX];
     const size_t cap = sizeof(buf) - 1; /* the newline always fits */
     size_t n = format_stamp(buf, cap), msg;
-    bool cut = false;
+    bool cut = false, taken;
 
     append_fmt(buf, cap, &n, &cut, "[%d] [%s] ", current_pid(), level_name(level));
     msg = n;
@@ -314,10 +360,11 @@ vlog_line(int level, bool with_err, int err, const char *fmt, va_list ap)
     if (cut)
         memcpy(buf + cap - 3, "...", 3);
     buf[n++] = '\n';
-    if (!sink_error(level, buf + msg, n - 1 - msg))
+    taken = sink_error(level, buf + msg, n - 1 - msg);
+    if (!taken)
         write_all(logst.err_fd, buf, n);
     if (msg < n - 1)
-        syslog_send(&logst.sys, level, "error", current_pid(), buf + msg, n - 1 - msg);
+        syslog_line(level, "error", buf + msg, n - 1 - msg, taken);
     /* gunicorn's statsd logger counts its warning, error and critical lines. */
     if (line_counter != NULL)
         line_counter(level);
@@ -347,15 +394,17 @@ void
 qln_log_raw(const char *text, size_t len)
 {
     size_t n = len;
+    bool taken;
 
     /* A traceback goes on after its line: one more syslog message (and
        record, for a sink), as gunicorn's record carries it. */
     while (n > 0 && text[n - 1] == '\n')
         n--;
-    if (n == 0 || !sink_error(QLN_LOG_ERROR, text, n))
+    taken = n > 0 && sink_error(QLN_LOG_ERROR, text, n);
+    if (!taken)
         write_all(logst.err_fd, text, len);
     if (n > 0)
-        syslog_send(&logst.sys, QLN_LOG_ERROR, "error", current_pid(), text, n);
+        syslog_line(QLN_LOG_ERROR, "error", text, n, taken);
 }
 
 void
@@ -962,17 +1011,26 @@ bool
 log_access_enabled(void)
 {
     const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_relaxed);
+    const struct qln_logger *l = atomic_load_explicit(&log_logger, memory_order_relaxed);
 
     return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access) ||
-           (s != NULL && s->access != NULL);
+           (s != NULL && s->access != NULL) || LOGGER_HAS(l, access);
 }
 
 void
 log_access(const struct access_record *rec)
 {
     char buf[ACCESS_LINE_MAX];
-    bool truncated;
+    bool truncated, taken;
     size_t n;
+    struct qln_access_info info = {
+        .req = rec->req,
+        .status = rec->status,
+        .body_bytes = rec->body_bytes,
+        .resp_headers = rec->resp_headers,
+        .nresp_headers = rec->nresp_headers,
+        .duration_us = rec->duration_us,
+    };
 
     if (!log_access_enabled())
         return;
@@ -982,9 +1040,12 @@ log_access(const struct access_record *rec)
         memcpy(buf + n, "...", 3);
         n += 3;
     }
+    info.line = buf;
+    info.len = n;
+    taken = sink_access(&info);
     if (logst.sys.access)
-        syslog_send(&logst.sys, QLN_LOG_INFO, "access", current_pid(), buf, n);
-    if (sink_access(buf, n))
+        syslog_line(QLN_LOG_INFO, "access", buf, n, taken);
+    if (taken)
         return;
     buf[n++] = '\n';
     if (logst.acc_fd >= 0)
@@ -1139,7 +1200,11 @@ log_reopen(void)
 {
     int rc = reopen_one(logst.err_path, logst.err_fd, "error log", "--error-logfile");
     int rc2 = reopen_one(logst.acc_path, logst.acc_fd, "access log", "--access-logfile");
+    const struct qln_logger *l = current_logger();
 
+    /* Then a plugin's logger reopens the files its own handlers write. */
+    if (LOGGER_HAS(l, reopen))
+        l->reopen(l->ctx);
     return rc != 0 ? rc : rc2;
 }
 

@@ -61,6 +61,7 @@ void log_set_pid(int pid);
 
 /* Everything an access line can show; filled by the connection code. */
 struct access_record {
+    struct qln_request *req; /* for a plugin's logger (qln_access_info); may be NULL */
     const char *remote_addr; /* "%(h)s" */
     const char *remote_port; /* "%({REMOTE_PORT}e)s"; NULL or "" when none */
     const char *server_name; /* "%({SERVER_NAME}e)s" ... */

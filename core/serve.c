@@ -755,6 +755,7 @@ static void
 log_request(struct qln_conn *c, int64_t t0_us)
 {
     struct access_record rec = {
+        .req = &c->req,
         .remote_addr = qln_req_remote_addr(&c->req),
         .remote_port = qln_req_remote_port(&c->req),
         .server_name = qln_req_server_name(&c->req),

@@ -53,6 +53,55 @@ struct qln_log_sink {
     NULL gives the lines back to the core. Since ABI 1.8. */
 QLN_API void qln_log_set_sink(const struct qln_log_sink *sink);
 
+struct qln_request;
+
+/**
+ * One finished request, as a plugin's logger gets it (struct qln_logger's
+ * ACCESS). REQ's head is readable with the qln_req_* accessors during the
+ * call (its body no longer is). LINE is the request formatted with
+ * --access-logformat, not NUL-terminated. Since ABI 1.9.
+ */
+struct qln_access_info {
+    struct qln_request *req;
+    int status;
+    int64_t body_bytes; /**< body bytes sent */
+    const struct qln_header *resp_headers;
+    size_t nresp_headers;
+    int64_t duration_us; /**< from the request's first byte to its last answer byte */
+    const char *line;
+    size_t len;
+};
+
+/** struct qln_logger's FLAGS. */
+enum qln_logger_flags {
+    /** A line the logger took is sent to syslog by the logger alone, not by
+        the core too (a logger that keeps its own syslog handlers). */
+    QLN_LOGGER_OWNS_SYSLOG = 1u << 0,
+};
+
+/**
+ * A plugin's logger that takes over the error and access lines, as struct
+ * qln_log_sink does and more (the python3 plugin's --log-config and
+ * --logger-class): ACCESS gets the whole request, and REOPEN is called
+ * after the core reopened its own files (USR1, qilinctl reopen), in the
+ * master and in each worker, so the logger reopens its own. ERROR and
+ * ACCESS return true when they took the line, false to let the core write
+ * it as usual; any callback may be NULL. Called on any thread, at most once
+ * at a time per thread. Since ABI 1.9.
+ */
+struct qln_logger {
+    uint32_t size;  /**< sizeof(struct qln_logger) as compiled */
+    uint32_t flags; /**< enum qln_logger_flags */
+    void *ctx;
+    bool (*error)(void *ctx, int level, const char *msg, size_t len);
+    bool (*access)(void *ctx, const struct qln_access_info *info);
+    void (*reopen)(void *ctx);
+};
+/** Installs LOGGER (kept, not copied) for this process and the ones it
+    forks, in place of any sink; NULL gives the lines back to the core (or to
+    a sink set with qln_log_set_sink). Since ABI 1.9. */
+QLN_API void qln_log_set_logger(const struct qln_logger *logger);
+
 #define qln_log(level, ...)                                                                        \
     do {                                                                                           \
         if ((level) >= qln_log_level())                                                            \

@@ -133,13 +133,8 @@ cwd_object(void)
     return PyUnicode_DecodeFSDefault(buf);
 }
 
-/*
- * sys.path becomes [pythonpath entries in the given order, cwd, ...]: gunicorn
- * inserts the working directory, then each --pythonpath entry (made
- * absolute) in front of it. Entries already present stay where they are.
- */
-static int
-setup_sys_path(struct pyw_state *st)
+int
+pyw_sys_path_init(struct pyw_state *st)
 {
     const char *pp = qln_cfg_str(st->ctx, "pythonpath");
     PyObject *syspath = PySys_GetObject("path"); /* borrowed */
@@ -538,7 +533,7 @@ pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen)
     /* Before the app imports: it may take the loggers' handlers at import
        time. Here rather than at startup, so that the level is --log-level
        even when gunicorn.conf.py started the interpreter earlier. */
-    if (setup_sys_path(st) < 0 || (!st->logconfig_on && pyw_loggers_init() < 0)) {
+    if (pyw_sys_path_init(st) < 0 || (!st->logconfig_on && pyw_loggers_init() < 0)) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         rc = -EINVAL;

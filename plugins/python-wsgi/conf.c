@@ -57,7 +57,6 @@ static const char *const gunicorn_settings[] = {
     "http_parser",
     "http_protocols",
     "is_ssl",
-    "logger_class",
     "on_dirty_starting",
     "secure_scheme_headers",
     "spew",
@@ -98,7 +97,9 @@ helper_cfg(PyObject *self, PyObject *arg)
     const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     PyObject *cap = PyObject_GetAttrString(self, "_state");
     struct pyw_state *st = cap != NULL ? PyCapsule_GetPointer(cap, STATE_CAPSULE) : NULL;
-    struct qln_ctx *hook_ctx = st != NULL ? st->conf_ctx : NULL;
+    /* A hook's configuration; else, once init() ran, the effective one
+       (--logger-class's cfg reads it at any time). */
+    struct qln_ctx *hook_ctx = st == NULL ? NULL : st->conf_ctx != NULL ? st->conf_ctx : st->ctx;
     const struct qln_option *o;
     PyObject *list;
     const char *s;
@@ -109,7 +110,7 @@ helper_cfg(PyObject *self, PyObject *arg)
     if (name == NULL)
         return PyErr_Format(PyExc_TypeError, "setting names are str");
     if (hook_ctx == NULL)
-        return PyErr_Format(PyExc_RuntimeError, "server.cfg is readable from a hook only");
+        return PyErr_Format(PyExc_RuntimeError, "server.cfg is not readable yet");
     o = qln_cfg_option(hook_ctx, name);
     if (o == NULL)
         return PyErr_Format(PyExc_AttributeError, "no setting named '%s'", name);
@@ -141,9 +142,8 @@ static PyMethodDef helper_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* Defines the modules qilin._conf and qilin.conf. 0, or -1 with a Python error. */
-static int
-helper_init(struct pyw_state *st)
+int
+pyw_conf_helpers(struct pyw_state *st)
 {
     PyObject *native, *cap, *mod = NULL;
 
@@ -267,9 +267,8 @@ slice_str(struct qln_slice s)
     return PyUnicode_DecodeLatin1(s.p != NULL ? s.p : "", (Py_ssize_t)s.len, "strict");
 }
 
-/* (uri, version, headers) of REQ as gunicorn's Request has them: header names upper-cased. */
-static PyObject *
-request_head(const struct qln_request *req)
+PyObject *
+pyw_request_head(const struct qln_request *req)
 {
     const struct qln_header *h = qln_req_headers(req);
     size_t n = qln_req_nheaders(req);
@@ -295,10 +294,8 @@ request_head(const struct qln_request *req)
                          headers);
 }
 
-/* post_request's environ: the request's WSGI environ, rebuilt (wsgi.input and
-   gunicorn.socket are None: the request is over). */
-static PyObject *
-request_environ(struct pyw_state *st, const struct qln_request *req)
+PyObject *
+pyw_request_environ(struct pyw_state *st, const struct qln_request *req)
 {
     if (st->env.tmpl == NULL)
         return PyDict_New();
@@ -325,8 +322,9 @@ hook_call(void *data, const struct qln_hook_call *call)
             PyTuple_SET_ITEM(args, (Py_ssize_t)i, a);
     }
     if (call->req != NULL) {
-        head = request_head(call->req);
-        env = strcmp(call->name, "post_request") == 0 ? request_environ(h->st, call->req) : NULL;
+        head = pyw_request_head(call->req);
+        env =
+            strcmp(call->name, "post_request") == 0 ? pyw_request_environ(h->st, call->req) : NULL;
     }
     res = args != NULL ? helper_call(h->st, "call",
                                      Py_BuildValue("(OsOOO)", h->fn, call->name, args,
@@ -494,6 +492,34 @@ is_default_scheme_headers(const char *name, PyObject *value)
     return eq == 1;
 }
 
+/* logger_class = SomeClass: keeps the class for errors.c, and sets the
+   setting to its name ("module.Class"), which --print-config shows. */
+static int
+set_logger_class(struct pyw_state *st, struct qln_ctx *ctx, PyObject *cls, const char *origin,
+                 char *err, size_t errlen)
+{
+    PyObject *module = PyObject_GetAttrString(cls, "__module__");
+    PyObject *qual = PyObject_GetAttrString(cls, "__qualname__");
+    PyObject *text =
+        module != NULL && qual != NULL ? PyUnicode_FromFormat("%S.%S", module, qual) : NULL;
+    struct qln_cfg_value v = {.type = QLN_OPT_STRING,
+                              .s = text != NULL ? PyUnicode_AsUTF8(text) : NULL};
+    int rc;
+
+    if (v.s == NULL) {
+        PyErr_Clear();
+        snprintf(err, errlen, "%s: setting 'logger_class': the class has no name", origin);
+        rc = -EINVAL;
+    } else {
+        st->logger_class = Py_NewRef(cls);
+        rc = qln_cfg_set(ctx, "logger_class", &v, 0, origin, err, errlen);
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(qual);
+    Py_XDECREF(text);
+    return rc;
+}
+
 static int
 apply_global(struct pyw_state *st, struct qln_ctx *ctx, const char *name, PyObject *value,
              const char *origin, char *err, size_t errlen)
@@ -509,6 +535,13 @@ apply_global(struct pyw_state *st, struct qln_ctx *ctx, const char *name, PyObje
         if (strcmp(name, renamed[i].gunicorn) == 0)
             name = renamed[i].qilin;
     o = qln_cfg_option(ctx, name);
+    /* logger_class = SomeClass (defined in the file, say): the class itself is
+       kept for errors.c, and the setting names it. */
+    if (o != NULL && strcmp(name, "logger_class") == 0) {
+        Py_CLEAR(st->logger_class);
+        if (PyType_Check(value))
+            return set_logger_class(st, ctx, value, origin, err, errlen);
+    }
     if (o == NULL && PyCallable_Check(value)) {
         struct conf_hook *h = pyw_calloc(1, sizeof(*h));
 
@@ -563,7 +596,7 @@ run_file(struct pyw_state *st, struct qln_ctx *ctx, const char *location, char *
     PyObject *res, *path, *globals;
     int rc = 0;
 
-    if (helper_init(st) < 0) {
+    if (pyw_conf_helpers(st) < 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
         return -EINVAL;

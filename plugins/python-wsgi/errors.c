@@ -292,9 +292,10 @@ pyw_loggers_init(void)
     return r != NULL ? 0 : -1;
 }
 
-/* ------------------------------------------------------------ --log-config */
+/* ------------------------------------------- --log-config, --logger-class */
 
-/* qilin/logconf.py (module qilin.logconf): configure(), error(), access(). */
+/* qilin/logconf.py (module qilin.logconf): configure(), error(), access(),
+   and --logger-class's start_logger(). */
 static const char logconf_py[] = {
 #include "plugins/python-wsgi/qilin/logconf.py.inc"
     0};
@@ -307,64 +308,146 @@ setting(const struct qln_ctx *ctx, const char *name)
     return v != NULL && v[0] != '\0';
 }
 
+/* gunicorn's names for its own loggers, which are qilin's built-in logging. */
+static const char *const builtin_loggers[] = {
+    "gunicorn.glogging.Logger",          "simple", "egg:gunicorn#simple",
+    "gunicorn.instrument.statsd.Statsd", "statsd", "egg:gunicorn#statsd",
+};
+
+/* --logger-class names a class of the user's own. */
+static bool
+logger_class_wanted(const struct qln_ctx *ctx)
+{
+    const char *v = qln_cfg_str(ctx, "logger_class");
+
+    if (v == NULL || v[0] == '\0')
+        return false;
+    for (size_t i = 0; i < sizeof(builtin_loggers) / sizeof(builtin_loggers[0]); i++)
+        if (strcmp(v, builtin_loggers[i]) == 0)
+            return false;
+    return true;
+}
+
 bool
 pyw_logconf_wanted(const struct qln_ctx *ctx)
 {
     return setting(ctx, "logconfig") || setting(ctx, "logconfig_dict") ||
-           setting(ctx, "logconfig_json");
+           setting(ctx, "logconfig_json") || logger_class_wanted(ctx);
 }
 
-/* Calls FN with ARGS (a tuple, stolen) under the lock; true when it returned. */
+/*
+ * Calls FN with the tuple ARGS makes from A (stolen) under the lock; true
+ * when it returned True (the line was taken). Off around a fork.
+ */
 static bool
-sink_call(struct pyw_state *st, PyObject *fn, PyObject *(*args)(const void *, size_t, int),
-          const void *text, size_t len, int level)
+sink_call(struct pyw_state *st, PyObject *fn, PyObject *(*args)(struct pyw_state *, const void *),
+          const void *a)
 {
     PyGILState_STATE gil;
-    PyObject *pending, *a, *r = NULL;
+    PyObject *pending, *t, *r = NULL;
+    bool taken;
 
     if (!st->sink_on)
         return false;
     gil = PyGILState_Ensure();
     /* The line may be logged while an exception is being reported. */
     pending = pyw_err_fetch();
-    a = args(text, len, level);
-    if (a != NULL)
-        r = PyObject_Call(fn, a, NULL);
-    Py_XDECREF(a);
+    t = args(st, a);
+    if (t != NULL)
+        r = PyObject_Call(fn, t, NULL);
+    Py_XDECREF(t);
+    taken = r != NULL && r != Py_False;
     if (r == NULL)
         PyErr_Clear(); /* the core writes the line itself */
     Py_XDECREF(r);
     pyw_err_restore(pending);
     PyGILState_Release(gil);
-    return r != NULL;
+    return taken;
 }
 
-static PyObject *
-error_args(const void *text, size_t len, int level)
-{
-    return Py_BuildValue("(is#)", level, (const char *)text, (Py_ssize_t)len);
-}
+struct error_line {
+    int level;
+    const char *msg;
+    size_t len;
+};
 
 static PyObject *
-access_args(const void *text, size_t len, int level)
+error_args(struct pyw_state *st, const void *a)
 {
-    return Py_BuildValue("(s#)", (const char *)text, (Py_ssize_t)len);
+    const struct error_line *e = a;
+
+    return Py_BuildValue("(is#)", e->level, e->msg, (Py_ssize_t)e->len);
 }
 
 static bool
-sink_error(void *ctx, int level, const char *msg, size_t len)
+logger_error(void *ctx, int level, const char *msg, size_t len)
 {
     struct pyw_state *st = ctx;
+    struct error_line e = {level, msg, len};
 
-    return sink_call(st, st->log_error, error_args, msg, len, level);
+    return sink_call(st, st->log_error, error_args, &e);
+}
+
+/* The response headers as gunicorn's resp.headers: a list of (name, value). */
+static PyObject *
+header_list(const struct qln_header *h, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        PyObject *t = Py_BuildValue("(s#s#)", h[i].name.p, (Py_ssize_t)h[i].name.len, h[i].value.p,
+                                    (Py_ssize_t)h[i].value.len);
+
+        if (t == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    return list;
+}
+
+/*
+ * access(line) under --log-config; under --logger-class,
+ * access(line, status, headers, sent, duration_us, method, head, environ):
+ * what gunicorn's resp, req, environ and request_time are made from.
+ */
+static PyObject *
+access_args(struct pyw_state *st, const void *a)
+{
+    const struct qln_access_info *info = a;
+    struct qln_slice m;
+
+    if (!st->logger_on || info->req == NULL)
+        return Py_BuildValue("(s#)", info->line, (Py_ssize_t)info->len);
+    m = qln_req_method(info->req);
+    return Py_BuildValue("(s#iNLLs#NN)", info->line, (Py_ssize_t)info->len, info->status,
+                         header_list(info->resp_headers, info->nresp_headers),
+                         (long long)info->body_bytes, (long long)info->duration_us, m.p,
+                         (Py_ssize_t)m.len, pyw_request_head(info->req),
+                         pyw_request_environ(st, info->req));
 }
 
 static bool
-sink_access(void *ctx, const char *line, size_t len)
+logger_access(void *ctx, const struct qln_access_info *info)
 {
     struct pyw_state *st = ctx;
 
-    return sink_call(st, st->log_access, access_args, line, len, 0);
+    return sink_call(st, st->log_access, access_args, info);
+}
+
+static PyObject *
+no_args(struct pyw_state *st, const void *a)
+{
+    return PyTuple_New(0);
+}
+
+/* USR1: the files the Python loggers write are reopened after the core's. */
+static void
+logger_reopen(void *ctx)
+{
+    struct pyw_state *st = ctx;
+
+    sink_call(st, st->log_reopen, no_args, NULL);
 }
 
 /* qilin.logconf.signature() of the current settings: new, or NULL. */
@@ -403,6 +486,21 @@ pyw_logconf_check(struct pyw_state *st)
     PyErr_Clear();
 }
 
+/* Starts --logger-class's logger, or applies --log-config: new result or NULL. */
+static PyObject *
+logconf_start(struct pyw_state *st, PyObject *mod)
+{
+    if (!st->logger_on)
+        return PyObject_CallMethod(mod, "configure", "zzzi", qln_cfg_str(st->ctx, "logconfig"),
+                                   qln_cfg_str(st->ctx, "logconfig_dict"),
+                                   qln_cfg_str(st->ctx, "logconfig_json"), qln_log_level());
+    /* Its cfg is qilin.conf's, and it is imported as an app is. */
+    if (pyw_conf_helpers(st) < 0 || pyw_sys_path_init(st) < 0)
+        return NULL;
+    return PyObject_CallMethod(mod, "start_logger", "sO", qln_cfg_str(st->ctx, "logger_class"),
+                               st->logger_class != NULL ? st->logger_class : Py_None);
+}
+
 int
 pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen)
 {
@@ -411,17 +509,18 @@ pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen)
 
     if (!pyw_logconf_wanted(st->ctx))
         return 0;
+    st->logger_on = logger_class_wanted(st->ctx);
     mod = pyw_module_define("qilin.logconf", "plugins/python-wsgi/qilin/logconf.py", logconf_py,
                             NULL);
     if (mod != NULL)
-        r = PyObject_CallMethod(mod, "configure", "zzzi", qln_cfg_str(st->ctx, "logconfig"),
-                                qln_cfg_str(st->ctx, "logconfig_dict"),
-                                qln_cfg_str(st->ctx, "logconfig_json"), qln_log_level());
+        r = logconf_start(st, mod);
     if (r != NULL) {
         Py_XSETREF(st->log_error, PyObject_GetAttrString(mod, "error"));
         Py_XSETREF(st->log_access, PyObject_GetAttrString(mod, "access"));
+        Py_XSETREF(st->log_reopen, PyObject_GetAttrString(mod, "reopen"));
         Py_XSETREF(st->log_sig, log_signature(st, mod));
-        if (st->log_error != NULL && st->log_access != NULL && st->log_sig != NULL) {
+        if (st->log_error != NULL && st->log_access != NULL && st->log_reopen != NULL &&
+            st->log_sig != NULL) {
             Py_XSETREF(st->log_mod, Py_NewRef(mod));
             rc = 0;
         }
@@ -430,10 +529,16 @@ pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen)
         pyw_exception_line(err, errlen);
         PyErr_Clear();
     } else {
-        st->sink = (struct qln_log_sink){.ctx = st, .error = sink_error, .access = sink_access};
+        /* A logger class keeps its own syslog handlers, as gunicorn's Logger does. */
+        st->logger = (struct qln_logger){.size = sizeof(st->logger),
+                                         .flags = st->logger_on ? QLN_LOGGER_OWNS_SYSLOG : 0,
+                                         .ctx = st,
+                                         .error = logger_error,
+                                         .access = logger_access,
+                                         .reopen = logger_reopen};
         st->logconfig_on = true;
         st->sink_on = true;
-        qln_log_set_sink(&st->sink);
+        qln_log_set_logger(&st->logger);
     }
     Py_XDECREF(r);
     Py_XDECREF(mod);
@@ -445,12 +550,14 @@ pyw_errors_fini(struct pyw_state *st)
 {
     if (st->logconfig_on) {
         st->sink_on = false;
-        qln_log_set_sink(NULL);
+        qln_log_set_logger(NULL);
     }
     Py_CLEAR(st->log_error);
     Py_CLEAR(st->log_access);
+    Py_CLEAR(st->log_reopen);
     Py_CLEAR(st->log_mod);
     Py_CLEAR(st->log_sig);
+    Py_CLEAR(st->logger_class);
     Py_CLEAR(st->format_exception);
     Py_CLEAR(st->errors);
     Py_CLEAR(st->fh_dump);

@@ -155,13 +155,17 @@ struct pyw_state {
        the app code to give up. */
     int main_in_handle;
     volatile sig_atomic_t interrupted;
-    /* --log-config and friends (errors.c): the core's error and access lines
-       go to qilin.logconf's functions while SINK_ON; off around a fork. */
+    /* --log-config and friends, and --logger-class (errors.c): the core's
+       error and access lines go to qilin.logconf's functions while SINK_ON;
+       off around a fork. LOGCONFIG_ON in both cases. */
     bool logconfig_on;
     volatile bool sink_on;
+    bool logger_on;                   /* --logger-class: an instance of it takes the lines */
+    PyObject *logger_class;           /* new: logger_class = SomeClass in gunicorn.conf.py */
     PyObject *log_error, *log_access; /* new */
+    PyObject *log_reopen;             /* new */
     PyObject *log_mod, *log_sig;      /* new: qilin.logconf, and what it was applied from */
-    struct qln_log_sink sink;
+    struct qln_logger logger;
     PyObject *format_exception; /* new: traceback.format_exception */
     PyObject *errors;           /* new: the wsgi.errors stream */
     PyObject *fh_dump;          /* new: faulthandler.dump_traceback, for on_abort */
@@ -215,6 +219,15 @@ void *pyw_calloc(size_t n, size_t size);
  */
 int pyw_load_config(struct qln_ctx *ctx, void **state, const char *location, char *err,
                     size_t errlen);
+/* Defines the modules qilin._conf and qilin.conf (the Config, Request and
+   Response objects hooks and --logger-class get). 0, or -1 with a Python error. */
+int pyw_conf_helpers(struct pyw_state *st);
+/* (uri, version, headers) of REQ as gunicorn's Request has them: header
+   names upper-cased. New reference, or NULL with an exception set. */
+PyObject *pyw_request_head(const struct qln_request *req);
+/* The request's WSGI environ, rebuilt after it was served (wsgi.input and
+   gunicorn.socket are None), for post_request and --logger-class. New. */
+PyObject *pyw_request_environ(struct pyw_state *st, const struct qln_request *req);
 /*
  * os.environ made anew from the C environment: an interpreter started for the
  * config file predates the core's --env (raw_env) and HUP's changes. 0 or -1
@@ -259,6 +272,13 @@ int pyw_interp_init(struct pyw_state *st, char *err, size_t errlen);
  * own code is also logged with its traceback.
  */
 int pyw_app_load(struct pyw_state *st, const char *spec, char *err, size_t errlen);
+/*
+ * sys.path becomes [pythonpath entries in the given order, cwd, ...]: gunicorn
+ * inserts the working directory, then each --pythonpath entry (made
+ * absolute) in front of it. Entries already present stay where they are, so
+ * a second call changes nothing. 0, or -1 with a Python error.
+ */
+int pyw_sys_path_init(struct pyw_state *st);
 
 /* ---------------------------------------------------------------- environ.c */
 
@@ -395,8 +415,9 @@ PyObject *pyw_format_exception(struct pyw_state *st, PyObject *exc);
 /* Takes the current exception out (normalised, traceback attached): new or NULL. */
 /*
  * --log-config, --log-config-json, logconfig_dict: configures Python's
- * logging and makes it take the core's error and access lines. Nothing when
- * none is set. Lock held. 0, or -EINVAL with one line in ERR.
+ * logging and makes it take the core's error and access lines; or
+ * --logger-class: an instance of the class takes them. Nothing when none is
+ * set. Lock held. 0, or -EINVAL with one line in ERR.
  */
 int pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen);
 /* True when one of them is set in CTX. */

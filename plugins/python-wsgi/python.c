@@ -482,6 +482,16 @@ static const struct qln_option py_options[] = {
         .help = "A PasteDeploy global config variable, KEY=VALUE; repeatable.",
     },
     {
+        .name = "logger_class",
+        .cli = "--logger-class",
+        .type = QLN_OPT_STRING,
+        .def = "gunicorn.glogging.Logger",
+        .metavar = "STRING",
+        .section = "Python",
+        .help = "A Python class with gunicorn's Logger interface (module.Class) that takes"
+                " qilin's error and access lines; the default is qilin's own logging.",
+    },
+    {
         .name = "logconfig",
         .cli = "--log-config",
         .type = QLN_OPT_STRING,

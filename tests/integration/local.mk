@@ -28,7 +28,8 @@ integration_tests += \
 	tests/integration/test_ruby.py \
 	tests/integration/test_paste.py \
 	tests/integration/test_syslog.py \
-	tests/integration/test_logconfig.py
+	tests/integration/test_logconfig.py \
+	tests/integration/test_logger_class.py
 
 # How configure linked the interpreter, for test_python_link.py.
 if PYTHON_STATIC

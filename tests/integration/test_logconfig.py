@@ -111,33 +111,54 @@ class LogConfigTest(unittest.TestCase):
         with self.serve(["--log-config", ini]) as srv:
             self.check_lines(srv)
 
-    def test_hup_applies_a_changed_file_and_keeps_the_old_when_it_fails(self):
+    def serve_json(self):
+        """A server on a --log-config-json file; returns it, once its worker's
+        boot line is a record, with the file's path and the worker's pid."""
         path = os.path.join(self.tmp, "logging.json")
         with open(path, "w") as f:
             json.dump(json_dict(self.out), f)
-        with self.serve(["--log-config-json", path]) as srv:
-            [first] = srv.wait_workers(1)
-            self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % first,
-                             "the first worker's boot line")
-            # The file now names another log: the new workers write there.
-            second_out = os.path.join(self.tmp, "second.jsonl")
-            with open(path, "w") as f:
-                json.dump(json_dict(second_out), f)
-            srv.send_signal(signal.SIGHUP)
-            [second] = srv.wait_workers(1, exclude=[first], timeout=20)
-            self.out = second_out
-            self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % second,
-                             "the boot line in the new log")
-            # A broken file: refused, and the workers go on with the one in force.
-            with open(path, "w") as f:
-                f.write("{not json")
-            srv.send_signal(signal.SIGHUP)
-            [third] = srv.wait_workers(1, exclude=[first, second], timeout=20)
-            self.wait_record("gunicorn.error", lambda m: m.startswith(
-                "Reload: --log-config-json %s: JSONDecodeError" % path) and
-                m.endswith("keeping the previous logging configuration"), "the refusal")
-            self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % third,
-                             "the boot line, still in the second log")
+        srv = self.serve(["--log-config-json", path])
+        self.addCleanup(srv.close)
+        [worker] = srv.wait_workers(1)
+        self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % worker,
+                         "the first worker's boot line")
+        return srv, path, worker
+
+    def test_hup_applies_a_changed_file_and_keeps_the_old_when_it_fails(self):
+        srv, path, first = self.serve_json()
+        # The file now names another log: the new workers write there.
+        second_out = os.path.join(self.tmp, "second.jsonl")
+        with open(path, "w") as f:
+            json.dump(json_dict(second_out), f)
+        srv.send_signal(signal.SIGHUP)
+        [second] = srv.wait_workers(1, exclude=[first], timeout=20)
+        self.out = second_out
+        self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % second,
+                         "the boot line in the new log")
+        # A broken file: refused, and the workers go on with the one in force.
+        with open(path, "w") as f:
+            f.write("{not json")
+        srv.send_signal(signal.SIGHUP)
+        [third] = srv.wait_workers(1, exclude=[first, second], timeout=20)
+        self.wait_record("gunicorn.error", lambda m: m.startswith(
+            "Reload: --log-config-json %s: JSONDecodeError" % path) and
+            m.endswith("keeping the previous logging configuration"), "the refusal")
+        self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % third,
+                         "the boot line, still in the second log")
+
+    def test_usr1_reopens_the_file_handlers(self):
+        srv, _, worker = self.serve_json()
+        # As logrotate: the file is renamed, then USR1.
+        os.rename(self.out, self.out + ".1")
+        srv.send_signal(signal.SIGUSR1)
+
+        def new_access_line():
+            # The worker reopens once the master told it: ask until it has.
+            srv.get("/hello")
+            return [r for r in self.records() if r["logger"] == "gunicorn.access"]
+        wait_for(new_access_line, 20, what="an access line in a file of the old name")
+        with open(self.out + ".1") as f:
+            self.assertIn("Booting worker with pid: %d" % worker, f.read())
 
     def test_bad_configuration_is_one_line(self):
         conf = os.path.join(self.tmp, "bad.conf.py")
