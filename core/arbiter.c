@@ -382,21 +382,34 @@ on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 /* ---------------------------------------------------------------- startup */
 
-/* init() in the master, and load_app() too under preload_app. */
+/*
+ * init() in the master, before its first line: a plugin that takes over the
+ * log (the python3 plugin's --log-config, --logger-class) then gets every
+ * line, "Starting qilin" included, as gunicorn's logger does.
+ */
 static int
-start_app(struct arbiter *a)
+init_app(struct arbiter *a)
 {
-    const struct qln_app_ops *app = a->app_plugin->app;
     char err[1024] = "";
-    int rc;
+    int rc = a->app_plugin->app->init(a->ctx, &a->app_state, err, sizeof(err));
 
-    rc = app->init(a->ctx, &a->app_state, err, sizeof(err));
     if (rc != 0) {
         arbiter_fatal("plugin '%s' failed to start: %s", a->app_plugin->name,
                       err[0] ? err : qln_strerror(rc));
         return EXIT_FAILURE;
     }
     a->app_started = true;
+    return 0;
+}
+
+/* load_app() in the master under preload_app. */
+static int
+preload_app(struct arbiter *a)
+{
+    const struct qln_app_ops *app = a->app_plugin->app;
+    char err[1024] = "";
+    int rc;
+
     if (!opt_bool(a->ctx->cfg, "preload_app", false))
         return 0;
     /* A green worker monkey-patches before the preloaded import. */
@@ -547,6 +560,9 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
     if (rc != 0)
         return rc;
     proc_set_title("master", a->proc_name);
+    rc = init_app(a);
+    if (rc != 0)
+        return rc;
     qln_log(QLN_LOG_INFO, "Starting qilin %s", QLN_VERSION);
     log_configuration(cfg);
     arbiter_server_hook(a, HOOK_ON_STARTING);
@@ -568,7 +584,7 @@ setup(struct arbiter *a, struct qln_ctx *ctx, const struct qln_plugin *app,
     qln_log(QLN_LOG_INFO, "Using worker: %s", worker->name);
     if (tls_current() != NULL)
         qln_log(QLN_LOG_INFO, "TLS: %s", tls_server_summary(tls_current()));
-    rc = start_app(a);
+    rc = preload_app(a);
     if (rc != 0)
         return rc;
     /* Room for HUP's overlap of old and new workers, and for TTIN. */

@@ -70,6 +70,8 @@ class LogConfigTest(unittest.TestCase):
         self.assertEqual(srv.get("/raise").status, 500)
         self.wait_record("gunicorn.error", lambda m: m == "Booting worker with pid: %d" % worker,
                          "the worker's boot line")
+        self.wait_record("gunicorn.error", lambda m: m.startswith("Starting qilin "),
+                         "the master's first line")
         [acc] = self.wait_record("gunicorn.access", lambda m: '"GET /hello HTTP/1.1" 200' in m,
                                  "the access line")
         self.assertEqual((acc["level"], acc["pid"]), ("INFO", worker))
@@ -81,6 +83,7 @@ class LogConfigTest(unittest.TestCase):
                          "the master's last line")
         # Taken by Python's logging: not written to the error log as well.
         self.assertNotIn("Booting worker with pid: %d" % worker, srv.log_text())
+        self.assertNotIn("Starting qilin", srv.log_text())
 
     def test_logconfig_dict_with_a_json_formatter(self):
         conf = os.path.join(self.tmp, "gunicorn.conf.py")

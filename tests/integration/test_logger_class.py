@@ -123,6 +123,11 @@ class LoggerClassTest(unittest.TestCase):
                              r["errorlog"] == srv.log_path, "setup(cfg) with the settings")
             self.wait_record(lambda r: r.get("msg") == "Booting worker with pid: %d" % worker and
                              r["level"] == "info", "the worker's boot line")
+            # The master's first lines too: the class is made before them.
+            self.wait_record(lambda r: r.get("msg", "").startswith("Starting qilin ") and
+                             r["pid"] == srv.pid, "the master's first line")
+            self.wait_record(lambda r: r.get("msg", "").startswith("Listening at: http://"),
+                             "the listener line")
             r = srv.get("/hello?x=1", headers=[("X-Test", "yes")])
             self.assertEqual(r.status, 200)
             [acc] = self.wait_record(lambda r: r.get("path") == "/hello", "the request")
