@@ -49,7 +49,7 @@ def ok_json(sock, *args):
 
 
 class ControlTest(unittest.TestCase):
-    """Every command against a running server (run on sync and gthread)."""
+    """Every command against a running server (on every worker class)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="qilin-ctl-")
@@ -194,7 +194,7 @@ class ControlTest(unittest.TestCase):
             self.assertFalse(os.path.exists(self.sock))
 
 
-per_worker_class(globals(), ControlTest, classes=("sync", "gthread"))
+per_worker_class(globals(), ControlTest)
 
 
 class ControlSocketTest(unittest.TestCase):
