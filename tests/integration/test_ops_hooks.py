@@ -84,9 +84,14 @@ class HooksTest(unittest.TestCase):
     def test_failing_hook_is_logged_and_ignored(self):
         with open(self.conf, "a") as f:
             f.write('function on_starting(server) error("not today") end\n')
-        line = sum(1 for _ in open(self.conf))
+        with open(self.conf) as f:
+            line = sum(1 for _ in f)
         with Server(["-c", self.conf], workers=None) as srv:
             srv.wait_log(r"Hook on_starting failed: %s:%d: not today" % (self.conf, line))
+            # Both workers have loaded the app (eventlet's imports take seconds
+            # under ASan), so the request is answered within the client's timeout.
+            for pid in srv.wait_workers(2):
+                self.wait_note("post_worker_init", pid)
             res = srv.get("/say?w=boom")
             self.assertEqual((res.status, res.body), (200, b"boom"))
             srv.wait_log(r"Hook pre_request failed: %s:\d+: boom in pre_request" % self.conf)
