@@ -23,20 +23,24 @@ fuzz_conn_deps += $(core_libllhttp_la_SOURCES)
 endif
 fuzz_conn_bin = tests/conformance/fuzz_conn
 
-$(fuzz_conn_bin): $(fuzz_conn_deps) qlnconfig.h
-	@if test "x$(QLN_HAVE_LIBFUZZER)" != xyes; then \
+# How a libFuzzer target is built: FUZZ_LINK -o TARGET SOURCES FUZZ_LIBS.
+FUZZ_LINK = $(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=gnu11 \
+	-I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir) \
+	-I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
+	-DPKGLIBDIR='"$(pkglibdir)"'
+FUZZ_LIBS = $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -ldl -lm
+# A recipe's first line: stops with the fix when configure found no libFuzzer.
+FUZZ_CHECK = if test "x$(QLN_HAVE_LIBFUZZER)" != xyes; then \
 	  echo "make fuzz: no clang with libFuzzer was found by configure;" \
 	    "install clang and libclang-rt-14-dev (Debian), then re-run configure" >&2; \
-	  exit 1; fi
-	@$(MKDIR_P) tests/conformance
+	  exit 1; fi; $(MKDIR_P) tests/conformance
+
+$(fuzz_conn_bin): $(fuzz_conn_deps) qlnconfig.h
+	@$(FUZZ_CHECK)
 	$(AM_V_CC)srcs=; for f in $(fuzz_conn_deps); do \
 	  case $$f in *.c) srcs="$$srcs $(top_srcdir)/$$f";; esac; done; \
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=gnu11 \
-	  -I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir) \
-	  -I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
-	  -DPKGLIBDIR='"$(pkglibdir)"' \
-	  -o $@ $$srcs $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -ldl -lm
+	$(FUZZ_LINK) -o $@ $$srcs $(FUZZ_LIBS)
 
 fuzz-seeds: $(top_srcdir)/tests/conformance/corpus.py
 	@rm -rf tests/conformance/fuzz-seeds && $(MKDIR_P) tests/conformance/fuzz-seeds
@@ -50,8 +54,10 @@ fuzz-run: $(fuzz_conn_bin) fuzz-seeds
 fuzz:
 	$(MAKE) $(AM_MAKEFLAGS) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
+# CI: the connection target for 60 s, then the uwsgi one for 30 s.
 fuzz-smoke:
 	$(MAKE) $(AM_MAKEFLAGS) fuzz-run FUZZ_SECONDS=60
+	$(MAKE) $(AM_MAKEFLAGS) fuzz-uwsgi FUZZ_SECONDS=30
 
 clean-local: clean-fuzz
 clean-fuzz:
@@ -69,15 +75,10 @@ fuzz_uwsgi_deps += $(core_libllhttp_la_SOURCES)
 endif
 
 tests/conformance/fuzz_uwsgi: $(fuzz_uwsgi_deps) qlnconfig.h
-	@$(MKDIR_P) tests/conformance
+	@$(FUZZ_CHECK)
 	$(AM_V_CC)srcs=; for f in $(fuzz_uwsgi_deps); do \
 	  case $$f in *.c) srcs="$$srcs $(top_srcdir)/$$f";; esac; done; \
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=gnu11 \
-	  -I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/include -I$(top_srcdir) \
-	  -I$(top_srcdir)/core $(LUA_CFLAGS) $(LLHTTP_CFLAGS) $(OPENSSL_CFLAGS) \
-	  -DPKGLIBDIR='"$(pkglibdir)"' \
-	  -o $@ $$srcs $(EV_LIBS) $(LUA_LIBS) $(LLHTTP_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -ldl -lm
+	$(FUZZ_LINK) -o $@ $$srcs $(FUZZ_LIBS)
 
 fuzz-uwsgi: tests/conformance/fuzz_uwsgi
 	@rm -rf tests/conformance/fuzz-uwsgi-seeds
