@@ -525,7 +525,17 @@ pyw_logconf_init(struct pyw_state *st, char *err, size_t errlen)
             rc = 0;
         }
     }
-    if (rc != 0) {
+    if (rc != 0 && PyErr_ExceptionMatches(PyExc_ValueError)) {
+        /* qilin.logconf's ValueError is the whole line, naming the setting. */
+        PyObject *exc = pyw_err_fetch();
+        PyObject *msg = exc != NULL ? PyObject_Str(exc) : NULL;
+        const char *text = msg != NULL ? PyUnicode_AsUTF8(msg) : NULL;
+
+        snprintf(err, errlen, "%s", text != NULL ? text : "ValueError");
+        Py_XDECREF(msg);
+        Py_XDECREF(exc);
+        PyErr_Clear();
+    } else if (rc != 0) {
         pyw_exception_line(err, errlen);
         PyErr_Clear();
     } else {
