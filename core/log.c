@@ -92,14 +92,13 @@ log_set_line_counter(void (*count)(int level))
     line_counter = count;
 }
 
-/* qln_log_set_logger's and qln_log_set_sink's; NULL: the core writes every
-   line itself. A logger, when set, is asked first. */
+/* qln_log_set_logger's (or the sink's adapter below); NULL: the core writes
+   every line itself. */
 static const struct qln_logger *_Atomic log_logger;
-static const struct qln_log_sink *_Atomic log_sink;
-/* This thread is inside the logger or sink: a line it logs meanwhile is the core's. */
+/* This thread is inside the logger: a line it logs meanwhile is the core's. */
 static _Thread_local bool in_sink;
 
-/* The installed logger when it has the member at OFFSET set (its SIZE covers it). */
+/* The installed logger has MEMBER set (and its SIZE covers it). */
 #define LOGGER_HAS(l, member)                                                                      \
     ((l) != NULL && (l)->size >= offsetof(struct qln_logger, member) + sizeof((l)->member) &&      \
      (l)->member != NULL)
@@ -119,21 +118,17 @@ logger_owns_syslog(void)
     return l != NULL && (l->flags & QLN_LOGGER_OWNS_SYSLOG) != 0;
 }
 
-/* Hands an error line to the logger or sink; true when it took it. */
+/* Hands an error line to the logger; true when it took it. */
 static bool
 sink_error(int level, const char *msg, size_t len)
 {
     const struct qln_logger *l = current_logger();
-    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
     bool taken;
 
-    if (in_sink)
+    if (in_sink || !LOGGER_HAS(l, error))
         return false;
     in_sink = true;
-    if (LOGGER_HAS(l, error))
-        taken = l->error(l->ctx, level, msg, len);
-    else
-        taken = l == NULL && s != NULL && s->error != NULL && s->error(s->ctx, level, msg, len);
+    taken = l->error(l->ctx, level, msg, len);
     in_sink = false;
     return taken;
 }
@@ -142,31 +137,53 @@ static bool
 sink_access(const struct qln_access_info *info)
 {
     const struct qln_logger *l = current_logger();
-    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
     bool taken;
 
-    if (in_sink)
+    if (in_sink || !LOGGER_HAS(l, access))
         return false;
     in_sink = true;
-    if (LOGGER_HAS(l, access))
-        taken = l->access(l->ctx, info);
-    else
-        taken =
-            l == NULL && s != NULL && s->access != NULL && s->access(s->ctx, info->line, info->len);
+    taken = l->access(l->ctx, info);
     in_sink = false;
     return taken;
-}
-
-void
-qln_log_set_sink(const struct qln_log_sink *sink)
-{
-    atomic_store_explicit(&log_sink, sink, memory_order_release);
 }
 
 void
 qln_log_set_logger(const struct qln_logger *logger)
 {
     atomic_store_explicit(&log_logger, logger, memory_order_release);
+}
+
+/* qln_log_set_sink's sink, installed as a logger whose callbacks hand on
+   what the sink takes (the access line only). */
+static const struct qln_log_sink *_Atomic log_sink;
+
+static bool
+sink_adapter_error(void *ctx, int level, const char *msg, size_t len)
+{
+    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+
+    return s != NULL && s->error != NULL && s->error(s->ctx, level, msg, len);
+}
+
+static bool
+sink_adapter_access(void *ctx, const struct qln_access_info *info)
+{
+    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_acquire);
+
+    return s != NULL && s->access != NULL && s->access(s->ctx, info->line, info->len);
+}
+
+static const struct qln_logger sink_adapter = {
+    .size = sizeof(struct qln_logger),
+    .error = sink_adapter_error,
+    .access = sink_adapter_access,
+};
+
+void
+qln_log_set_sink(const struct qln_log_sink *sink)
+{
+    atomic_store_explicit(&log_sink, sink, memory_order_release);
+    qln_log_set_logger(sink != NULL ? &sink_adapter : NULL);
 }
 
 /*
@@ -1010,11 +1027,9 @@ log_access_format(const char *format, const struct access_record *rec, int pid, 
 bool
 log_access_enabled(void)
 {
-    const struct qln_log_sink *s = atomic_load_explicit(&log_sink, memory_order_relaxed);
     const struct qln_logger *l = atomic_load_explicit(&log_logger, memory_order_relaxed);
 
-    return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access) ||
-           (s != NULL && s->access != NULL) || LOGGER_HAS(l, access);
+    return logst.acc_fd >= 0 || (logst.sys.fd >= 0 && logst.sys.access) || LOGGER_HAS(l, access);
 }
 
 void
@@ -1023,14 +1038,7 @@ log_access(const struct access_record *rec)
     char buf[ACCESS_LINE_MAX];
     bool truncated, taken;
     size_t n;
-    struct qln_access_info info = {
-        .req = rec->req,
-        .status = rec->status,
-        .body_bytes = rec->body_bytes,
-        .resp_headers = rec->resp_headers,
-        .nresp_headers = rec->nresp_headers,
-        .duration_us = rec->duration_us,
-    };
+    struct qln_access_info info;
 
     if (!log_access_enabled())
         return;
@@ -1040,8 +1048,16 @@ log_access(const struct access_record *rec)
         memcpy(buf + n, "...", 3);
         n += 3;
     }
-    info.line = buf;
-    info.len = n;
+    info = (struct qln_access_info){
+        .req = rec->req,
+        .status = rec->status,
+        .body_bytes = rec->body_bytes,
+        .resp_headers = rec->resp_headers,
+        .nresp_headers = rec->nresp_headers,
+        .duration_us = rec->duration_us,
+        .line = buf,
+        .len = n,
+    };
     taken = sink_access(&info);
     if (logst.sys.access)
         syslog_line(QLN_LOG_INFO, "access", buf, n, taken);

@@ -50,7 +50,8 @@ struct qln_log_sink {
     bool (*access)(void *ctx, const char *line, size_t len);
 };
 /** Installs SINK (kept, not copied) for this process and the ones it forks;
-    NULL gives the lines back to the core. Since ABI 1.8. */
+    NULL gives the lines back to the core. A logger (qln_log_set_logger)
+    takes its place, and it a logger's. Since ABI 1.8. */
 QLN_API void qln_log_set_sink(const struct qln_log_sink *sink);
 
 struct qln_request;
@@ -98,8 +99,8 @@ struct qln_logger {
     void (*reopen)(void *ctx);
 };
 /** Installs LOGGER (kept, not copied) for this process and the ones it
-    forks, in place of any sink; NULL gives the lines back to the core (or to
-    a sink set with qln_log_set_sink). Since ABI 1.9. */
+    forks, in place of any sink (one takes the other's place); NULL gives
+    the lines back to the core. Since ABI 1.9. */
 QLN_API void qln_log_set_logger(const struct qln_logger *logger);
 
 #define qln_log(level, ...)                                                                        \

@@ -11,6 +11,7 @@ Environment (exported by tests/integration/local.mk):
   QILIN_TEST_APPS    tests/apps, the apps served (the default --chdir)
 """
 import http.client
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,15 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def json_lines(path):
+    """The JSON objects of a file written one per line (a JSON log); [] while
+    it does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):

@@ -10,7 +10,7 @@ import signal
 import tempfile
 import unittest
 
-from qilintest import Server, per_worker_class, run_qilin, wait_for
+from qilintest import Server, json_lines, per_worker_class, run_qilin, wait_for
 
 def json_dict(path):
     """A logconfig_dict whose file handler writes one JSON object per line
@@ -49,10 +49,7 @@ class LogConfigTest(unittest.TestCase):
         self.out = os.path.join(self.tmp, "log.jsonl")
 
     def records(self):
-        if not os.path.exists(self.out):
-            return []
-        with open(self.out) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return json_lines(self.out)
 
     def wait_record(self, logger, pred, what):
         def found():

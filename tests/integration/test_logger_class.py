@@ -4,14 +4,13 @@ cfg, critical/error/warning/info/debug, access(resp, req, environ,
 request_time), reopen_files() on USR1, setup(cfg) again on a HUP that
 changed the logging settings), in the master and the workers. On every
 worker class."""
-import json
 import os
 import shutil
 import signal
 import tempfile
 import unittest
 
-from qilintest import Server, per_worker_class, run_qilin, wait_for
+from qilintest import Server, json_lines, per_worker_class, run_qilin, wait_for
 
 # A logger that writes what it is given as JSON lines to $RECORDS; it does
 # not import gunicorn, as a class written for qilin need not.
@@ -100,10 +99,7 @@ class LoggerClassTest(unittest.TestCase):
         self.records_path = os.path.join(self.tmp, "records.jsonl")
 
     def records(self):
-        if not os.path.exists(self.records_path):
-            return []
-        with open(self.records_path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return json_lines(self.records_path)
 
     def wait_record(self, pred, what):
         return wait_for(lambda: [r for r in self.records() if pred(r)], 20, what=what)
@@ -244,6 +240,11 @@ class LoggerClassErrorsTest(unittest.TestCase):
             with Server(["--logger-class", spec]) as srv:
                 [worker] = srv.wait_workers(1)
                 self.assertIn("[INFO] Booting worker with pid: %d" % worker, srv.log_text())
+                # qilin writes a traceback as it is; a logger class (gunicorn's
+                # Logger made from the name) would prefix it as an [ERROR] line.
+                self.assertEqual(srv.get("/raise").status, 500)
+                wait_for(lambda: "\nTraceback (most recent call last):\n" in srv.log_text(), 20,
+                         what="the traceback written by qilin itself")
 
 
 per_worker_class(globals(), LoggerClassTest)

@@ -787,6 +787,99 @@ START_TEST(test_access_truncation)
 }
 END_TEST
 
+/* What a plugin's logger (or sink) was handed. */
+static struct {
+    int errors, accesses, reopens;
+    int status;
+    int64_t duration_us;
+    char line[256];
+} got;
+
+/* Takes warnings and above, leaves the rest to the core. */
+static bool
+take_error(void *ctx, int level, const char *msg, size_t len)
+{
+    if (level < QLN_LOG_WARNING)
+        return false;
+    got.errors++;
+    snprintf(got.line, sizeof(got.line), "%.*s", (int)len, msg);
+    return true;
+}
+
+static bool
+take_access(void *ctx, const struct qln_access_info *info)
+{
+    got.accesses++;
+    got.status = info->status;
+    got.duration_us = info->duration_us;
+    snprintf(got.line, sizeof(got.line), "%.*s", (int)info->len, info->line);
+    return true;
+}
+
+static void
+count_reopen(void *ctx)
+{
+    got.reopens++;
+}
+
+static bool
+sink_take_access(void *ctx, const char *line, size_t len)
+{
+    got.accesses++;
+    snprintf(got.line, sizeof(got.line), "%.*s", (int)len, line);
+    return true;
+}
+
+START_TEST(test_plugin_logger_and_sink)
+{
+    const char *errpath = tmp_path("error.log"), *accpath = tmp_path("access.log");
+    static const struct qln_logger logger = {.size = sizeof(struct qln_logger),
+                                             .error = take_error,
+                                             .access = take_access,
+                                             .reopen = count_reopen};
+    static const struct qln_log_sink sink = {.access = sink_take_access};
+    struct access_record rec = sample_record();
+    char *text;
+
+    open_logs_ok(errpath, NULL, accpath, "%(s)s %(D)s");
+    qln_log_set_logger(&logger);
+    ck_assert(log_access_enabled());
+    qln_log_write(QLN_LOG_INFO, "left to the core");
+    qln_log_write(QLN_LOG_WARNING, "taken by the logger");
+    ck_assert_int_eq(got.errors, 1);
+    ck_assert_str_eq(got.line, "taken by the logger");
+    /* The whole request, and the line formatted as the core would write it. */
+    log_access(&rec);
+    ck_assert_int_eq(got.accesses, 1);
+    ck_assert_int_eq(got.status, 200);
+    ck_assert_int_eq(got.duration_us, 1234567);
+    ck_assert_str_eq(got.line, "200 1234567");
+    ck_assert_int_eq(log_reopen(), 0);
+    ck_assert_int_eq(got.reopens, 1);
+    /* A 1.8 sink takes the logger's place and gets the line only. */
+    qln_log_set_sink(&sink);
+    rec.status = 404;
+    log_access(&rec);
+    ck_assert_int_eq(got.accesses, 2);
+    ck_assert_str_eq(got.line, "404 1234567");
+    qln_log_write(QLN_LOG_WARNING, "no error callback: the core's");
+    ck_assert_int_eq(got.errors, 1);
+    /* NULL gives every line back to the core. */
+    qln_log_set_sink(NULL);
+    rec.status = 500;
+    log_access(&rec);
+    ck_assert_int_eq(got.accesses, 2);
+    text = slurp(errpath);
+    ck_assert(strstr(text, "[INFO] left to the core\n") != NULL);
+    ck_assert(strstr(text, "taken by the logger") == NULL);
+    ck_assert(strstr(text, "[WARNING] no error callback: the core's\n") != NULL);
+    free(text);
+    text = slurp(accpath);
+    ck_assert_str_eq(text, "500 1234567\n");
+    free(text);
+}
+END_TEST
+
 START_TEST(test_assert_fail)
 {
     char *path = tmp_path("error.log");
@@ -852,6 +945,7 @@ log_suite(void)
     tcase_add_loop_test(acc, test_access_basic_user, 0, sizeof(auths) / sizeof(auths[0]));
     tcase_add_test(acc, test_access_time_zones);
     tcase_add_test(acc, test_access_truncation);
+    tcase_add_test(acc, test_plugin_logger_and_sink);
     suite_add_tcase(s, acc);
     return s;
 }
